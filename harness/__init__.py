@@ -1,0 +1,1 @@
+"""Command line, backends, metrics and runners of synctalk-parity."""

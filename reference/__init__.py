@@ -1,0 +1,1 @@
+"""The canonical SyncTalk_2D pipeline: audio -> mel -> encoder -> generator -> composited frames."""

@@ -1,0 +1,1 @@
+"""Rendering of results files into HTML, markdown and JUnit reports."""
