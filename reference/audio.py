@@ -1,0 +1,202 @@
+"""Canonical SyncTalk_2D audio front end: WAV -> 16 kHz mono -> normalised log-mel -> encoder windows.
+
+Numerically this is Wav2Lip/SyncTalk's ``audio.melspectrogram`` (librosa >= 0.10) followed by the
+``AudDataset`` windowing of ``inference_328.py``, written with numpy/scipy/soxr only. The
+``framing``, ``window`` and ``mel_scale`` arguments select the convention variants seen in ports
+(see DESIGN.md, "Conventions"); the defaults are canonical.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import scipy.signal
+import soundfile as sf
+import soxr
+
+from reference.errors import InputError
+
+SAMPLE_RATE = 16000
+N_FFT = 800
+HOP = 200
+WIN = 800
+N_MELS = 80
+FMIN = 55
+FMAX = 7600
+MEL_WINDOW = 16
+MEL_FPS = 80
+VIDEO_FPS = 25
+
+PREEMPHASIS = 0.97
+MIN_LEVEL_DB = -100.0
+REF_LEVEL_DB = 20.0
+MAX_ABS_VALUE = 4.0
+
+FRAMINGS = ("center_zero", "center_reflect", "none")
+WINDOWS = ("periodic", "symmetric")
+MEL_SCALES = ("slaney", "htk")
+
+# Shortest input giving MEL_WINDOW mel frames with centred framing (1 + n // HOP frames).
+MIN_SAMPLES = (MEL_WINDOW - 1) * HOP
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(map(repr, allowed))}")
+
+
+def load_wav(path: str | Path) -> np.ndarray:
+    """Read any soundfile-readable audio as float32 mono at 16 kHz, as ``librosa.load(path, sr=16000)`` does.
+
+    Channels are averaged; other rates are resampled with soxr "HQ" and the length fixed to
+    ``ceil(n * 16000 / sr)`` samples (librosa's ``fix=True``). Raises ``InputError`` for a missing
+    or unreadable file, no samples, non-finite samples, or audio shorter than one encoder window.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "audio file not found", "check the path")
+    if not path.is_file():
+        raise InputError(path, "not a file", "give the path of a WAV file")
+    try:
+        data, sr = sf.read(path, dtype="float32", always_2d=True)
+    except sf.SoundFileError as exc:
+        raise InputError(path, f"not a readable audio file: {exc}", "give a WAV/FLAC/OGG file") from exc
+    if data.shape[0] == 0:
+        raise InputError(path, "audio file has no samples", "give a non-empty recording")
+    if not np.isfinite(data).all():
+        raise InputError(path, "audio contains NaN or Inf samples", "re-export the audio")
+    wav = data.mean(axis=1, dtype=np.float32)
+    if sr != SAMPLE_RATE:
+        n_out = math.ceil(wav.shape[0] * SAMPLE_RATE / sr)
+        wav = soxr.resample(wav, sr, SAMPLE_RATE, quality="HQ")
+        wav = np.pad(wav, (0, max(0, n_out - wav.shape[0])))[:n_out]
+    if wav.shape[0] < MIN_SAMPLES:
+        raise InputError(
+            path,
+            f"audio is {wav.shape[0] / SAMPLE_RATE:.4f} s long ({1 + wav.shape[0] // HOP} mel frames); "
+            f"the minimum is {MIN_SAMPLES / SAMPLE_RATE:.4f} s ({MEL_WINDOW} mel frames, one encoder window)",
+            "give a longer clip",
+        )
+    return np.ascontiguousarray(wav, dtype=np.float32)
+
+
+def preemphasis(x: np.ndarray, k: float = PREEMPHASIS) -> np.ndarray:
+    """Pre-emphasis filter y[n] = x[n] - k x[n-1], y[0] = x[0], in float64 (= lfilter([1, -k], [1], x))."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.empty_like(x)
+    y[:1] = x[:1]
+    y[1:] = x[1:] - k * x[:-1]
+    return y
+
+
+def stft_magnitude(y: np.ndarray, framing: str = "center_zero", window: str = "periodic") -> np.ndarray:
+    """Magnitude STFT (n_fft 800, hop 200, Hann 800) as a (401, T) float64 array.
+
+    framing: "center_zero" (librosa >= 0.10: n_fft//2 zeros each side), "center_reflect"
+    (librosa < 0.10: reflect padding) or "none" (frames start at sample 0).
+    window: "periodic" Hann (librosa's) or "symmetric" Hann.
+    """
+    _check_choice("framing", framing, FRAMINGS)
+    _check_choice("window", window, WINDOWS)
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim != 1:
+        raise ValueError(f"expected a 1-D signal, got shape {y.shape}")
+    if framing == "center_zero":
+        y = np.pad(y, N_FFT // 2, mode="constant")
+    elif framing == "center_reflect":
+        y = np.pad(y, N_FFT // 2, mode="reflect")
+    if y.shape[0] < N_FFT:
+        raise ValueError(f"signal of {y.shape[0]} samples is shorter than n_fft={N_FFT} with framing {framing!r}")
+    hann = scipy.signal.get_window("hann", WIN, fftbins=(window == "periodic"))
+    frames = np.lib.stride_tricks.sliding_window_view(y, N_FFT)[::HOP]
+    return np.abs(np.fft.rfft(frames * hann, axis=-1)).T
+
+
+def _hz_to_mel(freqs: np.ndarray, htk: bool) -> np.ndarray:
+    freqs = np.atleast_1d(np.asarray(freqs, dtype=np.float64))
+    if htk:
+        return 2595.0 * np.log10(1.0 + freqs / 700.0)
+    f_sp = 200.0 / 3
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = np.log(6.4) / 27.0
+    mels = freqs / f_sp
+    log_t = freqs >= min_log_hz
+    mels[log_t] = min_log_mel + np.log(freqs[log_t] / min_log_hz) / logstep
+    return mels
+
+
+def _mel_to_hz(mels: np.ndarray, htk: bool) -> np.ndarray:
+    mels = np.atleast_1d(np.asarray(mels, dtype=np.float64))
+    if htk:
+        return 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+    f_sp = 200.0 / 3
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = np.log(6.4) / 27.0
+    freqs = f_sp * mels
+    log_t = mels >= min_log_mel
+    freqs[log_t] = min_log_hz * np.exp(logstep * (mels[log_t] - min_log_mel))
+    return freqs
+
+
+def mel_filterbank(scale: str = "slaney") -> np.ndarray:
+    """(80, 401) float64 mel basis = librosa.filters.mel(sr=16000, n_fft=800, n_mels=80, fmin=55,
+    fmax=7600, htk=(scale == "htk"), norm="slaney", dtype=float64)."""
+    _check_choice("mel scale", scale, MEL_SCALES)
+    htk = scale == "htk"
+    fftfreqs = np.fft.rfftfreq(N_FFT, d=1.0 / SAMPLE_RATE)
+    min_mel, max_mel = _hz_to_mel(FMIN, htk)[0], _hz_to_mel(FMAX, htk)[0]
+    mel_f = _mel_to_hz(np.linspace(min_mel, max_mel, N_MELS + 2), htk)
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fftfreqs)
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
+    return weights
+
+
+def melspectrogram(
+    wav: np.ndarray, framing: str = "center_zero", window: str = "periodic", mel_scale: str = "slaney"
+) -> np.ndarray:
+    """Normalised log-mel (T, 80) float32 in [-4, 4]: SyncTalk/Wav2Lip ``audio.melspectrogram(wav).T``."""
+    wav = np.asarray(wav)
+    if wav.ndim != 1 or wav.shape[0] == 0:
+        raise ValueError(f"expected a non-empty 1-D waveform, got shape {wav.shape}")
+    magnitude = stft_magnitude(preemphasis(wav), framing=framing, window=window)
+    mel = mel_filterbank(mel_scale) @ magnitude
+    db = 20.0 * np.log10(np.maximum(1e-5, mel)) - REF_LEVEL_DB
+    norm = 2 * MAX_ABS_VALUE * ((db - MIN_LEVEL_DB) / -MIN_LEVEL_DB) - MAX_ABS_VALUE
+    return np.clip(norm, -MAX_ABS_VALUE, MAX_ABS_VALUE).T.astype(np.float32)
+
+
+def _check_frames(n_mel_frames: int) -> int:
+    n = int(n_mel_frames)
+    if n < MEL_WINDOW:
+        raise ValueError(f"{n} mel frames is fewer than one encoder window ({MEL_WINDOW} frames)")
+    return n
+
+
+def encoder_window_count(n_mel_frames: int) -> int:
+    """Number of encoder windows for T mel frames: SyncTalk's ``int((T - 16) / 80 * 25) + 2``."""
+    n = _check_frames(n_mel_frames)
+    return int((n - MEL_WINDOW) / MEL_FPS * VIDEO_FPS) + 2
+
+
+def encoder_window_starts(n_mel_frames: int) -> np.ndarray:
+    """Start mel frame of each encoder window: 80*k//25, shifted back to T-16 where it would end past T."""
+    n = _check_frames(n_mel_frames)
+    k = np.arange(encoder_window_count(n), dtype=np.int64)
+    return np.minimum(MEL_FPS * k // VIDEO_FPS, n - MEL_WINDOW)
+
+
+def encoder_windows(mel: np.ndarray) -> np.ndarray:
+    """Audio-encoder inputs (data_len, 1, 80, 16) float32 from a (T, 80) mel: window k = mel[s_k:s_k+16].T."""
+    mel = np.asarray(mel, dtype=np.float32)
+    if mel.ndim != 2 or mel.shape[1] != N_MELS:
+        raise ValueError(f"expected a (T, {N_MELS}) mel, got shape {mel.shape}")
+    starts = encoder_window_starts(mel.shape[0])
+    windows = mel[starts[:, None] + np.arange(MEL_WINDOW)]
+    return np.ascontiguousarray(windows.transpose(0, 2, 1)[:, None])
