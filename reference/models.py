@@ -1,0 +1,103 @@
+"""Loading and checking the two ONNX models (audio encoder, generator) with ONNX Runtime."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from reference.errors import InputError
+
+ENCODER_FILE = "audio_encoder.onnx"
+GENERATOR_FILE = "generator.onnx"
+
+# name -> shape; None marks a dimension that may be dynamic (the encoder's batch axis).
+ENCODER_IO = {"inputs": {"mel": (None, 1, 80, 16)}, "outputs": {"emb": (None, 512)}}
+GENERATOR_IO = {
+    "inputs": {"input": (1, 6, 320, 320), "audio": (1, 32, 16, 16)},
+    "outputs": {"output": (1, 3, 320, 320)},
+}
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Paths of the two models of one model folder."""
+
+    encoder: Path
+    generator: Path
+
+    @classmethod
+    def from_dir(cls, folder: str | Path) -> "ModelFiles":
+        """Find `audio_encoder.onnx` and `generator.onnx` in `folder` (or its `models/` subfolder)."""
+        folder = Path(folder)
+        for base in (folder, folder / "models"):
+            if (base / ENCODER_FILE).is_file() and (base / GENERATOR_FILE).is_file():
+                return cls(base / ENCODER_FILE, base / GENERATOR_FILE)
+        raise InputError(folder, f"no {ENCODER_FILE} + {GENERATOR_FILE} here or in models/",
+                         "build synthetic ones with `synctalk-parity fixtures models --out DIR`")
+
+
+def _shape(value_info: onnx.ValueInfoProto) -> tuple:
+    dims = value_info.type.tensor_type.shape.dim
+    return tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+
+
+def check_model(path: Path, io: dict) -> None:
+    """Raise InputError unless the model at `path` has exactly the expected float32 inputs and outputs."""
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and others for non-ONNX files
+        raise InputError(path, f"not an ONNX model ({exc.__class__.__name__})", "give a .onnx file") from exc
+    inits = {t.name for t in model.graph.initializer}
+    found = {"inputs": {v.name: v for v in model.graph.input if v.name not in inits},
+             "outputs": {v.name: v for v in model.graph.output}}
+    for kind in ("inputs", "outputs"):
+        expected = io[kind]
+        if set(found[kind]) != set(expected):
+            raise InputError(path, f"{kind} are {sorted(found[kind])}, expected {sorted(expected)}",
+                             f"export with {kind[:-1]} names {', '.join(expected)}")
+        for name, want in expected.items():
+            info = found[kind][name]
+            if info.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+                raise InputError(path, f"{kind[:-1]} {name!r} is not float32", "export the model in float32")
+            got = _shape(info)
+            ok = len(got) == len(want) and all(w is None or g in (None, w) for g, w in zip(got, want))
+            if not ok:
+                shown = tuple("N" if w is None else w for w in want)
+                raise InputError(path, f"{kind[:-1]} {name!r} has shape {got}, expected {shown}",
+                                 "this is not a SyncTalk_2D 328 model")
+
+
+def session_options(threads: int = 0) -> ort.SessionOptions:
+    """CPU session options; `threads` 0 lets ONNX Runtime choose."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return opts
+
+
+class Models:
+    """The audio encoder and generator as ONNX Runtime sessions, with their I/O checked."""
+
+    def __init__(self, files: ModelFiles, threads: int = 0, providers: list | None = None) -> None:
+        check_model(files.encoder, ENCODER_IO)
+        check_model(files.generator, GENERATOR_IO)
+        self.files = files
+        providers = providers or ["CPUExecutionProvider"]
+        opts = session_options(threads)
+        self.encoder = ort.InferenceSession(str(files.encoder), opts, providers=providers)
+        self.generator = ort.InferenceSession(str(files.generator), opts, providers=providers)
+        batch = self.encoder.get_inputs()[0].shape[0]
+        self.encoder_batch = 64 if not isinstance(batch, int) else batch
+
+    def encode(self, windows: np.ndarray) -> np.ndarray:
+        """Embeddings (N, 512) of encoder windows (N, 1, 80, 16), batched where the model allows it."""
+        step = self.encoder_batch
+        parts = [self.encoder.run(["emb"], {"mel": windows[i:i + step]})[0] for i in range(0, len(windows), step)]
+        return np.concatenate(parts).astype(np.float32, copy=False)
+
+    def generate(self, image: np.ndarray, audio: np.ndarray) -> np.ndarray:
+        """Generator output (1, 3, 320, 320) for input (1, 6, 320, 320) and audio (1, 32, 16, 16)."""
+        return self.generator.run(["output"], {"input": image, "audio": audio})[0]

@@ -1,0 +1,48 @@
+"""Writing output frames: `frame_00001.png`, 1-based, as the existing ports name them."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from reference.errors import InputError
+
+FORMATS = ("png", "jpg")
+_FRAME_FILE = re.compile(r"^frame_\d{5,}\.(png|jpg)$")
+
+
+def frame_path(folder: Path, i: int, fmt: str) -> Path:
+    """Path of 0-based frame `i`: `folder/frame_{i+1:05d}.{fmt}`."""
+    return folder / f"frame_{i + 1:05d}.{fmt}"
+
+
+def prepare_output(folder: str | Path) -> Path:
+    """Create `folder` and remove frame files a previous run left there, so no stale frame survives."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(folder, "output path exists and is not a folder", "choose another --output")
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.iterdir():
+        if _FRAME_FILE.match(old.name):
+            old.unlink()
+    return folder
+
+
+def encode_frame(img: np.ndarray, fmt: str, png_level: int = 1, jpeg_quality: int = 95) -> bytes:
+    """PNG (lossless, zlib level `png_level`) or JPEG (`jpeg_quality`) bytes of a BGR frame."""
+    if fmt == "png":
+        ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, png_level])
+    elif fmt == "jpg":
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+    else:
+        raise ValueError(f"unknown frame format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode a {img.shape} frame as {fmt}")
+    return buf.tobytes()
+
+
+def write_frame(path: Path, img: np.ndarray, fmt: str, png_level: int = 1) -> None:
+    """Encode and write one frame."""
+    path.write_bytes(encode_frame(img, fmt, png_level))

@@ -1,0 +1,67 @@
+"""Stage dumps (`--dump-stages DIR`): every intermediate of a run as .npy files plus index.json."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from reference.conventions import Conventions
+from reference.pipeline import AudioFeatures, FrameResult
+
+INDEX_VERSION = 1
+DESCRIPTIONS = {
+    "mel": "normalised log-mel (T, 80)",
+    "encoder_windows": "audio encoder inputs (data_len, 1, 80, 16)",
+    "embeddings": "audio encoder outputs (data_len, 512)",
+    "padded_features": "embeddings padded with the first and last row (frames, 512)",
+    "audio_windows": "generator audio input of every frame (frames, 32, 16, 16)",
+    "generator_outputs": "generator output before quantisation, first frames (K, 3, 320, 320)",
+    "patches": "quantised 320x320 BGR patches composited into the crop, first frames (K, 320, 320, 3)",
+}
+
+
+class StageDump:
+    """Collects the stages of one run and writes them when closed."""
+
+    def __init__(self, folder: str | Path, first_frames: int = 8) -> None:
+        self.folder = Path(folder)
+        self.first_frames = first_frames
+        self.arrays: dict[str, np.ndarray] = {}
+        self.audio_windows: list[np.ndarray] = []
+        self.outputs: list[np.ndarray] = []
+        self.patches: list[np.ndarray] = []
+        self.rects: list[list[int]] = []
+        self.templates: list[int] = []
+
+    def add_audio(self, feats: AudioFeatures) -> None:
+        """Record the audio stages."""
+        self.arrays.update(mel=feats.mel, encoder_windows=feats.windows, embeddings=feats.embeddings,
+                           padded_features=feats.padded)
+
+    def add_frame(self, result: FrameResult) -> None:
+        """Record one frame (its audio window always; outputs and patches for the first frames)."""
+        self.audio_windows.append(result.audio[0])
+        self.templates.append(result.t)
+        self.rects.append([int(v) for v in result.rect])
+        if result.index < self.first_frames:
+            self.outputs.append(result.output[0])
+            self.patches.append(result.patch)
+
+    def close(self, conv: Conventions, extra: dict | None = None) -> Path:
+        """Write the .npy files and index.json (last, so a complete index means a complete dump)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        arrays = dict(self.arrays)
+        if self.audio_windows:
+            arrays["audio_windows"] = np.stack(self.audio_windows)
+            arrays["generator_outputs"] = np.stack(self.outputs)
+            arrays["patches"] = np.stack(self.patches)
+        stages = {}
+        for name, arr in arrays.items():
+            np.save(self.folder / f"{name}.npy", arr)
+            stages[name] = {"file": f"{name}.npy", "shape": list(arr.shape), "dtype": str(arr.dtype),
+                            "description": DESCRIPTIONS[name]}
+        index = {"version": INDEX_VERSION, "stages": stages, "conventions": conv.label(),
+                 "frame_templates": self.templates, "frame_rects": self.rects, **(extra or {})}
+        (self.folder / "index.json").write_text(json.dumps(index, indent=1))
+        return self.folder / "index.json"
