@@ -1,0 +1,185 @@
+"""The `synctalk-parity` command line."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from reference.errors import ParityError
+
+EPILOG = """exit codes: 0 success, 1 parity/perf threshold failed, 2 usage, config or input error,
+3 infrastructure error (backend unavailable, binary crashed).
+Docs: README.md; pipeline and contracts: DESIGN.md."""
+
+
+def _add_source_args(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--pack", "--sanders", dest="pack", type=Path, metavar="DIR",
+                       help="pre-cut pack (full_body_img/, crops_328/, rois_320/, cache/crop_rectangles.json); "
+                            "--sanders is the alias the existing ports use")
+    group.add_argument("--dataset", type=Path, metavar="DIR",
+                       help="raw SyncTalk_2D dataset (full_body_img/, landmarks/); rects come from landmarks")
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    _add_source_args(p)
+    p.add_argument("--audio", type=Path, required=True, metavar="WAV",
+                   help="input audio; any rate, channel count and sample format soundfile reads")
+    p.add_argument("--models", type=Path, required=True, metavar="DIR",
+                   help="folder with audio_encoder.onnx and generator.onnx (or a models/ subfolder): "
+                        "the synthetic ones or the real trained models")
+    p.add_argument("--frames", type=int, default=None, metavar="N",
+                   help="first N frames (default: all, one per padded audio feature row)")
+    p.add_argument("--threads", type=int, default=0, metavar="T",
+                   help="ONNX Runtime intra-op threads (default 0: all cores)")
+    p.add_argument("--conventions", default="", metavar="KNOB=VALUE,...",
+                   help="run a convention variant instead of the canonical pipeline, e.g. "
+                        "'audio_window=tile,template_order=linear' (see DESIGN.md, Conventions)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="synctalk-parity",
+        description="Prove that ports of the SyncTalk_2D lip-sync pipeline produce the same frames, "
+                    "find out why they do not, and measure how fast each one is.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("infer", help="run the canonical reference pipeline and write frames",
+                       description="Run the canonical Python reference (audio -> mel -> encoder -> generator -> "
+                                   "composited frames). Frames are written as OUTPUT/frame_00001.png, 1-based; "
+                                   "frame files a previous run left in OUTPUT are removed first.",
+                       epilog=EPILOG)
+    _add_run_args(p)
+    p.add_argument("--output", type=Path, required=True, metavar="DIR", help="folder for the frames")
+    p.add_argument("--format", choices=("png", "jpg"), default="png",
+                   help="png (lossless, default) or jpg (quality 95, lossy: for looking, not for parity)")
+    p.add_argument("--png-level", type=int, default=1, choices=range(10), metavar="0-9",
+                   help="PNG zlib compression level (default 1: fast; 9: smallest)")
+    p.add_argument("--dump-stages", type=Path, metavar="DIR",
+                   help="also write every intermediate stage as .npy with an index.json")
+    p.add_argument("--dump-frames", type=int, default=8, metavar="K",
+                   help="frames whose generator output and patch are dumped (default 8)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("demo", help="build models, run the reference on the demo data, print where and how fast",
+                       description="Build (once, cached) the full synthetic models and run the reference on the "
+                                   "Sanders pack when ../shared/data or $SYNCTALK_PARITY_DATA exists, otherwise on "
+                                   "a generated synthetic pack.", epilog=EPILOG)
+    p.add_argument("--frames", type=int, default=250, metavar="N", help="frames to generate (default 250)")
+    p.add_argument("--threads", type=int, default=0, metavar="T", help="ONNX Runtime threads (default: all cores)")
+    p.add_argument("--output", type=Path, default=Path("parity-out/demo"), metavar="DIR",
+                   help="output folder (default parity-out/demo)")
+    p.add_argument("--size", choices=("full", "tiny"), default="full", help="synthetic model size (default full)")
+
+    p = sub.add_parser("fixtures", help="build synthetic models or a synthetic pack",
+                       description="Deterministic builders: the same seed gives byte-identical files.")
+    fsub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    m = fsub.add_parser("models", help="write audio_encoder.onnx and generator.onnx")
+    m.add_argument("--out", type=Path, required=True, metavar="DIR")
+    m.add_argument("--size", choices=("full", "tiny"), default="full",
+                   help="full: architecture-faithful (12.2 M + 2.8 M params); tiny: same I/O, < 1 MB each")
+    m.add_argument("--seed", type=int, default=0)
+    k = fsub.add_parser("pack", help="write a synthetic pre-cut pack with the Sanders layout and a speech-like WAV")
+    k.add_argument("--out", type=Path, required=True, metavar="DIR")
+    k.add_argument("--frames", type=int, default=60, metavar="N", help="template frames (default 60)")
+    k.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("golden", help="write a golden reference run (manifest, features, lossless frames)",
+                       description="Record the reference output of one run as a golden: manifest.json with "
+                                   "hashes and versions, features as .npy, the face region of every frame as "
+                                   "lossless PNG. Written atomically; an existing golden is kept unless --force.",
+                       epilog=EPILOG)
+    _add_run_args(p)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="golden folder to create")
+    p.add_argument("--force", action="store_true", help="replace an existing golden")
+    return parser
+
+
+def _source(args: argparse.Namespace):
+    from reference.data import Dataset, Pack, open_source
+    if args.pack is not None:
+        source = open_source(args.pack)
+        if not isinstance(source, Pack):
+            from reference.errors import InputError
+            raise InputError(args.pack, "this is a raw dataset, not a pre-cut pack", "use --dataset instead")
+        return source
+    return Dataset(args.dataset)
+
+
+def _models(folder: Path, threads: int):
+    from reference.models import ModelFiles, Models
+    return Models(ModelFiles.from_dir(folder), threads=threads)
+
+
+def _conventions(text: str):
+    from reference.conventions import Conventions
+    try:
+        return Conventions.parse(text)
+    except ValueError as exc:
+        raise UsageError(f"--conventions: {exc}") from None
+
+
+class UsageError(ParityError):
+    """A command-line argument is wrong."""
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    from reference.infer import infer
+    conv = _conventions(args.conventions)
+    result = infer(_source(args), args.audio, _models(args.models, args.threads), args.output, args.frames,
+                   args.format, conv, args.dump_stages, args.dump_frames, args.png_level, not args.quiet)
+    print(f"{result.frames} frames -> {result.output}/frame_00001.{args.format} ... "
+          f"({result.fps:.2f} FPS end to end, {result.seconds:.1f} s)")
+    if result.stage_dump:
+        print(f"stages -> {result.stage_dump}/index.json")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from harness.demo import run_demo
+    return run_demo(args.frames, args.threads, args.output, args.size)
+
+
+def cmd_fixtures(args: argparse.Namespace) -> int:
+    if args.what == "models":
+        from fixtures.models import build_models
+        paths = build_models(args.out, args.size, args.seed)
+        for path in paths.values():
+            print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
+    else:
+        from fixtures.pack import build_pack
+        print(build_pack(args.out, frames=args.frames, seed=args.seed))
+    return 0
+
+
+def cmd_golden(args: argparse.Namespace) -> int:
+    from reference.golden import write_golden
+    path = write_golden(args.out, _source(args), args.audio, _models(args.models, args.threads), args.frames,
+                        _conventions(args.conventions), force=args.force)
+    print(f"golden -> {path}")
+    return 0
+
+
+COMMANDS = {"infer": cmd_infer, "demo": cmd_demo, "fixtures": cmd_fixtures, "golden": cmd_golden}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "frames", None) is not None and args.frames < 1:
+        print("error: --frames must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except ParityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

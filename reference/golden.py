@@ -1,0 +1,170 @@
+"""Goldens: a recorded reference run (hashes, versions, features, lossless frames) and its check.
+
+Layout of a golden folder:
+
+* `manifest.json`: schema and version, frame count, conventions, sha256 of both models, the audio
+  and every template file used, library versions, and per frame its template index, rect and the
+  sha256 of its PNG.
+* `features/{mel,embeddings,padded_features}.npy`.
+* `frames/frame_00001.png`, ...: the face rect of each composited frame, lossless. Outside the
+  rect a composited frame equals its template frame, whose hash is in the manifest, so the rect
+  is all that needs storing (a 250-frame Sanders golden is about 15 MB instead of 300 MB).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from reference.conventions import Conventions
+from reference.data import TemplateSource
+from reference.errors import InputError
+from reference.models import Models
+from reference.output import encode_frame, frame_path
+from reference.pipeline import AudioFeatures, ReferencePipeline, audio_features
+
+SCHEMA = "synctalk-parity/golden"
+VERSION = 1
+FEATURES = ("mel", "embeddings", "padded_features")
+LIBRARIES = ("numpy", "onnxruntime", "opencv-python-headless", "soundfile", "soxr", "scipy")
+
+
+def sha256(path: str | Path) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries that decide the numbers."""
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def _feature_arrays(feats: AudioFeatures) -> dict[str, np.ndarray]:
+    return {"mel": feats.mel, "embeddings": feats.embeddings, "padded_features": feats.padded}
+
+
+def _inputs(source: TemplateSource, audio_path: Path, models: Models, templates: list[int],
+            conv: Conventions) -> dict:
+    crop_source = None if conv.crop_source == "default" else conv.crop_source
+    files: dict[str, str] = {}
+    for t in sorted(set(templates)):
+        for path in source.paths(t, crop_source=crop_source, masked_source=conv.masked_input):
+            files.setdefault(path.relative_to(source.root).as_posix(), sha256(path))
+    return {
+        "models": {"audio_encoder": sha256(models.files.encoder), "generator": sha256(models.files.generator)},
+        "audio": {"file": Path(audio_path).name, "sha256": sha256(audio_path)},
+        "source": {"kind": source.kind, "n_images": source.n_images, "files": files},
+    }
+
+
+def write_golden(out: str | Path, source: TemplateSource, audio_path: str | Path, models: Models,
+                 frames: int | None = None, conv: Conventions = Conventions(), force: bool = False) -> Path:
+    """Run the reference and record it as a golden in `out` (atomically; `force` replaces one)."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise InputError(out, "a golden already exists here", "pass --force to replace it, or choose another --out")
+    feats = audio_features(audio_path, models, conv)
+    pipeline = ReferencePipeline(source, models, conv)
+    n = pipeline.check_frames(feats, frames, audio_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (tmp / "features").mkdir()
+        (tmp / "frames").mkdir()
+        for name, arr in _feature_arrays(feats).items():
+            np.save(tmp / "features" / f"{name}.npy", arr)
+        records = []
+        for r in pipeline.frames(feats, n):
+            x1, y1, x2, y2 = r.rect
+            path = frame_path(tmp / "frames", r.index, "png")
+            path.write_bytes(encode_frame(np.ascontiguousarray(r.frame[y1:y2, x1:x2]), "png", 9))
+            records.append({"t": r.t, "rect": [x1, y1, x2, y2], "sha256": sha256(path)})
+        manifest = {"schema": SCHEMA, "version": VERSION, "frames": n, "conventions": conv.label(),
+                    **_inputs(source, Path(audio_path), models, [r["t"] for r in records], conv),
+                    "libraries": library_versions(), "machine": platform.platform(), "frame_records": records}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+        _replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _replace(new: Path, out: Path) -> None:
+    """Move `new` to `out`; an existing `out` is removed only once the new one is in place."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        new.rename(out)
+        shutil.rmtree(old)
+    else:
+        new.rename(out)
+
+
+def read_manifest(golden: str | Path) -> dict:
+    """The manifest of a golden folder, checked for schema and version."""
+    path = Path(golden) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"cannot read golden manifest: {exc}", "give a folder written by `golden`") from None
+    if manifest.get("schema") != SCHEMA or manifest.get("version") != VERSION:
+        raise InputError(path, f"not a version-{VERSION} golden manifest", "re-create it with `golden --force`")
+    return manifest
+
+
+@dataclass
+class GoldenCheck:
+    """Differences between a golden and a fresh reference run."""
+
+    input_mismatches: list[str] = field(default_factory=list)
+    feature_max_abs: dict[str, float] = field(default_factory=dict)
+    frame_mismatches: list[int] = field(default_factory=list)
+
+    def ok(self, feature_tol: float = 1e-5) -> bool:
+        return (not self.input_mismatches and not self.frame_mismatches
+                and all(v <= feature_tol for v in self.feature_max_abs.values()))
+
+
+def check_golden(golden: str | Path, source: TemplateSource, audio_path: str | Path, models: Models) -> GoldenCheck:
+    """Re-run the reference with the golden's inputs and compare features and frames."""
+    golden = Path(golden)
+    manifest = read_manifest(golden)
+    conv = Conventions.parse("" if manifest["conventions"] == "canonical" else manifest["conventions"])
+    records = manifest["frame_records"]
+    check = GoldenCheck()
+    now = _inputs(source, Path(audio_path), models, [r["t"] for r in records], conv)
+    for key in ("models", "audio", "source"):
+        if now[key] != manifest[key]:
+            check.input_mismatches.append(key)
+    feats = audio_features(audio_path, models, conv)
+    for name, arr in _feature_arrays(feats).items():
+        want = np.load(golden / "features" / f"{name}.npy")
+        check.feature_max_abs[name] = (float(np.max(np.abs(arr - want))) if arr.shape == want.shape
+                                       else float("inf"))
+    pipeline = ReferencePipeline(source, models, conv)
+    for r in pipeline.frames(feats, manifest["frames"]):
+        x1, y1, x2, y2 = records[r.index]["rect"]
+        want = cv2.imread(str(frame_path(golden / "frames", r.index, "png")), cv2.IMREAD_UNCHANGED)
+        if want is None or want.shape != (y2 - y1, x2 - x1, 3) or not np.array_equal(r.frame[y1:y2, x1:x2], want):
+            check.frame_mismatches.append(r.index)
+    return check
