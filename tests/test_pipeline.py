@@ -1,0 +1,142 @@
+"""The reference pipeline: features, frame windows, conventions, a run, stage dumps."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from reference import image
+from reference.conventions import CHOICES, Conventions
+from reference.data import Dataset, Pack, template_index
+from reference.errors import InputError
+from reference.features import audio_window, pad_features
+from reference.infer import infer
+from reference.models import ModelFiles, Models
+from reference.pipeline import ReferencePipeline, audio_features
+
+
+def synctalk_get_audio_features(features, index):
+    """inference_328.py's get_audio_features, transcribed with numpy in place of torch."""
+    left, right = index - 8, index + 8
+    pad_left = pad_right = 0
+    if left < 0:
+        pad_left, left = -left, 0
+    if right > features.shape[0]:
+        pad_right, right = right - features.shape[0], features.shape[0]
+    auds = features[left:right]
+    if pad_left > 0:
+        auds = np.concatenate([np.zeros_like(auds[:pad_left]), auds], axis=0)
+    if pad_right > 0:
+        auds = np.concatenate([auds, np.zeros_like(auds[:pad_right])], axis=0)
+    return auds
+
+
+@pytest.fixture(scope="module")
+def models(tiny_models_dir):
+    return Models(ModelFiles.from_dir(tiny_models_dir), threads=1)
+
+
+@pytest.fixture(scope="module")
+def feats(models, synthetic_pack):
+    return audio_features(synthetic_pack / "audio.wav", models)
+
+
+def test_padding_and_windows_match_inference_328():
+    emb = np.random.default_rng(0).random((30, 512), dtype=np.float32)
+    padded = pad_features(emb)
+    assert padded.shape == (32, 512)
+    assert np.array_equal(padded[0], emb[0]) and np.array_equal(padded[1], emb[0])
+    assert np.array_equal(padded[-1], emb[-1]) and np.array_equal(padded[-2], emb[-1])
+    for i in (0, 3, 8, 15, 24, 31):
+        want = synctalk_get_audio_features(padded, i)
+        assert want.shape == (16, 512)
+        assert np.array_equal(audio_window(padded, i), want.reshape(1, 32, 16, 16))
+    tiled = audio_window(padded, 10, mode="tile").reshape(16, 512)
+    assert np.array_equal(tiled, np.repeat(padded[10:11], 16, axis=0))
+    assert np.array_equal(audio_window(padded, 10, offset=1), audio_window(padded, 11))
+    assert np.array_equal(pad_features(emb, "none"), emb)
+
+
+def test_run_writes_one_based_frames_composited_into_the_templates(models, synthetic_pack, tmp_path):
+    out = tmp_path / "frames"
+    out.mkdir()
+    (out / "frame_00099.png").write_bytes(b"stale")
+    (out / "notes.txt").write_text("kept")
+    result = infer(Pack(synthetic_pack), synthetic_pack / "audio.wav", models, out, frames=5, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == [f"frame_{i:05d}.png" for i in range(1, 6)] + ["notes.txt"]
+    assert result.frames == 5 and result.fps > 0
+    pack = Pack(synthetic_pack)
+    for i in range(5):
+        frame = cv2.imread(str(out / f"frame_{i + 1:05d}.png"))
+        t = template_index(i, pack.n_images)
+        assert t == i + 1  # frame 0 uses dataset index 1, image 2.jpg
+        full = cv2.imread(str(synthetic_pack / "full_body_img" / f"{t + 1}.jpg"))
+        x1, y1, x2, y2 = pack.rect(t)
+        outside = np.ones(full.shape[:2], bool)
+        outside[y1:y2, x1:x2] = False
+        assert np.array_equal(frame[outside], full[outside])
+        assert not np.array_equal(frame[y1:y2, x1:x2], full[y1:y2, x1:x2])
+
+
+def test_too_many_frames_is_a_clear_error(models, synthetic_pack, feats, tmp_path):
+    with pytest.raises(InputError, match=f"audio gives {feats.n_frames}"):
+        infer(Pack(synthetic_pack), synthetic_pack / "audio.wav", models, tmp_path, frames=feats.n_frames + 1,
+              progress=False)
+
+
+def test_stage_dump_holds_every_stage_consistently(models, synthetic_pack, feats, tmp_path):
+    infer(Pack(synthetic_pack), synthetic_pack / "audio.wav", models, tmp_path / "f", frames=6,
+          dump_stages=tmp_path / "stages", dump_frames=3, progress=False)
+    index = json.loads((tmp_path / "stages" / "index.json").read_text())
+    stages = {name: np.load(tmp_path / "stages" / meta["file"]) for name, meta in index["stages"].items()}
+    assert set(stages) == {"mel", "encoder_windows", "embeddings", "padded_features", "audio_windows",
+                           "generator_outputs", "patches"}
+    for name, meta in index["stages"].items():
+        assert list(stages[name].shape) == meta["shape"]
+    assert np.array_equal(stages["mel"], feats.mel)
+    assert np.allclose(stages["embeddings"], feats.embeddings, atol=1e-6)
+    assert stages["audio_windows"].shape == (6, 32, 16, 16)
+    assert np.array_equal(stages["audio_windows"][4], audio_window(stages["padded_features"], 4)[0])
+    assert stages["generator_outputs"].shape == (3, 3, 320, 320)
+    for k in range(3):
+        assert np.array_equal(image.quantize(stages["generator_outputs"][k]), stages["patches"][k])
+    assert index["frame_templates"] == [1, 2, 3, 4, 5, 6]
+
+
+def test_dataset_and_pack_agree_on_rects(synthetic_pack):
+    pack, dataset = Pack(synthetic_pack), Dataset(synthetic_pack)
+    assert [pack.rect(t) for t in range(pack.n_images)] == [dataset.rect(t) for t in range(dataset.n_images)]
+
+
+def _variants():
+    for knob, values in CHOICES.items():
+        for value in values[1:]:
+            if not (knob == "crop_source" and value == "pack"):  # the pack's own default
+                yield f"{knob}={value}"
+    yield "audio_offset=1"
+    yield "audio_offset=-1"
+
+
+def test_conventions_parse_and_reject():
+    conv = Conventions.parse("audio_window=tile, audio_offset=-1")
+    assert conv.variants() == {"audio_window": "tile", "audio_offset": -1}
+    assert conv.label() == "audio_window=tile,audio_offset=-1"
+    assert Conventions.parse("").label() == "canonical"
+    for bad in ("resize_kernel=nearest", "audio_window=tiles", "audio_offset=9", "audio_window"):
+        with pytest.raises(ValueError):
+            Conventions.parse(bad)
+
+
+@pytest.mark.parametrize("variant", list(_variants()))
+def test_every_variant_changes_the_frames(models, synthetic_pack, feats, variant):
+    pack = Pack(synthetic_pack)
+    conv = Conventions.parse(variant)
+    canonical = ReferencePipeline(pack, models)
+    other = ReferencePipeline(pack, models, conv)
+    other_feats = audio_features(synthetic_pack / "audio.wav", models, conv)
+    frames = [0, 1, 2, other_feats.n_frames - 1]
+    differs = any(not np.array_equal(canonical.frame(min(i, feats.n_frames - 1), feats).frame,
+                                     other.frame(i, other_feats).frame) for i in frames)
+    assert differs, f"{variant} gave the canonical frames"
