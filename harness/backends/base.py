@@ -1,0 +1,78 @@
+"""The backend interface: every implementation of the pipeline produces the same artefacts.
+
+A backend is built from its name and options (from parity.toml), checks that it can run here
+(`check_available`, raising `BackendUnavailable` with the reason), and `run`s one
+(source, audio, models, frames) job into a `BackendRun`: the composited frames as a lazy
+iterator (so a comparison streams them and never holds them all), the stage arrays it can
+provide, what it ran on (`info`) and how long each part took (`timings`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+# Stage names shared by every backend and the comparison (shapes as the reference dumps them).
+STAGES = {
+    "mel": "(T, 80) normalised log-mel",
+    "embeddings": "(data_len, 512) audio encoder outputs",
+    "padded_features": "(frames, 512) padded features",
+    "audio_windows": "(frames, 32, 16, 16) generator audio inputs",
+    "generator_outputs": "(K, 3, 320, 320) generator outputs before quantisation, first frames",
+}
+
+
+class BackendUnavailable(Exception):
+    """The backend cannot run on this machine (missing package, provider or binary): skipped, with the reason."""
+
+
+class BackendFailed(Exception):
+    """The backend ran and failed (crash, timeout, missing or malformed output)."""
+
+    def __init__(self, reason: str, log_tail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.log_tail = log_tail
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """One job: the template data, the audio, the models and how many frames."""
+
+    source: Path  # a pre-cut pack or a raw dataset folder
+    source_kind: str  # "pack" | "dataset"
+    audio: Path
+    models: Path  # folder with audio_encoder.onnx and generator.onnx
+    frames: int
+    workdir: Path  # an empty folder this backend may write into (frames, dumps, logs)
+
+
+@dataclass
+class BackendRun:
+    """The result of `Backend.run`: frames are produced lazily; stages/timings are complete once they are consumed."""
+
+    frames: Iterator[np.ndarray]  # BGR uint8 (H, W, 3), frame 0 first
+    stages: Callable[[], dict[str, np.ndarray]] = dict  # call after the frames are consumed
+    info: dict = field(default_factory=dict)  # providers, node counts, command line, versions
+    timings: dict = field(default_factory=dict)  # seconds: "total", "stages": {...}, "frame_latency": [...]
+
+
+class Backend:
+    """Base class: subclasses set `kind` and implement `run` (and `check_available` when needed)."""
+
+    kind = ""
+
+    def __init__(self, name: str, options: dict | None = None) -> None:
+        self.name = name
+        self.options = dict(options or {})
+
+    def check_available(self) -> None:
+        """Raise BackendUnavailable with the reason when this backend cannot run here."""
+
+    def run(self, inputs: RunInputs) -> BackendRun:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
