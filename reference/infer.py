@@ -45,7 +45,7 @@ def infer(source: TemplateSource, audio_path: str | Path, models: Models, output
     audio_done = time.perf_counter()
     pipeline = ReferencePipeline(source, models, conv)
     n = pipeline.check_frames(feats, frames, audio_path)
-    dump = StageDump(dump_stages, dump_frames) if dump_stages else None
+    dump = StageDump(dump_frames) if dump_stages else None
     if dump:
         dump.add_audio(feats)
     pending: deque[Future] = deque()
@@ -60,6 +60,6 @@ def infer(source: TemplateSource, audio_path: str | Path, models: Models, output
                 pending.popleft().result()
         for fut in pending:
             fut.result()
-    index = dump.close(conv, {"audio": str(audio_path), "frames": n}) if dump else None
+    index = dump.write(dump_stages, conv, {"audio": str(audio_path), "frames": n}) if dump else None
     end = time.perf_counter()
     return InferResult(n, out_dir, end - start, audio_done - start, index.parent if index else None)

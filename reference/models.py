@@ -79,14 +79,19 @@ def session_options(threads: int = 0) -> ort.SessionOptions:
 
 
 class Models:
-    """The audio encoder and generator as ONNX Runtime sessions, with their I/O checked."""
+    """The audio encoder and generator as ONNX Runtime sessions, with their I/O checked.
 
-    def __init__(self, files: ModelFiles, threads: int = 0, providers: list | None = None) -> None:
+    `providers` is ONNX Runtime's list (names or (name, options) pairs); `options` replaces the
+    default CPU session options built from `threads`.
+    """
+
+    def __init__(self, files: ModelFiles, threads: int = 0, providers: list | None = None,
+                 options: ort.SessionOptions | None = None) -> None:
         check_model(files.encoder, ENCODER_IO)
         check_model(files.generator, GENERATOR_IO)
         self.files = files
         providers = providers or ["CPUExecutionProvider"]
-        opts = session_options(threads)
+        opts = options or session_options(threads)
         self.encoder = ort.InferenceSession(str(files.encoder), opts, providers=providers)
         self.generator = ort.InferenceSession(str(files.generator), opts, providers=providers)
         batch = self.encoder.get_inputs()[0].shape[0]

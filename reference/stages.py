@@ -22,10 +22,9 @@ DESCRIPTIONS = {
 
 
 class StageDump:
-    """Collects the stages of one run and writes them when closed."""
+    """Collects the stages of one run in memory; `write` saves them."""
 
-    def __init__(self, folder: str | Path, first_frames: int = 8) -> None:
-        self.folder = Path(folder)
+    def __init__(self, first_frames: int = 8) -> None:
         self.first_frames = first_frames
         self.arrays: dict[str, np.ndarray] = {}
         self.audio_windows: list[np.ndarray] = []
@@ -48,20 +47,25 @@ class StageDump:
             self.outputs.append(result.output[0])
             self.patches.append(result.patch)
 
-    def close(self, conv: Conventions, extra: dict | None = None) -> Path:
-        """Write the .npy files and index.json (last, so a complete index means a complete dump)."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def stage_arrays(self) -> dict[str, np.ndarray]:
+        """Every recorded stage as one array."""
         arrays = dict(self.arrays)
         if self.audio_windows:
             arrays["audio_windows"] = np.stack(self.audio_windows)
             arrays["generator_outputs"] = np.stack(self.outputs)
             arrays["patches"] = np.stack(self.patches)
+        return arrays
+
+    def write(self, folder: str | Path, conv: Conventions, extra: dict | None = None) -> Path:
+        """Write the .npy files and index.json (last, so a complete index means a complete dump)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
         stages = {}
-        for name, arr in arrays.items():
-            np.save(self.folder / f"{name}.npy", arr)
+        for name, arr in self.stage_arrays().items():
+            np.save(folder / f"{name}.npy", arr)
             stages[name] = {"file": f"{name}.npy", "shape": list(arr.shape), "dtype": str(arr.dtype),
                             "description": DESCRIPTIONS[name]}
         index = {"version": INDEX_VERSION, "stages": stages, "conventions": conv.label(),
                  "frame_templates": self.templates, "frame_rects": self.rects, **(extra or {})}
-        (self.folder / "index.json").write_text(json.dumps(index, indent=1))
-        return self.folder / "index.json"
+        (folder / "index.json").write_text(json.dumps(index, indent=1))
+        return folder / "index.json"

@@ -1,0 +1,86 @@
+"""Backends that run the pipeline code in this process with their own model engine and conventions."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from harness.backends.base import Backend, BackendRun, RunInputs
+from reference.conventions import Conventions
+from reference.data import Dataset, TemplateSource, open_source
+from reference.pipeline import ReferencePipeline, audio_features
+from reference.stages import StageDump
+
+
+def open_template_source(path: Path, kind: str) -> TemplateSource:
+    """The pack or raw dataset at `path`."""
+    return Dataset(path) if kind == "dataset" else open_source(path)
+
+
+class TimedModels:
+    """Wraps a model runner (encode/generate) and adds up the seconds spent in each."""
+
+    def __init__(self, models) -> None:
+        self.models = models
+        self.files = models.files
+        self.seconds = {"encoder": 0.0, "generator": 0.0}
+
+    def encode(self, windows: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        out = self.models.encode(windows)
+        self.seconds["encoder"] += time.perf_counter() - start
+        return out
+
+    def generate(self, image: np.ndarray, audio: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        out = self.models.generate(image, audio)
+        self.seconds["generator"] += time.perf_counter() - start
+        return out
+
+
+class PipelineBackend(Backend):
+    """Runs `ReferencePipeline`; subclasses provide the engine (`open_models`) and what it ran on (`describe`)."""
+
+    dump_frames = 8
+
+    @property
+    def conventions(self) -> Conventions:
+        return Conventions()
+
+    def open_models(self, inputs: RunInputs):
+        """A runner with `files`, `encode(windows)` and `generate(image, audio)`."""
+        raise NotImplementedError
+
+    def describe(self, models) -> dict:
+        """What the engine runs on (providers, precision, versions)."""
+        return {}
+
+    def run(self, inputs: RunInputs) -> BackendRun:
+        self.check_available()
+        conv = self.conventions
+        start = time.perf_counter()
+        source = open_template_source(inputs.source, inputs.source_kind)
+        models = TimedModels(self.open_models(inputs))
+        loaded = time.perf_counter()
+        feats = audio_features(inputs.audio, models, conv)
+        pipeline = ReferencePipeline(source, models, conv)
+        n = pipeline.check_frames(feats, inputs.frames, inputs.audio)
+        dump = StageDump(self.dump_frames)
+        dump.add_audio(feats)
+        timings: dict = {"load": loaded - start, "audio_features": time.perf_counter() - loaded}
+
+        def frames() -> Iterator[np.ndarray]:
+            latencies = []
+            for i in range(n):
+                t0 = time.perf_counter()
+                result = pipeline.frame(i, feats)
+                latencies.append(time.perf_counter() - t0)
+                dump.add_frame(result)
+                yield result.frame
+            timings.update(frames=n, frame_latency=latencies, stages=dict(models.seconds),
+                           total=timings["load"] + timings["audio_features"] + sum(latencies))
+
+        info = {"conventions": conv.label(), **self.describe(models.models)}
+        return BackendRun(frames(), dump.stage_arrays, info, timings)

@@ -1,0 +1,129 @@
+"""`onnxruntime`: the pipeline on any ONNX Runtime execution provider, with its options.
+
+Options: `provider` (full name or cpu | cuda | coreml | tensorrt | dml | rocm | openvino),
+`provider_options` (table, checked for CoreML), `intra_op_threads`, `inter_op_threads`,
+`graph_optimization` (disable | basic | extended | all), `count_nodes` (bool, default true).
+
+`info` says which providers the session actually uses and how many graph kernels each runs, read
+from one profiled inference: CoreML and TensorRT fuse what they take into partitions and leave the
+rest to the CPU, silently; the kernel count per provider makes that visible.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from harness.backends.base import BackendUnavailable, RunInputs
+from harness.backends.inprocess import PipelineBackend
+from harness.backends.options import check_options
+from reference.models import ModelFiles, Models
+
+SHORT_NAMES = {
+    "cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "coreml": "CoreMLExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider", "dml": "DmlExecutionProvider", "rocm": "ROCMExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+}
+OPT_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED, "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+_FLAG = ("0", "1")
+COREML_OPTIONS = {
+    "MLComputeUnits": ("CPUOnly", "CPUAndGPU", "CPUAndNeuralEngine", "ALL"),
+    "ModelFormat": ("MLProgram", "NeuralNetwork"),
+    "RequireStaticInputShapes": _FLAG,
+    "EnableOnSubgraphs": _FLAG,
+    "SpecializationStrategy": ("Default", "FastPrediction"),
+    "ProfileComputePlan": _FLAG,
+    "AllowLowPrecisionAccumulationOnGPU": _FLAG,
+    "ModelCacheDirectory": None,  # any path
+}
+ALLOWED = {"kind": str, "provider": str, "provider_options": dict, "intra_op_threads": int,
+           "inter_op_threads": int, "graph_optimization": str, "count_nodes": bool}
+
+
+def provider_name(text: str) -> str:
+    """Full execution-provider name from a short or full name."""
+    return SHORT_NAMES.get(text.lower(), text)
+
+
+def _provider_options(backend: str, provider: str, options: dict) -> dict[str, str]:
+    """ONNX Runtime wants strings; booleans become "1"/"0". CoreML options are checked by name and value."""
+    out = {}
+    for key, value in options.items():
+        text = ("1" if value else "0") if isinstance(value, bool) else str(value)
+        if provider == "CoreMLExecutionProvider":
+            if key not in COREML_OPTIONS:
+                raise ValueError(f"backend {backend!r}: unknown CoreML option {key!r}; "
+                                 f"known: {', '.join(COREML_OPTIONS)}")
+            allowed = COREML_OPTIONS[key]
+            if allowed is not None and text not in allowed:
+                raise ValueError(f"backend {backend!r}: CoreML {key}={text!r}; choose one of {', '.join(allowed)}")
+        out[key] = text
+    return out
+
+
+class OrtBackend(PipelineBackend):
+    """The pipeline on one ONNX Runtime execution provider."""
+
+    kind = "onnxruntime"
+
+    def __init__(self, name: str, options: dict | None = None) -> None:
+        super().__init__(name, options)
+        check_options(name, self.options, ALLOWED)
+        self.provider = provider_name(self.options.get("provider", "cpu"))
+        self.provider_opts = _provider_options(name, self.provider, self.options.get("provider_options", {}))
+        level = self.options.get("graph_optimization", "all")
+        if level not in OPT_LEVELS:
+            raise ValueError(f"backend {name!r}: graph_optimization {level!r}; choose one of {', '.join(OPT_LEVELS)}")
+
+    def check_available(self) -> None:
+        available = ort.get_available_providers()
+        if self.provider not in available:
+            raise BackendUnavailable(f"{self.provider} is not available in this onnxruntime "
+                                     f"{ort.__version__} build (available: {', '.join(available)})")
+
+    def session_options(self) -> ort.SessionOptions:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = int(self.options.get("intra_op_threads", 0))
+        opts.inter_op_num_threads = int(self.options.get("inter_op_threads", 0))
+        opts.graph_optimization_level = OPT_LEVELS[self.options.get("graph_optimization", "all")]
+        return opts
+
+    def providers(self) -> list:
+        """The provider list handed to ONNX Runtime: this provider with its options, then the CPU fallback."""
+        if self.provider == "CPUExecutionProvider":
+            return [("CPUExecutionProvider", self.provider_opts)]
+        return [(self.provider, self.provider_opts), "CPUExecutionProvider"]
+
+    def open_models(self, inputs: RunInputs) -> Models:
+        return Models(ModelFiles.from_dir(inputs.models), providers=self.providers(), options=self.session_options())
+
+    def describe(self, models: Models) -> dict:
+        info = {"engine": "onnxruntime", "onnxruntime": ort.__version__, "provider": self.provider,
+                "provider_options": self.provider_opts, "session_providers": models.generator.get_providers()}
+        if self.options.get("count_nodes", True):
+            info["kernels_per_provider"] = kernel_placement(models.files.generator, self.providers(),
+                                                            self.session_options())
+        return info
+
+
+def kernel_placement(model: Path, providers: list, options: ort.SessionOptions) -> dict[str, int]:
+    """How many kernels each provider ran in one profiled inference of `model` on zero inputs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        options.enable_profiling = True
+        options.profile_file_prefix = os.path.join(tmp, "profile")
+        session = ort.InferenceSession(str(model), options, providers=providers)
+        feeds = {i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape], np.float32)
+                 for i in session.get_inputs()}
+        session.run(None, feeds)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    placed = {e["name"]: e["args"].get("provider") for e in events
+              if e.get("cat") == "Node" and e.get("args", {}).get("provider")}
+    return dict(Counter(placed.values()))
