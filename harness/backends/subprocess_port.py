@@ -1,0 +1,620 @@
+"""Subprocess backend: run a port of the pipeline (a Go/Swift/Python binary) and read its frames.
+
+A port is any program that takes the pack, audio, models and frame count on its command line
+and writes numbered frame images into a folder. The backend runs it as a plain argv (never
+through a shell), in a session of its own so that a timeout kills the port *and everything it
+started*, logs its stdout/stderr to files in the workdir, parses the optional JSON timing lines
+it prints, checks that every expected frame file is there and then hands the frames out lazily.
+
+Options (one TOML table, every key validated; an unknown key is a ValueError naming it):
+
+================  ===================  =====================  =============================================
+name              type                 default                meaning
+================  ===================  =====================  =============================================
+command           list of str          (required)             argv; placeholders below, no shell
+output_pattern    str (printf)         "frame_%05d.jpg"       frame file name, one ``%d``/``%05d``
+index_base        int, 0 or 1          1                      number in the first frame's file name
+output_subdir     str                  ""                     folder inside ``{output}`` holding the frames
+stage_dumps       table                {}                     stage name -> dump description (below)
+env               table of str         {}                     extra environment, merged over os.environ
+cwd               str                  the run's workdir      working directory (relative: to the workdir)
+timeout           number > 0           600                    seconds before the process group is killed
+kill_grace        number >= 0          2                      seconds between SIGTERM and SIGKILL
+kind              str                  "subprocess"           the registry's key; only "subprocess"
+================  ===================  =====================  =============================================
+
+Placeholders, substituted in every argv element, in ``env`` values, ``cwd`` and stage-dump
+patterns, whole or inside an element (``"--out={output}"``): ``{pack}`` (the source folder,
+pack or dataset), ``{audio}``, ``{models}``, ``{output}`` (``workdir/output``, created and
+cleared of stale frame files), ``{frames}`` (N) and ``{workdir}``. Substitution is one pass
+over the literal text (a value that itself contains ``{output}`` is not substituted again), an
+element is never re-split, and any other ``{identifier}`` is a ValueError at construction.
+
+``output_pattern`` uses printf syntax: exactly one integer conversion ``%d``, ``%Nd`` or
+``%0Nd``; ``%%`` is a literal percent sign; no ``/`` (use ``output_subdir``). Frame i
+(0-based) is the file ``output_pattern % (i + index_base)``. All N frames must exist (the
+first missing one fails the run); files matching the pattern beyond them are counted in
+``info["extra_frames"]``. Frames are read with ``cv2.imread`` (BGR uint8); every frame must
+have the template's size (``{pack}/full_body_img/1.jpg`` when it exists, else the first
+frame's), checked while iterating.
+
+``stage_dumps`` maps a stage name of ``base.STAGES`` to a table:
+
+* ``pattern`` (str, required): the dump's path, relative to the process's cwd (where a port
+  writing a bare file name puts it) unless absolute or starting with a placeholder such as
+  ``{output}/``. With one printf integer conversion it is a per-frame file: files
+  ``index_base, index_base + 1, ...`` are read in order (at most N; at least one must exist)
+  and stacked into ``(count, *shape)``. Without one it is the whole array.
+* ``format``: ``"npy"`` (default) or ``"f32le"`` (raw little-endian float32, no header).
+* ``shape`` (list of int): per file. Required for ``f32le``: the byte size must equal
+  ``prod(shape) * 4``; for a whole-array f32le file one entry may be -1 (inferred). For npy it
+  is optional and checked when given (-1 matches any size).
+* ``index_base`` (0 or 1, default 0): number of the first per-frame file.
+
+Dump files older than the run are rejected (a stale dump from a previous run must not pass as
+this run's). Example, the Go port's audio windows::
+
+    [backends.go.stage_dumps.audio_windows]
+    pattern = "debug_audio_go_frame%d.bin"   # written into the port's cwd
+    format = "f32le"
+    shape = [32, 16, 16]
+    index_base = 0
+
+Timings (seconds unless named otherwise): ``total`` (wall time from start to exit),
+``peak_rss_mb``, ``cpu_s`` (user + system), ``stages`` (sum per stage of the ``ms`` of the
+stdout lines that are JSON objects ``{"stage": "generator", "ms": 41.2}``, converted to
+seconds) and ``stage_counts`` (how many lines each stage had); the lines of the stage named
+``"frame"`` (one per frame, if the port prints them) also give ``frame_latency`` (a list of
+seconds, for the p50/p90/p99 latency). Every other stdout line is ignored.
+
+Peak RSS comes from ``os.wait4`` on the port: it covers the port process and the descendants
+it waited for itself, not grandchildren it left running or orphaned (those are killed with the
+process group when the port exits), and it is the high-water mark of the largest one of them,
+not a sum over concurrent processes. It includes the interpreter of a port run through one.
+
+POSIX only (process groups, ``os.killpg``, ``os.wait4``).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from harness.backends.base import STAGES, Backend, BackendFailed, BackendRun, BackendUnavailable, RunInputs
+
+BINARY = "<port binary>"  # stand-in for the port's executable; `preset_options` replaces it
+PORT_PRESET = {
+    "command": [BINARY, "--sanders", "{pack}", "--audio", "{audio}", "--output", "{output}", "--frames", "{frames}"],
+    "output_pattern": "frame_%05d.jpg",
+    "index_base": 1,
+}
+"""The command line and output layout of the existing Go/Swift ports."""
+
+PLACEHOLDERS = ("pack", "audio", "models", "output", "frames", "workdir")
+DEFAULTS = {
+    "output_pattern": "frame_%05d.jpg",
+    "index_base": 1,
+    "output_subdir": "",
+    "stage_dumps": {},
+    "env": {},
+    "cwd": None,
+    "timeout": 600.0,
+    "kill_grace": 2.0,
+}
+OPTION_KEYS = ("kind", "command") + tuple(DEFAULTS)
+DUMP_KEYS = ("pattern", "format", "shape", "index_base")
+DUMP_FORMATS = ("npy", "f32le")
+STDOUT_LOG = "port.stdout.log"
+STDERR_LOG = "port.stderr.log"
+TAIL_LINES = 20
+_MAX_JSON_LINE = 64 * 1024  # longer stdout lines are not timing lines and are skipped unread
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PRINTF = re.compile(r"%(?:%|(0?)([0-9]*)d|.?)", re.DOTALL)  # "%%", an int conversion, or anything else
+
+
+def preset_options(binary: str | Sequence[str], **overrides) -> dict:
+    """Options for an existing port: `PORT_PRESET` with `binary` as the executable, then `overrides`.
+
+    `binary` is the executable's path or name, or an argv prefix such as ``["python3", "port.py"]``.
+    """
+    prefix = [binary] if isinstance(binary, (str, os.PathLike)) else list(binary)
+    options = {key: (list(value) if isinstance(value, list) else value) for key, value in PORT_PRESET.items()}
+    options["command"] = [str(part) for part in prefix] + options["command"][1:]
+    options.update(overrides)
+    return options
+
+
+# --------------------------------------------------------------------------- option parsing
+
+def _substitute(text: str, values: dict[str, str]) -> str:
+    """Replace each ``{name}`` of `values` in `text`, in one pass (values are not substituted again)."""
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)] if m.group(1) in values else m.group(0), text)
+
+
+def _check_placeholders(text: str, where: str) -> None:
+    for match in _PLACEHOLDER.finditer(text):
+        if match.group(1) not in PLACEHOLDERS:
+            raise ValueError(f"{where}: unknown placeholder {match.group(0)!r}; "
+                             f"known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")
+
+
+def _printf_fields(pattern: str, where: str) -> int:
+    """Number of integer conversions in a printf pattern (0 or 1); ValueError on anything else."""
+    count = 0
+    for match in _PRINTF.finditer(pattern):
+        token = match.group(0)
+        if token == "%%":
+            continue
+        if not token.endswith("d") or match.group(2) is None:
+            raise ValueError(f"{where}: unsupported printf conversion {token!r} in {pattern!r}; "
+                             "use %d, %5d or %05d (and %% for a literal %)")
+        count += 1
+    if count > 1:
+        raise ValueError(f"{where}: {pattern!r} has {count} integer conversions; use one")
+    return count
+
+
+def _printf_regex(pattern: str) -> re.Pattern:
+    """A regex matching the names `pattern % n` produces, the number as group 1."""
+    parts, pos = [], 0
+    for match in _PRINTF.finditer(pattern):
+        parts.append(re.escape(pattern[pos:match.start()]))
+        parts.append("%" if match.group(0) == "%%" else r"(\d+)")
+        pos = match.end()
+    parts.append(re.escape(pattern[pos:]))
+    return re.compile("".join(parts) + r"\Z")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
+
+
+def _index_base(value, where: str) -> int:
+    if not _is_int(value) or value not in (0, 1):
+        raise ValueError(f"{where}: must be 0 or 1, got {value!r}")
+    return value
+
+
+def _parse_dump(stage: str, spec) -> dict:
+    where = f"stage_dumps.{stage}"
+    if stage not in STAGES:
+        raise ValueError(f"stage_dumps: unknown stage {stage!r}; known: {', '.join(STAGES)}")
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}: must be a table with 'pattern', got {type(spec).__name__}")
+    for key in spec:
+        if key not in DUMP_KEYS:
+            raise ValueError(f"{where}: unknown key {key!r}; known: {', '.join(DUMP_KEYS)}")
+    pattern = spec.get("pattern")
+    if not isinstance(pattern, str) or not pattern:
+        raise ValueError(f"{where}.pattern: must be a non-empty string, got {pattern!r}")
+    _check_placeholders(pattern, f"{where}.pattern")
+    per_frame = _printf_fields(pattern, f"{where}.pattern") == 1
+    fmt = spec.get("format", "npy")
+    if fmt not in DUMP_FORMATS:
+        raise ValueError(f"{where}.format: must be one of {', '.join(DUMP_FORMATS)}, got {fmt!r}")
+    shape = spec.get("shape")
+    if shape is not None:
+        if not isinstance(shape, (list, tuple)) or not all(_is_int(d) and (d > 0 or d == -1) for d in shape):
+            raise ValueError(f"{where}.shape: must be a list of positive integers, got {shape!r}")
+        if sum(d == -1 for d in shape) > (0 if (fmt == "f32le" and per_frame) else 1):
+            raise ValueError(f"{where}.shape: too many -1 entries in {shape!r}")
+        shape = tuple(shape)
+    elif fmt == "f32le":
+        raise ValueError(f"{where}.shape: required for format 'f32le'")
+    return {"pattern": pattern, "format": fmt, "shape": shape, "per_frame": per_frame,
+            "index_base": _index_base(spec.get("index_base", 0), f"{where}.index_base")}
+
+
+def parse_options(options: dict) -> dict:
+    """Validated options with defaults filled in; ValueError naming the offending key."""
+    if not isinstance(options, dict):
+        raise ValueError(f"subprocess backend options must be a table, got {type(options).__name__}")
+    for key in options:
+        if key not in OPTION_KEYS:
+            raise ValueError(f"unknown option {key!r} for a subprocess backend; known: {', '.join(OPTION_KEYS)}")
+    opts = {**DEFAULTS, **options}
+    if "kind" in opts and opts["kind"] != SubprocessBackend.kind:
+        raise ValueError(f"kind: {opts['kind']!r} is not {SubprocessBackend.kind!r}")
+
+    command = options.get("command")
+    if (not isinstance(command, (list, tuple)) or not command
+            or not all(isinstance(part, str) for part in command) or not command[0]):
+        raise ValueError("command: must be a non-empty list of strings (an argv, not a shell string), "
+                         f"got {command!r}")
+    for part in command:
+        _check_placeholders(part, "command")
+    opts["command"] = list(command)
+
+    pattern = opts["output_pattern"]
+    if not isinstance(pattern, str) or not pattern:
+        raise ValueError(f"output_pattern: must be a non-empty string, got {pattern!r}")
+    if "/" in pattern or "\\" in pattern:
+        raise ValueError(f"output_pattern: {pattern!r} must be a file name; put folders in output_subdir")
+    if _printf_fields(pattern, "output_pattern") != 1:
+        raise ValueError(f"output_pattern: {pattern!r} needs one integer conversion such as %05d")
+    opts["index_base"] = _index_base(opts["index_base"], "index_base")
+
+    subdir = opts["output_subdir"]
+    if not isinstance(subdir, str) or Path(subdir).is_absolute() or ".." in Path(subdir).parts:
+        raise ValueError(f"output_subdir: must be a relative folder inside the output folder, got {subdir!r}")
+
+    dumps = opts["stage_dumps"]
+    if not isinstance(dumps, dict):
+        raise ValueError(f"stage_dumps: must be a table, got {type(dumps).__name__}")
+    opts["stage_dumps"] = {stage: _parse_dump(stage, spec) for stage, spec in dumps.items()}
+
+    env = opts["env"]
+    if not isinstance(env, dict):
+        raise ValueError(f"env: must be a table of strings, got {type(env).__name__}")
+    for name, value in env.items():
+        if not isinstance(name, str) or not name or "=" in name or not isinstance(value, str):
+            raise ValueError(f"env.{name}: names and values must be strings (quote numbers), got {value!r}")
+        _check_placeholders(value, f"env.{name}")
+
+    cwd = opts["cwd"]
+    if cwd is not None:
+        if not isinstance(cwd, str) or not cwd:
+            raise ValueError(f"cwd: must be a non-empty string, got {cwd!r}")
+        _check_placeholders(cwd, "cwd")
+
+    for key, minimum in (("timeout", None), ("kill_grace", 0)):
+        value = opts[key]
+        if not _is_number(value) or (value <= 0 if minimum is None else value < minimum):
+            raise ValueError(f"{key}: must be a {'positive' if minimum is None else 'non-negative'} "
+                             f"number of seconds, got {value!r}")
+        opts[key] = float(value)
+    return opts
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _tail(path: Path, lines: int = TAIL_LINES, max_bytes: int = 64 * 1024) -> str:
+    """The last `lines` lines of a log file (reading at most its last `max_bytes`)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace").rstrip()
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _parse_timing_lines(path: Path, latencies: list[float] | None = None) -> tuple[dict[str, float], dict[str, int]]:
+    """Sum the ``{"stage": ..., "ms": ...}`` JSON lines of a stdout log; everything else is ignored.
+
+    The ``ms`` of each "frame" line is also appended, in seconds, to `latencies` when given.
+    """
+    seconds: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    whole_line = True  # the previous chunk ended a line
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.readline(_MAX_JSON_LINE)
+            if not chunk:
+                break
+            starts_line, whole_line = whole_line, chunk.endswith(b"\n")
+            if not (starts_line and whole_line or starts_line and len(chunk) < _MAX_JSON_LINE):
+                continue  # part of an over-long line
+            text = chunk.strip()
+            if not text.startswith(b"{"):
+                continue
+            try:
+                record = json.loads(text.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                continue
+            if not isinstance(record, dict):
+                continue
+            stage, ms = record.get("stage"), record.get("ms")
+            if not isinstance(stage, str) or not _is_number(ms):
+                continue
+            seconds[stage] = seconds.get(stage, 0.0) + ms / 1000.0
+            if stage == "frame" and latencies is not None:
+                latencies.append(ms / 1000.0)
+            counts[stage] = counts.get(stage, 0) + 1
+    return seconds, counts
+
+
+def _maxrss_mb(rusage) -> float:
+    """ru_maxrss in MiB: kilobytes on Linux, bytes on macOS."""
+    scale = 1.0 if sys.platform == "darwin" else 1024.0
+    return rusage.ru_maxrss * scale / (1024.0 * 1024.0)
+
+
+class _Child:
+    """Exit polling for the port process.
+
+    With ``os.waitid`` (Linux) the exited port is left unreaped until the end, so its pid keeps
+    its process-group id reserved while the group is killed; without it (some platforms) the
+    port is reaped by ``os.wait4(WNOHANG)`` when it exits and its status kept.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._reaped: tuple[int, object] | None = None
+
+    def exited(self) -> bool:
+        if self._reaped is not None:
+            return True
+        if hasattr(os, "waitid"):
+            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        pid, status, rusage = os.wait4(self.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        self._reaped = (status, rusage)
+        return True
+
+    def wait_until(self, deadline: float) -> bool:
+        """Poll until the port has exited (True) or `deadline` (monotonic) passes (False)."""
+        delay = 0.001
+        while True:
+            if self.exited():
+                return True
+            now = time.monotonic()
+            if now >= deadline:
+                return False
+            time.sleep(min(delay, deadline - now))
+            delay = min(delay * 2, 0.05)
+
+    def reap(self) -> tuple[int, object]:
+        """(wait status, rusage), waiting for the exit if needed."""
+        if self._reaped is None:
+            _, status, rusage = os.wait4(self.pid, 0)
+            self._reaped = (status, rusage)
+        return self._reaped
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _wait_group_gone(pgid: int, seconds: float = 0.5) -> None:
+    """Give a SIGKILLed group a moment to disappear (bounded: orphans that died stay in the group
+    as zombies where PID 1 does not reap them, as in some containers)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.01)
+
+
+def _frame_size(source: Path) -> tuple[int, int] | None:
+    """(height, width) of the template frames, from ``full_body_img/1.jpg`` when it is there."""
+    first = source / "full_body_img" / "1.jpg"
+    if not first.is_file():
+        return None
+    img = cv2.imread(str(first), cv2.IMREAD_COLOR)
+    return None if img is None else img.shape[:2]
+
+
+# --------------------------------------------------------------------------- backend
+
+class SubprocessBackend(Backend):
+    """A port run as a child process; see the module docstring for its options."""
+
+    kind = "subprocess"
+
+    def __init__(self, name: str, options: dict | None = None) -> None:
+        super().__init__(name, options)
+        self.opts = parse_options(self.options)
+        self._frame_re = _printf_regex(self.opts["output_pattern"])
+
+    # ---- availability
+
+    def _resolve_executable(self, argv0: str, env: dict[str, str] | None = None) -> str:
+        """Absolute path of the executable; BackendUnavailable with the reason when there is none."""
+        if os.sep in argv0 or (os.altsep and os.altsep in argv0):
+            path = Path(argv0).expanduser()
+            if not path.exists():
+                raise BackendUnavailable(f"{self.name}: port executable {argv0} does not exist")
+            if not path.is_file():
+                raise BackendUnavailable(f"{self.name}: port executable {argv0} is not a file")
+            if not os.access(path, os.X_OK):
+                raise BackendUnavailable(f"{self.name}: port executable {argv0} is not executable (chmod +x)")
+            return os.path.abspath(path)  # not resolve(): a venv's python is a symlink that must stay one
+        search = (env or os.environ).get("PATH", os.defpath)
+        found = shutil.which(argv0, path=search)
+        if found is None:
+            raise BackendUnavailable(f"{self.name}: port executable {argv0!r} not found on PATH")
+        return found
+
+    def check_available(self) -> None:
+        argv0 = self.opts["command"][0]
+        if _PLACEHOLDER.search(argv0):
+            return  # depends on the run's inputs: checked by run()
+        self._resolve_executable(argv0, {**os.environ, **self.opts["env"]})
+
+    # ---- running
+
+    def run(self, inputs: RunInputs) -> BackendRun:
+        opts = self.opts
+        workdir = Path(inputs.workdir).resolve()
+        output = workdir / "output"
+        frames_dir = output / opts["output_subdir"] if opts["output_subdir"] else output
+        frames_dir.mkdir(parents=True, exist_ok=True)
+        for stale in frames_dir.iterdir():  # a frame left by an earlier run must not pass as this run's
+            if self._frame_re.match(stale.name) and stale.is_file():
+                stale.unlink()
+
+        values = {"pack": str(inputs.source), "audio": str(inputs.audio), "models": str(inputs.models),
+                  "output": str(output), "frames": str(inputs.frames), "workdir": str(workdir)}
+        argv = [_substitute(part, values) for part in opts["command"]]
+        extra_env = {name: _substitute(value, values) for name, value in opts["env"].items()}
+        env = {**os.environ, **extra_env}
+        argv[0] = self._resolve_executable(argv[0], env)
+        cwd = workdir if opts["cwd"] is None else workdir / _substitute(opts["cwd"], values)
+        if not cwd.is_dir():
+            raise BackendFailed(f"{self.name}: working directory {cwd} does not exist")
+
+        stdout_log, stderr_log = workdir / STDOUT_LOG, workdir / STDERR_LOG
+        info = {"command": argv, "cwd": str(cwd), "env": extra_env, "returncode": None,
+                "stdout_log": str(stdout_log), "stderr_log": str(stderr_log), "extra_frames": 0}
+        timeout = opts["timeout"]
+
+        started_wall = time.time()
+        with open(stdout_log, "wb") as out, open(stderr_log, "wb") as err:
+            start = time.perf_counter()
+            try:
+                proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=err, start_new_session=True, close_fds=True)
+            except OSError as exc:
+                raise BackendFailed(f"{self.name}: could not start {argv[0]}: {exc}") from exc
+        pid = pgid = proc.pid  # start_new_session: the port leads its own session and process group
+        child, timed_out = _Child(pid), False
+        try:
+            if not child.wait_until(time.monotonic() + timeout):
+                timed_out = True
+                _killpg(pgid, signal.SIGTERM)
+                child.wait_until(time.monotonic() + opts["kill_grace"])
+        finally:
+            elapsed = time.perf_counter() - start
+            # Kill whatever is left in the group (after a timeout, or processes the port left
+            # running); the port itself is not reaped yet (with waitid), so its id cannot have
+            # been reused by an unrelated process group.
+            _killpg(pgid, signal.SIGKILL)
+            status, rusage = child.reap()
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            _wait_group_gone(pgid)
+
+        returncode = proc.returncode
+        info["returncode"] = returncode
+        latencies: list[float] = []
+        stage_seconds, stage_counts = _parse_timing_lines(stdout_log, latencies)
+        timings = {"total": elapsed, "frames": inputs.frames, "peak_rss_mb": _maxrss_mb(rusage),
+                   "cpu_s": rusage.ru_utime + rusage.ru_stime, "stages": stage_seconds, "stage_counts": stage_counts}
+        if latencies:
+            timings["frame_latency"] = latencies
+
+        if timed_out:
+            raise BackendFailed(f"{self.name}: timed out after {timeout:g} s (process group killed)",
+                                self._log_tail(stdout_log, stderr_log))
+        if returncode != 0:
+            if returncode < 0:
+                try:
+                    what = f"was killed by signal {signal.Signals(-returncode).name}"
+                except ValueError:
+                    what = f"was killed by signal {-returncode}"
+            else:
+                what = f"exited with code {returncode}"
+            tail = self._log_tail(stdout_log, stderr_log)
+            last = tail.splitlines()[-1].strip() if tail else ""
+            raise BackendFailed(f"{self.name}: port {what}" + (f": {last}" if last else ""), tail)
+
+        paths = self._frame_paths(frames_dir, inputs.frames, info)
+        expected = _frame_size(Path(inputs.source))
+        stages = functools.partial(self._load_stages, cwd, values, inputs.frames, started_wall)
+        return BackendRun(frames=self._iter_frames(paths, output, expected), stages=stages,
+                          info=info, timings=timings)
+
+    @staticmethod
+    def _log_tail(stdout_log: Path, stderr_log: Path) -> str:
+        return _tail(stderr_log) or _tail(stdout_log)
+
+    def _frame_paths(self, frames_dir: Path, n: int, info: dict) -> list[Path]:
+        """The N expected frame files; BackendFailed naming the first missing one."""
+        base, pattern = self.opts["index_base"], self.opts["output_pattern"]
+        present: set[int] = set()
+        for entry in os.scandir(frames_dir):
+            match = self._frame_re.match(entry.name)
+            if match and pattern % int(match.group(1)) == entry.name:
+                present.add(int(match.group(1)))
+        wanted = range(base, base + n)
+        missing = [k for k in wanted if k not in present]
+        if missing:
+            found = sum(k in present for k in wanted)
+            raise BackendFailed(f"{self.name}: missing output frame {frames_dir / (pattern % missing[0])}: "
+                                f"found {found} of {n} expected frames ({len(present)} files match "
+                                f"{pattern!r}, index base {base})")
+        info["extra_frames"] = len(present) - n
+        return [frames_dir / (pattern % k) for k in wanted]
+
+    def _iter_frames(self, paths: list[Path], output: Path, expected: tuple[int, int] | None) -> Iterator[np.ndarray]:
+        for path in paths:
+            label = path.relative_to(output).as_posix()
+            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if img is None:
+                raise BackendFailed(f"{self.name}: output frame {label} could not be read as an image ({path})")
+            if expected is None:
+                expected = img.shape[:2]
+            elif img.shape[:2] != tuple(expected):
+                raise BackendFailed(f"{self.name}: {label} is {img.shape[1]}x{img.shape[0]}, "
+                                    f"expected {expected[1]}x{expected[0]}")
+            yield img
+
+    # ---- stage dumps
+
+    def _load_stages(self, cwd: Path, values: dict, frames: int, started_wall: float) -> dict[str, np.ndarray]:
+        return {stage: self._load_dump(stage, spec, cwd, values, frames, started_wall)
+                for stage, spec in self.opts["stage_dumps"].items()}
+
+    def _load_dump(self, stage: str, spec: dict, cwd: Path, values: dict, frames: int,
+                   started_wall: float) -> np.ndarray:
+        def path_of(index: int | None) -> Path:
+            name = spec["pattern"] % index if index is not None else spec["pattern"].replace("%%", "%")
+            return cwd / _substitute(name, values)  # an absolute result replaces cwd
+
+        if not spec["per_frame"]:
+            path = path_of(None)
+            if not path.is_file():
+                raise BackendFailed(f"{self.name}: stage dump {stage}: {path} does not exist")
+            return self._read_dump(stage, spec, path, started_wall)
+        arrays = []
+        for index in range(spec["index_base"], spec["index_base"] + frames):
+            path = path_of(index)
+            if not path.is_file():
+                if not arrays:
+                    raise BackendFailed(f"{self.name}: stage dump {stage}: first file {path} does not exist")
+                break
+            arrays.append(self._read_dump(stage, spec, path, started_wall))
+        first = arrays[0].shape
+        for k, arr in enumerate(arrays):
+            if arr.shape != first:
+                raise BackendFailed(f"{self.name}: stage dump {stage}: {path_of(spec['index_base'] + k)} "
+                                    f"has shape {arr.shape}, the first file {first}")
+        return np.stack(arrays)
+
+    def _read_dump(self, stage: str, spec: dict, path: Path, started_wall: float) -> np.ndarray:
+        if path.stat().st_mtime < started_wall - 2.0:  # 2 s: coarse file-system timestamps
+            raise BackendFailed(f"{self.name}: stage dump {stage}: {path} predates this run (stale file)")
+        shape = spec["shape"]
+        if spec["format"] == "f32le":
+            size = path.stat().st_size
+            known = math.prod(d for d in shape if d != -1) * 4
+            if (-1 in shape and (size == 0 or size % known)) or (-1 not in shape and size != known):
+                raise BackendFailed(f"{self.name}: stage dump {stage}: {path} has {size} bytes, expected "
+                                    f"{'a multiple of ' if -1 in shape else ''}{known} "
+                                    f"(float32 x {list(shape)})")
+            return np.fromfile(path, dtype="<f4").reshape(shape).astype(np.float32)
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise BackendFailed(f"{self.name}: stage dump {stage}: {path} is not a readable .npy file: {exc}") from exc
+        if shape is not None and (len(arr.shape) != len(shape)
+                                  or any(d != -1 and d != a for d, a in zip(shape, arr.shape))):
+            raise BackendFailed(f"{self.name}: stage dump {stage}: {path} has shape {arr.shape}, "
+                                f"expected {list(shape)}")
+        return arr
