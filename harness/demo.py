@@ -1,14 +1,9 @@
 """`synctalk-parity demo`: cached synthetic models, the demo data, one reference run, FPS printed."""
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-import fixtures.models
-import fixtures.onnx_graph
+from fixtures.cache import cache_dir, cached, cached_models
 from fixtures.locate import shared_data_dir
 from harness.bench import bare_generator_fps
 from reference.data import open_source
@@ -16,45 +11,6 @@ from reference.infer import infer
 from reference.models import ModelFiles, Models
 
 DEMO_AUDIO = "talk_hb.wav"
-
-
-def cache_dir() -> Path:
-    """$SYNCTALK_PARITY_CACHE, else $XDG_CACHE_HOME/synctalk-parity, else ~/.cache/synctalk-parity."""
-    if os.environ.get("SYNCTALK_PARITY_CACHE"):
-        return Path(os.environ["SYNCTALK_PARITY_CACHE"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "synctalk-parity"
-
-
-def _builder_key() -> str:
-    """Changes whenever the model builder's code changes, so a stale cache is never used."""
-    digest = hashlib.sha256()
-    for module in (fixtures.models, fixtures.onnx_graph):
-        digest.update(Path(module.__file__).read_bytes())
-    return digest.hexdigest()[:12]
-
-
-def _cached(folder: Path, build) -> Path:
-    """Return `folder`, building it first (into a temporary sibling, then renamed) when absent."""
-    if folder.is_dir():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        build(tmp)
-        tmp.rename(folder)
-    except FileExistsError:  # built meanwhile by another process
-        shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
-
-
-def cached_models(size: str = "full", seed: int = 0) -> Path:
-    """Folder with the synthetic models of `size`, built once per builder version."""
-    folder = cache_dir() / f"models-{size}-seed{seed}-{_builder_key()}"
-    return _cached(folder, lambda tmp: fixtures.models.build_models(tmp, size, seed))
 
 
 def demo_data(frames: int) -> tuple[Path, Path, str]:
@@ -65,7 +21,7 @@ def demo_data(frames: int) -> tuple[Path, Path, str]:
     from fixtures.pack import build_pack
     seconds = frames / 25 + 1.0
     folder = cache_dir() / f"synthetic-pack-{int(seconds)}s"
-    pack = _cached(folder, lambda tmp: build_pack(tmp, frames=60, audio_seconds=seconds))
+    pack = cached(folder, lambda tmp: build_pack(tmp, frames=60, audio_seconds=seconds))
     return pack, pack / "audio.wav", f"synthetic pack ({pack}; no real data found)"
 
 

@@ -1,0 +1,168 @@
+"""parity.toml: the data, models, audio matrix, frames, backends and tolerances of a parity run.
+
+```toml
+[data]
+pack = "data:sanders_pack"        # or dataset = "..."; "data:" is the real-data folder
+models = "synthetic:full"         # a folder with the two .onnx files, or synthetic:full | synthetic:tiny
+audio = ["data:audio/talk_hb.wav", "silence"]   # "silence": digital silence of the needed length
+frames = 250
+
+[run]
+output = "parity-out/linux"       # results.json and logs go here (relative to the working directory)
+profile = "desktop"               # exact | desktop | mobile | lossy
+
+[backends.ort_cpu]                # one table per backend; kind picks the engine
+kind = "onnxruntime"
+provider = "cpu"
+thresholds = { psnr_min = 40 }    # per-backend overrides of the profile
+```
+Relative paths are relative to the config file. Every key is checked: an unknown key, a wrong
+type or a missing file is a `ConfigError` (exit 2) that names the key.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fixtures.locate import shared_data_dir
+from harness.backends.base import Backend
+from harness.backends.registry import make_backend
+from harness.tolerances import Thresholds
+from reference.errors import ParityError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+SILENCE = "silence"
+SECTIONS = {"data", "run", "backends"}
+DATA_KEYS = {"pack": str, "dataset": str, "models": str, "audio": list, "frames": int}
+RUN_KEYS = {"output": str, "profile": str, "explain": bool}
+
+
+class ConfigError(ParityError):
+    """The parity config is wrong; the message names the file and the key."""
+
+
+@dataclass
+class BackendSpec:
+    """A configured backend and its thresholds."""
+
+    name: str
+    backend: Backend
+    thresholds: Thresholds
+
+
+@dataclass
+class ParityConfig:
+    """A loaded, checked parity config."""
+
+    path: Path
+    source: Path
+    source_kind: str
+    models: str  # a folder path, or synthetic:full | synthetic:tiny
+    audio: list[str]  # paths, or "silence"
+    frames: int
+    output: Path
+    profile: str
+    backends: list[BackendSpec] = field(default_factory=list)
+    explain: bool = False
+
+
+def _check_keys(path: Path, where: str, table: dict, allowed: dict) -> None:
+    for key, value in table.items():
+        if key not in allowed:
+            raise ConfigError(f"{path}: unknown key [{where}].{key}; allowed: {', '.join(sorted(allowed))}")
+        if not isinstance(value, allowed[key]) or (isinstance(value, bool) and allowed[key] is int):
+            raise ConfigError(f"{path}: [{where}].{key} must be {allowed[key].__name__}, got {value!r}")
+
+
+def resolve_path(text: str, base: Path, key: str, config: Path) -> Path:
+    """`data:REL` (the real-data folder), absolute, or relative to the config file; must exist."""
+    if text.startswith("data:"):
+        data = shared_data_dir()
+        if data is None:
+            raise ConfigError(f"{config}: {key} = {text!r} needs the real data: set SYNCTALK_PARITY_DATA "
+                              "or place ../shared/data beside the project")
+        path = data / text[5:]
+    else:
+        path = Path(text).expanduser()
+        path = path if path.is_absolute() else base / path
+    if not path.exists():
+        raise ConfigError(f"{config}: {key} = {text!r}: {path} does not exist")
+    return path.resolve()
+
+
+def load_config(path: str | Path, only: list[str] | None = None) -> ParityConfig:
+    """Read and check a parity config; `only` keeps the named backends."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for key in raw:
+        if key not in SECTIONS:
+            raise ConfigError(f"{path}: unknown section [{key}]; sections are {', '.join(sorted(SECTIONS))}")
+    data, run = raw.get("data", {}), raw.get("run", {})
+    _check_keys(path, "data", data, DATA_KEYS)
+    _check_keys(path, "run", run, RUN_KEYS)
+    base = path.parent
+    if ("pack" in data) == ("dataset" in data):
+        raise ConfigError(f"{path}: [data] needs exactly one of pack = ... or dataset = ...")
+    kind = "pack" if "pack" in data else "dataset"
+    source = resolve_path(data[kind], base, f"[data].{kind}", path)
+    models = data.get("models", "synthetic:full")
+    if not models.startswith("synthetic:"):
+        models = str(resolve_path(models, base, "[data].models", path))
+    elif models not in ("synthetic:full", "synthetic:tiny"):
+        raise ConfigError(f"{path}: [data].models = {models!r}; use a folder, synthetic:full or synthetic:tiny")
+    audio = []
+    for i, item in enumerate(data.get("audio", ["data:audio/talk_hb.wav", SILENCE])):
+        if not isinstance(item, str):
+            raise ConfigError(f"{path}: [data].audio[{i}] must be a path string, got {item!r}")
+        audio.append(item if item == SILENCE else str(resolve_path(item, base, f"[data].audio[{i}]", path)))
+    if not audio or all(a == SILENCE for a in audio):
+        raise ConfigError(f"{path}: [data].audio needs at least one audio file besides silence")
+    frames = data.get("frames", 250)
+    if frames < 1:
+        raise ConfigError(f"{path}: [data].frames must be at least 1, got {frames}")
+    profile = run.get("profile", "desktop")
+    try:
+        Thresholds.for_profile(profile)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: [run].profile: {exc}") from None
+    cfg = ParityConfig(path, source, kind, models, audio, frames, Path(run.get("output", "parity-out")),
+                       profile, explain=run.get("explain", False))
+    tables = raw.get("backends", {})
+    if not isinstance(tables, dict) or not tables:
+        raise ConfigError(f"{path}: [backends] needs at least one backend table, e.g. [backends.ort_cpu]")
+    for name, table in tables.items():
+        if only and name not in only:
+            continue
+        cfg.backends.append(_backend(path, name, table, profile))
+    if only:
+        missing = sorted(set(only) - {b.name for b in cfg.backends})
+        if missing:
+            raise ConfigError(f"{path}: no backend named {', '.join(missing)}; have {', '.join(tables)}")
+    return cfg
+
+
+def _backend(path: Path, name: str, table: object, profile: str) -> BackendSpec:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [backends.{name}] must be a table")
+    options = dict(table)
+    overrides = dict(options.pop("thresholds", {}))
+    command = options.get("command")
+    if isinstance(command, list) and command and isinstance(command[0], str) and "/" in command[0] \
+            and not Path(command[0]).is_absolute():
+        options["command"] = [str((path.parent / command[0]).resolve())] + command[1:]  # relative to the config
+    try:
+        thresholds = Thresholds.for_profile(overrides.pop("profile", profile)).override(overrides)
+        backend = make_backend(name, options)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{path}: [backends.{name}]: {exc}") from None
+    return BackendSpec(name, backend, thresholds)

@@ -1,0 +1,163 @@
+"""results.json: the versioned record of a parity run, written atomically and validated when read.
+
+Reports render from these files only, so runs from several machines merge into one report.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import jsonschema
+
+from reference.errors import InputError
+from reference.golden import sha256
+
+SCHEMA_ID = "synctalk-parity/results"
+VERSION = 1
+LIBRARIES = ("numpy", "onnx", "onnxruntime", "openvino", "onnxconverter-common", "opencv-python-headless",
+             "soundfile", "soxr", "scipy", "scikit-image")
+STATUSES = ("passed", "failed", "skipped", "error")
+
+_NUMBER = {"type": ["number", "string", "null"]}
+SCHEMA = {
+    "type": "object",
+    "required": ["schema", "version", "created", "partial", "machine", "inputs", "profile", "runs"],
+    "properties": {
+        "schema": {"const": SCHEMA_ID},
+        "version": {"const": VERSION},
+        "created": {"type": "string"},
+        "partial": {"type": "boolean"},
+        "machine": {"type": "object", "required": ["name", "os", "cpu", "python", "libraries"]},
+        "config": {"type": "object"},
+        "profile": {"type": "string"},
+        "inputs": {
+            "type": "object",
+            "required": ["source", "models", "audio"],
+            "properties": {
+                "source": {"type": "object", "required": ["path", "kind", "sha256"]},
+                "models": {"type": "object", "required": ["audio_encoder", "generator"]},
+                "audio": {"type": "array", "items": {"type": "object", "required": ["name", "sha256"]}},
+            },
+        },
+        "runs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["backend", "kind", "audio", "status", "failures", "frames"],
+                "properties": {
+                    "backend": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "audio": {"type": "string"},
+                    "status": {"enum": list(STATUSES)},
+                    "reason": {"type": "string"},
+                    "failures": {"type": "array", "items": {"type": "string"}},
+                    "frames": {"type": "integer", "minimum": 0},
+                    "thresholds": {"type": "object", "additionalProperties": _NUMBER},
+                    "summary": {"type": "object"},
+                    "per_frame": {"type": "array", "items": {"type": "object"}},
+                    "features": {"type": "object"},
+                    "timings": {"type": "object"},
+                    "info": {"type": "object"},
+                },
+            },
+        },
+    },
+}
+
+
+def machine_info() -> dict:
+    """This machine: name, OS, CPU, cores, Python and the versions of the libraries that decide numbers."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    libs = {}
+    for name in LIBRARIES:
+        try:
+            libs[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            libs[name] = "absent"
+    return {"name": os.environ.get("SYNCTALK_PARITY_MACHINE") or platform.node(), "os": platform.platform(),
+            "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "libraries": libs}
+
+
+def tree_sha256(root: Path) -> str:
+    """One hash over every file below `root` (relative path and content)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + sha256(path).encode())
+    return digest.hexdigest()
+
+
+def new_results(machine: dict, inputs: dict, profile: str, config: dict) -> dict:
+    """An empty results document; runs are appended as they finish."""
+    return {"schema": SCHEMA_ID, "version": VERSION, "created": datetime.now(timezone.utc).isoformat(),
+            "partial": True, "machine": machine, "config": config, "inputs": inputs, "profile": profile,
+            "runs": []}
+
+
+def _to_json(value):
+    """Strict JSON: infinite and NaN floats become the strings "inf", "-inf", "nan"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def _from_json(value):
+    if value in ("inf", "-inf", "nan"):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value
+
+
+def write_results(results: dict, path: str | Path) -> Path:
+    """Validate and write atomically (temporary file in the same folder, then rename)."""
+    doc = _to_json(results)
+    jsonschema.validate(doc, SCHEMA)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh, indent=1, allow_nan=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_results(path: str | Path) -> dict:
+    """Read and validate a results file; InputError says what is wrong with it."""
+    path = Path(path)
+    try:
+        results = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(path, "results file not found") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"not a readable results.json: {exc}") from None
+    try:
+        jsonschema.validate(results, SCHEMA)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "top level"
+        raise InputError(path, f"invalid results.json at {where}: {exc.message}",
+                         "it was not written by this version of synctalk-parity") from None
+    return _from_json(results)
