@@ -73,6 +73,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output folder (default parity-out/demo)")
     p.add_argument("--size", choices=("full", "tiny"), default="full", help="synthetic model size (default full)")
 
+    p = sub.add_parser("run", help="parity run: every backend of a config against the reference, results.json",
+                       description="Run the canonical reference once per audio, stream every configured backend's "
+                                   "frames against it, judge each against the tolerance profile and write "
+                                   "OUTPUT/results.json plus a console table. Exit 0 all passed, 1 a threshold "
+                                   "failed, 3 a backend could not run.", epilog=EPILOG)
+    p.add_argument("--config", type=Path, required=True, metavar="TOML", help="parity config (see examples/)")
+    p.add_argument("--backend", action="append", metavar="NAME", help="run only this backend (repeatable)")
+    p.add_argument("--output", type=Path, metavar="DIR", help="override [run].output")
+    p.add_argument("--frames", type=int, metavar="N", help="override [data].frames")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("compare", help="compare two folders of frames (the port authors' workflow, done properly)",
+                       description="Pair the frames of two folders by name and report pixel-identical %%, "
+                                   "within +-1/2/8 %%, MAE, PSNR and SSIM, per frame and overall.", epilog=EPILOG)
+    p.add_argument("dir_a", type=Path, metavar="DIR_A", help="reference frames")
+    p.add_argument("dir_b", type=Path, metavar="DIR_B", help="candidate frames")
+    p.add_argument("--pattern", default="frame_*.*", help="glob of the frame files (default frame_*.*)")
+    p.add_argument("--pack", type=Path, metavar="DIR",
+                   help="the pack the frames came from: adds face, mouth and outside-face regions")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the per-frame metrics as JSON")
+
     p = sub.add_parser("fixtures", help="build synthetic models or a synthetic pack",
                        description="Deterministic builders: the same seed gives byte-identical files.")
     fsub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
@@ -162,7 +183,28 @@ def cmd_golden(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"infer": cmd_infer, "demo": cmd_demo, "fixtures": cmd_fixtures, "golden": cmd_golden}
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.config import load_config
+    from harness.console import results_table
+    from harness.parity import exit_code, run_parity
+    cfg = load_config(args.config, only=args.backend)
+    if args.output:
+        cfg.output = args.output.resolve()
+    if args.frames:
+        cfg.frames = args.frames
+    results, path = run_parity(cfg, progress=not args.quiet)
+    print(results_table(results))
+    print(f"\nresults -> {path}")
+    return exit_code(results)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import compare_folders
+    return compare_folders(args.dir_a, args.dir_b, args.pattern, args.pack, args.json)
+
+
+COMMANDS = {"infer": cmd_infer, "demo": cmd_demo, "fixtures": cmd_fixtures, "golden": cmd_golden,
+            "run": cmd_run, "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -135,7 +135,7 @@ def load_config(path: str | Path, only: list[str] | None = None) -> ParityConfig
         Thresholds.for_profile(profile)
     except ValueError as exc:
         raise ConfigError(f"{path}: [run].profile: {exc}") from None
-    cfg = ParityConfig(path, source, kind, models, audio, frames, Path(run.get("output", "parity-out")),
+    cfg = ParityConfig(path, source, kind, models, audio, frames, Path(run.get("output", "parity-out")).resolve(),
                        profile, explain=run.get("explain", False))
     tables = raw.get("backends", {})
     if not isinstance(tables, dict) or not tables:
