@@ -66,12 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="build models, run the reference on the demo data, print where and how fast",
                        description="Build (once, cached) the full synthetic models and run the reference on the "
                                    "Sanders pack when ../shared/data or $SYNCTALK_PARITY_DATA exists, otherwise on "
-                                   "a generated synthetic pack.", epilog=EPILOG)
+                                   "a generated synthetic pack; then a parity run of the reference against ONNX "
+                                   "Runtime CPU, OpenVINO and fp16 on speech and silence, with its table.",
+                       epilog=EPILOG)
     p.add_argument("--frames", type=int, default=250, metavar="N", help="frames to generate (default 250)")
     p.add_argument("--threads", type=int, default=0, metavar="T", help="ONNX Runtime threads (default: all cores)")
     p.add_argument("--output", type=Path, default=Path("parity-out/demo"), metavar="DIR",
                    help="output folder (default parity-out/demo)")
     p.add_argument("--size", choices=("full", "tiny"), default="full", help="synthetic model size (default full)")
+    p.add_argument("--parity-frames", type=int, default=100, metavar="N",
+                   help="frames of the parity run that follows (reference vs ORT CPU, OpenVINO, fp16; "
+                        "default 100, 0 to skip)")
 
     p = sub.add_parser("run", help="parity run: every backend of a config against the reference, results.json",
                        description="Run the canonical reference once per audio, stream every configured backend's "
@@ -160,7 +165,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from harness.demo import run_demo
-    return run_demo(args.frames, args.threads, args.output, args.size)
+    return run_demo(args.frames, args.threads, args.output, args.size, args.parity_frames)
 
 
 def cmd_fixtures(args: argparse.Namespace) -> int:

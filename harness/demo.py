@@ -25,10 +25,45 @@ def demo_data(frames: int) -> tuple[Path, Path, str]:
     return pack, pack / "audio.wav", f"synthetic pack ({pack}; no real data found)"
 
 
-def run_demo(frames: int = 250, threads: int = 0, output: Path = Path("parity-out/demo"), size: str = "full") -> int:
-    """Run the demo and print where the frames went and how fast it was."""
+DEMO_BACKENDS = """
+[backends.ort_cpu]
+kind = "onnxruntime"
+provider = "cpu"
+
+[backends.openvino]
+kind = "openvino"
+
+[backends.fp16]
+kind = "fp16"
+thresholds = {{ profile = "mobile", feature_max_abs = {fp16_features} }}
+"""
+FP16_FEATURES = 0.02  # fp16 embeddings drift by a few 1e-3 (values up to ~5); see README, Tolerances
+
+
+def write_demo_config(out: Path, pack: Path, audio: Path, models: Path, frames: int) -> Path:
+    """The parity config the demo runs: reference vs ONNX Runtime CPU, OpenVINO and fp16, speech and silence."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "demo.toml"
+    path.write_text(f"""# Written by `synctalk-parity demo`; run it again with: synctalk-parity run --config {path}
+[data]
+pack = "{pack}"
+models = "{models}"
+audio = ["{audio}", "silence"]
+frames = {frames}
+
+[run]
+output = "{out / 'parity'}"
+profile = "desktop"
+""" + DEMO_BACKENDS.format(fp16_features=FP16_FEATURES))
+    return path
+
+
+def run_demo(frames: int = 250, threads: int = 0, output: Path = Path("parity-out/demo"), size: str = "full",
+             parity_frames: int = 100) -> int:
+    """Run the reference, print where the frames went and how fast, then a parity run and its table."""
     print(f"models: synthetic {size} (cached in {cache_dir()}) ...", flush=True)
-    models = Models(ModelFiles.from_dir(cached_models(size)), threads=threads)
+    models_dir = cached_models(size)
+    models = Models(ModelFiles.from_dir(models_dir), threads=threads)
     pack, audio, label = demo_data(frames)
     print(f"data: {label}\naudio: {audio}", flush=True)
     result = infer(open_source(pack), audio, models, Path(output) / "frames", frames)
@@ -38,4 +73,15 @@ def run_demo(frames: int = 250, threads: int = 0, output: Path = Path("parity-ou
     print(f"reference: {result.fps:.2f} FPS end to end ({result.seconds:.1f} s, audio features "
           f"{result.audio_seconds:.2f} s)")
     print(f"bare generator: {bare:.2f} FPS ({where}); reference / bare = {result.fps / bare:.2f}")
-    return 0
+    if parity_frames <= 0:
+        return 0
+    from harness.config import load_config
+    from harness.console import results_table
+    from harness.parity import exit_code, run_parity
+    config = write_demo_config(Path(output).resolve(), pack, audio, models_dir, parity_frames)
+    print(f"\nparity run, {parity_frames} frames x (speech, silence): reference vs ort_cpu, openvino, fp16 ...",
+          flush=True)
+    results, path = run_parity(load_config(config))
+    print(results_table(results))
+    print(f"\nresults -> {path}\nconfig  -> {config}")
+    return exit_code(results)

@@ -1,4 +1,5 @@
 """Shared fixtures: the real Sanders data when present (required under CI=true)."""
+
 from __future__ import annotations
 
 import os
@@ -7,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from fixtures.locate import shared_data_dir
+from harness.plugin import PLATFORM_SKIP
+
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +39,6 @@ def shared_data() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
-
-
-PLATFORM_SKIP = "not on this platform"
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -82,18 +82,24 @@ def test_fixtures_and_golden_commands(tmp_path, capsys):
 def test_demo_without_real_data_uses_a_synthetic_pack(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SYNCTALK_PARITY_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(harness.demo, "shared_data_dir", lambda: None)
-    assert main(["demo", "--size", "tiny", "--frames", "4", "--output", str(tmp_path / "demo")]) == 0
+    assert main(["demo", "--size", "tiny", "--frames", "4", "--parity-frames", "3",
+                 "--output", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out
     assert "synthetic pack" in out and "bare generator" in out and "FPS" in out
+    for backend in ("ort_cpu", "openvino", "fp16"):
+        assert f"{backend} " in out
+    assert (tmp_path / "demo" / "parity" / "results.json").is_file()
     assert len(list((tmp_path / "demo" / "frames").iterdir())) == 4
     models = list((tmp_path / "cache").glob("models-tiny-*"))
     assert len(models) == 1  # cached: a second demo builds nothing
     stamp = (models[0] / "generator.onnx").stat().st_mtime_ns
-    assert main(["demo", "--size", "tiny", "--frames", "2", "--output", str(tmp_path / "demo")]) == 0
+    assert main(["demo", "--size", "tiny", "--frames", "2", "--parity-frames", "0",
+                 "--output", str(tmp_path / "demo")]) == 0
     assert (models[0] / "generator.onnx").stat().st_mtime_ns == stamp
 
 
 def test_demo_uses_the_sanders_pack_when_present(shared_data, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SYNCTALK_PARITY_CACHE", str(tmp_path / "cache"))
-    assert main(["demo", "--size", "tiny", "--frames", "3", "--output", str(tmp_path / "demo")]) == 0
+    assert main(["demo", "--size", "tiny", "--frames", "3", "--parity-frames", "0",
+                 "--output", str(tmp_path / "demo")]) == 0
     assert "Sanders pack" in capsys.readouterr().out

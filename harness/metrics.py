@@ -1,0 +1,354 @@
+"""Frame and feature comparison metrics (DESIGN.md, "Metrics": the definitions are part of the contract).
+
+Small pure functions in the style of ``skimage.metrics``: explicit ``data_range`` and
+``channel_axis``, definitions cited in each docstring. Frames are uint8 BGR ``H x W x 3`` arrays;
+``frame_metrics`` computes everything for one reference/candidate pair once and derives the
+regions (full frame, face rect, mouth box, outside the face) from the same absolute-difference
+histograms and the same SSIM map.
+
+SSIM equals ``skimage.metrics.structural_similarity`` with its defaults (uniform 7x7 window,
+K1 = 0.01, K2 = 0.03, sample covariance, border of (win_size - 1) // 2 pixels cropped before the
+mean, channel mean) to about 1e-7, and over ten times faster: the window sums of x, y, x^2, y^2
+and xy are exact integers (uint8 input), so the variance terms are computed without cancellation;
+only the final ratio is float32. Rows are processed in cache-sized strips on a few threads.
+"""
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from reference.image import check_rect, rect_mouth_box
+
+CHANNELS = ("B", "G", "R")
+REGIONS = ("full", "face", "mouth", "outside_face")
+WITHIN = (1, 2, 8)  # within_k_pct: share of values with |ref - cand| <= k
+SSIM_WIN_SIZE = 7
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+_STRIP_VALUES = 1 << 17  # values per SSIM strip, so one strip's intermediates stay in cache
+_HIST_EXACT = 1 << 24  # cv2.calcHist returns float32 counts: exact below this many values per channel
+
+
+def _check_same_shape(ref: np.ndarray, cand: np.ndarray) -> None:
+    if not isinstance(ref, np.ndarray) or not isinstance(cand, np.ndarray):
+        raise ValueError(f"expected numpy arrays, got {type(ref).__name__} and {type(cand).__name__}")
+    if ref.shape != cand.shape:
+        raise ValueError(f"shape mismatch: ref {ref.shape} vs cand {cand.shape}")
+
+
+def _check_uint8(ref: np.ndarray, cand: np.ndarray) -> None:
+    _check_same_shape(ref, cand)
+    if ref.dtype != np.uint8 or cand.dtype != np.uint8:
+        raise ValueError(f"expected uint8 arrays, got ref {ref.dtype} {ref.shape} and cand {cand.dtype} {cand.shape}")
+
+
+def _check_frames(ref: np.ndarray, cand: np.ndarray) -> None:
+    _check_uint8(ref, cand)
+    if ref.ndim != 3 or ref.shape[2] != 3:
+        raise ValueError(f"expected H x W x 3 frames, got ref {ref.shape} and cand {cand.shape}")
+
+
+def _histogram(values: np.ndarray, channel: int = 0) -> np.ndarray:
+    """int64 counts of the 256 values of one channel of a uint8 2-D (or H x W x C) array."""
+    if values.shape[0] * values.shape[1] < _HIST_EXACT:
+        return cv2.calcHist([values], [channel], None, [256], [0, 256]).ravel().astype(np.int64)
+    plane = values if values.ndim == 2 else values[..., channel]
+    return np.bincount(plane.ravel(), minlength=256).astype(np.int64)
+
+
+def _channel_histograms(values: np.ndarray) -> np.ndarray:
+    """C x 256 int64 histograms of an H x W x C uint8 array, one per channel."""
+    return np.stack([_histogram(values, c) for c in range(values.shape[2])])
+
+
+def _as_rows(a: np.ndarray) -> np.ndarray:
+    """A 2-D view (or copy) of any array, as OpenCV takes it: one row per first-axis index."""
+    return a.reshape(a.shape[0], -1) if a.ndim > 1 else a.reshape(1, -1)
+
+
+def _stats(hist: np.ndarray) -> dict:
+    """pixel_stats keys plus ``mse`` from the histogram of |ref - cand| (all exact integer sums)."""
+    n = int(hist.sum())
+    k = np.arange(hist.size, dtype=np.int64)
+    cum = np.cumsum(hist)
+    out = {"identical_pct": 100.0 * int(hist[0]) / n}
+    out.update({f"within_{w}_pct": 100.0 * int(cum[w]) / n for w in WITHIN})
+    out["mae"] = int(k @ hist) / n
+    out["max_abs"] = int(np.flatnonzero(hist)[-1])
+    out["mse"] = int((k * k) @ hist) / n
+    return out
+
+
+def _psnr(mse: float, data_range: float) -> float:
+    return math.inf if mse == 0 else 10.0 * math.log10(data_range * data_range / mse)
+
+
+def pixel_stats(ref: np.ndarray, cand: np.ndarray) -> dict:
+    """Agreement of two same-shape uint8 arrays over all their values (every channel value counts).
+
+    ``identical_pct`` and ``within_{1,2,8}_pct``: share (in %) of values with |ref - cand| = 0 and
+    <= 1, 2, 8; ``mae``: mean |ref - cand|; ``max_abs``: largest |ref - cand| (an int).
+    """
+    _check_uint8(ref, cand)
+    if ref.size == 0:
+        raise ValueError(f"nothing to compare: empty arrays of shape {ref.shape}")
+    stats = _stats(_histogram(cv2.absdiff(_as_rows(ref), _as_rows(cand))))
+    del stats["mse"]
+    return stats
+
+
+def psnr(ref: np.ndarray, cand: np.ndarray, data_range: float = 255.0) -> float:
+    """Peak signal-to-noise ratio in dB: 10 log10(data_range^2 / MSE); ``math.inf`` when identical.
+
+    As ``skimage.metrics.peak_signal_noise_ratio`` with an explicit ``data_range``; any numeric dtype,
+    the MSE accumulated in float64.
+    """
+    _check_same_shape(ref, cand)
+    diff = ref.astype(np.float64) - cand.astype(np.float64)
+    return _psnr(float(np.mean(diff * diff)), data_range)
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads for the SSIM strips (OpenCV and numpy release the GIL): one per usable CPU, at most 8."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return ThreadPoolExecutor(max_workers=min(8, cpus))
+
+
+def _ssim_strip(x: np.ndarray, y: np.ndarray, out: np.ndarray, data_range: float, win_size: int) -> np.ndarray:
+    """Write the SSIM map of the window centres of uint8 strips ``x``, ``y`` (h x w x C) into ``out``.
+
+    With window sums Sx, Sy, Sxx, Syy, Sxy over N = win_size^2 pixels, skimage's map
+    (2 ux uy + C1)(2 vxy + C2) / ((ux^2 + uy^2 + C1)(vx + vy + C2)), v the sample (co)variances,
+    is 4 (P + c1/2)(N Sxy - P + c2/2) / ((M + c1)(N (Sxx + Syy) - M + c2)) with P = Sx Sy,
+    M = Sx^2 + Sy^2, c1 = C1 N^2, c2 = C2 N (N - 1). All but the last ratio is exact integer
+    arithmetic; ``out`` is (h - win_size + 1) x (w - win_size + 1) x C. Returns its per-channel sums.
+    """
+    pad, n = win_size // 2, win_size * win_size
+    c1 = (SSIM_K1 * data_range * n) ** 2
+    c2 = (SSIM_K2 * data_range) ** 2 * n * (n - 1)
+    small = 2 * n * n * 255 ** 2 < 2 ** 31  # every integer below fits int32 (win_size <= 11)
+    acc, depth = (np.int32, cv2.CV_32S) if small else (np.int64, cv2.CV_64F)
+
+    def window_sums(a: np.ndarray) -> np.ndarray:  # rows of whole windows only (contiguous); all columns
+        sums = cv2.boxFilter(a, depth, (win_size, win_size), normalize=False, borderType=cv2.BORDER_REFLECT)
+        return sums.reshape(a.shape)[pad:-pad].astype(acc, copy=False)
+
+    sx, sy = window_sums(x), window_sums(y)
+    sxx = window_sums(np.multiply(x, x, dtype=np.uint16))
+    syy = window_sums(np.multiply(y, y, dtype=np.uint16))
+    sxy = window_sums(np.multiply(x, y, dtype=np.uint16))
+    p = sx * sy
+    sx *= sx
+    sy *= sy
+    m = sx
+    m += sy
+    sxy *= n
+    sxy -= p  # N Sxy - P = N (N - 1) vxy
+    sxx += syy
+    sxx *= n
+    sxx -= m  # N (Sxx + Syy) - M = N (N - 1) (vx + vy)
+    num = np.add(p, c1 / 2, dtype=np.float32)
+    num *= np.add(sxy, c2 / 2, dtype=np.float32)
+    den = np.add(m, c1, dtype=np.float32)
+    den *= np.add(sxx, c2, dtype=np.float32)
+    cv2.divide(num[:, pad:-pad], den[:, pad:-pad], dst=out, scale=4.0)  # into out, a contiguous block of rows
+    return _channel_sums(out)
+
+
+def _ssim_interior(x: np.ndarray, y: np.ndarray, data_range: float, win_size: int,
+                   pool: Executor) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel SSIM map of uint8 H x W x C images on the interior, (H - 2p) x (W - 2p) x C float32,
+    and its float64 per-channel sums.
+
+    The interior (p = (win_size - 1) // 2 pixels off every border) is what skimage averages; it is
+    computed in strips of rows, so the intermediates stay in cache, on the threads of ``pool``.
+    """
+    height, width, channels = x.shape
+    pad = win_size // 2
+    out = np.empty((height - 2 * pad, width - 2 * pad, channels), np.float32)
+    step = max(1, _STRIP_VALUES // (width * channels))
+    strips = [(r0, min(r0 + step, out.shape[0])) for r0 in range(0, out.shape[0], step)]
+    jobs = [pool.submit(_ssim_strip, x[r0:r1 + 2 * pad], y[r0:r1 + 2 * pad], out[r0:r1], data_range, win_size)
+            for r0, r1 in strips]
+    return out, sum(job.result() for job in jobs)
+
+
+def _ssim_input(a: np.ndarray, channel_axis: int | None) -> np.ndarray:
+    """``a`` as a contiguous H x W x C array: 2-D is one channel, 3-D has its channels at ``channel_axis``."""
+    if a.ndim == 2:
+        return np.ascontiguousarray(a)[:, :, None]
+    if a.ndim != 3 or channel_axis is None:
+        raise ValueError(f"expected a 2-D image or a 3-D image with a channel_axis, got shape {a.shape}")
+    return np.ascontiguousarray(np.moveaxis(a, channel_axis, -1))
+
+
+def _ssim_prepare(ref: np.ndarray, cand: np.ndarray, data_range: float, win_size: int,
+                  channel_axis: int | None) -> tuple[np.ndarray, np.ndarray]:
+    _check_uint8(ref, cand)
+    x, y = _ssim_input(ref, channel_axis), _ssim_input(cand, channel_axis)
+    if win_size < 3 or win_size % 2 == 0:
+        raise ValueError(f"win_size must be odd and >= 3, got {win_size}")
+    if min(x.shape[:2]) < win_size:
+        raise ValueError(f"win_size {win_size} exceeds the image extent {x.shape[:2]}")
+    if not data_range > 0:
+        raise ValueError(f"data_range must be positive, got {data_range}")
+    return x, y
+
+
+def _channel_sums(m: np.ndarray) -> np.ndarray:
+    """float64 per-channel sums of an H x W x C float32 array (cv2.sumElems: 4 channels at a time)."""
+    c = m.shape[2]
+    return np.array([s for i in range(0, c, 4) for s in cv2.sumElems(m[:, :, i:i + 4])[:min(4, c - i)]])
+
+
+def ssim(ref: np.ndarray, cand: np.ndarray, data_range: float = 255.0, win_size: int = SSIM_WIN_SIZE,
+         channel_axis: int | None = -1) -> float:
+    """Mean structural similarity (Wang, Bovik, Sheikh, Simoncelli 2004, IEEE TIP 13(4):600-612).
+
+    Exactly ``skimage.metrics.structural_similarity(ref, cand, data_range=data_range,
+    win_size=win_size, channel_axis=channel_axis)`` with its other defaults: uniform window,
+    K1 = 0.01, K2 = 0.03, sample covariance (N / (N - 1)), the mean taken after cropping
+    (win_size - 1) // 2 pixels from every border, then averaged over channels. uint8 images only;
+    a 2-D image is one channel (``channel_axis`` then is ignored).
+    """
+    x, y = _ssim_prepare(ref, cand, data_range, win_size, channel_axis)
+    with _pool() as pool:
+        smap, sums = _ssim_interior(x, y, data_range, win_size, pool)
+    return float(sums.mean() / (smap.shape[0] * smap.shape[1]))
+
+
+def ssim_map(ref: np.ndarray, cand: np.ndarray, data_range: float = 255.0, win_size: int = SSIM_WIN_SIZE,
+             channel_axis: int | None = -1) -> np.ndarray:
+    """Per-pixel SSIM averaged over channels, float32 H x W (the ``full=True`` map of :func:`ssim`).
+
+    The (win_size - 1) // 2 pixel border, which skimage computes from reflected pixels and then
+    ignores, is NaN here; ``np.nanmean`` over a region gives that region's mean SSIM.
+    """
+    x, y = _ssim_prepare(ref, cand, data_range, win_size, channel_axis)
+    pad = win_size // 2
+    out = np.full(x.shape[:2], np.nan, np.float32)
+    with _pool() as pool:
+        out[pad:-pad, pad:-pad] = _ssim_interior(x, y, data_range, win_size, pool)[0].mean(axis=2)
+    return out
+
+
+def region_masks(shape: Sequence[int], rect: Sequence[int], mouth_box: Sequence[int]) -> dict:
+    """The comparison regions of a frame of ``shape`` (H, W[, C]), rects as (x1, y1, x2, y2), ends exclusive.
+
+    "full", "face" (``rect``) and "mouth" (``mouth_box``, see ``reference.image.rect_mouth_box``)
+    are (row slice, column slice) pairs; "outside_face" is a bool H x W mask, True outside ``rect``.
+    """
+    height, width = int(shape[0]), int(shape[1])
+    x1, y1, x2, y2 = check_rect(rect, shape)
+    mx1, my1, mx2, my2 = check_rect(mouth_box, shape)
+    outside = np.ones((height, width), bool)
+    outside[y1:y2, x1:x2] = False
+    return {
+        "full": (slice(0, height), slice(0, width)),
+        "face": (slice(y1, y2), slice(x1, x2)),
+        "mouth": (slice(my1, my2), slice(mx1, mx2)),
+        "outside_face": outside,
+    }
+
+
+def _box_sums(smap: np.ndarray, rows: slice, cols: slice) -> tuple[np.ndarray, int]:
+    """Per-channel sums of the SSIM map over a box, and the box's pixel count."""
+    return _channel_sums(smap[rows, cols]), (rows.stop - rows.start) * (cols.stop - cols.start)
+
+
+def _region_ssims(smap: np.ndarray, full_sums: np.ndarray, rect: tuple, mouth_box: tuple, pad: int) -> dict:
+    """Per-channel mean SSIM of each region from the interior map (frame pixel (r, c) is smap[r - pad, c - pad])
+    and its per-channel sums.
+
+    A crop's SSIM, skimage on the crop, averages the crop's interior, whose windows lie wholly in the
+    crop: the full-frame map over the box shrunk by ``pad`` on each side. "outside_face" averages
+    the map over its pixels outside ``rect``.
+    """
+    win_size = 2 * pad + 1
+    out = {}
+    for name, (x1, y1, x2, y2) in (("face", rect), ("mouth", mouth_box)):
+        if x2 - x1 < win_size or y2 - y1 < win_size:
+            raise ValueError(f"{name} box (x1={x1}, y1={y1}, x2={x2}, y2={y2}) is smaller than the "
+                             f"{win_size}x{win_size} SSIM window")
+        sums, count = _box_sums(smap, slice(y1, y2 - 2 * pad), slice(x1, x2 - 2 * pad))
+        out[name] = sums / count
+    full_count = smap.shape[0] * smap.shape[1]
+    x1, y1, x2, y2 = rect
+    rows = slice(max(y1 - pad, 0), min(y2 - pad, smap.shape[0]))
+    cols = slice(max(x1 - pad, 0), min(x2 - pad, smap.shape[1]))
+    face_sums, face_count = _box_sums(smap, rows, cols)
+    if face_count == full_count:
+        raise ValueError(f"rect {rect} covers the whole SSIM interior of the frame: nothing is outside the face")
+    out["full"] = full_sums / full_count
+    out["outside_face"] = (full_sums - face_sums) / (full_count - face_count)
+    return out
+
+
+def _region_entry(hists: np.ndarray, ssims: np.ndarray, data_range: float) -> dict:
+    """One region of frame_metrics from its per-channel |diff| histograms and per-channel mean SSIM."""
+    def entry(hist: np.ndarray, ssim_value: float) -> dict:
+        stats = _stats(hist)
+        stats["psnr"] = _psnr(stats.pop("mse"), data_range)
+        stats["ssim"] = float(ssim_value)
+        return stats
+
+    out = entry(hists.sum(axis=0), ssims.mean())
+    out["channels"] = {name: entry(hists[c], ssims[c]) for c, name in enumerate(CHANNELS)}
+    return out
+
+
+def frame_metrics(ref: np.ndarray, cand: np.ndarray, rect: Sequence[int]) -> dict:
+    """All frame metrics of a uint8 BGR pair (data range 255), per region of :func:`region_masks`.
+
+    ``rect`` is the face rect (x1, y1, x2, y2); the mouth box is ``rect_mouth_box(rect)``. Each
+    region maps to the :func:`pixel_stats` keys, "psnr" and "ssim" over all its channel values, and
+    "channels": the same per channel, {"B": {...}, "G": {...}, "R": {...}}; a region's SSIM is its
+    channel mean. "face" and "mouth" SSIM are those of the crops (``ssim(ref[crop], cand[crop])``);
+    "outside_face" SSIM is the mean of the full-frame SSIM map over the pixels outside the rect
+    within the map's interior (the frame less its 3 pixel border), so the windows of pixels next to
+    the rect reach into it. ValueError for frames that are not equal-shape H x W x 3 uint8, a rect
+    outside the frame or covering its SSIM interior, a face or mouth box smaller than 7x7.
+    """
+    _check_frames(ref, cand)
+    rect = check_rect(rect, ref.shape)
+    mouth_box = rect_mouth_box(rect)
+    regions = region_masks(ref.shape, rect, mouth_box)
+    diff = cv2.absdiff(ref, cand)
+    with _pool() as pool:
+        hist_jobs = {name: pool.submit(_channel_histograms, diff[regions[name]]) for name in ("full", "face", "mouth")}
+        smap, full_sums = _ssim_interior(ref, cand, 255.0, SSIM_WIN_SIZE, pool)
+        hists = {name: job.result() for name, job in hist_jobs.items()}
+    hists["outside_face"] = hists["full"] - hists["face"]
+    ssims = _region_ssims(smap, full_sums, rect, mouth_box, SSIM_WIN_SIZE // 2)
+    return {name: _region_entry(hists[name], ssims[name], 255.0) for name in REGIONS}
+
+
+def feature_drift(ref: np.ndarray, cand: np.ndarray) -> dict:
+    """Drift of a candidate feature array from the reference's, both taken as float64.
+
+    ``max_abs`` and ``mean_abs`` of cand - ref; ``rel_l2`` = ||cand - ref||_2 / ||ref||_2 (0 when both
+    are zero, inf when only ref is); ``cosine`` of the flattened arrays (1 when both are zero, 0 when
+    only one is). ValueError when the shapes differ or the arrays are empty.
+    """
+    a, b = np.asarray(ref, np.float64), np.asarray(cand, np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"shape mismatch: ref {a.shape} vs cand {b.shape}")
+    if a.size == 0:
+        raise ValueError(f"nothing to compare: empty arrays of shape {a.shape}")
+    a, b = a.ravel(), b.ravel()
+    diff = b - a
+    norm_a, norm_b, norm_diff = (float(np.linalg.norm(v)) for v in (a, b, diff))
+    diff = np.abs(diff, out=diff)
+    if norm_a == 0:
+        rel_l2 = 0.0 if norm_diff == 0 else math.inf
+    else:
+        rel_l2 = norm_diff / norm_a
+    if norm_a == 0 or norm_b == 0:
+        cosine = 1.0 if norm_a == norm_b else 0.0
+    else:
+        cosine = float(np.clip(np.dot(a, b) / (norm_a * norm_b), -1.0, 1.0))
+    return {"max_abs": float(diff.max()), "mean_abs": float(diff.mean()), "rel_l2": rel_l2, "cosine": cosine}

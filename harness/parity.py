@@ -1,0 +1,264 @@
+"""Parity runs: the canonical reference once per audio, every backend streamed against it, verdicts.
+
+Reference frames are never all held in memory: a composited frame equals its template frame
+outside the face rect, so the reference keeps only each frame's rect region (about 100 KB) and
+rebuilds the full frame from the template on demand; candidate frames are compared one at a time.
+"""
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from tqdm import tqdm
+
+from fixtures.cache import cached_models
+from harness import metrics
+from harness.backends.base import BackendFailed, BackendRun, BackendUnavailable, RunInputs
+from harness.backends.inprocess import open_template_source
+from harness.backends.reference import ReferenceBackend
+from harness.config import SILENCE, BackendSpec, ParityConfig
+from harness.results import machine_info, new_results, tree_sha256, write_results
+from harness.tolerances import evaluate
+from reference.data import read_image, template_index
+from reference.errors import InputError
+from reference.golden import sha256
+from reference.models import ModelFiles
+
+PER_FRAME_KEYS = ("identical_pct", "within_1_pct", "mae", "max_abs", "psnr", "ssim")
+REGIONS = ("full", "face", "mouth", "outside_face")
+
+
+@dataclass
+class ReferenceFrames:
+    """The canonical reference of one audio: rect regions of every frame plus its stages."""
+
+    source_path: Path
+    source_kind: str
+    templates: list[int]
+    rects: list[tuple[int, int, int, int]]
+    patches: list[np.ndarray]
+    stages: dict
+    timings: dict
+
+    def __post_init__(self) -> None:
+        source = open_template_source(self.source_path, self.source_kind)
+        self._template = lru_cache(maxsize=8)(lambda t: read_image(source.image_path(t)))
+
+    def frame(self, i: int) -> np.ndarray:
+        """Full reference frame `i`: its template frame with the generated rect pasted in."""
+        out = self._template(self.templates[i]).copy()
+        x1, y1, x2, y2 = self.rects[i]
+        out[y1:y2, x1:x2] = self.patches[i]
+        return out
+
+
+def run_reference(inputs: RunInputs, progress: bool = True) -> ReferenceFrames:
+    """Run the canonical reference and keep what comparisons need."""
+    run = ReferenceBackend("reference").run(inputs)
+    source = open_template_source(inputs.source, inputs.source_kind)
+    templates, rects, patches = [], [], []
+    for i, frame in enumerate(tqdm(run.frames, total=inputs.frames, desc="reference", unit="frame",
+                                   disable=not progress, leave=False)):
+        t = template_index(i, source.n_images)
+        x1, y1, x2, y2 = source.rect(t)
+        templates.append(t)
+        rects.append((x1, y1, x2, y2))
+        patches.append(frame[y1:y2, x1:x2].copy())
+    return ReferenceFrames(inputs.source, inputs.source_kind, templates, rects, patches, run.stages(), run.timings)
+
+
+def _percentiles(values: list[float]) -> dict:
+    if not values:
+        return {}
+    arr = np.asarray(values) * 1000.0
+    return {"p50_ms": float(np.percentile(arr, 50)), "p90_ms": float(np.percentile(arr, 90)),
+            "p99_ms": float(np.percentile(arr, 99)), "max_ms": float(arr.max())}
+
+
+def timing_summary(timings: dict, frames: int) -> dict:
+    """FPS and latency percentiles from a backend's raw timings."""
+    out = {k: v for k, v in timings.items() if k != "frame_latency"}
+    total = timings.get("total")
+    out["fps"] = frames / total if total else None
+    out.update(_percentiles(timings.get("frame_latency", [])))
+    return out
+
+
+def feature_drift(ref: dict, cand: dict) -> dict:
+    """Drift of every stage both sides provide (a shape mismatch is reported, not raised)."""
+    out = {}
+    for stage in sorted(set(ref) & set(cand)):
+        if stage == "patches":
+            continue
+        a, b = np.asarray(ref[stage], np.float64), np.asarray(cand[stage], np.float64)
+        n = min(len(a), len(b)) if stage == "generator_outputs" and a.shape[1:] == b.shape[1:] else None
+        if n is not None:
+            a, b = a[:n], b[:n]
+        if a.shape != b.shape:
+            out[stage] = {"error": f"shape {tuple(b.shape)} differs from the reference's {tuple(a.shape)}"}
+        else:
+            out[stage] = metrics.feature_drift(a, b)
+    return out
+
+
+class _Summary:
+    """Running per-region statistics and the worst frame of each frame criterion."""
+
+    def __init__(self) -> None:
+        self.sums: dict = {}
+        self.mins: dict = {}
+        self.maxs: dict = {}
+        self.n = 0
+        self.worst = {"identical_pct": (math.inf, -1), "psnr": (math.inf, -1), "ssim": (math.inf, -1)}
+
+    def add(self, i: int, frame: dict) -> dict:
+        self.n += 1
+        compact = {}
+        for region in REGIONS:
+            compact[region] = {k: float(frame[region][k]) for k in PER_FRAME_KEYS}
+            for k, v in compact[region].items():
+                key = (region, k)
+                self.sums[key] = self.sums.get(key, 0.0) + v
+                self.mins[key] = min(self.mins.get(key, math.inf), v)
+                self.maxs[key] = max(self.maxs.get(key, -math.inf), v)
+        for k in self.worst:
+            if compact["full"][k] < self.worst[k][0]:
+                self.worst[k] = (compact["full"][k], i)
+        return compact
+
+    def to_dict(self) -> dict:
+        out: dict = {region: {} for region in REGIONS}
+        for (region, k), total in self.sums.items():
+            out[region][k] = {"mean": total / self.n, "min": self.mins[(region, k)], "max": self.maxs[(region, k)]}
+        return out
+
+
+def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bool, label: str) -> tuple:
+    """Stream a backend's frames against the reference: (summary, per_frame, worst, n_frames)."""
+    summary, per_frame = _Summary(), []
+    n = 0
+    for i, cand in enumerate(tqdm(run.frames, total=frames, desc=label, unit="frame", disable=not progress,
+                                  leave=False)):
+        if i >= frames:
+            break
+        want = ref.frame(i)
+        if cand.shape != want.shape:
+            raise BackendFailed(f"frame {i + 1} is {cand.shape[1]}x{cand.shape[0]}, "
+                                f"expected {want.shape[1]}x{want.shape[0]}")
+        per_frame.append({"i": i, "t": ref.templates[i], **summary.add(i, metrics.frame_metrics(want, cand,
+                                                                                                ref.rects[i]))})
+        n += 1
+    if n < frames:
+        raise BackendFailed(f"produced {n} frames, expected {frames}")
+    return summary.to_dict(), per_frame, summary.worst, n
+
+
+def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audio_name: str,
+                progress: bool = True) -> dict:
+    """One backend x audio: run, compare, judge. Never raises for a backend's own failure."""
+    record = {"backend": spec.name, "kind": spec.backend.kind, "audio": audio_name, "status": "error",
+              "failures": [], "frames": 0, "thresholds": spec.thresholds.to_dict(),
+              "options": spec.backend.options}
+    try:
+        spec.backend.check_available()
+    except BackendUnavailable as exc:
+        record.update(status="skipped", reason=str(exc))
+        return record
+    started = time.perf_counter()
+    try:
+        run = spec.backend.run(inputs)
+        summary, per_frame, worst, n = compare_run(run, ref, inputs.frames, progress, spec.name)
+        features = feature_drift(ref.stages, run.stages())
+    except BackendFailed as exc:
+        record.update(reason=exc.reason, log_tail=exc.log_tail)
+        return record
+    except InputError as exc:
+        record.update(reason=str(exc))
+        return record
+    timings = timing_summary(run.timings, n)
+    timings["wall_with_comparison"] = time.perf_counter() - started
+    failures = evaluate(spec.thresholds, worst, features, timings.get("fps"))
+    record.update(status="failed" if failures else "passed", failures=failures, frames=n, summary=summary,
+                  per_frame=per_frame, features=features, timings=timings, info=run.info)
+    return record
+
+
+def silence_wav(folder: Path, frames: int) -> Path:
+    """Digital silence long enough for `frames` frames, 16 kHz mono PCM_16."""
+    seconds = frames / 25 + 1.0
+    path = folder / f"silence_{seconds:g}s.wav"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        sf.write(path, np.zeros(int(seconds * 16000), np.int16), 16000, subtype="PCM_16")
+    return path
+
+
+def models_folder(cfg: ParityConfig) -> Path:
+    """The models of the config: a folder, or the cached synthetic ones."""
+    if cfg.models.startswith("synthetic:"):
+        return cached_models(cfg.models.split(":", 1)[1])
+    return Path(cfg.models)
+
+
+def exit_code(results: dict) -> int:
+    """3 if a backend could not run (error or unavailable), else 1 if one failed, else 0."""
+    statuses = {r["status"] for r in results["runs"]}
+    if statuses & {"error", "skipped"}:
+        return 3
+    return 1 if "failed" in statuses else 0
+
+
+def audio_files(cfg: ParityConfig) -> list[Path]:
+    """The audio matrix with "silence" made into a WAV in the output folder."""
+    return [silence_wav(cfg.output / "audio", cfg.frames) if a == SILENCE else Path(a) for a in cfg.audio]
+
+
+def start_results(cfg: ParityConfig, models: Path, audios: list[Path]) -> dict:
+    """An empty results document describing this machine, the inputs (with hashes) and the config."""
+    files = ModelFiles.from_dir(models)
+    inputs_info = {
+        "source": {"path": str(cfg.source), "kind": cfg.source_kind, "sha256": tree_sha256(cfg.source)},
+        "models": {"folder": str(models), "audio_encoder": sha256(files.encoder), "generator": sha256(files.generator)},
+        "audio": [{"name": a.name, "path": str(a), "sha256": sha256(a)} for a in audios],
+        "frames": cfg.frames,
+    }
+    config = {"path": str(cfg.path), "sha256": sha256(cfg.path), "text": cfg.path.read_text()}
+    return new_results(machine_info(), inputs_info, cfg.profile, config)
+
+
+def run_parity(cfg: ParityConfig, progress: bool = True) -> tuple[dict, Path]:
+    """Run every backend x audio of the config; results.json is rewritten after each run."""
+    out = cfg.output
+    out.mkdir(parents=True, exist_ok=True)
+    models = models_folder(cfg)
+    audios = audio_files(cfg)
+    results = start_results(cfg, models, audios)
+    path = out / "results.json"
+    work = out / "work"
+    for audio in audios:
+        ref_dir = work / audio.stem / "reference"
+        shutil.rmtree(ref_dir, ignore_errors=True)
+        ref_dir.mkdir(parents=True)
+        base = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, ref_dir)
+        ref = run_reference(base, progress)
+        for spec in cfg.backends:
+            workdir = work / audio.stem / _safe(spec.name)
+            shutil.rmtree(workdir, ignore_errors=True)
+            workdir.mkdir(parents=True)
+            inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, workdir)
+            results["runs"].append(run_backend(spec, ref, inputs, audio.name, progress))
+            write_results(results, path)
+    results["partial"] = False
+    write_results(results, path)
+    return results, path
+
+
+def _safe(name: str) -> str:
+    """A folder name for a backend name (which may hold brackets and commas)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -1,0 +1,175 @@
+"""Parity runs: config checking, results.json, verdicts, exit codes, compare, the pytest plugin."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.config import ConfigError, load_config
+from harness.results import read_results, write_results
+from reference.errors import InputError
+
+FAKE_PORTS = Path(__file__).parent / "fake_ports"
+
+BASE = """
+[data]
+pack = "{pack}"
+models = "{models}"
+audio = ["{pack}/audio.wav", "silence"]
+frames = 6
+[run]
+output = "{out}"
+profile = "desktop"
+"""
+
+
+def write_config(tmp_path: Path, pack: Path, models: Path, backends: str, base: str = BASE) -> Path:
+    path = tmp_path / "parity.toml"
+    path.write_text(base.format(pack=pack, models=models, out=tmp_path / "out") + backends)
+    return path
+
+
+@pytest.mark.parametrize("backends, message", [
+    ("[backends.a]\nkind = \"onnxruntime\"\nprovder = \"cpu\"\n", "unknown option 'provder'"),
+    ("[backends.a]\nkind = \"onnxruntime\"\nintra_op_threads = \"two\"\n", "'intra_op_threads' must be int"),
+    ("[backends.a]\nkind = \"tensorflow\"\n", "unknown kind 'tensorflow'"),
+    ("[backends.a]\nkind = \"fp16\"\nthresholds = { psnr = 3 }\n", "unknown threshold 'psnr'"),
+    ("[backends.a]\nkind = \"fp16\"\n[extra]\n", "unknown section [extra]"),
+    ("", "needs at least one backend"),
+])
+def test_config_errors_name_the_key(tmp_path, synthetic_pack, tiny_models_dir, backends, message):
+    path = write_config(tmp_path, synthetic_pack, tiny_models_dir, backends)
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_config(path)
+
+
+@pytest.mark.parametrize("data_line, message", [
+    ("frames = \"six\"", r"\[data\].frames must be int"),
+    ("fps = 25", r"unknown key \[data\].fps"),
+    ("audio = [\"nowhere.wav\"]", r"\[data\].audio\[0\] = 'nowhere.wav'.*does not exist"),
+])
+def test_data_errors_name_the_key(tmp_path, synthetic_pack, tiny_models_dir, data_line, message):
+    base = BASE.replace("frames = 6", "") .replace("[run]", f"{data_line}\n[run]")
+    if "audio =" in data_line:
+        base = base.replace('audio = ["{pack}/audio.wav", "silence"]\n', "")
+    path = write_config(tmp_path, synthetic_pack, tiny_models_dir, "[backends.a]\nkind = \"fp16\"\n", base)
+    with pytest.raises(ConfigError, match=message):
+        load_config(path)
+    assert main(["run", "--config", str(path), "--quiet"]) == 2
+
+
+@pytest.fixture(scope="module")
+def parity_run(tmp_path_factory, synthetic_pack, tiny_models_dir):
+    tmp = tmp_path_factory.mktemp("parity")
+    port = FAKE_PORTS / "crash_port.py"
+    backends = f"""
+[backends.ort_cpu]
+kind = "onnxruntime"
+provider = "cpu"
+[backends.fp16]
+kind = "fp16"
+thresholds = {{ profile = "mobile", feature_max_abs = 0.05 }}
+[backends."reference[channel_order=rgb]"]
+[backends.coreml]
+kind = "onnxruntime"
+provider = "coreml"
+[backends.crashing_port]
+kind = "subprocess"
+command = ["{sys.executable}", "{port}", "--sanders", "{{pack}}", "--audio", "{{audio}}", "--output", "{{output}}", "--frames", "{{frames}}"]
+"""
+    path = write_config(tmp, synthetic_pack, tiny_models_dir, backends)
+    rc = main(["run", "--config", str(path), "--quiet"])
+    return rc, tmp / "out" / "results.json"
+
+
+def _runs(results: dict, backend: str) -> list[dict]:
+    return [r for r in results["runs"] if r["backend"] == backend]
+
+
+def test_parity_run_judges_every_backend_and_audio(parity_run, capsys):
+    rc, path = parity_run
+    results = read_results(path)
+    assert rc == 3  # a backend crashed and one is unavailable
+    assert not results["partial"]
+    assert {r["audio"] for r in results["runs"]} == {"audio.wav", "silence_1.24s.wav"}
+    assert len(results["runs"]) == 10
+    for run in _runs(results, "ort_cpu"):
+        assert run["status"] == "passed" and run["frames"] == 6 and len(run["per_frame"]) == 6
+        assert run["summary"]["full"]["psnr"]["min"] == float("inf")
+        assert run["summary"]["full"]["identical_pct"]["min"] == 100.0
+        assert run["features"]["embeddings"]["max_abs"] == 0.0
+        assert run["timings"]["fps"] > 0 and run["timings"]["p99_ms"] >= run["timings"]["p50_ms"]
+        assert run["info"]["kernels_per_provider"]["CPUExecutionProvider"] > 0
+    for run in _runs(results, "fp16"):
+        assert run["status"] == "passed", run["failures"]
+        assert 0 < run["features"]["generator_outputs"]["max_abs"] < 0.05
+    for run in _runs(results, "reference[channel_order=rgb]"):
+        assert run["status"] == "failed"
+        assert any("PSNR" in f and "< 45 dB" in f for f in run["failures"])
+    for run in _runs(results, "coreml"):
+        assert run["status"] == "skipped" and "CoreMLExecutionProvider is not available" in run["reason"]
+    for run in _runs(results, "crashing_port"):
+        assert run["status"] == "error" and "exited with code 3" in run["reason"]
+        assert run["log_tail"]
+    assert results["inputs"]["models"]["generator"] and results["inputs"]["source"]["sha256"]
+    assert results["machine"]["libraries"]["onnxruntime"] != "absent"
+
+
+def test_results_are_strict_json_and_validated(parity_run, tmp_path):
+    _, path = parity_run
+    text = path.read_text()
+    assert "Infinity" not in text and '"inf"' in text
+    json.loads(text)
+    bad = json.loads(text)
+    bad["runs"][0]["status"] = "great"
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(InputError, match="invalid results.json at runs/0/status"):
+        read_results(tmp_path / "bad.json")
+    with pytest.raises(Exception):
+        write_results(bad, tmp_path / "never.json")
+    assert not (tmp_path / "never.json").exists()
+
+
+def test_only_a_broken_backend_exits_1(tmp_path, synthetic_pack, tiny_models_dir, capsys):
+    path = write_config(tmp_path, synthetic_pack, tiny_models_dir, '[backends."reference[audio_window=tile]"]\n')
+    assert main(["run", "--config", str(path), "--quiet", "--frames", "3"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED" in out and "why:" in out and "reference[audio_window=tile]" in out
+    path = write_config(tmp_path, synthetic_pack, tiny_models_dir, "[backends.ort]\nkind = \"onnxruntime\"\n")
+    assert main(["run", "--config", str(path), "--quiet", "--frames", "3"]) == 0
+
+
+def test_compare_two_folders(tmp_path, synthetic_pack, tiny_models_dir, capsys):
+    common = ["--pack", str(synthetic_pack), "--audio", str(synthetic_pack / "audio.wav"),
+              "--models", str(tiny_models_dir), "--frames", "4", "--quiet"]
+    assert main(["infer", *common, "--output", str(tmp_path / "a")]) == 0
+    assert main(["infer", *common, "--output", str(tmp_path / "b"), "--conventions", "quantisation=round"]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "a")]) == 0
+    assert "inf" in capsys.readouterr().out
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--pack", str(synthetic_pack),
+                 "--json", str(tmp_path / "c.json")]) == 0
+    out = capsys.readouterr().out
+    assert "mouth" in out and "outside_face" in out and "worst frames" in out
+    pairs = json.loads((tmp_path / "c.json").read_text())["pairs"]
+    assert len(pairs) == 4 and pairs[0]["outside_face"]["identical_pct"] == 100.0
+    assert pairs[0]["mouth"]["identical_pct"] < 100.0
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "nowhere")]) == 2
+
+
+def test_pytest_plugin_makes_one_test_per_backend_and_audio(pytester, synthetic_pack, tiny_models_dir, tmp_path):
+    backends = '[backends.ort_cpu]\nkind = "onnxruntime"\n[backends."reference[channel_order=rgb]"]\n'
+    path = write_config(tmp_path, synthetic_pack, tiny_models_dir, backends)
+    result = pytester.runpytest("--parity-config", str(path), "--parity-frames", "3", "-v")
+    result.assert_outcomes(passed=2, failed=2)
+    text = result.stdout.str()
+    assert "parity.toml::ort_cpu[audio] PASSED" in text
+    assert "parity.toml::reference[channel_order=rgb][audio] FAILED" in text
+    assert "violated: PSNR" in text and "thresholds: psnr_min=45" in text
+    one = pytester.runpytest("--parity-config", str(path), "--backend", "ort_cpu", "--parity-frames", "2")
+    one.assert_outcomes(passed=2)
+    bad = pytester.runpytest("--parity-config", str(tmp_path / "missing.toml"))
+    assert bad.ret != 0 and "config file not found" in bad.stderr.str() + bad.stdout.str()
