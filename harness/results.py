@@ -11,13 +11,12 @@ import os
 import platform
 import tempfile
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import jsonschema
 
 from reference.errors import InputError
-from reference.golden import sha256
+from reference.golden import library_versions, sha256
 
 SCHEMA_ID = "synctalk-parity/results"
 VERSION = 1
@@ -82,12 +81,7 @@ def machine_info() -> dict:
                 break
     except OSError:
         pass
-    libs = {}
-    for name in LIBRARIES:
-        try:
-            libs[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            libs[name] = "absent"
+    libs = library_versions(LIBRARIES)
     return {"name": os.environ.get("SYNCTALK_PARITY_MACHINE") or platform.node(), "os": platform.platform(),
             "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "libraries": libs}
 

@@ -46,10 +46,10 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def library_versions() -> dict[str, str]:
-    """Installed versions of the libraries that decide the numbers."""
+def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str]:
+    """Installed versions of the libraries that decide the numbers ("absent" when not installed)."""
     out = {}
-    for name in LIBRARIES:
+    for name in names:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
