@@ -28,8 +28,11 @@ from harness.tolerances import evaluate
 from reference.data import read_image, template_index
 from reference.errors import InputError
 from reference.golden import sha256
+from reference.image import rect_mouth_box
 from reference.models import ModelFiles
+from reference.output import encode_frame
 
+WORST_FRAMES = 3
 PER_FRAME_KEYS = ("identical_pct", "within_1_pct", "mae", "max_abs", "psnr", "ssim")
 REGIONS = ("full", "face", "mouth", "outside_face")
 
@@ -139,7 +142,41 @@ class _Summary:
         return out
 
 
-def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bool, label: str) -> tuple:
+class WorstFrames:
+    """Keeps the K frames with the lowest full-frame PSNR and writes face crops of them for the report."""
+
+    def __init__(self, k: int = WORST_FRAMES) -> None:
+        self.k = k
+        self.kept: list[tuple[float, int, np.ndarray, np.ndarray]] = []
+
+    def offer(self, i: int, psnr: float, want: np.ndarray, cand: np.ndarray) -> None:
+        if math.isinf(psnr):
+            return
+        if len(self.kept) < self.k or psnr < self.kept[-1][0]:
+            self.kept.append((psnr, i, want, cand))
+            self.kept.sort(key=lambda item: item[0])
+            del self.kept[self.k:]
+
+    def write(self, folder: Path, base: Path, rects: list) -> list[dict]:
+        """PNG face crops (rect plus a margin, lossless) of reference and candidate; paths relative to `base`."""
+        out = []
+        for psnr, i, want, cand in self.kept:
+            x1, y1, x2, y2 = rects[i]
+            m = (x2 - x1) // 4
+            box = (max(x1 - m, 0), max(y1 - m, 0), min(x2 + m, want.shape[1]), min(y2 + m, want.shape[0]))
+            folder.mkdir(parents=True, exist_ok=True)
+            files = {}
+            for name, img in (("reference", want), ("candidate", cand)):
+                path = folder / f"frame_{i + 1:05d}_{name}.png"
+                path.write_bytes(encode_frame(np.ascontiguousarray(img[box[1]:box[3], box[0]:box[2]]), "png", 3))
+                files[name] = path.relative_to(base).as_posix()
+            out.append({"i": i, "psnr": psnr, "crop_box": list(box), "rect": list(rects[i]),
+                        "mouth_box": list(rect_mouth_box(rects[i])), **files})
+        return out
+
+
+def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bool, label: str,
+                worst_frames: WorstFrames | None = None) -> tuple:
     """Stream a backend's frames against the reference: (summary, per_frame, worst, n_frames)."""
     summary, per_frame = _Summary(), []
     n = 0
@@ -153,6 +190,8 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
                                 f"expected {want.shape[1]}x{want.shape[0]}")
         per_frame.append({"i": i, "t": ref.templates[i], **summary.add(i, metrics.frame_metrics(want, cand,
                                                                                                 ref.rects[i]))})
+        if worst_frames is not None:
+            worst_frames.offer(i, per_frame[-1]["full"]["psnr"], want, cand)
         n += 1
     if n < frames:
         raise BackendFailed(f"produced {n} frames, expected {frames}")
@@ -160,8 +199,9 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
 
 
 def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audio_name: str,
-                progress: bool = True) -> dict:
-    """One backend x audio: run, compare, judge. Never raises for a backend's own failure."""
+                results_dir: Path, progress: bool = True) -> dict:
+    """One backend x audio: run, compare, judge; worst-frame crops go below `results_dir`.
+    Never raises for a backend's own failure."""
     record = {"backend": spec.name, "kind": spec.backend.kind, "audio": audio_name, "status": "error",
               "failures": [], "frames": 0, "thresholds": spec.thresholds.to_dict(),
               "options": spec.backend.options}
@@ -171,9 +211,10 @@ def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audi
         record.update(status="skipped", reason=str(exc))
         return record
     started = time.perf_counter()
+    worst_frames = WorstFrames()
     try:
         run = spec.backend.run(inputs)
-        summary, per_frame, worst, n = compare_run(run, ref, inputs.frames, progress, spec.name)
+        summary, per_frame, worst, n = compare_run(run, ref, inputs.frames, progress, spec.name, worst_frames)
         features = feature_drift(ref.stages, run.stages())
     except BackendFailed as exc:
         record.update(reason=exc.reason, log_tail=exc.log_tail)
@@ -185,7 +226,9 @@ def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audi
     timings["wall_with_comparison"] = time.perf_counter() - started
     failures = evaluate(spec.thresholds, worst, features, timings.get("fps"))
     record.update(status="failed" if failures else "passed", failures=failures, frames=n, summary=summary,
-                  per_frame=per_frame, features=features, timings=timings, info=run.info)
+                  per_frame=per_frame, features=features, timings=timings, info=run.info,
+                  worst_frames=worst_frames.write(results_dir / "worst_frames" / inputs.workdir.parent.name
+                                                  / inputs.workdir.name, results_dir, ref.rects))
     return record
 
 
@@ -252,7 +295,7 @@ def run_parity(cfg: ParityConfig, progress: bool = True) -> tuple[dict, Path]:
             shutil.rmtree(workdir, ignore_errors=True)
             workdir.mkdir(parents=True)
             inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, workdir)
-            results["runs"].append(run_backend(spec, ref, inputs, audio.name, progress))
+            results["runs"].append(run_backend(spec, ref, inputs, audio.name, out, progress))
             write_results(results, path)
     results["partial"] = False
     write_results(results, path)

@@ -56,7 +56,8 @@ class ParitySession:
         from harness.results import write_results
         if audio not in self.references:
             self.references[audio] = run_reference(self.inputs(audio, "reference"), progress=False)
-        record = run_backend(spec, self.references[audio], self.inputs(audio, spec.name), audio.name, progress=False)
+        record = run_backend(spec, self.references[audio], self.inputs(audio, spec.name), audio.name,
+                             self.cfg.output, progress=False)
         self.results["runs"].append(record)
         write_results(self.results, self.cfg.output / "results.json")
         return record

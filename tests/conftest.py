@@ -13,6 +13,14 @@ from harness.plugin import PLATFORM_SKIP
 pytest_plugins = ["pytester"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory) -> Path:
+    """Tests never write into the user's ~/.cache: built fixtures go to a session folder."""
+    path = tmp_path_factory.mktemp("cache")
+    os.environ["SYNCTALK_PARITY_CACHE"] = str(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_models_dir(tmp_path_factory) -> Path:
     """Tiny synthetic models, seed 0 (the committed golden's)."""

@@ -109,6 +109,11 @@ def test_parity_run_judges_every_backend_and_audio(parity_run, capsys):
     for run in _runs(results, "reference[channel_order=rgb]"):
         assert run["status"] == "failed"
         assert any("PSNR" in f and "< 45 dB" in f for f in run["failures"])
+        worst = run["worst_frames"]
+        assert len(worst) == 3 and worst[0]["psnr"] <= worst[1]["psnr"] <= worst[2]["psnr"]
+        assert worst[0]["psnr"] == run["summary"]["full"]["psnr"]["min"]
+        for name in ("reference", "candidate"):
+            assert (path.parent / worst[0][name]).is_file()
     for run in _runs(results, "coreml"):
         assert run["status"] == "skipped" and "CoreMLExecutionProvider is not available" in run["reason"]
     for run in _runs(results, "crashing_port"):

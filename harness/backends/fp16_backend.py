@@ -10,16 +10,17 @@ from pathlib import Path
 
 import onnx
 
+from fixtures.cache import cache_dir, cached
 from harness.backends.base import BackendUnavailable, RunInputs
 from harness.backends.inprocess import PipelineBackend
 from harness.backends.options import check_options
+from reference.golden import sha256
 from reference.models import ENCODER_FILE, GENERATOR_FILE, ModelFiles, Models
 
 
 def convert_to_fp16(files: ModelFiles, out: Path) -> ModelFiles:
     """Write float16 copies of both models (float32 inputs and outputs kept) into `out`."""
     from onnxconverter_common import float16
-    out.mkdir(parents=True, exist_ok=True)
     for src, name in ((files.encoder, ENCODER_FILE), (files.generator, GENERATOR_FILE)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "number truncated to 1e-07": expected in fp16
@@ -44,8 +45,10 @@ class Fp16Backend(PipelineBackend):
             raise BackendUnavailable("onnxconverter-common is not installed; pip install onnxconverter-common") from None
 
     def open_models(self, inputs: RunInputs) -> Models:
-        files = convert_to_fp16(ModelFiles.from_dir(inputs.models), inputs.workdir / "fp16_models")
-        return Models(files, threads=int(self.options.get("threads", 0)))
+        files = ModelFiles.from_dir(inputs.models)
+        key = f"fp16-{sha256(files.encoder)[:12]}-{sha256(files.generator)[:12]}"
+        folder = cached(cache_dir() / key, lambda tmp: convert_to_fp16(files, tmp))
+        return Models(ModelFiles.from_dir(folder), threads=int(self.options.get("threads", 0)))
 
     def describe(self, models: Models) -> dict:
         return {"engine": "onnxruntime", "precision": "float16 weights and activations, float32 I/O",
