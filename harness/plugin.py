@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.backends.base import RunInputs
+from harness.tolerances import STAGE_ORDER
 
 PLATFORM_SKIP = "not on this platform"
 
@@ -110,7 +111,9 @@ def failure_message(record: dict) -> str:
             lines.append(f"  {region:6s} identical {_fmt(stats['identical_pct']['mean'])} %, "
                          f"PSNR min {_fmt(stats['psnr']['min'])} dB, SSIM min {_fmt(stats['ssim']['min'])}, "
                          f"max abs {_fmt(stats['max_abs']['max'])}")
-    for stage, drift in record.get("features", {}).items():
+    features = record.get("features", {})
+    for stage in sorted(features, key=lambda s: STAGE_ORDER.index(s) if s in STAGE_ORDER else len(STAGE_ORDER)):
+        drift = features[stage]
         lines.append(f"  stage {stage}: " + (drift["error"] if "error" in drift
                                              else f"max abs {_fmt(drift['max_abs'])}, cosine {_fmt(drift['cosine'])}"))
     return "\n".join(lines)

@@ -178,3 +178,11 @@ def test_pytest_plugin_makes_one_test_per_backend_and_audio(pytester, synthetic_
     one.assert_outcomes(passed=2)
     bad = pytester.runpytest("--parity-config", str(tmp_path / "missing.toml"))
     assert bad.ret != 0 and "config file not found" in bad.stderr.str() + bad.stdout.str()
+
+
+@pytest.mark.parametrize("name", ["linux.toml", "apple_silicon.toml", "self_test.toml"])
+def test_example_configs_load(shared_data, name):
+    cfg = load_config(Path(__file__).resolve().parents[1] / "examples" / name)
+    assert cfg.backends and cfg.source.is_dir() and cfg.audio[-1] == "silence"
+    kinds = {spec.backend.kind for spec in cfg.backends}
+    assert kinds >= ({"onnxruntime", "subprocess", "fp16"} if name == "apple_silicon.toml" else {"onnxruntime"})
