@@ -27,6 +27,7 @@ class InferResult:
     output: Path
     seconds: float  # end to end, audio load included
     audio_seconds: float  # audio load + mel + encoder
+    stages: dict  # seconds per stage: audio_load, mel, encoder, frame_decode, ..., encode_write
     stage_dump: Path | None = None
 
     @property
@@ -49,17 +50,24 @@ def infer(source: TemplateSource, audio_path: str | Path, models: Models, output
     if dump:
         dump.add_audio(feats)
     pending: deque[Future] = deque()
-    with ThreadPoolExecutor(max_workers=1) as writer:  # PNG encoding overlaps the next frame
+    writing = [0.0]
+
+    def write(i: int, frame) -> None:
+        t0 = time.perf_counter()
+        write_frame(frame_path(out_dir, i, fmt), frame, fmt, png_level)
+        writing[0] += time.perf_counter() - t0
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as writer:  # overlaps the generator
         for result in tqdm(pipeline.frames(feats, n), total=n, unit="frame", disable=not progress,
                            desc="reference"):
             if dump:
                 dump.add_frame(result)
-            pending.append(writer.submit(write_frame, frame_path(out_dir, result.index, fmt), result.frame,
-                                         fmt, png_level))
+            pending.append(writer.submit(write, result.index, result.frame))
             while len(pending) > MAX_PENDING_WRITES:
                 pending.popleft().result()
         for fut in pending:
             fut.result()
     index = dump.write(dump_stages, conv, {"audio": str(audio_path), "frames": n}) if dump else None
     end = time.perf_counter()
-    return InferResult(n, out_dir, end - start, audio_done - start, index.parent if index else None)
+    stages = {**feats.seconds, **pipeline.seconds, "encode_write": writing[0]}
+    return InferResult(n, out_dir, end - start, audio_done - start, stages, index.parent if index else None)

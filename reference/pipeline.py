@@ -1,7 +1,16 @@
-"""The reference pipeline: audio features once, then one composited frame per padded feature row."""
+"""The reference pipeline: audio features once, then one composited frame per padded feature row.
+
+Every stage is timed (seconds, summed over frames): audio_load, mel, encoder on `AudioFeatures`,
+frame_decode, preprocess, generator, postprocess on `ReferencePipeline.seconds`. `frames()`
+decodes the next templates in a worker thread while the generator runs (OpenCV and ONNX Runtime
+release the GIL), with a bounded look-ahead.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -9,9 +18,12 @@ import numpy as np
 
 from reference import audio, features, image
 from reference.conventions import Conventions
-from reference.data import TemplateSource, template_index
+from reference.data import TemplateFrame, TemplateSource, template_index
 from reference.errors import InputError
 from reference.models import Models
+
+
+FRAME_STAGES = ("frame_decode", "preprocess", "generator", "postprocess")
 
 
 @dataclass(frozen=True)
@@ -22,6 +34,7 @@ class AudioFeatures:
     windows: np.ndarray  # (data_len, 1, 80, 16) float32 encoder inputs
     embeddings: np.ndarray  # (data_len, 512) float32
     padded: np.ndarray  # (data_len + 2, 512) float32, one row per video frame
+    seconds: dict = field(default_factory=dict)  # audio_load, mel, encoder
 
     @property
     def n_frames(self) -> int:
@@ -44,20 +57,28 @@ class FrameResult:
 
 def audio_features(wav_path: str | Path, models: Models, conv: Conventions = Conventions()) -> AudioFeatures:
     """Load the WAV and run mel -> encoder windows -> batched encoder -> padded features."""
+    t0 = time.perf_counter()
     wav = audio.load_wav(wav_path)
+    t1 = time.perf_counter()
     mel = audio.melspectrogram(wav, framing=conv.stft_framing, window=conv.stft_window, mel_scale=conv.mel_scale)
     windows = audio.encoder_windows(mel)
+    t2 = time.perf_counter()
     emb = models.encode(windows)
-    return AudioFeatures(mel, windows, emb, features.pad_features(emb, conv.feature_padding))
+    t3 = time.perf_counter()
+    return AudioFeatures(mel, windows, emb, features.pad_features(emb, conv.feature_padding),
+                         {"audio_load": t1 - t0, "mel": t2 - t1, "encoder": t3 - t2})
 
 
 class ReferencePipeline:
     """Generates composited frames from a template source, the models and audio features."""
 
-    def __init__(self, source: TemplateSource, models: Models, conv: Conventions = Conventions()) -> None:
+    def __init__(self, source: TemplateSource, models: Models, conv: Conventions = Conventions(),
+                 prefetch: int = 3) -> None:
         self.source = source
         self.models = models
         self.conv = conv
+        self.prefetch = prefetch
+        self.seconds = dict.fromkeys(FRAME_STAGES, 0.0)
 
     def template(self, i: int) -> int:
         """Dataset index of the template frame used by output frame `i`."""
@@ -73,24 +94,44 @@ class ReferencePipeline:
                              f"use --frames between 1 and {feats.n_frames} or a longer clip")
         return frames
 
-    def frame(self, i: int, feats: AudioFeatures) -> FrameResult:
-        """Run the generator for frame `i` and composite it into its template frame."""
+    def load_template(self, i: int) -> TemplateFrame:
+        """Decode the template frame of output frame `i` (timed as frame_decode)."""
+        start = time.perf_counter()
+        crop_source = None if self.conv.crop_source == "default" else self.conv.crop_source
+        tpl = self.source.frame(self.template(i), crop_source=crop_source, masked_source=self.conv.masked_input)
+        self.seconds["frame_decode"] += time.perf_counter() - start
+        return tpl
+
+    def frame(self, i: int, feats: AudioFeatures, tpl: TemplateFrame | None = None) -> FrameResult:
+        """Run the generator for frame `i` and composite it into its template frame (decoded here if not given)."""
         conv = self.conv
-        crop_source = None if conv.crop_source == "default" else conv.crop_source
-        tpl = self.source.frame(self.template(i), crop_source=crop_source, masked_source=conv.masked_input)
+        tpl = tpl or self.load_template(i)
+        t0 = time.perf_counter()
         masked = tpl.masked_320 if tpl.masked_320 is not None else image.mask_roi(tpl.roi_320)
         roi = tpl.roi_320
         if conv.channel_order == "rgb":
             roi, masked = roi[..., ::-1], masked[..., ::-1]
         aud = features.audio_window(feats.padded, i, conv.audio_window, conv.audio_offset)
-        output = self.models.generate(image.generator_input(roi, masked), aud)
+        x = image.generator_input(roi, masked)
+        t1 = time.perf_counter()
+        output = self.models.generate(x, aud)
+        t2 = time.perf_counter()
         patch = image.quantize(output, rounding=conv.quantisation == "round")
         if conv.channel_order == "rgb":
             patch = np.ascontiguousarray(patch[..., ::-1])
         frame = image.paste(tpl.full, tpl.crop_328, patch, tpl.rect)
+        t3 = time.perf_counter()
+        self.seconds["preprocess"] += t1 - t0
+        self.seconds["generator"] += t2 - t1
+        self.seconds["postprocess"] += t3 - t2
         return FrameResult(i, tpl.t, tpl.rect, aud, output, patch, frame)
 
     def frames(self, feats: AudioFeatures, n: int) -> Iterator[FrameResult]:
-        """Frames 0..n-1 in order."""
-        for i in range(n):
-            yield self.frame(i, feats)
+        """Frames 0..n-1 in order; templates are decoded `prefetch` frames ahead in a worker thread."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
+            ahead: deque[Future] = deque(pool.submit(self.load_template, i) for i in range(min(self.prefetch, n)))
+            for i in range(n):
+                tpl = ahead.popleft().result()
+                if i + len(ahead) + 1 < n:
+                    ahead.append(pool.submit(self.load_template, i + len(ahead) + 1))
+                yield self.frame(i, feats, tpl)

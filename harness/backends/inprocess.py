@@ -19,27 +19,6 @@ def open_template_source(path: Path, kind: str) -> TemplateSource:
     return Dataset(path) if kind == "dataset" else open_source(path)
 
 
-class TimedModels:
-    """Wraps a model runner (encode/generate) and adds up the seconds spent in each."""
-
-    def __init__(self, models) -> None:
-        self.models = models
-        self.files = models.files
-        self.seconds = {"encoder": 0.0, "generator": 0.0}
-
-    def encode(self, windows: np.ndarray) -> np.ndarray:
-        start = time.perf_counter()
-        out = self.models.encode(windows)
-        self.seconds["encoder"] += time.perf_counter() - start
-        return out
-
-    def generate(self, image: np.ndarray, audio: np.ndarray) -> np.ndarray:
-        start = time.perf_counter()
-        out = self.models.generate(image, audio)
-        self.seconds["generator"] += time.perf_counter() - start
-        return out
-
-
 class PipelineBackend(Backend):
     """Runs `ReferencePipeline`; subclasses provide the engine (`open_models`) and what it ran on (`describe`)."""
 
@@ -62,7 +41,7 @@ class PipelineBackend(Backend):
         conv = self.conventions
         start = time.perf_counter()
         source = open_template_source(inputs.source, inputs.source_kind)
-        models = TimedModels(self.open_models(inputs))
+        models = self.open_models(inputs)
         loaded = time.perf_counter()
         feats = audio_features(inputs.audio, models, conv)
         pipeline = ReferencePipeline(source, models, conv)
@@ -73,14 +52,14 @@ class PipelineBackend(Backend):
 
         def frames() -> Iterator[np.ndarray]:
             latencies = []
-            for i in range(n):
-                t0 = time.perf_counter()
-                result = pipeline.frame(i, feats)
+            t0 = time.perf_counter()
+            for result in pipeline.frames(feats, n):
                 latencies.append(time.perf_counter() - t0)
                 dump.add_frame(result)
                 yield result.frame
-            timings.update(frames=n, frame_latency=latencies, stages=dict(models.seconds),
+                t0 = time.perf_counter()
+            timings.update(frames=n, frame_latency=latencies, stages={**feats.seconds, **pipeline.seconds},
                            total=timings["load"] + timings["audio_features"] + sum(latencies))
 
-        info = {"conventions": conv.label(), **self.describe(models.models)}
+        info = {"conventions": conv.label(), **self.describe(models)}
         return BackendRun(frames(), dump.stage_arrays, info, timings)
