@@ -81,7 +81,7 @@ def write_golden(out: str | Path, source: TemplateSource, audio_path: str | Path
     out = Path(out)
     if out.exists() and not force:
         raise InputError(out, "a golden already exists here", "pass --force to replace it, or choose another --out")
-    feats = audio_features(audio_path, models, conv)
+    feats = audio_features(audio_path, models, conv, frames)
     pipeline = ReferencePipeline(source, models, conv)
     n = pipeline.check_frames(feats, frames, audio_path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -156,7 +156,7 @@ def check_golden(golden: str | Path, source: TemplateSource, audio_path: str | P
     for key in ("models", "audio", "source"):
         if now[key] != manifest[key]:
             check.input_mismatches.append(key)
-    feats = audio_features(audio_path, models, conv)
+    feats = audio_features(audio_path, models, conv, manifest["frames"])
     for name, arr in _feature_arrays(feats).items():
         want = np.load(golden / "features" / f"{name}.npy")
         check.feature_max_abs[name] = (float(np.max(np.abs(arr - want))) if arr.shape == want.shape

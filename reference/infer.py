@@ -42,7 +42,7 @@ def infer(source: TemplateSource, audio_path: str | Path, models: Models, output
     """Run the reference pipeline and write `frame_00001.<fmt>` ... into `output`."""
     start = time.perf_counter()
     out_dir = prepare_output(output)
-    feats = audio_features(audio_path, models, conv)
+    feats = audio_features(audio_path, models, conv, frames)
     audio_done = time.perf_counter()
     pipeline = ReferencePipeline(source, models, conv)
     n = pipeline.check_frames(feats, frames, audio_path)

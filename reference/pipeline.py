@@ -28,18 +28,41 @@ FRAME_STAGES = ("frame_decode", "preprocess", "generator", "postprocess")
 
 @dataclass(frozen=True)
 class AudioFeatures:
-    """Every audio stage of one clip."""
+    """Every audio stage of one clip (embeddings only of the windows the requested frames use)."""
 
     mel: np.ndarray  # (T, 80) float32
-    windows: np.ndarray  # (data_len, 1, 80, 16) float32 encoder inputs
-    embeddings: np.ndarray  # (data_len, 512) float32
-    padded: np.ndarray  # (data_len + 2, 512) float32, one row per video frame
+    windows: np.ndarray  # (k, 1, 80, 16) float32 encoder inputs, k <= data_len
+    embeddings: np.ndarray  # (k, 512) float32
+    padded: np.ndarray  # rows of the padded features [e0, e0..e(k-1)(, e_last)], one per video frame
+    n_frames: int  # frames of the whole clip's canonical video (one per padded row of all data_len windows)
     seconds: dict = field(default_factory=dict)  # audio_load, mel, encoder
 
-    @property
-    def n_frames(self) -> int:
-        """Frames of the canonical video: one per padded feature row."""
-        return len(self.padded)
+
+def audio_features(wav_path: str | Path, models: Models, conv: Conventions = Conventions(),
+                   frames: int | None = None) -> AudioFeatures:
+    """Load the WAV and run mel -> encoder windows -> batched encoder -> padded features.
+
+    With `frames`, only the windows frames 0..frames-1 read are encoded (frame i reads padded rows
+    i-8..i+7, i.e. embeddings up to i+6): the same numbers, less work for a short run.
+    """
+    t0 = time.perf_counter()
+    wav = audio.load_wav(wav_path)
+    t1 = time.perf_counter()
+    mel = audio.melspectrogram(wav, framing=conv.stft_framing, window=conv.stft_window, mel_scale=conv.mel_scale)
+    windows = audio.encoder_windows(mel)
+    data_len = len(windows)
+    pad = conv.feature_padding == "edge"
+    n_frames = data_len + 2 if pad else data_len
+    if frames is not None:
+        windows = windows[:min(data_len, frames + 8 + max(conv.audio_offset, 0))]
+    t2 = time.perf_counter()
+    emb = models.encode(windows)
+    t3 = time.perf_counter()
+    padded = features.pad_features(emb, conv.feature_padding)
+    if pad and len(emb) < data_len:
+        padded = padded[:-1]  # the last row pads with the clip's last embedding, not encoded here
+    return AudioFeatures(mel, windows, emb, padded, n_frames,
+                         {"audio_load": t1 - t0, "mel": t2 - t1, "encoder": t3 - t2})
 
 
 @dataclass(frozen=True)
@@ -53,20 +76,6 @@ class FrameResult:
     output: np.ndarray  # (1, 3, 320, 320) generator output before quantisation
     patch: np.ndarray  # (320, 320, 3) uint8 patch written into the crop
     frame: np.ndarray  # (H, W, 3) uint8 BGR composited frame
-
-
-def audio_features(wav_path: str | Path, models: Models, conv: Conventions = Conventions()) -> AudioFeatures:
-    """Load the WAV and run mel -> encoder windows -> batched encoder -> padded features."""
-    t0 = time.perf_counter()
-    wav = audio.load_wav(wav_path)
-    t1 = time.perf_counter()
-    mel = audio.melspectrogram(wav, framing=conv.stft_framing, window=conv.stft_window, mel_scale=conv.mel_scale)
-    windows = audio.encoder_windows(mel)
-    t2 = time.perf_counter()
-    emb = models.encode(windows)
-    t3 = time.perf_counter()
-    return AudioFeatures(mel, windows, emb, features.pad_features(emb, conv.feature_padding),
-                         {"audio_load": t1 - t0, "mel": t2 - t1, "encoder": t3 - t2})
 
 
 class ReferencePipeline:

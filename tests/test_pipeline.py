@@ -96,7 +96,9 @@ def test_stage_dump_holds_every_stage_consistently(models, synthetic_pack, feats
     for name, meta in index["stages"].items():
         assert list(stages[name].shape) == meta["shape"]
     assert np.array_equal(stages["mel"], feats.mel)
-    assert np.allclose(stages["embeddings"], feats.embeddings, atol=1e-6)
+    k = len(stages["embeddings"])
+    assert k == 6 + 8  # only the windows the 6 frames read are encoded
+    assert np.allclose(stages["embeddings"], feats.embeddings[:k], atol=1e-6)
     assert stages["audio_windows"].shape == (6, 32, 16, 16)
     assert np.array_equal(stages["audio_windows"][4], audio_window(stages["padded_features"], 4)[0])
     assert stages["generator_outputs"].shape == (3, 3, 320, 320)
@@ -140,3 +142,16 @@ def test_every_variant_changes_the_frames(models, synthetic_pack, feats, variant
     differs = any(not np.array_equal(canonical.frame(min(i, feats.n_frames - 1), feats).frame,
                                      other.frame(i, other_feats).frame) for i in frames)
     assert differs, f"{variant} gave the canonical frames"
+
+
+def test_encoding_only_the_needed_windows_changes_nothing(models, synthetic_pack, feats):
+    pack = Pack(synthetic_pack)
+    for conv in (Conventions(), Conventions.parse("audio_offset=1"), Conventions.parse("feature_padding=none")):
+        full = audio_features(synthetic_pack / "audio.wav", models, conv)
+        part = audio_features(synthetic_pack / "audio.wav", models, conv, frames=5)
+        assert part.n_frames == full.n_frames and len(part.embeddings) < len(full.embeddings)
+        for i in range(5):
+            assert np.array_equal(audio_window(part.padded, i, offset=conv.audio_offset),
+                                  audio_window(full.padded, i, offset=conv.audio_offset))
+        pipeline = ReferencePipeline(pack, models, conv)
+        assert np.array_equal(pipeline.frame(4, part).frame, pipeline.frame(4, full).frame)

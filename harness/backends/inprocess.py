@@ -43,7 +43,7 @@ class PipelineBackend(Backend):
         source = open_template_source(inputs.source, inputs.source_kind)
         models = self.open_models(inputs)
         loaded = time.perf_counter()
-        feats = audio_features(inputs.audio, models, conv)
+        feats = audio_features(inputs.audio, models, conv, inputs.frames)
         pipeline = ReferencePipeline(source, models, conv)
         n = pipeline.check_frames(feats, inputs.frames, inputs.audio)
         dump = StageDump(self.dump_frames)
