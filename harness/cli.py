@@ -99,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the pack the frames came from: adds face, mouth and outside-face regions")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the per-frame metrics as JSON")
 
+    p = sub.add_parser("report", help="render results.json files (several machines merge) into an HTML report",
+                       description="Render one or more results.json files into a self-contained HTML report "
+                                   "(DIR/index.html, images beside it; opens offline). Nothing is re-run.",
+                       epilog=EPILOG)
+    p.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json", help="results files to merge")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="report folder")
+    p.add_argument("--markdown", action="store_true",
+                   help="also print a markdown summary to stdout (fits $GITHUB_STEP_SUMMARY)")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="also write the verdicts as JUnit XML")
+
     p = sub.add_parser("fixtures", help="build synthetic models or a synthetic pack",
                        description="Deterministic builders: the same seed gives byte-identical files.")
     fsub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
@@ -208,7 +218,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return compare_folders(args.dir_a, args.dir_b, args.pattern, args.pack, args.json)
 
 
-COMMANDS = {"infer": cmd_infer, "demo": cmd_demo, "fixtures": cmd_fixtures, "golden": cmd_golden,
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.results import read_results
+    from reports.html import render_html
+    from reports.junit import render_junit
+    from reports.markdown import render_markdown
+    documents = [read_results(path) for path in args.results]  # InputError (exit 2) names a bad file
+    index = render_html(args.results, args.out)
+    print(f"report -> {index}", file=sys.stderr)
+    if args.junit:
+        args.junit.parent.mkdir(parents=True, exist_ok=True)
+        args.junit.write_text(render_junit(documents))
+        print(f"junit -> {args.junit}", file=sys.stderr)
+    if args.markdown:
+        print(render_markdown(documents))
+    return 0
+
+
+COMMANDS = {"report": cmd_report, "infer": cmd_infer, "demo": cmd_demo, "fixtures": cmd_fixtures, "golden": cmd_golden,
             "run": cmd_run, "compare": cmd_compare}
 
 

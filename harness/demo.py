@@ -83,5 +83,7 @@ def run_demo(frames: int = 250, threads: int = 0, output: Path = Path("parity-ou
           flush=True)
     results, path = run_parity(load_config(config))
     print(results_table(results))
-    print(f"\nresults -> {path}\nconfig  -> {config}")
+    from reports.html import render_html
+    report = render_html([path], Path(output).resolve() / "report")
+    print(f"\nresults -> {path}\nconfig  -> {config}\nreport  -> {report}")
     return exit_code(results)

@@ -51,17 +51,18 @@ def _fmt_psnr(value: float) -> str:
 
 
 def evaluate(t: Thresholds, worst: dict, features: dict, fps: float | None) -> list[str]:
-    """Failed criteria, in words. `worst` holds per-criterion (value, frame) of the worst frame."""
+    """Failed criteria, in words. `worst` holds per-criterion (value, 0-based frame index) of the worst
+    frame; frames are named 1-based, like the frame files (frame 12 is frame_00012.png)."""
     failures = []
     if t.identical_pct_min is not None and worst["identical_pct"][0] < t.identical_pct_min:
         value, frame = worst["identical_pct"]
-        failures.append(f"pixel-identical {value:.3f} % on frame {frame} < {t.identical_pct_min:g} %")
+        failures.append(f"pixel-identical {value:.3f} % on frame {frame + 1} < {t.identical_pct_min:g} %")
     if t.psnr_min is not None and worst["psnr"][0] < t.psnr_min:
         value, frame = worst["psnr"]
-        failures.append(f"PSNR {_fmt_psnr(value)} dB on frame {frame} < {t.psnr_min:g} dB")
+        failures.append(f"PSNR {_fmt_psnr(value)} dB on frame {frame + 1} < {t.psnr_min:g} dB")
     if t.ssim_min is not None and worst["ssim"][0] < t.ssim_min:
         value, frame = worst["ssim"]
-        failures.append(f"SSIM {value:.5f} on frame {frame} < {t.ssim_min:g}")
+        failures.append(f"SSIM {value:.5f} on frame {frame + 1} < {t.ssim_min:g}")
     if t.feature_max_abs is not None:
         for stage in sorted(features, key=lambda s: STAGE_ORDER.index(s) if s in STAGE_ORDER else 99):
             drift = features[stage]

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-GAIN = 8  # |difference| x 8 into the colour map; small differences are stretched to the full scale instead
+MAX_GAIN = 64  # the difference is stretched so its peak fills the colour map, by at most x64 (1 level -> 64)
 FACE_COLOUR = (200, 200, 200)  # BGR outline of the face rect on the heatmap
 MOUTH_COLOUR = (255, 255, 0)  # BGR (cyan) outline of the mouth box
 
@@ -58,10 +58,9 @@ def heatmap(ref: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, str]:
     """Colour-mapped |ref - cand| (max over channels) and its scale in words."""
     diff = cv2.absdiff(ref, cand).max(axis=2)
     peak = int(diff.max())
-    gain = GAIN if peak * GAIN >= 255 or peak == 0 else 255.0 / peak
+    gain = min(MAX_GAIN, 255.0 / peak) if peak else 1.0
     scaled = np.clip(diff.astype(np.float32) * gain, 0, 255).astype(np.uint8)
-    scale = f"|diff| × {GAIN:g}" if gain == GAIN else f"|diff| stretched × {gain:.3g}"
-    return cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), f"{scale}, max {peak} levels"
+    return cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), f"|diff| × {gain:.3g}, max {peak} levels"
 
 
 def _local_box(box, crop_box, shape) -> tuple[int, int, int, int] | None:

@@ -89,6 +89,7 @@ def test_demo_without_real_data_uses_a_synthetic_pack(tmp_path, monkeypatch, cap
     for backend in ("ort_cpu", "openvino", "fp16"):
         assert f"{backend} " in out
     assert (tmp_path / "demo" / "parity" / "results.json").is_file()
+    assert (tmp_path / "demo" / "report" / "index.html").is_file() and "report  ->" in out
     assert len(list((tmp_path / "demo" / "frames").iterdir())) == 4
     models = list((tmp_path / "cache").glob("models-tiny-*"))
     assert len(models) == 1  # cached: a second demo builds nothing
