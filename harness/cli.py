@@ -37,6 +37,12 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                         "'audio_window=tile,template_order=linear' (see DESIGN.md, Conventions)")
 
 
+def int_list(text: str) -> list[int]:
+    """argparse type of --threads / --frames sweeps: "1,2,4" -> [1, 2, 4]."""
+    from harness.benchmark import parse_int_list
+    return parse_int_list(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
@@ -87,6 +93,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", action="append", metavar="NAME", help="run only this backend (repeatable)")
     p.add_argument("--output", type=Path, metavar="DIR", help="override [run].output")
     p.add_argument("--frames", type=int, metavar="N", help="override [data].frames")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("bench", help="benchmark every backend of a config: FPS, stage times, latency, RSS, CPU",
+                       description="Run each backend of the config on the first audio with warm-up frames "
+                                   "(reported, excluded), repeats, a bare-generator baseline at the same thread "
+                                   "count, and optional thread and frame-count sweeps. Writes OUTPUT/bench.json "
+                                   "(results.json schema) and prints a table. [bench] in the config sets defaults.",
+                       epilog=EPILOG)
+    p.add_argument("--config", type=Path, required=True, metavar="TOML", help="parity config (see examples/)")
+    p.add_argument("--backend", action="append", metavar="NAME", help="only this backend (repeatable)")
+    p.add_argument("--threads", type=int_list, metavar="T,T,...", help="thread sweep, e.g. 1,2")
+    p.add_argument("--frames", type=int_list, metavar="N,N,...", help="frames sweep, e.g. 50,100,250")
+    p.add_argument("--warmup", type=int, metavar="N", help="warm-up frames per run (default [bench].warmup or 5)")
+    p.add_argument("--repeats", type=int, metavar="N", help="repeats per run (default [bench].repeats or 1)")
+    p.add_argument("--output", type=Path, metavar="DIR", help="override [run].output")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("compare", help="compare two folders of frames (the port authors' workflow, done properly)",
@@ -213,6 +234,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return exit_code(results)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from harness.benchmark import bench_main
+    return bench_main(args.config, args.backend, args.threads, args.frames, args.warmup, args.repeats,
+                      args.output, not args.quiet)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.compare import compare_folders
     return compare_folders(args.dir_a, args.dir_b, args.pattern, args.pack, args.json)
@@ -236,13 +263,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"report": cmd_report, "infer": cmd_infer, "demo": cmd_demo, "fixtures": cmd_fixtures, "golden": cmd_golden,
-            "run": cmd_run, "compare": cmd_compare}
+            "run": cmd_run, "bench": cmd_bench, "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    if getattr(args, "frames", None) is not None and args.frames < 1:
+    if isinstance(getattr(args, "frames", None), int) and args.frames < 1:
         print("error: --frames must be at least 1", file=sys.stderr)
         return 2
     try:

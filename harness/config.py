@@ -37,7 +37,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 SILENCE = "silence"
-SECTIONS = {"data", "run", "backends"}
+SECTIONS = {"data", "run", "backends", "bench"}  # [bench] is read by harness.benchmark
 DATA_KEYS = {"pack": str, "dataset": str, "models": str, "audio": list, "frames": int}
 RUN_KEYS = {"output": str, "profile": str, "explain": bool}
 

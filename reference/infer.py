@@ -13,7 +13,7 @@ from reference.conventions import Conventions
 from reference.data import TemplateSource
 from reference.models import Models
 from reference.output import frame_path, prepare_output, write_frame
-from reference.pipeline import ReferencePipeline, audio_features
+from reference.pipeline import ReferencePipeline, audio_features, background_priority
 from reference.stages import StageDump
 
 MAX_PENDING_WRITES = 8
@@ -57,7 +57,7 @@ def infer(source: TemplateSource, audio_path: str | Path, models: Models, output
         write_frame(frame_path(out_dir, i, fmt), frame, fmt, png_level)
         writing[0] += time.perf_counter() - t0
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="write") as writer:  # overlaps the generator
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="write", initializer=background_priority) as writer:
         for result in tqdm(pipeline.frames(feats, n), total=n, unit="frame", disable=not progress,
                            desc="reference"):
             if dump:

@@ -7,6 +7,8 @@ release the GIL), with a bounded look-ahead.
 """
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +26,15 @@ from reference.models import Models
 
 
 FRAME_STAGES = ("frame_decode", "preprocess", "generator", "postprocess")
+
+
+def background_priority() -> None:
+    """Lower this thread's scheduling priority (Linux: per thread), so that helper threads (decode,
+    encode) fill the generator's idle cycles instead of taking cores from it."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):  # not Linux, or not allowed: run at normal priority
+        pass
 
 
 @dataclass(frozen=True)
@@ -137,7 +148,7 @@ class ReferencePipeline:
 
     def frames(self, feats: AudioFeatures, n: int) -> Iterator[FrameResult]:
         """Frames 0..n-1 in order; templates are decoded `prefetch` frames ahead in a worker thread."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode", initializer=background_priority) as pool:
             ahead: deque[Future] = deque(pool.submit(self.load_template, i) for i in range(min(self.prefetch, n)))
             for i in range(n):
                 tpl = ahead.popleft().result()
