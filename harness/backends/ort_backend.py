@@ -2,7 +2,8 @@
 
 Options: `provider` (full name or cpu | cuda | coreml | tensorrt | dml | rocm | openvino),
 `provider_options` (table, checked for CoreML), `intra_op_threads`, `inter_op_threads`,
-`graph_optimization` (disable | basic | extended | all), `count_nodes` (bool, default true).
+`graph_optimization` (disable | basic | extended | all), `count_nodes` (bool, default true),
+`spinning` (bool, default false: idle intra-op threads sleep instead of spinning).
 
 `info` says which providers the session actually uses and how many graph kernels each runs, read
 from one profiled inference: CoreML and TensorRT fuse what they take into partitions and leave the
@@ -22,7 +23,7 @@ import onnxruntime as ort
 from harness.backends.base import BackendUnavailable, RunInputs
 from harness.backends.inprocess import PipelineBackend
 from harness.backends.options import check_options
-from reference.models import ModelFiles, Models
+from reference.models import ModelFiles, Models, session_options
 
 SHORT_NAMES = {
     "cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "coreml": "CoreMLExecutionProvider",
@@ -45,7 +46,7 @@ COREML_OPTIONS = {
     "ModelCacheDirectory": None,  # any path
 }
 ALLOWED = {"kind": str, "provider": str, "provider_options": dict, "intra_op_threads": int,
-           "inter_op_threads": int, "graph_optimization": str, "count_nodes": bool}
+           "inter_op_threads": int, "graph_optimization": str, "count_nodes": bool, "spinning": bool}
 
 
 def provider_name(text: str) -> str:
@@ -90,8 +91,7 @@ class OrtBackend(PipelineBackend):
                                      f"{ort.__version__} build (available: {', '.join(available)})")
 
     def session_options(self) -> ort.SessionOptions:
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(self.options.get("intra_op_threads", 0))
+        opts = session_options(int(self.options.get("intra_op_threads", 0)), self.options.get("spinning", False))
         opts.inter_op_num_threads = int(self.options.get("inter_op_threads", 0))
         opts.graph_optimization_level = OPT_LEVELS[self.options.get("graph_optimization", "all")]
         return opts
