@@ -36,7 +36,6 @@ import math
 import os
 import shutil
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -47,16 +46,11 @@ from harness.backends.inprocess import PipelineBackend
 from harness.backends.reference import ReferenceBackend
 from harness.backends.registry import make_backend
 from harness.bench import bare_generator, latency_stats
-from harness.config import SILENCE, ConfigError, ParityConfig, load_config
+from harness.config import SILENCE, ConfigError, ParityConfig, load_config, read_toml
 from harness.parity import _safe, exit_code, models_folder, silence_wav, start_results
 from harness.results import write_results
 from reference.conventions import Conventions
 from reference.errors import InputError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 BENCH_KEYS = {"warmup": int, "repeats": int, "threads": list, "frames": list}
 BENCH_DEFAULTS = {"warmup": 5, "repeats": 1, "threads": None, "frames": None}
@@ -80,13 +74,7 @@ def bench_settings(path: str | Path) -> dict:
     An unknown key or a wrong type is a ConfigError naming it.
     """
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    table = raw.get("bench", {})
+    table = read_toml(path).get("bench", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [bench] must be a table")
     settings = dict(BENCH_DEFAULTS)

@@ -95,15 +95,20 @@ def resolve_path(text: str, base: Path, key: str, config: Path) -> Path:
     return path.resolve()
 
 
-def load_config(path: str | Path, only: list[str] | None = None) -> ParityConfig:
-    """Read and check a parity config; `only` keeps the named backends."""
-    path = Path(path)
+def read_toml(path: Path) -> dict:
+    """The parsed TOML of a config file; ConfigError when it is missing or not TOML."""
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def load_config(path: str | Path, only: list[str] | None = None) -> ParityConfig:
+    """Read and check a parity config; `only` keeps the named backends."""
+    path = Path(path)
+    raw = read_toml(path)
     for key in raw:
         if key not in SECTIONS:
             raise ConfigError(f"{path}: unknown section [{key}]; sections are {', '.join(sorted(SECTIONS))}")
