@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", action="append", metavar="NAME", help="run only this backend (repeatable)")
     p.add_argument("--output", type=Path, metavar="DIR", help="override [run].output")
     p.add_argument("--frames", type=int, metavar="N", help="override [data].frames")
+    p.add_argument("--video", action="store_true",
+                   help="also write a side-by-side MP4 (reference | candidate | difference x8) per backend "
+                        "and audio, with the audio muxed in ([run].video)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("bench", help="benchmark every backend of a config: FPS, stage times, latency, RSS, CPU",
@@ -228,6 +231,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg.output = args.output.resolve()
     if args.frames:
         cfg.frames = args.frames
+    cfg.video = cfg.video or args.video
     results, path = run_parity(cfg, progress=not args.quiet)
     print(results_table(results))
     print(f"\nresults -> {path}")

@@ -39,7 +39,7 @@ else:  # pragma: no cover - Python 3.10
 SILENCE = "silence"
 SECTIONS = {"data", "run", "backends", "bench"}  # [bench] is read by harness.benchmark
 DATA_KEYS = {"pack": str, "dataset": str, "models": str, "audio": list, "frames": int}
-RUN_KEYS = {"output": str, "profile": str, "explain": bool}
+RUN_KEYS = {"output": str, "profile": str, "explain": bool, "video": bool}
 
 
 class ConfigError(ParityError):
@@ -69,6 +69,7 @@ class ParityConfig:
     profile: str
     backends: list[BackendSpec] = field(default_factory=list)
     explain: bool = False
+    video: bool = False  # side-by-side MP4 per backend x audio
 
 
 def _check_keys(path: Path, where: str, table: dict, allowed: dict) -> None:
@@ -141,7 +142,7 @@ def load_config(path: str | Path, only: list[str] | None = None) -> ParityConfig
     except ValueError as exc:
         raise ConfigError(f"{path}: [run].profile: {exc}") from None
     cfg = ParityConfig(path, source, kind, models, audio, frames, Path(run.get("output", "parity-out")).resolve(),
-                       profile, explain=run.get("explain", False))
+                       profile, explain=run.get("explain", False), video=run.get("video", False))
     tables = raw.get("backends", {})
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{path}: [backends] needs at least one backend table, e.g. [backends.ort_cpu]")

@@ -25,6 +25,7 @@ from harness.backends.reference import ReferenceBackend
 from harness.config import SILENCE, BackendSpec, ParityConfig
 from harness.results import machine_info, new_results, tree_sha256, write_results
 from harness.tolerances import evaluate
+from harness.video import SideBySideVideo
 from reference.data import read_image, template_index
 from reference.errors import InputError
 from reference.golden import sha256
@@ -176,7 +177,7 @@ class WorstFrames:
 
 
 def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bool, label: str,
-                worst_frames: WorstFrames | None = None) -> tuple:
+                worst_frames: WorstFrames | None = None, video=None) -> tuple:
     """Stream a backend's frames against the reference: (summary, per_frame, worst, n_frames)."""
     summary, per_frame = _Summary(), []
     n = 0
@@ -192,6 +193,8 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
                                                                                                 ref.rects[i]))})
         if worst_frames is not None:
             worst_frames.offer(i, per_frame[-1]["full"]["psnr"], want, cand)
+        if video is not None:
+            video.add(want, cand)
         n += 1
     if n < frames:
         raise BackendFailed(f"produced {n} frames, expected {frames}")
@@ -199,9 +202,9 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
 
 
 def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audio_name: str,
-                results_dir: Path, progress: bool = True) -> dict:
-    """One backend x audio: run, compare, judge; worst-frame crops go below `results_dir`.
-    Never raises for a backend's own failure."""
+                results_dir: Path, progress: bool = True, video: bool = False) -> dict:
+    """One backend x audio: run, compare, judge; worst-frame crops (and with `video` a side-by-side
+    MP4 with the audio) go below `results_dir`. Never raises for a backend's own failure."""
     record = {"backend": spec.name, "kind": spec.backend.kind, "audio": audio_name, "status": "error",
               "failures": [], "frames": 0, "thresholds": spec.thresholds.to_dict(),
               "options": spec.backend.options}
@@ -212,23 +215,25 @@ def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audi
         return record
     started = time.perf_counter()
     worst_frames = WorstFrames()
+    where = Path(inputs.workdir.parent.name) / inputs.workdir.name
+    movie = SideBySideVideo(results_dir / "videos" / where.with_suffix(".mp4"), inputs.audio) if video else None
     try:
         run = spec.backend.run(inputs)
-        summary, per_frame, worst, n = compare_run(run, ref, inputs.frames, progress, spec.name, worst_frames)
+        summary, per_frame, worst, n = compare_run(run, ref, inputs.frames, progress, spec.name, worst_frames, movie)
         features = feature_drift(ref.stages, run.stages())
-    except BackendFailed as exc:
-        record.update(reason=exc.reason, log_tail=exc.log_tail)
-        return record
-    except InputError as exc:
-        record.update(reason=str(exc))
+    except (BackendFailed, InputError) as exc:
+        if movie is not None:
+            movie.discard()
+        record.update(reason=getattr(exc, "reason", str(exc)), log_tail=getattr(exc, "log_tail", ""))
         return record
     timings = timing_summary(run.timings, n)
     timings["wall_with_comparison"] = time.perf_counter() - started
     failures = evaluate(spec.thresholds, worst, features, timings.get("fps"))
     record.update(status="failed" if failures else "passed", failures=failures, frames=n, summary=summary,
                   per_frame=per_frame, features=features, timings=timings, info=run.info,
-                  worst_frames=worst_frames.write(results_dir / "worst_frames" / inputs.workdir.parent.name
-                                                  / inputs.workdir.name, results_dir, ref.rects))
+                  worst_frames=worst_frames.write(results_dir / "worst_frames" / where, results_dir, ref.rects))
+    if movie is not None:
+        record["video"] = movie.close().relative_to(results_dir).as_posix()
     return record
 
 
@@ -295,7 +300,7 @@ def run_parity(cfg: ParityConfig, progress: bool = True) -> tuple[dict, Path]:
             shutil.rmtree(workdir, ignore_errors=True)
             workdir.mkdir(parents=True)
             inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, workdir)
-            results["runs"].append(run_backend(spec, ref, inputs, audio.name, out, progress))
+            results["runs"].append(run_backend(spec, ref, inputs, audio.name, out, progress, cfg.video))
             write_results(results, path)
     results["partial"] = False
     write_results(results, path)

@@ -10,6 +10,7 @@ and missing images are shown as such. Speed-ups are explained in `reports.runs`.
 from __future__ import annotations
 
 import math
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -97,9 +98,23 @@ def _view_rows(rows: list[Row], out_dir: Path) -> list[dict]:
             "why": row.why(), "where": _where(row), "panels": panels,
             "thumb": next((p["heatmap"] for p in panels if p["heatmap"]), None),
             "fps_pct": 100.0 * row.fps / top_fps if row.fps else 0.0, "drift": _drift_cells(row, stages),
-            "stage_text": _stage_text(row),
+            "stage_text": _stage_text(row), "video": _video(row, n, out_dir),
         })
     return views
+
+
+def _video(row: Row, n: int, out_dir: Path) -> dict | None:
+    """The run's side-by-side MP4 copied beside the page: {"src"} or {"missing": why}; None without one."""
+    name = row.run.get("video")
+    if not isinstance(name, str):
+        return None
+    src = (row.base / name).resolve()
+    if not src.is_relative_to(row.base.resolve()) or not src.is_file():
+        return {"missing": f"video {name} not found beside the results file"}
+    dest = out_dir / IMG / f"video-{n}.mp4"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+    return {"src": f"{IMG}/{dest.name}"}
 
 
 def headline(rows: list[Row]) -> list[dict]:

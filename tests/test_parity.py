@@ -186,3 +186,21 @@ def test_example_configs_load(shared_data, name):
     assert cfg.backends and cfg.source.is_dir() and cfg.audio[-1] == "silence"
     kinds = {spec.backend.kind for spec in cfg.backends}
     assert kinds >= ({"onnxruntime", "subprocess", "fp16"} if name == "apple_silicon.toml" else {"onnxruntime"})
+
+
+def test_video_has_three_panels_and_the_audio(tmp_path, synthetic_pack, tiny_models_dir):
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from reports.html import render_html
+    path = write_config(tmp_path, synthetic_pack, tiny_models_dir, '[backends."reference[channel_order=rgb]"]\n')
+    assert main(["run", "--config", str(path), "--quiet", "--frames", "5", "--video"]) == 1
+    results = read_results(tmp_path / "out" / "results.json")
+    video = tmp_path / "out" / results["runs"][0]["video"]
+    probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-i", str(video)], capture_output=True, text=True)
+    assert "Video: h264" in probe.stderr and "Audio: aac" in probe.stderr
+    assert "1920x360" in probe.stderr  # reference | candidate | difference, each at half size
+    index = render_html([tmp_path / "out" / "results.json"], tmp_path / "report")
+    assert '<video controls preload="metadata" width="960" src="img/video-0.mp4">' in index.read_text()
+    assert (tmp_path / "report" / "img" / "video-0.mp4").stat().st_size == video.stat().st_size

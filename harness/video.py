@@ -1,0 +1,64 @@
+"""Side-by-side videos (reference | candidate | amplified difference) with the audio muxed in.
+
+Written while a parity run streams the frames, so nothing is held in memory; ffmpeg comes from
+imageio-ffmpeg's bundled binary and is run with an argv list.
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+FPS = 25
+SCALE = 0.5  # each panel at half size: 3 x 640 x 360 for 720p frames
+AMPLIFY = 8
+
+
+def diff_heatmap(ref: np.ndarray, cand: np.ndarray, amplify: int = AMPLIFY) -> np.ndarray:
+    """|ref - cand| (max over channels) times `amplify`, as a BGR heatmap."""
+    diff = cv2.absdiff(ref, cand).max(axis=2)
+    return cv2.applyColorMap(np.clip(diff.astype(np.uint16) * amplify, 0, 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
+
+
+class SideBySideVideo:
+    """Frames appended one by one; `close` finishes the MP4 and muxes `audio` in."""
+
+    def __init__(self, path: Path, audio: Path) -> None:
+        import imageio_ffmpeg
+        self.path, self.audio = Path(path), Path(audio)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.silent = self.path.with_name(self.path.stem + ".noaudio.mp4")
+        self.ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+        self._writer = None
+        self._imageio = imageio_ffmpeg
+
+    def add(self, ref: np.ndarray, cand: np.ndarray) -> None:
+        panel = np.concatenate([ref, cand, diff_heatmap(ref, cand)], axis=1)
+        panel = cv2.resize(panel, None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_AREA)
+        if self._writer is None:
+            h, w = panel.shape[:2]
+            self._writer = self._imageio.write_frames(str(self.silent), (w - w % 2, h - h % 2), fps=FPS,
+                                                      codec="libx264", pix_fmt_in="bgr24", quality=7,
+                                                      macro_block_size=2, ffmpeg_log_level="error")
+            self._writer.send(None)
+            self._size = (w - w % 2, h - h % 2)
+        self._writer.send(np.ascontiguousarray(panel[:self._size[1], :self._size[0]]))
+
+    def discard(self) -> None:
+        """Stop writing and remove what was written (the run failed)."""
+        if self._writer is not None:
+            self._writer.close()
+        self.silent.unlink(missing_ok=True)
+
+    def close(self) -> Path | None:
+        """Finish the video and mux the audio (trimmed to the video); None when no frame was added."""
+        if self._writer is None:
+            return None
+        self._writer.close()
+        cmd = [self.ffmpeg, "-y", "-loglevel", "error", "-i", str(self.silent), "-i", str(self.audio),
+               "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-shortest", str(self.path)]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+        self.silent.unlink()
+        return self.path
