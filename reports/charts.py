@@ -108,7 +108,7 @@ def fps_chart(rows: list[Row], path: Path) -> str | None:
         ax.set_xlim(0, top * 1.3)
         ax.set_xlabel("frames per second, end to end (mean over the audios)")
         ax.legend(handles=[Patch(facecolor="white", edgecolor=FAIL_EDGE, hatch="///", label="failed parity")],
-                  loc="lower right", frameon=False)
+                  loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.5 / max(len(ys), 1)), frameon=False)
         _save(fig, path)
     return "FPS per backend and machine, mean over the audios; the speed-up is against the baseline " \
            "run on the same machine (see the speed table)."
