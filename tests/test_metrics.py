@@ -390,3 +390,23 @@ def test_frame_metrics_rect_at_the_frame_edge(frames):
 def test_frame_metrics_rejects_bad_input(ref, cand, rect, match):
     with pytest.raises(ValueError, match=match):
         metrics.frame_metrics(ref, cand, rect)
+
+
+def test_ssim_skips_equal_windows_bit_exactly(shared_data):
+    """Only windows touching differing pixels are computed: same map as computing them all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from harness.metrics import _ssim_dense, _ssim_interior
+    ref = cv2.imread(str(shared_data / "sanders_pack" / "full_body_img" / "10.jpg"))
+    cand = ref.copy()
+    cand[300:340, 600:650] = cv2.GaussianBlur(cand[300:340, 600:650], (5, 5), 0)
+    cand[719, 0] ^= 7  # a differing pixel in a corner
+    with ThreadPoolExecutor(2) as pool:
+        fast, fast_sums = _ssim_interior(ref, cand, 255.0, 7, pool)
+        dense, dense_sums = _ssim_dense(ref, cand, 255.0, 7, pool)
+        same, _ = _ssim_interior(ref, ref.copy(), 255.0, 7, pool)
+    assert np.array_equal(fast, dense)
+    assert np.allclose(fast_sums, dense_sums, rtol=0, atol=1e-6)
+    assert (same == 1).all()
+
+    assert abs(metrics.ssim(ref, cand) - structural_similarity(ref, cand, channel_axis=2, data_range=255)) < 1e-4
