@@ -171,21 +171,22 @@ def _ssim_interior(x: np.ndarray, y: np.ndarray, data_range: float, win_size: in
     """
     pad = win_size // 2
     height, width, channels = x.shape
-    differs = cv2.absdiff(x, y).reshape(height, width * channels) if channels > 1 else cv2.absdiff(x, y)
-    rows = np.flatnonzero(differs.any(axis=1))
+    differs = cv2.absdiff(x, y).reshape(height, width * channels)
+    rows = np.flatnonzero(differs.max(axis=1))
     out = np.ones((height - 2 * pad, width - 2 * pad, channels), np.float32)
+    count = out.shape[0] * out.shape[1]
     if rows.size == 0:
-        return out, out.sum(axis=(0, 1), dtype=np.float64)
-    cols = np.flatnonzero(differs.reshape(height, width, channels).any(axis=(0, 2)))
+        return out, np.full(channels, float(count))
+    cols = np.flatnonzero(differs[rows[0]:rows[-1] + 1].max(axis=0)) // channels
     # interior pixel (r, c) sees image rows r..r+2p and columns c..c+2p
     r0, r1 = max(int(rows[0]) - 2 * pad, 0), min(int(rows[-1]), out.shape[0] - 1) + 1
     c0, c1 = max(int(cols[0]) - 2 * pad, 0), min(int(cols[-1]), out.shape[1] - 1) + 1
     if r0 >= r1 or c0 >= c1:
-        return out, out.sum(axis=(0, 1), dtype=np.float64)
+        return out, np.full(channels, float(count))
     sub, sub_sums = _ssim_dense(x[r0:r1 + 2 * pad, c0:c1 + 2 * pad], y[r0:r1 + 2 * pad, c0:c1 + 2 * pad],
                                 data_range, win_size, pool)
     out[r0:r1, c0:c1] = sub
-    return out, sub_sums + (out.shape[0] * out.shape[1] - sub.shape[0] * sub.shape[1])
+    return out, sub_sums + (count - sub.shape[0] * sub.shape[1])
 
 
 def _ssim_dense(x: np.ndarray, y: np.ndarray, data_range: float, win_size: int,
