@@ -15,7 +15,8 @@ import numpy as np
 from reference.models import ModelFiles, Models
 
 
-def _inputs(seed: int) -> tuple[np.ndarray, np.ndarray]:
+def bare_generator_inputs(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Pre-built generator inputs (image (1,6,320,320), audio (1,32,16,16)) for the bare baseline."""
     rng = np.random.default_rng(seed)
     image = rng.random((1, 6, 320, 320), dtype=np.float32)
     audio = rng.random((1, 32, 16, 16), dtype=np.float32)
@@ -24,7 +25,7 @@ def _inputs(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def bare_generator_fps(models: Models, frames: int = 30, warmup: int = 3, seed: int = 0) -> float:
     """Frames per second of the generator alone on pre-built random inputs (same session, same threads)."""
-    image, audio = _inputs(seed)
+    image, audio = bare_generator_inputs(seed)
     for _ in range(warmup):
         models.generate(image, audio)
     start = time.perf_counter()
@@ -54,7 +55,7 @@ def bare_generator(models_dir: str | Path, threads: int = 0, frames: int = 30, w
     if frames < 1:
         raise ValueError(f"bare_generator: frames must be at least 1, got {frames}")
     models = Models(ModelFiles.from_dir(models_dir), threads=int(threads))
-    image, audio = _inputs(seed)
+    image, audio = bare_generator_inputs(seed)
     warm = []
     for _ in range(max(0, warmup)):
         t0 = time.perf_counter()

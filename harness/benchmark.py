@@ -45,13 +45,15 @@ from harness.backends.base import Backend, BackendFailed, BackendUnavailable, Ru
 from harness.backends.inprocess import PipelineBackend
 from harness.backends.reference import ReferenceBackend
 from harness.backends.registry import make_backend
-from harness.bench import bare_generator, latency_stats
+from harness.bench import bare_generator, bare_generator_inputs, latency_stats
 from harness.config import SILENCE, ConfigError, ParityConfig, load_config, read_toml
 from harness.parity import _safe, exit_code, models_folder, silence_wav, start_results
 from harness.results import write_results
 from reference.conventions import Conventions
 from reference.errors import InputError
+from reference.models import ModelFiles, Models
 
+BARE_BLOCK = 5  # frames per alternating block of backend frames and bare-generator calls
 BENCH_KEYS = {"warmup": int, "repeats": int, "threads": list, "frames": list}
 BENCH_DEFAULTS = {"warmup": 5, "repeats": 1, "threads": None, "frames": None}
 THREAD_OPTION = {"reference": "threads", "fp16": "threads", "openvino": "threads",
@@ -149,9 +151,18 @@ def _cpu_seconds(before: os.times_result, after: os.times_result) -> float:
 # --------------------------------------------------------------------------- one run
 
 def _measure_inprocess(backend: Backend, inputs: RunInputs, warmup: int, frames: int, progress: bool,
-                       label: str) -> dict:
-    """One run of an in-process backend: every frame's delivery time, CPU and memory probes."""
+                       label: str, bare: Models | None = None) -> dict:
+    """One run of an in-process backend: every frame's delivery time, CPU and memory probes.
+
+    With `bare` (the generator alone, same threads), blocks of BARE_BLOCK (at most `frames`)
+    bare-generator calls alternate with blocks of measured frames, so a machine whose speed drifts slows both alike;
+    the bare blocks are excluded from the backend's time and CPU.
+    """
     total = warmup + frames
+    block = max(1, min(BARE_BLOCK, frames))
+    bare_inputs = bare_generator_inputs() if bare is not None else None
+    bare_times: list[float] = []
+    paused_s, paused_cpu = 0.0, 0.0
     gc.collect()
     reset = reset_peak_rss()
     started = time.perf_counter()
@@ -174,13 +185,22 @@ def _measure_inprocess(backend: Backend, inputs: RunInputs, warmup: int, frames:
             if k == warmup - 1:
                 t_measure, cpu0 = now, os.times()
             bar.update()
+            if bare is not None and k >= warmup and (k - warmup) % block == block - 1:
+                c_before = os.times()
+                for _ in range(block):
+                    t0 = time.perf_counter()
+                    bare.generate(*bare_inputs)
+                    bare_times.append(time.perf_counter() - t0)
+                t_prev = time.perf_counter()
+                paused_s += t_prev - now
+                paused_cpu += _cpu_seconds(c_before, os.times())
     finally:
         bar.close()
     t_end, cpu1 = t_prev, os.times()
     threads = os_threads()
     for _ in frames_iter:  # let the backend finish (its timings are complete once the iterator ends)
         pass
-    wall = t_end - t_measure
+    wall = t_end - t_measure - paused_s
     timings = run.timings
     backend_latency = timings.get("frame_latency") or []
     if len(backend_latency) == total:
@@ -188,8 +208,9 @@ def _measure_inprocess(backend: Backend, inputs: RunInputs, warmup: int, frames:
         warm = list(backend_latency[:warmup])
     else:
         latencies, source, warm = intervals[warmup:], "interval", intervals[:warmup]
-    cpu = _cpu_seconds(cpu0, cpu1)
+    cpu = _cpu_seconds(cpu0, cpu1) - paused_cpu
     return {"fps": frames / wall if wall > 0 else None, "fps_basis": "wall of the measured frames",
+            "bare_latencies": bare_times,
             "measured_s": wall, "load_s": load_s, "warmup_s": sum(intervals[:warmup]),
             "latencies": latencies, "latency_source": source, "warmup_latencies": warm,
             "stages": dict(timings.get("stages") or {}), "stage_counts": {},
@@ -253,14 +274,14 @@ def with_threads(backend: Backend, threads: int | None) -> Backend:
 
 
 def bench_backend(backend: Backend, inputs: RunInputs, warmup: int, frames: int, repeats: int,
-                  audio_name: str, progress: bool = True) -> dict:
+                  audio_name: str, progress: bool = True, bare: Models | None = None) -> dict:
     """A run record (results.json schema) with the backend's ``bench`` measurements; never raises for
     the backend's own failure (status "skipped" or "error" with the reason)."""
     record = {"backend": backend.name, "kind": backend.kind, "audio": audio_name, "status": "error",
               "failures": [], "frames": 0, "options": backend.options,
               "bench": {"threads": effective_threads(backend), "frames": frames, "warmup": warmup,
                         "repeats": repeats}}
-    measure = _measure_inprocess if isinstance(backend, PipelineBackend) else _measure_external
+    inprocess = isinstance(backend, PipelineBackend)
     runs = []
     try:
         backend.check_available()
@@ -268,7 +289,10 @@ def bench_backend(backend: Backend, inputs: RunInputs, warmup: int, frames: int,
             shutil.rmtree(inputs.workdir, ignore_errors=True)
             inputs.workdir.mkdir(parents=True)
             label = backend.name + (f" ({k + 1}/{repeats})" if repeats > 1 else "")
-            runs.append(measure(backend, inputs, warmup, frames, progress, label))
+            if inprocess:
+                runs.append(_measure_inprocess(backend, inputs, warmup, frames, progress, label, bare))
+            else:
+                runs.append(_measure_external(backend, inputs, warmup, frames, progress, label))
     except BackendUnavailable as exc:
         record.update(status="skipped", reason=str(exc))
         return record
@@ -298,6 +322,9 @@ def bench_backend(backend: Backend, inputs: RunInputs, warmup: int, frames: int,
         cpu_s=_median([r["cpu_s"] for r in runs]), cpu_util=_median([r["cpu_util"] for r in runs]),
         os_threads=_max([r["os_threads"] for r in runs]),
     )
+    bare_times = [x for r in runs for x in r.get("bare_latencies", [])]
+    if bare_times:
+        bench["bare_interleaved_fps"] = len(bare_times) / sum(bare_times)
     record.update(status="passed", frames=frames, info=runs[-1]["info"],
                   timings={"fps": bench["fps"], **{k: v for k, v in bench["latency"].items()},
                            "stages": bench["stages_s"], "peak_rss_mb": bench["peak_rss_mb"],
@@ -374,7 +401,11 @@ def run_bench(cfg: ParityConfig, warmup: int | None = None, repeats: int | None 
                                     "options": backend.options, "bench": {"threads": t, "frames": n}})
                     continue
                 inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, warmup + n, work / _safe(backend.name))
-                record = bench_backend(backend_t, inputs, warmup, n, repeats, audio.name, progress)
+                bare_t = effective_threads(backend_t)
+                bare = (Models(ModelFiles.from_dir(models), threads=bare_t)
+                        if bare_t is not None and isinstance(backend_t, PipelineBackend) else None)
+                record = bench_backend(backend_t, inputs, warmup, n, repeats, audio.name, progress, bare)
+                del bare
                 record["bench"].update(point={"threads": t, "frames": n},
                                        canonical_reference=backend is canonical,
                                        added=backend is canonical and added)
@@ -384,8 +415,8 @@ def run_bench(cfg: ParityConfig, warmup: int | None = None, repeats: int | None 
                     if key not in point["bare"]:
                         point["bare"][key] = _bare(models, bare_t, n, warmup, repeats)
                     record["bench"]["bare_threads"] = bare_t
-                    record["bench"]["bare_fps"] = point["bare"][key]["fps"]
-                    record["bench"]["x_bare"] = _ratio(record["bench"]["fps"], point["bare"][key]["fps"])
+                    record["bench"]["bare_fps"] = record["bench"].get("bare_interleaved_fps") or point["bare"][key]["fps"]
+                    record["bench"]["x_bare"] = _ratio(record["bench"]["fps"], record["bench"]["bare_fps"])
                     if backend is canonical:
                         point["reference_fps"] = record["bench"]["fps"]
                 records.append(record)
