@@ -133,6 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also print a markdown summary to stdout (fits $GITHUB_STEP_SUMMARY)")
     p.add_argument("--junit", type=Path, metavar="FILE", help="also write the verdicts as JUnit XML")
 
+    p = sub.add_parser("explain-layers", help="name the first generator layer where an engine diverges",
+                       description="Run the generator with every intermediate tensor exposed on ONNX Runtime CPU "
+                                   "fp32 and on a candidate engine, on the real inputs of one frame, and name the "
+                                   "first node (in graph order) whose output differs by more than the tolerance, "
+                                   "with the five largest differences.", epilog=EPILOG)
+    _add_run_args(p)
+    p.add_argument("--candidate", required=True, metavar="ENGINE",
+                   help="fp16 | openvino | onnxruntime:<Provider> | path to another generator .onnx")
+    p.add_argument("--precision", choices=("f32", "bf16", "f16"), help="OpenVINO inference precision hint")
+    p.add_argument("--frame", type=int, default=1, metavar="K", help="1-based frame whose inputs are used (default 1)")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="max abs difference allowed per tensor (default 1e-4)")
+
     p = sub.add_parser("fixtures", help="build synthetic models or a synthetic pack",
                        description="Deterministic builders: the same seed gives byte-identical files.")
     fsub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
@@ -266,7 +278,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"report": cmd_report, "infer": cmd_infer, "demo": cmd_demo, "fixtures": cmd_fixtures, "golden": cmd_golden,
+def cmd_explain_layers(args: argparse.Namespace) -> int:
+    from harness.diagnosis.layers import first_divergent_layer, frame_inputs
+    models = _models(args.models, args.threads)
+    inputs = frame_inputs(_source(args), args.audio, models, args.frame - 1, _conventions(args.conventions))
+    options = {"INFERENCE_PRECISION_HINT": args.precision} if args.precision else None
+    result = first_divergent_layer(models.files.generator, inputs, args.candidate, args.tolerance, options)
+    print(f"{result['nodes_compared']} tensors compared, frame {args.frame}, candidate {args.candidate}; "
+          f"final output max abs {result['final_max_abs']:.3g}")
+    if result["node"] is None:
+        print(f"no layer leaves the tolerance {args.tolerance:g}")
+    else:
+        print(f"first divergent layer: {result['node']} ({result['op_type']}, node {result['index']} in graph "
+              f"order): max abs {result['max_abs']:.3g} > {args.tolerance:g}, relative L2 {result['rel_l2']:.3g}")
+    for item in result["largest"]:
+        print(f"  largest: {item['node']} ({item['op_type']}): max abs {item['max_abs']:.3g}")
+    return 0
+
+
+COMMANDS = {"explain-layers": cmd_explain_layers, "report": cmd_report, "infer": cmd_infer, "demo": cmd_demo, "fixtures": cmd_fixtures, "golden": cmd_golden,
             "run": cmd_run, "bench": cmd_bench, "compare": cmd_compare}
 
 

@@ -104,3 +104,22 @@ def test_demo_uses_the_sanders_pack_when_present(shared_data, tmp_path, monkeypa
     assert main(["demo", "--size", "tiny", "--frames", "3", "--parity-frames", "0",
                  "--output", str(tmp_path / "demo")]) == 0
     assert "Sanders pack" in capsys.readouterr().out
+
+
+def test_explain_layers_names_the_corrupted_conv(tiny_models_dir, synthetic_pack, tmp_path, capsys):
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    model = onnx.load(str(tiny_models_dir / "generator.onnx"))
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    target = convs[len(convs) // 2]
+    weights = {t.name: t for t in model.graph.initializer}
+    tensor = weights[target.input[1]]
+    tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor) * np.float32(1.05), tensor.name))
+    onnx.save(model, str(tmp_path / "generator.onnx"))
+    common = ["explain-layers", "--pack", str(synthetic_pack), "--audio", str(synthetic_pack / "audio.wav"),
+              "--models", str(tiny_models_dir), "--frame", "2"]
+    assert main([*common, "--candidate", str(tmp_path / "generator.onnx")]) == 0
+    assert f"first divergent layer: {target.name} (Conv" in capsys.readouterr().out
+    assert main([*common, "--candidate", "onnxruntime:CPUExecutionProvider", "--tolerance", "1e-6"]) == 0
+    assert "no layer leaves the tolerance" in capsys.readouterr().out
