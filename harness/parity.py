@@ -23,6 +23,7 @@ from harness.backends.base import BackendFailed, BackendRun, BackendUnavailable,
 from harness.backends.inprocess import open_template_source
 from harness.backends.reference import ReferenceBackend
 from harness.config import SILENCE, BackendSpec, ParityConfig
+from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
 from harness.results import machine_info, new_results, tree_sha256, write_results
 from harness.tolerances import evaluate
 from harness.video import SideBySideVideo
@@ -49,6 +50,7 @@ class ReferenceFrames:
     patches: list[np.ndarray]
     stages: dict
     timings: dict
+    mouths: np.ndarray  # (frames, 32, 32) grey mouth thumbnails, for the audio-dependence check
 
     def __post_init__(self) -> None:
         source = open_template_source(self.source_path, self.source_kind)
@@ -66,7 +68,7 @@ def run_reference(inputs: RunInputs, progress: bool = True) -> ReferenceFrames:
     """Run the canonical reference and keep what comparisons need."""
     run = ReferenceBackend("reference").run(inputs)
     source = open_template_source(inputs.source, inputs.source_kind)
-    templates, rects, patches = [], [], []
+    templates, rects, patches, mouths = [], [], [], []
     for i, frame in enumerate(tqdm(run.frames, total=inputs.frames, desc="reference", unit="frame",
                                    disable=not progress, leave=False)):
         t = template_index(i, source.n_images)
@@ -74,7 +76,9 @@ def run_reference(inputs: RunInputs, progress: bool = True) -> ReferenceFrames:
         templates.append(t)
         rects.append((x1, y1, x2, y2))
         patches.append(frame[y1:y2, x1:x2].copy())
-    return ReferenceFrames(inputs.source, inputs.source_kind, templates, rects, patches, run.stages(), run.timings)
+        mouths.append(mouth_thumbnail(frame, rects[-1]))
+    return ReferenceFrames(inputs.source, inputs.source_kind, templates, rects, patches, run.stages(), run.timings,
+                           np.stack(mouths))
 
 
 def _percentiles(values: list[float]) -> dict:
@@ -177,7 +181,7 @@ class WorstFrames:
 
 
 def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bool, label: str,
-                worst_frames: WorstFrames | None = None, video=None) -> tuple:
+                worst_frames: WorstFrames | None = None, video=None, mouths: list | None = None) -> tuple:
     """Stream a backend's frames against the reference: (summary, per_frame, worst, n_frames)."""
     summary, per_frame = _Summary(), []
     n = 0
@@ -195,6 +199,8 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
             worst_frames.offer(i, per_frame[-1]["full"]["psnr"], want, cand)
         if video is not None:
             video.add(want, cand)
+        if mouths is not None:
+            mouths.append(mouth_thumbnail(cand, ref.rects[i]))
         n += 1
     if n < frames:
         raise BackendFailed(f"produced {n} frames, expected {frames}")
@@ -202,7 +208,7 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
 
 
 def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audio_name: str,
-                results_dir: Path, progress: bool = True, video: bool = False) -> dict:
+                results_dir: Path, progress: bool = True, video: bool = False, mouths: list | None = None) -> dict:
     """One backend x audio: run, compare, judge; worst-frame crops (and with `video` a side-by-side
     MP4 with the audio) go below `results_dir`. Never raises for a backend's own failure."""
     record = {"backend": spec.name, "kind": spec.backend.kind, "audio": audio_name, "status": "error",
@@ -219,7 +225,8 @@ def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audi
     movie = SideBySideVideo(results_dir / "videos" / where.with_suffix(".mp4"), inputs.audio) if video else None
     try:
         run = spec.backend.run(inputs)
-        summary, per_frame, worst, n = compare_run(run, ref, inputs.frames, progress, spec.name, worst_frames, movie)
+        summary, per_frame, worst, n = compare_run(run, ref, inputs.frames, progress, spec.name, worst_frames, movie,
+                                                   mouths)
         features = feature_drift(ref.stages, run.stages())
     except (BackendFailed, InputError) as exc:
         if movie is not None:
@@ -289,22 +296,44 @@ def run_parity(cfg: ParityConfig, progress: bool = True) -> tuple[dict, Path]:
     results = start_results(cfg, models, audios)
     path = out / "results.json"
     work = out / "work"
+    ref_mouths: dict[str, np.ndarray] = {}
+    cand_mouths: dict[str, dict[str, np.ndarray]] = {spec.name: {} for spec in cfg.backends}
     for audio in audios:
         ref_dir = work / audio.stem / "reference"
         shutil.rmtree(ref_dir, ignore_errors=True)
         ref_dir.mkdir(parents=True)
         base = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, ref_dir)
         ref = run_reference(base, progress)
+        ref_mouths[audio.name] = ref.mouths
         for spec in cfg.backends:
             workdir = work / audio.stem / _safe(spec.name)
             shutil.rmtree(workdir, ignore_errors=True)
             workdir.mkdir(parents=True)
             inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, workdir)
-            results["runs"].append(run_backend(spec, ref, inputs, audio.name, out, progress, cfg.video))
+            mouths: list = []
+            results["runs"].append(run_backend(spec, ref, inputs, audio.name, out, progress, cfg.video, mouths))
+            if mouths:
+                cand_mouths[spec.name][audio.name] = np.stack(mouths)
             write_results(results, path)
+    judge_audio_dependence(results["runs"], cand_mouths, ref_mouths)
     results["partial"] = False
     write_results(results, path)
     return results, path
+
+
+def judge_audio_dependence(runs: list[dict], cand_mouths: dict, ref_mouths: dict) -> None:
+    """Flag (as a failure, with its numbers under "diagnosis") every backend whose mouth does not move
+    with its input audio across the audio matrix."""
+    for backend, mouths in cand_mouths.items():
+        found = audio_dependence(mouths, ref_mouths)
+        if found is None:
+            continue
+        for run in runs:
+            if run["backend"] == backend and run["status"] in ("passed", "failed"):
+                run.setdefault("diagnosis", {})["audio_dependence"] = found
+                if found["ignores_input_audio"]:
+                    run["failures"].append(found["text"])
+                    run["status"] = "failed"
 
 
 def _safe(name: str) -> str:

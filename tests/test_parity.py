@@ -204,3 +204,28 @@ def test_video_has_three_panels_and_the_audio(tmp_path, synthetic_pack, tiny_mod
     index = render_html([tmp_path / "out" / "results.json"], tmp_path / "report")
     assert '<video controls preload="metadata" width="960" src="img/video-0.mp4">' in index.read_text()
     assert (tmp_path / "report" / "img" / "video-0.mp4").stat().st_size == video.stat().st_size
+
+
+def test_a_port_that_ignores_its_audio_is_flagged(tmp_path, synthetic_pack, tiny_models_dir, capsys):
+    port = FAKE_PORTS / "copy_port.py"  # writes the template frames whatever the audio says
+    backends = f"""
+[backends.ort_cpu]
+kind = "onnxruntime"
+[backends.ghost]
+kind = "subprocess"
+command = ["{sys.executable}", "{port}", "--sanders", "{{pack}}", "--audio", "{{audio}}", "--output", "{{output}}", "--frames", "{{frames}}"]
+thresholds = {{ psnr_min = 0 }}
+"""
+    path = write_config(tmp_path, synthetic_pack, tiny_models_dir, backends)
+    assert main(["run", "--config", str(path), "--quiet"]) == 1
+    results = read_results(tmp_path / "out" / "results.json")
+    for run in _runs(results, "ghost"):
+        found = run["diagnosis"]["audio_dependence"]
+        assert found["ignores_input_audio"] and found["pairs"][0]["mouth_change"] == 0.0
+        assert run["status"] == "failed" and any("ignores the input audio" in f for f in run["failures"])
+    for run in _runs(results, "ort_cpu"):
+        found = run["diagnosis"]["audio_dependence"]
+        assert run["status"] == "passed" and not found["ignores_input_audio"]
+        assert found["pairs"][0]["reference_mouth_change"] > 0.5
+        assert found["pairs"][0]["ratio"] == pytest.approx(1.0)
+    assert "ignores the input audio" in capsys.readouterr().out
