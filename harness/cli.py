@@ -93,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", action="append", metavar="NAME", help="run only this backend (repeatable)")
     p.add_argument("--output", type=Path, metavar="DIR", help="override [run].output")
     p.add_argument("--frames", type=int, metavar="N", help="override [data].frames")
+    p.add_argument("--no-explain", action="store_true",
+                   help="skip the convention search that names why a failing backend diverges ([run].explain)")
     p.add_argument("--video", action="store_true",
                    help="also write a side-by-side MP4 (reference | candidate | difference x8) per backend "
                         "and audio, with the audio muxed in ([run].video)")
@@ -244,6 +246,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.frames:
         cfg.frames = args.frames
     cfg.video = cfg.video or args.video
+    cfg.explain = cfg.explain and not args.no_explain
     results, path = run_parity(cfg, progress=not args.quiet)
     print(results_table(results))
     print(f"\nresults -> {path}")

@@ -68,7 +68,7 @@ class ParityConfig:
     output: Path
     profile: str
     backends: list[BackendSpec] = field(default_factory=list)
-    explain: bool = False
+    explain: bool = True  # search the conventions that explain a failing backend
     video: bool = False  # side-by-side MP4 per backend x audio
 
 
@@ -142,7 +142,7 @@ def load_config(path: str | Path, only: list[str] | None = None) -> ParityConfig
     except ValueError as exc:
         raise ConfigError(f"{path}: [run].profile: {exc}") from None
     cfg = ParityConfig(path, source, kind, models, audio, frames, Path(run.get("output", "parity-out")).resolve(),
-                       profile, explain=run.get("explain", False), video=run.get("video", False))
+                       profile, explain=run.get("explain", True), video=run.get("video", False))
     tables = raw.get("backends", {})
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{path}: [backends] needs at least one backend table, e.g. [backends.ort_cpu]")

@@ -34,6 +34,9 @@ def results_table(results: dict) -> str:
         ))
         for text in run.get("failures", []) + ([run["reason"]] if run.get("reason") else []):
             notes.append(f"  {run['backend']} / {run['audio']}: {text}")
+        found = run.get("diagnosis", {}).get("conventions")
+        if found:
+            notes.append(f"  {run['backend']} / {run['audio']}: diagnosis: {found['text']}")
     widths = [max(len(str(r[c])) for r in rows) for c in range(len(head))]
     lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

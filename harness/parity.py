@@ -24,6 +24,7 @@ from harness.backends.inprocess import open_template_source
 from harness.backends.reference import ReferenceBackend
 from harness.config import SILENCE, BackendSpec, ParityConfig
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
+from harness.diagnosis.conventions import search_conventions
 from harness.results import machine_info, new_results, tree_sha256, write_results
 from harness.tolerances import evaluate
 from harness.video import SideBySideVideo
@@ -31,10 +32,11 @@ from reference.data import read_image, template_index
 from reference.errors import InputError
 from reference.golden import sha256
 from reference.image import rect_mouth_box
-from reference.models import ModelFiles
+from reference.models import ModelFiles, Models
 from reference.output import encode_frame
 
 WORST_FRAMES = 3
+EXPLAIN_FRAMES = 4  # candidate frames the convention search reproduces
 PER_FRAME_KEYS = ("identical_pct", "within_1_pct", "mae", "max_abs", "psnr", "ssim")
 REGIONS = ("full", "face", "mouth", "outside_face")
 
@@ -181,8 +183,10 @@ class WorstFrames:
 
 
 def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bool, label: str,
-                worst_frames: WorstFrames | None = None, video=None, mouths: list | None = None) -> tuple:
-    """Stream a backend's frames against the reference: (summary, per_frame, worst, n_frames)."""
+                worst_frames: WorstFrames | None = None, video=None, mouths: list | None = None,
+                first: list | None = None) -> tuple:
+    """Stream a backend's frames against the reference: (summary, per_frame, worst, n_frames).
+    `first` collects the first EXPLAIN_FRAMES candidate frames for the convention search."""
     summary, per_frame = _Summary(), []
     n = 0
     for i, cand in enumerate(tqdm(run.frames, total=frames, desc=label, unit="frame", disable=not progress,
@@ -201,6 +205,8 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
             video.add(want, cand)
         if mouths is not None:
             mouths.append(mouth_thumbnail(cand, ref.rects[i]))
+        if first is not None and i < EXPLAIN_FRAMES:
+            first.append(cand)
         n += 1
     if n < frames:
         raise BackendFailed(f"produced {n} frames, expected {frames}")
@@ -208,7 +214,8 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
 
 
 def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audio_name: str,
-                results_dir: Path, progress: bool = True, video: bool = False, mouths: list | None = None) -> dict:
+                results_dir: Path, progress: bool = True, video: bool = False, mouths: list | None = None,
+                explain: bool = False) -> dict:
     """One backend x audio: run, compare, judge; worst-frame crops (and with `video` a side-by-side
     MP4 with the audio) go below `results_dir`. Never raises for a backend's own failure."""
     record = {"backend": spec.name, "kind": spec.backend.kind, "audio": audio_name, "status": "error",
@@ -225,8 +232,9 @@ def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audi
     movie = SideBySideVideo(results_dir / "videos" / where.with_suffix(".mp4"), inputs.audio) if video else None
     try:
         run = spec.backend.run(inputs)
+        first: list = []
         summary, per_frame, worst, n = compare_run(run, ref, inputs.frames, progress, spec.name, worst_frames, movie,
-                                                   mouths)
+                                                   mouths, first)
         features = feature_drift(ref.stages, run.stages())
     except (BackendFailed, InputError) as exc:
         if movie is not None:
@@ -241,6 +249,10 @@ def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audi
                   worst_frames=worst_frames.write(results_dir / "worst_frames" / where, results_dir, ref.rects))
     if movie is not None:
         record["video"] = movie.close().relative_to(results_dir).as_posix()
+    if explain and failures and any(r["full"]["psnr"] != math.inf for r in per_frame[:EXPLAIN_FRAMES]):
+        models = Models(ModelFiles.from_dir(inputs.models))
+        source = open_template_source(inputs.source, inputs.source_kind)
+        record.setdefault("diagnosis", {})["conventions"] = search_conventions(source, inputs.audio, models, first)
     return record
 
 
@@ -311,7 +323,8 @@ def run_parity(cfg: ParityConfig, progress: bool = True) -> tuple[dict, Path]:
             workdir.mkdir(parents=True)
             inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, workdir)
             mouths: list = []
-            results["runs"].append(run_backend(spec, ref, inputs, audio.name, out, progress, cfg.video, mouths))
+            results["runs"].append(run_backend(spec, ref, inputs, audio.name, out, progress, cfg.video, mouths,
+                                               cfg.explain))
             if mouths:
                 cand_mouths[spec.name][audio.name] = np.stack(mouths)
             write_results(results, path)

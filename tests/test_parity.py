@@ -229,3 +229,23 @@ thresholds = {{ psnr_min = 0 }}
         assert found["pairs"][0]["reference_mouth_change"] > 0.5
         assert found["pairs"][0]["ratio"] == pytest.approx(1.0)
     assert "ignores the input audio" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("variant, expected", [
+    ("channel_order=rgb", {"channel_order": "rgb"}),
+    ("audio_window=tile,template_order=linear", {"audio_window": "tile", "template_order": "linear"}),
+])
+def test_convention_search_names_the_injected_variants(tmp_path, synthetic_pack, tiny_models_dir, variant,
+                                                        expected):
+    from reference.conventions import Conventions
+    path = write_config(tmp_path, synthetic_pack, tiny_models_dir, f'[backends."reference[{variant}]"]\n')
+    assert main(["run", "--config", str(path), "--quiet", "--frames", "5"]) == 1
+    for run in read_results(tmp_path / "out" / "results.json")["runs"]:
+        found = run["diagnosis"]["conventions"]
+        assert found["explained"], found["text"]
+        assert Conventions.parse(found["best"]["conventions"]).variants() == expected
+        assert found["best"]["psnr_min"] == float("inf") and found["canonical"]["psnr_min"] < 45
+        assert found["text"].startswith("with ")
+    assert main(["run", "--config", str(path), "--quiet", "--frames", "5", "--no-explain"]) == 1
+    assert all("diagnosis" not in r or "conventions" not in r["diagnosis"]
+               for r in read_results(tmp_path / "out" / "results.json")["runs"])
