@@ -122,17 +122,22 @@ class ReferencePipeline:
         self.seconds["frame_decode"] += time.perf_counter() - start
         return tpl
 
-    def frame(self, i: int, feats: AudioFeatures, tpl: TemplateFrame | None = None) -> FrameResult:
-        """Run the generator for frame `i` and composite it into its template frame (decoded here if not given)."""
+    def generator_inputs(self, i: int, feats: AudioFeatures, tpl: TemplateFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The generator's image (1, 6, 320, 320) and audio (1, 32, 16, 16) inputs of frame `i`."""
         conv = self.conv
-        tpl = tpl or self.load_template(i)
-        t0 = time.perf_counter()
         masked = tpl.masked_320 if tpl.masked_320 is not None else image.mask_roi(tpl.roi_320)
         roi = tpl.roi_320
         if conv.channel_order == "rgb":
             roi, masked = roi[..., ::-1], masked[..., ::-1]
         aud = features.audio_window(feats.padded, i, conv.audio_window, conv.audio_offset)
-        x = image.generator_input(roi, masked)
+        return image.generator_input(roi, masked), aud
+
+    def frame(self, i: int, feats: AudioFeatures, tpl: TemplateFrame | None = None) -> FrameResult:
+        """Run the generator for frame `i` and composite it into its template frame (decoded here if not given)."""
+        conv = self.conv
+        tpl = tpl or self.load_template(i)
+        t0 = time.perf_counter()
+        x, aud = self.generator_inputs(i, feats, tpl)
         t1 = time.perf_counter()
         output = self.models.generate(x, aud)
         t2 = time.perf_counter()

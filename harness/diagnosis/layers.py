@@ -32,17 +32,14 @@ __all__ = ["first_divergent_layer", "expose_outputs", "frame_inputs"]
 
 def frame_inputs(source, audio_path: Path, models, i: int, conv=None) -> dict[str, np.ndarray]:
     """The generator's real inputs for 0-based frame `i` of the reference pipeline (image and audio window)."""
-    from reference import features, image
     from reference.conventions import Conventions
     from reference.pipeline import ReferencePipeline, audio_features
     conv = conv or Conventions()
     feats = audio_features(audio_path, models, conv, i + 1)
     pipeline = ReferencePipeline(source, models, conv)
     pipeline.check_frames(feats, i + 1, audio_path)
-    tpl = pipeline.load_template(i)
-    masked = tpl.masked_320 if tpl.masked_320 is not None else image.mask_roi(tpl.roi_320)
-    return {"input": image.generator_input(tpl.roi_320, masked),
-            "audio": features.audio_window(feats.padded, i, conv.audio_window, conv.audio_offset)}
+    image, audio = pipeline.generator_inputs(i, feats, pipeline.load_template(i))
+    return {"input": image, "audio": audio}
 
 
 def expose_outputs(model: onnx.ModelProto, names: list[str], typed: bool = True) -> onnx.ModelProto:
