@@ -47,7 +47,7 @@ from harness.backends.reference import ReferenceBackend
 from harness.backends.registry import make_backend
 from harness.bench import bare_generator, bare_generator_inputs, latency_stats
 from harness.config import SILENCE, ConfigError, ParityConfig, load_config, read_toml
-from harness.parity import _safe, exit_code, models_folder, silence_wav, start_results
+from harness.parity import _safe, exit_code, models_folder, record_error, silence_wav, start_results
 from harness.results import write_results
 from reference.conventions import Conventions
 from reference.errors import InputError
@@ -293,15 +293,8 @@ def bench_backend(backend: Backend, inputs: RunInputs, warmup: int, frames: int,
                 runs.append(_measure_inprocess(backend, inputs, warmup, frames, progress, label, bare))
             else:
                 runs.append(_measure_external(backend, inputs, warmup, frames, progress, label))
-    except BackendUnavailable as exc:
-        record.update(status="skipped", reason=str(exc))
-        return record
-    except BackendFailed as exc:
-        record.update(reason=exc.reason, log_tail=exc.log_tail)
-        return record
-    except InputError as exc:
-        record.update(reason=str(exc))
-        return record
+    except (BackendUnavailable, BackendFailed, InputError) as exc:
+        return record_error(record, exc)
     finally:
         gc.collect()
     latencies = [x for r in runs for x in r["latencies"]]

@@ -213,6 +213,16 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
     return summary.to_dict(), per_frame, summary.worst, n
 
 
+def record_error(record: dict, exc: Exception) -> dict:
+    """A run record of a backend that could not run: "skipped" when unavailable here, else "error",
+    with the reason and, for a port, its log tail."""
+    if isinstance(exc, BackendUnavailable):
+        record.update(status="skipped", reason=str(exc))
+    else:
+        record.update(status="error", reason=getattr(exc, "reason", str(exc)), log_tail=getattr(exc, "log_tail", ""))
+    return record
+
+
 def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audio_name: str,
                 results_dir: Path, progress: bool = True, video: bool = False, mouths: list | None = None,
                 explain: bool = False) -> dict:
@@ -224,8 +234,7 @@ def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audi
     try:
         spec.backend.check_available()
     except BackendUnavailable as exc:
-        record.update(status="skipped", reason=str(exc))
-        return record
+        return record_error(record, exc)
     started = time.perf_counter()
     worst_frames = WorstFrames()
     where = Path(inputs.workdir.parent.name) / inputs.workdir.name
@@ -239,8 +248,7 @@ def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audi
     except (BackendFailed, InputError) as exc:
         if movie is not None:
             movie.discard()
-        record.update(reason=getattr(exc, "reason", str(exc)), log_tail=getattr(exc, "log_tail", ""))
-        return record
+        return record_error(record, exc)
     timings = timing_summary(run.timings, n)
     timings["wall_with_comparison"] = time.perf_counter() - started
     failures = evaluate(spec.thresholds, worst, features, timings.get("fps"))
