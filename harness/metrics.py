@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Sequence
 
 import cv2
@@ -118,14 +119,17 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=min(8, cpus))
 
 
-def _ssim_strip(x: np.ndarray, y: np.ndarray, out: np.ndarray, data_range: float, win_size: int) -> np.ndarray:
+def _ssim_strip(x: np.ndarray, y: np.ndarray, d: np.ndarray, out: np.ndarray, data_range: float,
+                win_size: int) -> np.ndarray:
     """Write the SSIM map of the window centres of uint8 strips ``x``, ``y`` (h x w x C) into ``out``.
 
-    With window sums Sx, Sy, Sxx, Syy, Sxy over N = win_size^2 pixels, skimage's map
+    ``d`` is |x - y|. With window sums Sx, Sy, Sxy, Sdd (of d^2) over N = win_size^2 pixels,
+    Sxx + Syy = Sdd + 2 Sxy, and skimage's map
     (2 ux uy + C1)(2 vxy + C2) / ((ux^2 + uy^2 + C1)(vx + vy + C2)), v the sample (co)variances,
-    is 4 (P + c1/2)(N Sxy - P + c2/2) / ((M + c1)(N (Sxx + Syy) - M + c2)) with P = Sx Sy,
-    M = Sx^2 + Sy^2, c1 = C1 N^2, c2 = C2 N (N - 1). All but the last ratio is exact integer
-    arithmetic; ``out`` is (h - win_size + 1) x (w - win_size + 1) x C. Returns its per-channel sums.
+    is 4 (P + c1/2)(V + c2/2) / ((M + c1)(N Sdd + 2 V - D + c2)) with P = Sx Sy, V = N Sxy - P,
+    D = (Sx - Sy)^2, M = D + 2 P, c1 = C1 N^2, c2 = C2 N (N - 1). Four box filters of uint8 or
+    uint16 images; all but the last ratio is exact integer arithmetic. ``out`` is
+    (h - win_size + 1) x (w - win_size + 1) x C. Returns its per-channel sums.
     """
     pad, n = win_size // 2, win_size * win_size
     c1 = (SSIM_K1 * data_range * n) ** 2
@@ -133,76 +137,110 @@ def _ssim_strip(x: np.ndarray, y: np.ndarray, out: np.ndarray, data_range: float
     small = 2 * n * n * 255 ** 2 < 2 ** 31  # every integer below fits int32 (win_size <= 11)
     acc, depth = (np.int32, cv2.CV_32S) if small else (np.int64, cv2.CV_64F)
 
-    def window_sums(a: np.ndarray) -> np.ndarray:  # rows of whole windows only (contiguous); all columns
+    def window_sums(a: np.ndarray) -> np.ndarray:  # whole windows only
         sums = cv2.boxFilter(a, depth, (win_size, win_size), normalize=False, borderType=cv2.BORDER_REFLECT)
-        return sums.reshape(a.shape)[pad:-pad].astype(acc, copy=False)
+        return sums.reshape(a.shape)[pad:-pad, pad:-pad].astype(acc, copy=False)
 
     sx, sy = window_sums(x), window_sums(y)
-    sxx = window_sums(np.multiply(x, x, dtype=np.uint16))
-    syy = window_sums(np.multiply(y, y, dtype=np.uint16))
     sxy = window_sums(np.multiply(x, y, dtype=np.uint16))
+    sdd = window_sums(np.multiply(d, d, dtype=np.uint16))
     p = sx * sy
-    sx *= sx
-    sy *= sy
-    m = sx
-    m += sy
+    sx -= sy
+    sx *= sx  # D = (Sx - Sy)^2
     sxy *= n
-    sxy -= p  # N Sxy - P = N (N - 1) vxy
-    sxx += syy
-    sxx *= n
-    sxx -= m  # N (Sxx + Syy) - M = N (N - 1) (vx + vy)
+    sxy -= p  # V = N Sxy - P = N (N - 1) vxy
+    sdd *= n
+    sdd += sxy
+    sdd += sxy
+    sdd -= sx  # N (Sxx + Syy) - M = N (N - 1) (vx + vy)
     num = np.add(p, c1 / 2, dtype=np.float32)
     num *= np.add(sxy, c2 / 2, dtype=np.float32)
-    den = np.add(m, c1, dtype=np.float32)
-    den *= np.add(sxx, c2, dtype=np.float32)
-    cv2.divide(num[:, pad:-pad], den[:, pad:-pad], dst=out, scale=4.0)  # into out, a contiguous block of rows
+    p *= 2
+    p += sx  # M
+    den = np.add(p, c1, dtype=np.float32)
+    den *= np.add(sdd, c2, dtype=np.float32)
+    cv2.divide(num, den, dst=out, scale=4.0)
     return _channel_sums(out)
 
 
-def _ssim_interior(x: np.ndarray, y: np.ndarray, data_range: float, win_size: int,
-                   pool: Executor) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel SSIM map of uint8 H x W x C images on the interior, (H - 2p) x (W - 2p) x C float32,
-    and its float64 per-channel sums.
+@dataclass(frozen=True)
+class _SsimMap:
+    """The per-channel SSIM map of an image's interior, (H - 2p) x (W - 2p) x C, stored sparsely.
 
-    A window whose pixels are equal in both images has SSIM exactly 1 (numerator and denominator
-    are the same numbers), so only the windows that touch the bounding box of the differing pixels
-    are computed; the rest of the map is 1. The result is bit-identical to computing every window,
-    and a candidate that differs only in the face rect costs a fraction of a full frame.
+    Only ``block`` (float32, placed at ``row0``, ``col0``) was computed; every other window sees equal
+    pixels in both images, so its SSIM is exactly 1 (numerator and denominator are the same numbers).
+    """
+
+    shape: tuple[int, int, int]
+    block: np.ndarray
+    block_sums: np.ndarray  # float64 per-channel sums of block
+    row0: int = 0
+    col0: int = 0
+
+    def sums(self) -> np.ndarray:
+        """float64 per-channel sums of the whole map."""
+        return self.block_sums + (self.shape[0] * self.shape[1] - self.block.shape[0] * self.block.shape[1])
+
+    def box_sums(self, rows: slice, cols: slice) -> tuple[np.ndarray, int]:
+        """float64 per-channel sums of the map over ``[rows, cols]`` (clipped to the map), and its size."""
+        r0, r1, _ = rows.indices(self.shape[0])
+        c0, c1, _ = cols.indices(self.shape[1])
+        count = max(r1 - r0, 0) * max(c1 - c0, 0)
+        br0, bc0 = max(r0 - self.row0, 0), max(c0 - self.col0, 0)
+        br1 = min(r1 - self.row0, self.block.shape[0])
+        bc1 = min(c1 - self.col0, self.block.shape[1])
+        if br0 >= br1 or bc0 >= bc1:
+            return np.full(self.shape[2], float(count)), count
+        inside = self.block[br0:br1, bc0:bc1]
+        return _channel_sums(inside) + (count - inside.shape[0] * inside.shape[1]), count
+
+    def dense(self) -> np.ndarray:
+        """The whole map as a float32 array."""
+        out = np.ones(self.shape, np.float32)
+        out[self.row0:self.row0 + self.block.shape[0], self.col0:self.col0 + self.block.shape[1]] = self.block
+        return out
+
+
+def _ssim_interior(x: np.ndarray, y: np.ndarray, data_range: float, win_size: int, pool: Executor,
+                   diff: np.ndarray | None = None) -> _SsimMap:
+    """The SSIM map of uint8 H x W x C images on the interior (see :class:`_SsimMap`).
+
+    Only the windows that touch the bounding box of the differing pixels are computed, so the result
+    is bit-identical to computing every window, and a candidate that differs only in the face rect
+    costs a fraction of a full frame. ``diff`` is |x - y| when the caller has it.
     """
     pad = win_size // 2
     height, width, channels = x.shape
-    differs = cv2.absdiff(x, y).reshape(height, width * channels)
+    diff = (cv2.absdiff(x, y) if diff is None else diff).reshape(x.shape)  # cv2 drops a last axis of 1
+    shape = (height - 2 * pad, width - 2 * pad, channels)
+    empty = _SsimMap(shape, np.empty((0, 0, channels), np.float32), np.zeros(channels))
+    differs = diff.reshape(height, width * channels)
     rows = np.flatnonzero(differs.max(axis=1))
-    out = np.ones((height - 2 * pad, width - 2 * pad, channels), np.float32)
-    count = out.shape[0] * out.shape[1]
     if rows.size == 0:
-        return out, np.full(channels, float(count))
+        return empty
     cols = np.flatnonzero(differs[rows[0]:rows[-1] + 1].max(axis=0)) // channels
     # interior pixel (r, c) sees image rows r..r+2p and columns c..c+2p
-    r0, r1 = max(int(rows[0]) - 2 * pad, 0), min(int(rows[-1]), out.shape[0] - 1) + 1
-    c0, c1 = max(int(cols[0]) - 2 * pad, 0), min(int(cols[-1]), out.shape[1] - 1) + 1
+    r0, r1 = max(int(rows[0]) - 2 * pad, 0), min(int(rows[-1]), shape[0] - 1) + 1
+    c0, c1 = max(int(cols[0]) - 2 * pad, 0), min(int(cols[-1]), shape[1] - 1) + 1
     if r0 >= r1 or c0 >= c1:
-        return out, np.full(channels, float(count))
-    sub, sub_sums = _ssim_dense(x[r0:r1 + 2 * pad, c0:c1 + 2 * pad], y[r0:r1 + 2 * pad, c0:c1 + 2 * pad],
-                                data_range, win_size, pool)
-    out[r0:r1, c0:c1] = sub
-    return out, sub_sums + (count - sub.shape[0] * sub.shape[1])
+        return empty
+    box = (slice(r0, r1 + 2 * pad), slice(c0, c1 + 2 * pad))
+    return _SsimMap(shape, *_ssim_dense(x[box], y[box], diff[box], data_range, win_size, pool), r0, c0)
 
 
-def _ssim_dense(x: np.ndarray, y: np.ndarray, data_range: float, win_size: int,
+def _ssim_dense(x: np.ndarray, y: np.ndarray, diff: np.ndarray, data_range: float, win_size: int,
                 pool: Executor) -> tuple[np.ndarray, np.ndarray]:
-    """Every window of the interior (see :func:`_ssim_interior`), with its float64 per-channel sums.
-
-    The interior (p = (win_size - 1) // 2 pixels off every border) is what skimage averages; it is
-    computed in strips of rows, so the intermediates stay in cache, on the threads of ``pool``.
+    """Every window of the interior (p = (win_size - 1) // 2 pixels off every border, what skimage
+    averages), float32 (H - 2p) x (W - 2p) x C, and its float64 per-channel sums; computed in strips
+    of rows (so the intermediates stay in cache) on the threads of ``pool``.
     """
     height, width, channels = x.shape
     pad = win_size // 2
     out = np.empty((height - 2 * pad, width - 2 * pad, channels), np.float32)
     step = max(1, _STRIP_VALUES // (width * channels))
-    strips = [(r0, min(r0 + step, out.shape[0])) for r0 in range(0, out.shape[0], step)]
-    jobs = [pool.submit(_ssim_strip, x[r0:r1 + 2 * pad], y[r0:r1 + 2 * pad], out[r0:r1], data_range, win_size)
-            for r0, r1 in strips]
+    jobs = [pool.submit(_ssim_strip, x[r0:r0 + step + 2 * pad], y[r0:r0 + step + 2 * pad],
+                        diff[r0:r0 + step + 2 * pad], out[r0:r0 + step], data_range, win_size)
+            for r0 in range(0, out.shape[0], step)]
     return out, sum(job.result() for job in jobs)
 
 
@@ -246,8 +284,8 @@ def ssim(ref: np.ndarray, cand: np.ndarray, data_range: float = 255.0, win_size:
     """
     x, y = _ssim_prepare(ref, cand, data_range, win_size, channel_axis)
     with _pool() as pool:
-        smap, sums = _ssim_interior(x, y, data_range, win_size, pool)
-    return float(sums.mean() / (smap.shape[0] * smap.shape[1]))
+        smap = _ssim_interior(x, y, data_range, win_size, pool)
+    return float(smap.sums().mean() / (smap.shape[0] * smap.shape[1]))
 
 
 def ssim_map(ref: np.ndarray, cand: np.ndarray, data_range: float = 255.0, win_size: int = SSIM_WIN_SIZE,
@@ -261,7 +299,7 @@ def ssim_map(ref: np.ndarray, cand: np.ndarray, data_range: float = 255.0, win_s
     pad = win_size // 2
     out = np.full(x.shape[:2], np.nan, np.float32)
     with _pool() as pool:
-        out[pad:-pad, pad:-pad] = _ssim_interior(x, y, data_range, win_size, pool)[0].mean(axis=2)
+        out[pad:-pad, pad:-pad] = _ssim_interior(x, y, data_range, win_size, pool).dense().mean(axis=2)
     return out
 
 
@@ -284,14 +322,8 @@ def region_masks(shape: Sequence[int], rect: Sequence[int], mouth_box: Sequence[
     }
 
 
-def _box_sums(smap: np.ndarray, rows: slice, cols: slice) -> tuple[np.ndarray, int]:
-    """Per-channel sums of the SSIM map over a box, and the box's pixel count."""
-    return _channel_sums(smap[rows, cols]), (rows.stop - rows.start) * (cols.stop - cols.start)
-
-
-def _region_ssims(smap: np.ndarray, full_sums: np.ndarray, rect: tuple, mouth_box: tuple, pad: int) -> dict:
-    """Per-channel mean SSIM of each region from the interior map (frame pixel (r, c) is smap[r - pad, c - pad])
-    and its per-channel sums.
+def _region_ssims(smap: _SsimMap, rect: tuple, mouth_box: tuple, pad: int) -> dict:
+    """Per-channel mean SSIM of each region from the interior map (frame pixel (r, c) is smap[r - pad, c - pad]).
 
     A crop's SSIM, skimage on the crop, averages the crop's interior, whose windows lie wholly in the
     crop: the full-frame map over the box shrunk by ``pad`` on each side. "outside_face" averages
@@ -303,13 +335,14 @@ def _region_ssims(smap: np.ndarray, full_sums: np.ndarray, rect: tuple, mouth_bo
         if x2 - x1 < win_size or y2 - y1 < win_size:
             raise ValueError(f"{name} box (x1={x1}, y1={y1}, x2={x2}, y2={y2}) is smaller than the "
                              f"{win_size}x{win_size} SSIM window")
-        sums, count = _box_sums(smap, slice(y1, y2 - 2 * pad), slice(x1, x2 - 2 * pad))
+        sums, count = smap.box_sums(slice(y1, y2 - 2 * pad), slice(x1, x2 - 2 * pad))
         out[name] = sums / count
     full_count = smap.shape[0] * smap.shape[1]
     x1, y1, x2, y2 = rect
     rows = slice(max(y1 - pad, 0), min(y2 - pad, smap.shape[0]))
     cols = slice(max(x1 - pad, 0), min(x2 - pad, smap.shape[1]))
-    face_sums, face_count = _box_sums(smap, rows, cols)
+    face_sums, face_count = smap.box_sums(rows, cols)
+    full_sums = smap.sums()
     if face_count == full_count:
         raise ValueError(f"rect {rect} covers the whole SSIM interior of the frame: nothing is outside the face")
     out["full"] = full_sums / full_count
@@ -349,10 +382,10 @@ def frame_metrics(ref: np.ndarray, cand: np.ndarray, rect: Sequence[int]) -> dic
     diff = cv2.absdiff(ref, cand)
     with _pool() as pool:
         hist_jobs = {name: pool.submit(_channel_histograms, diff[regions[name]]) for name in ("full", "face", "mouth")}
-        smap, full_sums = _ssim_interior(ref, cand, 255.0, SSIM_WIN_SIZE, pool)
+        smap = _ssim_interior(ref, cand, 255.0, SSIM_WIN_SIZE, pool, diff)
         hists = {name: job.result() for name, job in hist_jobs.items()}
     hists["outside_face"] = hists["full"] - hists["face"]
-    ssims = _region_ssims(smap, full_sums, rect, mouth_box, SSIM_WIN_SIZE // 2)
+    ssims = _region_ssims(smap, rect, mouth_box, SSIM_WIN_SIZE // 2)
     return {name: _region_entry(hists[name], ssims[name], 255.0) for name in REGIONS}
 
 

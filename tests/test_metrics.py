@@ -402,11 +402,14 @@ def test_ssim_skips_equal_windows_bit_exactly(shared_data):
     cand[300:340, 600:650] = cv2.GaussianBlur(cand[300:340, 600:650], (5, 5), 0)
     cand[719, 0] ^= 7  # a differing pixel in a corner
     with ThreadPoolExecutor(2) as pool:
-        fast, fast_sums = _ssim_interior(ref, cand, 255.0, 7, pool)
-        dense, dense_sums = _ssim_dense(ref, cand, 255.0, 7, pool)
-        same, _ = _ssim_interior(ref, ref.copy(), 255.0, 7, pool)
-    assert np.array_equal(fast, dense)
-    assert np.allclose(fast_sums, dense_sums, rtol=0, atol=1e-6)
-    assert (same == 1).all()
+        fast = _ssim_interior(ref, cand, 255.0, 7, pool)
+        dense, dense_sums = _ssim_dense(ref, cand, cv2.absdiff(ref, cand), 255.0, 7, pool)
+        same = _ssim_interior(ref, ref.copy(), 255.0, 7, pool)
+    assert fast.block.shape[0] * fast.block.shape[1] < dense.shape[0] * dense.shape[1]
+    assert np.array_equal(fast.dense(), dense)
+    assert np.allclose(fast.sums(), dense_sums, rtol=0, atol=1e-6)
+    box = (slice(290, 350), slice(580, 700))
+    assert np.allclose(fast.box_sums(*box)[0], dense[box].sum(axis=(0, 1), dtype=np.float64), rtol=0, atol=1e-6)
+    assert (same.dense() == 1).all() and same.block.size == 0
 
     assert abs(metrics.ssim(ref, cand) - structural_similarity(ref, cand, channel_axis=2, data_range=255)) < 1e-4
