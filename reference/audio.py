@@ -8,6 +8,8 @@ Numerically this is Wav2Lip/SyncTalk's ``audio.melspectrogram`` (librosa >= 0.10
 from __future__ import annotations
 
 import math
+import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +41,10 @@ MEL_SCALES = ("slaney", "htk")
 
 # Shortest input giving MEL_WINDOW mel frames with centred framing (1 + n // HOP frames).
 MIN_SAMPLES = (MEL_WINDOW - 1) * HOP
+# Longest input read (it is read whole); $SYNCTALK_PARITY_MAX_AUDIO_SECONDS raises the limit.
+MAX_SECONDS = 1800.0
+MAX_SECONDS_ENV = "SYNCTALK_PARITY_MAX_AUDIO_SECONDS"
+_UNKNOWN_SIZES = (0, 0xFFFFFFFF)  # streamed WAVs leave the data size unset
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -46,21 +52,67 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(map(repr, allowed))}")
 
 
-def load_wav(path: str | Path) -> np.ndarray:
-    """Read any soundfile-readable audio as float32 mono at 16 kHz, as ``librosa.load(path, sr=16000)`` does.
+def max_audio_seconds() -> float:
+    """The longest audio `load_wav` accepts: $SYNCTALK_PARITY_MAX_AUDIO_SECONDS or MAX_SECONDS."""
+    text = os.environ.get(MAX_SECONDS_ENV, "")
+    try:
+        return float(text) if text else MAX_SECONDS
+    except ValueError:
+        raise InputError(MAX_SECONDS_ENV, f"not a number of seconds: {text!r}") from None
 
-    Channels are averaged; other rates are resampled with soxr "HQ" and the length fixed to
-    ``ceil(n * 16000 / sr)`` samples (librosa's ``fix=True``). Raises ``InputError`` for a missing
-    or unreadable file, no samples, non-finite samples, or audio shorter than one encoder window.
-    """
-    path = Path(path)
+
+def _wav_truncation(path: Path) -> str | None:
+    """Why a RIFF/WAVE file's data chunk is shorter than its header declares, or None when it is not."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        size = path.stat().st_size
+        while True:
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                return None
+            name, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if name == b"data":
+                available = size - fh.tell()
+                if length in _UNKNOWN_SIZES or length <= available:
+                    return None
+                return f"truncated WAV: the header declares {length} bytes of samples, the file holds {available}"
+            fh.seek(length + (length & 1), os.SEEK_CUR)
+
+
+def _check_readable(path: Path) -> None:
+    """InputError unless `path` is a complete audio file no longer than `max_audio_seconds()`."""
     if not path.exists():
         raise InputError(path, "audio file not found", "check the path")
     if not path.is_file():
         raise InputError(path, "not a file", "give the path of a WAV file")
     try:
+        info = sf.info(str(path))
+    except (sf.SoundFileError, RuntimeError) as exc:
+        raise InputError(path, f"not a readable audio file: {exc}", "give a WAV/FLAC/OGG file") from exc
+    truncated = _wav_truncation(path)
+    if truncated:
+        raise InputError(path, truncated, "re-export or re-download the audio")
+    limit = max_audio_seconds()
+    if info.samplerate > 0 and info.frames / info.samplerate > limit:
+        raise InputError(path, f"audio is {info.frames / info.samplerate:.1f} s long; the limit is {limit:g} s",
+                         f"cut the clip, or raise ${MAX_SECONDS_ENV}")
+
+
+def load_wav(path: str | Path) -> np.ndarray:
+    """Read any soundfile-readable audio as float32 mono at 16 kHz, as ``librosa.load(path, sr=16000)`` does.
+
+    Channels are averaged; other rates are resampled with soxr "HQ" and the length fixed to
+    ``ceil(n * 16000 / sr)`` samples (librosa's ``fix=True``). Raises ``InputError`` for a missing,
+    unreadable or truncated file, no samples, non-finite samples, audio shorter than one encoder
+    window or longer than `max_audio_seconds()`.
+    """
+    path = Path(path)
+    _check_readable(path)
+    try:
         data, sr = sf.read(path, dtype="float32", always_2d=True)
-    except sf.SoundFileError as exc:
+    except (sf.SoundFileError, RuntimeError) as exc:
         raise InputError(path, f"not a readable audio file: {exc}", "give a WAV/FLAC/OGG file") from exc
     if data.shape[0] == 0:
         raise InputError(path, "audio file has no samples", "give a non-empty recording")
