@@ -32,9 +32,16 @@ class ModelFiles:
     def from_dir(cls, folder: str | Path) -> "ModelFiles":
         """Find `audio_encoder.onnx` and `generator.onnx` in `folder` (or its `models/` subfolder)."""
         folder = Path(folder)
+        if not folder.is_dir():
+            raise InputError(folder, "models folder not found", "give the folder holding the two .onnx files")
         for base in (folder, folder / "models"):
             if (base / ENCODER_FILE).is_file() and (base / GENERATOR_FILE).is_file():
                 return cls(base / ENCODER_FILE, base / GENERATOR_FILE)
+        for base in (folder, folder / "models"):
+            for present, absent in ((ENCODER_FILE, GENERATOR_FILE), (GENERATOR_FILE, ENCODER_FILE)):
+                if (base / present).is_file():
+                    raise InputError(base / absent, f"model file not found (next to {present})",
+                                     "both models must sit in one folder")
         raise InputError(folder, f"no {ENCODER_FILE} + {GENERATOR_FILE} here or in models/",
                          "build synthetic ones with `synctalk-parity fixtures models --out DIR`")
 
@@ -50,6 +57,8 @@ def check_model(path: Path, io: dict) -> None:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError and others for non-ONNX files
         raise InputError(path, f"not an ONNX model ({exc.__class__.__name__})", "give a .onnx file") from exc
+    if not model.graph.node:
+        raise InputError(path, "not an ONNX model (empty graph)", "give a .onnx file")
     inits = {t.name for t in model.graph.initializer}
     found = {"inputs": {v.name: v for v in model.graph.input if v.name not in inits},
              "outputs": {v.name: v for v in model.graph.output}}
@@ -60,8 +69,11 @@ def check_model(path: Path, io: dict) -> None:
                              f"export with {kind[:-1]} names {', '.join(expected)}")
         for name, want in expected.items():
             info = found[kind][name]
-            if info.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
-                raise InputError(path, f"{kind[:-1]} {name!r} is not float32", "export the model in float32")
+            elem = info.type.tensor_type.elem_type
+            if elem != onnx.TensorProto.FLOAT:
+                got_type = onnx.TensorProto.DataType.Name(elem).lower()
+                raise InputError(path, f"{kind[:-1]} {name!r} is {got_type}, expected float32",
+                                 "export the model in float32")
             got = _shape(info)
             ok = len(got) == len(want) and all(w is None or g in (None, w) for g, w in zip(got, want))
             if not ok:
@@ -107,8 +119,18 @@ class Models:
         """Embeddings (N, 512) of encoder windows (N, 1, 80, 16), batched where the model allows it."""
         step = self.encoder_batch
         parts = [self.encoder.run(["emb"], {"mel": windows[i:i + step]})[0] for i in range(0, len(windows), step)]
-        return np.concatenate(parts).astype(np.float32, copy=False)
+        return check_finite(np.concatenate(parts).astype(np.float32, copy=False), self.files.encoder, "emb")
 
     def generate(self, image: np.ndarray, audio: np.ndarray) -> np.ndarray:
         """Generator output (1, 3, 320, 320) for input (1, 6, 320, 320) and audio (1, 32, 16, 16)."""
-        return self.generator.run(["output"], {"input": image, "audio": audio})[0]
+        return check_finite(self.generator.run(["output"], {"input": image, "audio": audio})[0],
+                            self.files.generator, "output")
+
+
+def check_finite(values: np.ndarray, model: Path, output: str) -> np.ndarray:
+    """`values`, or InputError naming the model when its output holds NaN or Inf."""
+    if not np.isfinite(values).all():
+        bad = int(values.size - np.count_nonzero(np.isfinite(values)))
+        raise InputError(model, f"output {output!r} holds {bad} NaN/Inf values of {values.size}",
+                         "the model (or its precision) is broken: check the export")
+    return values

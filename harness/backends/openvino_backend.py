@@ -11,7 +11,7 @@ import numpy as np
 from harness.backends.base import BackendUnavailable, RunInputs
 from harness.backends.inprocess import PipelineBackend
 from harness.backends.options import check_options
-from reference.models import ENCODER_IO, GENERATOR_IO, ModelFiles, check_model
+from reference.models import ENCODER_IO, GENERATOR_IO, ModelFiles, check_finite, check_model
 
 PRECISIONS = ("f32", "bf16", "f16")
 
@@ -31,11 +31,11 @@ class OpenVINOModels:
 
     def encode(self, windows: np.ndarray) -> np.ndarray:
         parts = [self.encoder({"mel": windows[i:i + 64]})[self.encoder.output(0)] for i in range(0, len(windows), 64)]
-        return np.concatenate(parts).astype(np.float32, copy=False)
+        return check_finite(np.concatenate(parts).astype(np.float32, copy=False), self.files.encoder, "emb")
 
     def generate(self, image: np.ndarray, audio: np.ndarray) -> np.ndarray:
         result = self._gen_request.infer({"input": image, "audio": audio})
-        return np.array(result[self.generator.output(0)], copy=True)
+        return check_finite(np.array(result[self.generator.output(0)], copy=True), self.files.generator, "output")
 
 
 class OpenVINOBackend(PipelineBackend):
