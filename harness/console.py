@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from harness.diagnosis.explain import causes
+
 
 def _num(value, fmt: str) -> str:
     if value is None:
@@ -34,9 +36,8 @@ def results_table(results: dict) -> str:
         ))
         for text in run.get("failures", []) + ([run["reason"]] if run.get("reason") else []):
             notes.append(f"  {run['backend']} / {run['audio']}: {text}")
-        found = run.get("diagnosis", {}).get("conventions")
-        if found:
-            notes.append(f"  {run['backend']} / {run['audio']}: diagnosis: {found['text']}")
+        if run.get("diagnosis", {}).keys() - {"audio_dependence"}:
+            notes.extend(f"  {run['backend']} / {run['audio']}: cause: {text}" for text in causes(run))
     widths = [max(len(str(r[c])) for r in rows) for c in range(len(head))]
     lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
