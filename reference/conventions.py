@@ -5,11 +5,13 @@
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, fields, replace
 
 from reference.audio import FRAMINGS, MEL_SCALES, WINDOWS
 
-# knob -> allowed values (the first is canonical); audio_offset takes an integer instead.
+# knob -> values (the first is canonical); the convention search tries every one. audio_offset
+# takes an integer instead, and output any "jpeg<q>" with q in 1..100 (the search tries the few here).
 CHOICES: dict[str, tuple] = {
     "stft_framing": FRAMINGS,
     "stft_window": WINDOWS,
@@ -21,7 +23,23 @@ CHOICES: dict[str, tuple] = {
     "masked_input": ("memory", "pack"),
     "channel_order": ("bgr", "rgb"),
     "quantisation": ("truncate", "round"),
+    "audio_source": ("wav", "aud_ave"),
+    "paste": ("crop328", "direct"),
+    "resize_kernel": ("cv2_cubic", "pil_cubic", "bilinear", "nearest"),
+    "output": ("lossless", "jpeg95", "jpeg90", "jpeg75"),
+    "precision": ("fp32", "fp16", "bf16"),
 }
+_JPEG = re.compile(r"jpeg(?P<q>[1-9][0-9]{0,2})")
+
+
+def jpeg_quality(output: str) -> int | None:
+    """The JPEG quality q of an `output` convention "jpeg<q>" (1..100), None for "lossless"."""
+    if output == "lossless":
+        return None
+    match = _JPEG.fullmatch(output)
+    if match is None or int(match["q"]) > 100:
+        raise ValueError(f"convention output={output!r} is unknown; choose lossless or jpeg<q> with q in 1..100")
+    return int(match["q"])
 
 
 @dataclass(frozen=True)
@@ -39,10 +57,16 @@ class Conventions:
     masked_input: str = "memory"
     channel_order: str = "bgr"
     quantisation: str = "truncate"
+    audio_source: str = "wav"  # "aud_ave": the generator reads the pack's aud_ave.bin, not the WAV
+    paste: str = "crop328"
+    resize_kernel: str = "cv2_cubic"  # of every resize: the computed crop and the paste
+    output: str = "lossless"  # or "jpeg<q>": the composited frame round-tripped through a JPEG
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        jpeg_quality(self.output)
         for name, allowed in CHOICES.items():
-            if getattr(self, name) not in allowed:
+            if name != "output" and getattr(self, name) not in allowed:
                 raise ValueError(f"convention {name}={getattr(self, name)!r} is unknown; "
                                  f"choose one of {', '.join(allowed)}")
         if not isinstance(self.audio_offset, int) or abs(self.audio_offset) > 8:

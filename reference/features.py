@@ -1,10 +1,32 @@
 """Per-frame audio features: padding of the encoder embeddings and the generator's (32,16,16) windows."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+from reference.errors import InputError
 
 WINDOW_ROWS = 16  # rows i-8 .. i+7 of the padded features
 EMB_DIM = 512
+FEATURES_FILE = "aud_ave.bin"
+
+
+def read_features_file(path: str | Path) -> np.ndarray:
+    """A pack's fixed audio features `aud_ave.bin`: little-endian float32 rows of 512 -> (N, 512).
+
+    SyncTalk_2D's training clip features, already padded like `pad_features` (Sanders: 522 rows,
+    rows 0 = 1 and 520 = 521, for 523 frames). A port reading it instead of its input audio is
+    the "ghost audio" bug.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "fixed audio features file not found",
+                         f"audio_source=aud_ave needs the pack's {FEATURES_FILE}; use audio_source=wav")
+    data = np.fromfile(path, dtype="<f4")
+    if data.size == 0 or data.size % EMB_DIM:
+        raise InputError(path, f"holds {data.size} float32 values, not a whole number of {EMB_DIM}-value rows")
+    return data.reshape(-1, EMB_DIM).astype(np.float32)
 
 
 def pad_features(emb: np.ndarray, padding: str = "edge") -> np.ndarray:

@@ -14,6 +14,10 @@ with the same calls and kernels as the reference script:
     full[y1:y2, x1:x2] = cv2.resize(crop, (x2 - x1, y2 - y1), interpolation=cv2.INTER_CUBIC)
 
 Rectangles are ``(x1, y1, x2, y2)`` with exclusive ends, i.e. ``full[y1:y2, x1:x2]``.
+
+Port variants (DESIGN.md, "Conventions"): every resize takes a kernel, a cv2 ``INTER_*`` flag or
+one of ``RESIZE_KERNELS`` ("pil_cubic" is Pillow's bicubic, a = -0.5 and widened when shrinking,
+where cv2's is a = -0.75 over a fixed 4x4); ``paste`` can skip the 328 crop ("direct").
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+from PIL import Image
 
 CROP_SIZE = 328
 ROI_SIZE = 320
@@ -34,6 +39,10 @@ MASK_RECT_TWO_POINT = (5, 5, 306, 301)
 
 Rect = tuple[int, int, int, int]
 
+RESIZE_KERNELS = ("cv2_cubic", "pil_cubic", "bilinear", "nearest")
+_CV2_FLAGS = {"cv2_cubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
+PASTE_MODES = ("crop328", "direct")
+
 __all__ = [
     "CROP_SIZE",
     "ROI_SIZE",
@@ -41,7 +50,10 @@ __all__ = [
     "MASK_RECT",
     "MASK_RECT_TWO_POINT",
     "Rect",
+    "RESIZE_KERNELS",
+    "PASTE_MODES",
     "check_rect",
+    "resize",
     "crop_face",
     "roi_of",
     "mask_roi",
@@ -91,11 +103,23 @@ def _check_image(name: str, image: np.ndarray, shape: tuple[int, ...] | None = N
         raise ValueError(f"{name} must be an HxWx3 BGR image, got shape {image.shape}")
 
 
-def crop_face(full: np.ndarray, rect: Sequence[int], interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
+def resize(img: np.ndarray, size: tuple[int, int], kernel: int | str = cv2.INTER_CUBIC) -> np.ndarray:
+    """``img`` resized to ``size`` = (w, h) with a cv2 ``INTER_*`` flag or a kernel of ``RESIZE_KERNELS``
+    ("bilinear" is cv2.INTER_LINEAR, "nearest" cv2.INTER_NEAREST, "pil_cubic" Pillow's BICUBIC)."""
+    if kernel == "pil_cubic":
+        return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize(size, Image.Resampling.BICUBIC))
+    if isinstance(kernel, str):
+        if kernel not in _CV2_FLAGS:
+            raise ValueError(f"unknown resize kernel {kernel!r}; choose one of {', '.join(RESIZE_KERNELS)}")
+        kernel = _CV2_FLAGS[kernel]
+    return cv2.resize(img, size, interpolation=kernel)
+
+
+def crop_face(full: np.ndarray, rect: Sequence[int], interpolation: int | str = cv2.INTER_CUBIC) -> np.ndarray:
     """Cut ``full[y1:y2, x1:x2]`` and resize it to the 328x328 face crop (cv2 bicubic by default)."""
     _check_image("full", full)
     x1, y1, x2, y2 = check_rect(rect, full.shape)
-    return cv2.resize(full[y1:y2, x1:x2], (CROP_SIZE, CROP_SIZE), interpolation=interpolation)
+    return resize(full[y1:y2, x1:x2], (CROP_SIZE, CROP_SIZE), interpolation)
 
 
 def roi_of(crop: np.ndarray) -> np.ndarray:
@@ -159,22 +183,31 @@ def paste(
     crop: np.ndarray,
     patch: np.ndarray,
     rect: Sequence[int],
-    interpolation: int = cv2.INTER_CUBIC,
+    interpolation: int | str = cv2.INTER_CUBIC,
+    mode: str = "crop328",
 ) -> np.ndarray:
     """Composite a generated 320x320 ``patch`` back into a new copy of ``full``.
 
-    The patch replaces ``crop[4:324, 4:324]`` of a copy of the 328x328 ``crop``; that crop is
-    resized to the rect's (w, h) (cv2 bicubic by default) and written into ``full[y1:y2, x1:x2]``.
+    "crop328" (canonical): the patch replaces ``crop[4:324, 4:324]`` of a copy of the 328x328
+    ``crop``; that crop is resized to the rect's (w, h) (cv2 bicubic by default) and written into
+    ``full[y1:y2, x1:x2]``. "direct" (a port variant): the patch alone is resized to the whole
+    rect's (w, h) and written over all of it, so the 4-pixel crop border is lost and the face is
+    stretched by 328/320; ``crop`` is not used.
     """
     _check_image("full", full)
     _check_image("crop", crop, (CROP_SIZE, CROP_SIZE, 3))
     _check_image("patch", patch, (ROI_SIZE, ROI_SIZE, 3))
     x1, y1, x2, y2 = check_rect(rect, full.shape)
-    work = crop.copy()
-    end = ROI_OFFSET + ROI_SIZE
-    work[ROI_OFFSET:end, ROI_OFFSET:end] = patch
+    if mode == "direct":
+        work = patch
+    elif mode == "crop328":
+        work = crop.copy()
+        end = ROI_OFFSET + ROI_SIZE
+        work[ROI_OFFSET:end, ROI_OFFSET:end] = patch
+    else:
+        raise ValueError(f"unknown paste mode {mode!r}; choose one of {', '.join(PASTE_MODES)}")
     out = full.copy()
-    out[y1:y2, x1:x2] = cv2.resize(work, (x2 - x1, y2 - y1), interpolation=interpolation)
+    out[y1:y2, x1:x2] = resize(work, (x2 - x1, y2 - y1), interpolation)
     return out
 
 

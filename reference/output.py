@@ -48,3 +48,9 @@ def encode_frame(img: np.ndarray, fmt: str, png_level: int = 1, jpeg_quality: in
 def write_frame(path: Path, img: np.ndarray, fmt: str, png_level: int = 1) -> None:
     """Encode and write one frame."""
     path.write_bytes(encode_frame(img, fmt, png_level))
+
+
+def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
+    """`img` as OpenCV decodes it from a JPEG of `quality` (1..100): the `output=jpeg<q>` convention."""
+    data = np.frombuffer(encode_frame(img, "jpg", jpeg_quality=quality), np.uint8)
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)

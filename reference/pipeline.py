@@ -12,17 +12,19 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from reference import audio, features, image
-from reference.conventions import Conventions
+from reference.conventions import Conventions, jpeg_quality
 from reference.data import TemplateFrame, TemplateSource, template_index
 from reference.errors import InputError
 from reference.models import Models
+from reference.output import jpeg_roundtrip
+from reference.precision import with_precision
 
 
 FRAME_STAGES = ("frame_decode", "preprocess", "generator", "postprocess")
@@ -54,8 +56,11 @@ def audio_features(wav_path: str | Path, models: Models, conv: Conventions = Con
     """Load the WAV and run mel -> encoder windows -> batched encoder -> padded features.
 
     With `frames`, only the windows frames 0..frames-1 read are encoded (frame i reads padded rows
-    i-8..i+7, i.e. embeddings up to i+6): the same numbers, less work for a short run.
+    i-8..i+7, i.e. embeddings up to i+6): the same numbers, less work for a short run. The encoder runs at
+    `conv.precision`; with `conv.audio_source` "aud_ave" these features are still computed (and
+    dumped) but the generator reads the pack's file instead (see `ReferencePipeline`).
     """
+    models = with_precision(models, conv.precision)
     t0 = time.perf_counter()
     wav = audio.load_wav(wav_path)
     t1 = time.perf_counter()
@@ -90,15 +95,23 @@ class FrameResult:
 
 
 class ReferencePipeline:
-    """Generates composited frames from a template source, the models and audio features."""
+    """Generates composited frames from a template source, the models and audio features.
+
+    With `conv.audio_source` "aud_ave" the generator's audio windows are cut from the source's
+    fixed features file (`aud_ave.bin`, already padded: one row per frame, zero rows past its end)
+    instead of the features of the WAV, whatever the WAV holds; `conv.precision` picks the models'
+    precision (reference/precision.py).
+    """
 
     def __init__(self, source: TemplateSource, models: Models, conv: Conventions = Conventions(),
                  prefetch: int = 3) -> None:
         self.source = source
-        self.models = models
+        self.models = with_precision(models, conv.precision)
         self.conv = conv
         self.prefetch = prefetch
         self.seconds = dict.fromkeys(FRAME_STAGES, 0.0)
+        self.fixed_audio = (features.read_features_file(source.root / features.FEATURES_FILE)
+                            if conv.audio_source == "aud_ave" else None)
 
     def template(self, i: int) -> int:
         """Dataset index of the template frame used by output frame `i`."""
@@ -119,6 +132,9 @@ class ReferencePipeline:
         start = time.perf_counter()
         crop_source = None if self.conv.crop_source == "default" else self.conv.crop_source
         tpl = self.source.frame(self.template(i), crop_source=crop_source, masked_source=self.conv.masked_input)
+        if self.conv.resize_kernel != "cv2_cubic" and (crop_source or self.source.default_crop_source) == "computed":
+            crop = image.crop_face(tpl.full, tpl.rect, self.conv.resize_kernel)
+            tpl = replace(tpl, crop_328=crop, roi_320=image.roi_of(crop))
         self.seconds["frame_decode"] += time.perf_counter() - start
         return tpl
 
@@ -129,7 +145,8 @@ class ReferencePipeline:
         roi = tpl.roi_320
         if conv.channel_order == "rgb":
             roi, masked = roi[..., ::-1], masked[..., ::-1]
-        aud = features.audio_window(feats.padded, i, conv.audio_window, conv.audio_offset)
+        rows = feats.padded if self.fixed_audio is None else self.fixed_audio
+        aud = features.audio_window(rows, i, conv.audio_window, conv.audio_offset)
         return image.generator_input(roi, masked), aud
 
     def frame(self, i: int, feats: AudioFeatures, tpl: TemplateFrame | None = None) -> FrameResult:
@@ -144,7 +161,10 @@ class ReferencePipeline:
         patch = image.quantize(output, rounding=conv.quantisation == "round")
         if conv.channel_order == "rgb":
             patch = np.ascontiguousarray(patch[..., ::-1])
-        frame = image.paste(tpl.full, tpl.crop_328, patch, tpl.rect)
+        frame = image.paste(tpl.full, tpl.crop_328, patch, tpl.rect, conv.resize_kernel, conv.paste)
+        quality = jpeg_quality(conv.output)
+        if quality is not None:
+            frame = jpeg_roundtrip(frame, quality)
         t3 = time.perf_counter()
         self.seconds["preprocess"] += t1 - t0
         self.seconds["generator"] += t2 - t1

@@ -126,7 +126,8 @@ def test_conventions_parse_and_reject():
     assert conv.variants() == {"audio_window": "tile", "audio_offset": -1}
     assert conv.label() == "audio_window=tile,audio_offset=-1"
     assert Conventions.parse("").label() == "canonical"
-    for bad in ("resize_kernel=nearest", "audio_window=tiles", "audio_offset=9", "audio_window"):
+    for bad in ("resize_kernel=lanczos", "audio_window=tiles", "audio_offset=9", "audio_window", "output=jpeg0",
+                "output=jpeg101", "output=jpeg", "precision=int8", "paste=crop320", "audio_source=npy"):
         with pytest.raises(ValueError):
             Conventions.parse(bad)
 

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import math
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 import onnx
 
 from harness.metrics import feature_drift
+from reference.precision import fp16_model
 
 __all__ = ["first_divergent_layer", "expose_outputs", "frame_inputs"]
 
@@ -117,15 +117,12 @@ _FP16_CACHE: dict[int, tuple[onnx.ModelProto, onnx.ModelProto]] = {}
 
 
 def _to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
-    """`model` converted to float16 with float32 I/O, as harness.backends.fp16_backend does (one
-    conversion per model object)."""
+    """`model` converted to float16 with float32 I/O, as the fp16 backend does (one conversion per
+    model object)."""
     hit = _FP16_CACHE.get(id(model))
     if hit is not None and hit[0] is model:
         return hit[1]
-    from onnxconverter_common import float16
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "number truncated to 1e-07": expected in fp16
-        converted = float16.convert_float_to_float16(model, keep_io_types=True)
+    converted = fp16_model(model)
     _FP16_CACHE.clear()
     _FP16_CACHE[id(model)] = (model, converted)
     return converted
