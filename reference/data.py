@@ -372,6 +372,9 @@ class Dataset(TemplateSource):
         self.root = Path(root)
         if not self.root.is_dir():
             raise InputError(self.root, "dataset folder not found")
+        if not (self.root / "landmarks").is_dir() and (self.root / "crops_328").is_dir():
+            raise InputError(self.root, "a pre-cut pack without landmarks/, not a raw dataset",
+                             "give it as a pack (--pack, or pack = ... in a config)")
         n = _check_numbering(self.root / "full_body_img", ".jpg", 1, "full-frame image")
         m = _check_numbering(self.root / "landmarks", ".lms", 0, "landmark")
         if n != m:

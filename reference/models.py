@@ -33,7 +33,8 @@ class ModelFiles:
         """Find `audio_encoder.onnx` and `generator.onnx` in `folder` (or its `models/` subfolder)."""
         folder = Path(folder)
         if not folder.is_dir():
-            raise InputError(folder, "models folder not found", "give the folder holding the two .onnx files")
+            raise InputError(folder, f"no {ENCODER_FILE} + {GENERATOR_FILE}: the models folder does not exist",
+                             "give the folder holding the two .onnx files")
         for base in (folder, folder / "models"):
             if (base / ENCODER_FILE).is_file() and (base / GENERATOR_FILE).is_file():
                 return cls(base / ENCODER_FILE, base / GENERATOR_FILE)

@@ -60,7 +60,8 @@ def expect_error(call, path: Path, *fragments: str) -> InputError:
 # --------------------------------------------------------------------------- missing models
 
 def test_missing_models_folder(tmp_path):
-    expect_error(lambda: ModelFiles.from_dir(tmp_path / "nowhere"), tmp_path / "nowhere", "models folder not found")
+    expect_error(lambda: ModelFiles.from_dir(tmp_path / "nowhere"), tmp_path / "nowhere",
+                 "no audio_encoder.onnx + generator.onnx: the models folder does not exist")
 
 
 def test_empty_models_folder(tmp_path):
