@@ -8,7 +8,8 @@ audio = ["data:audio/talk_hb.wav", "silence"]   # "silence": digital silence of 
 frames = 250
 
 [run]
-output = "parity-out/linux"       # results.json and logs go here (relative to the working directory)
+output = "parity-out/linux"       # results.json and logs go here (relative to the working directory;
+                                  # must stay below it or below the config's folder: `--output` overrides)
 profile = "desktop"               # exact | desktop | mobile | lossy
 
 [backends.ort_cpu]                # one table per backend; kind picks the engine
@@ -87,11 +88,16 @@ def resolve_path(text: str, base: Path, key: str, config: Path) -> Path:
         if data is None:
             raise ConfigError(f"{config}: {key} = {text!r} needs the real data: set SYNCTALK_PARITY_DATA "
                               "or place ../shared/data beside the project")
-        path = data / text[5:]
-    else:
-        path = Path(text).expanduser()
-        path = path if path.is_absolute() else base / path
-    if not path.exists():
+    try:
+        if text.startswith("data:"):
+            path = data / text[5:]
+        else:
+            path = Path(text).expanduser()
+            path = path if path.is_absolute() else base / path
+        found = path.exists()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ConfigError(f"{config}: {key} = {text!r}: not a usable path ({exc})") from None
+    if not found:
         raise ConfigError(f"{config}: {key} = {text!r}: {path} does not exist")
     return path.resolve()
 
@@ -102,6 +108,8 @@ def read_toml(path: Path) -> dict:
         return tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
@@ -109,11 +117,51 @@ def read_toml(path: Path) -> dict:
 def load_config(path: str | Path, only: list[str] | None = None) -> ParityConfig:
     """Read and check a parity config; `only` keeps the named backends."""
     path = Path(path)
-    raw = read_toml(path)
+    return config_from_dict(read_toml(path), path, only)
+
+
+def _table(path: Path, raw: dict, name: str) -> dict:
+    table = raw.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table, got {table!r}")
+    return table
+
+
+def output_folder(text: str, config: Path) -> Path:
+    """[run].output, relative to the working directory; it must stay below the working directory or the
+    config's folder, so that a config cannot make a run write anywhere else."""
+    try:
+        target = Path(text).expanduser()
+        target = (target if target.is_absolute() else Path.cwd() / target).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ConfigError(f"{config}: [run].output = {text!r}: not a usable path ({exc})") from None
+    roots = (Path.cwd().resolve(), config.parent.resolve())
+    if not any(target == root or root in target.parents for root in roots):
+        raise ConfigError(f"{config}: [run].output = {text!r} resolves to {target}, outside the working directory "
+                          f"({roots[0]}) and the config's folder ({roots[1]}); give a folder below one of them, "
+                          "or pass --output")
+    return target
+
+
+def _check_source(path: Path, kind: str, source: Path) -> None:
+    """A pack that is a raw dataset (or the other way round) is named with the key to change."""
+    from reference.data import Dataset, Pack, open_source
+    from reference.errors import InputError
+    try:
+        found = open_source(source) if kind == "pack" else Dataset(source)
+    except InputError as exc:
+        raise ConfigError(f"{path}: [data].{kind}: {exc}") from None
+    if kind == "pack" and not isinstance(found, Pack):
+        raise ConfigError(f"{path}: [data].pack = {str(source)!r} is a raw dataset, not a pre-cut pack; "
+                          "write dataset = ... instead")
+
+
+def config_from_dict(raw: dict, path: Path, only: list[str] | None = None) -> ParityConfig:
+    """Check the parsed TOML of the config at `path` (relative paths are relative to its folder)."""
     for key in raw:
         if key not in SECTIONS:
             raise ConfigError(f"{path}: unknown section [{key}]; sections are {', '.join(sorted(SECTIONS))}")
-    data, run = raw.get("data", {}), raw.get("run", {})
+    data, run = _table(path, raw, "data"), _table(path, raw, "run")
     _check_keys(path, "data", data, DATA_KEYS)
     _check_keys(path, "run", run, RUN_KEYS)
     base = path.parent
@@ -121,6 +169,7 @@ def load_config(path: str | Path, only: list[str] | None = None) -> ParityConfig
         raise ConfigError(f"{path}: [data] needs exactly one of pack = ... or dataset = ...")
     kind = "pack" if "pack" in data else "dataset"
     source = resolve_path(data[kind], base, f"[data].{kind}", path)
+    _check_source(path, kind, source)
     models = data.get("models", "synthetic:full")
     if not models.startswith("synthetic:"):
         models = str(resolve_path(models, base, "[data].models", path))
@@ -141,8 +190,9 @@ def load_config(path: str | Path, only: list[str] | None = None) -> ParityConfig
         Thresholds.for_profile(profile)
     except ValueError as exc:
         raise ConfigError(f"{path}: [run].profile: {exc}") from None
-    cfg = ParityConfig(path, source, kind, models, audio, frames, Path(run.get("output", "parity-out")).resolve(),
-                       profile, explain=run.get("explain", True), video=run.get("video", False))
+    output = output_folder(run.get("output", "parity-out"), path)
+    cfg = ParityConfig(path, source, kind, models, audio, frames, output, profile,
+                       explain=run.get("explain", True), video=run.get("video", False))
     tables = raw.get("backends", {})
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{path}: [backends] needs at least one backend table, e.g. [backends.ort_cpu]")
@@ -161,13 +211,19 @@ def _backend(path: Path, name: str, table: object, profile: str) -> BackendSpec:
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [backends.{name}] must be a table")
     options = dict(table)
-    overrides = dict(options.pop("thresholds", {}))
+    overrides = options.pop("thresholds", {})
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{path}: [backends.{name}].thresholds must be a table, got {overrides!r}")
+    overrides = dict(overrides)
     command = options.get("command")
     if isinstance(command, list) and command and isinstance(command[0], str) and "/" in command[0] \
             and not Path(command[0]).is_absolute():
         options["command"] = [str((path.parent / command[0]).resolve())] + command[1:]  # relative to the config
     try:
-        thresholds = Thresholds.for_profile(overrides.pop("profile", profile)).override(overrides)
+        own_profile = overrides.pop("profile", profile)
+        if not isinstance(own_profile, str):
+            raise ValueError(f"thresholds.profile must be a string, got {own_profile!r}")
+        thresholds = Thresholds.for_profile(own_profile).override(overrides)
         backend = make_backend(name, options)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"{path}: [backends.{name}]: {exc}") from None
