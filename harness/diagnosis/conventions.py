@@ -4,12 +4,16 @@ The reference is re-run on the first few frames with each convention variant of 
 (one knob at a time), then with combinations of the variants that helped most (never the full
 product), and the best match is reported against the canonical score, e.g. "with
 channel_order=rgb the reference matches the candidate on 100.000 % of pixels (canonical: 96.6 %)".
-When nothing comes close, it says so.
+When nothing comes close, it says so. The variants share template decodes and generator runs
+(remembered by their arguments), so one that changes only what follows the generator (paste,
+resize kernel, output JPEG, quantisation) costs no generator call.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import replace
+from typing import Any, Callable
 
 import numpy as np
 
@@ -27,6 +31,33 @@ def single_variants() -> list[Conventions]:
     out = [replace(Conventions(), **{knob: value}) for knob, values in CHOICES.items() for value in values[1:]
            if not (knob == "crop_source" and value == "pack")]
     return out + [replace(Conventions(), audio_offset=d) for d in OFFSETS]
+
+
+def _key(value: Any) -> Any:
+    """A dict key for an argument: arrays by shape, dtype and a digest of their bytes."""
+    if isinstance(value, np.ndarray):
+        return value.shape, value.dtype.str, hashlib.blake2b(value.tobytes(), digest_size=16).digest()
+    return value
+
+
+class Remembering:
+    """`inner` with the results of its method `method` remembered per argument values; every other
+    attribute is `inner`'s. The results are shared: callers must not modify them (the pipeline does not)."""
+
+    def __init__(self, inner: Any, method: str) -> None:
+        self._inner, self._method, self._seen = inner, method, {}
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        return self._remembered(attr) if name == self._method else attr
+
+    def _remembered(self, fn: Callable) -> Callable:
+        def call(*args, **kwargs):
+            key = tuple(map(_key, args)), tuple(sorted((k, _key(v)) for k, v in kwargs.items()))
+            if key not in self._seen:
+                self._seen[key] = fn(*args, **kwargs)
+            return self._seen[key]
+        return call
 
 
 def _score(frames: list[np.ndarray], candidate: list[np.ndarray]) -> dict:
@@ -52,6 +83,7 @@ def _better(a: dict, b: dict) -> bool:
 def search_conventions(source, audio, models, candidate: list[np.ndarray]) -> dict:
     """Search the conventions that best reproduce `candidate` (its first frames, in order)."""
     n = len(candidate)
+    source, models = Remembering(source, "frame"), Remembering(models, "generate")
     canonical = _score(_render(source, audio, models, Conventions(), n), candidate)
     tried = []
     for conv in single_variants():
