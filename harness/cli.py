@@ -135,6 +135,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also print a markdown summary to stdout (fits $GITHUB_STEP_SUMMARY)")
     p.add_argument("--junit", type=Path, metavar="FILE", help="also write the verdicts as JUnit XML")
 
+    p = sub.add_parser("explain", help="name why each backend diverges: stage, convention, audio, offset, layer",
+                       description="With a parity config: run it with every diagnosis on (stage localisation, "
+                                   "temporal offset, convention search, first divergent layer for ONNX engines, "
+                                   "audio dependence across the audio matrix) and print each backend's named "
+                                   "causes. With a results.json: print the causes it records. A backend that "
+                                   "matches says \"no divergence\".", epilog=EPILOG)
+    p.add_argument("path", type=Path, metavar="CONFIG.toml|RESULTS.json", help="parity config or results file")
+    p.add_argument("--backend", action="append", metavar="NAME", help="only this backend (repeatable)")
+    p.add_argument("--output", type=Path, metavar="DIR", help="override [run].output (with a config)")
+    p.add_argument("--frames", type=int, metavar="N", help="override [data].frames (with a config)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
     p = sub.add_parser("explain-layers", help="name the first generator layer where an engine diverges",
                        description="Run the generator with every intermediate tensor exposed on ONNX Runtime CPU "
                                    "fp32 and on a candidate engine, on the real inputs of one frame, and name the "
@@ -281,6 +293,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from harness.diagnosis.explain import explain_main
+    return explain_main(args.path, args.backend, args.output, args.frames, not args.quiet)
+
+
 def cmd_explain_layers(args: argparse.Namespace) -> int:
     from harness.diagnosis.layers import first_divergent_layer, frame_inputs
     models = _models(args.models, args.threads)
@@ -299,7 +316,7 @@ def cmd_explain_layers(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"explain-layers": cmd_explain_layers, "report": cmd_report, "infer": cmd_infer, "demo": cmd_demo, "fixtures": cmd_fixtures, "golden": cmd_golden,
+COMMANDS = {"explain": cmd_explain, "explain-layers": cmd_explain_layers, "report": cmd_report, "infer": cmd_infer, "demo": cmd_demo, "fixtures": cmd_fixtures, "golden": cmd_golden,
             "run": cmd_run, "bench": cmd_bench, "compare": cmd_compare}
 
 

@@ -24,7 +24,7 @@ from harness.backends.inprocess import open_template_source
 from harness.backends.reference import ReferenceBackend
 from harness.config import SILENCE, BackendSpec, ParityConfig
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
-from harness.diagnosis.conventions import search_conventions
+from harness.diagnosis.explain import OFFSET_FRAMES, diagnose
 from harness.results import machine_info, new_results, tree_sha256, write_results
 from harness.tolerances import evaluate
 from harness.video import SideBySideVideo
@@ -32,11 +32,10 @@ from reference.data import read_image, template_index
 from reference.errors import InputError
 from reference.golden import sha256
 from reference.image import rect_mouth_box
-from reference.models import ModelFiles, Models
+from reference.models import ModelFiles
 from reference.output import encode_frame
 
 WORST_FRAMES = 3
-EXPLAIN_FRAMES = 4  # candidate frames the convention search reproduces
 PER_FRAME_KEYS = ("identical_pct", "within_1_pct", "mae", "max_abs", "psnr", "ssim")
 REGIONS = ("full", "face", "mouth", "outside_face")
 
@@ -186,7 +185,7 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
                 worst_frames: WorstFrames | None = None, video=None, mouths: list | None = None,
                 first: list | None = None) -> tuple:
     """Stream a backend's frames against the reference: (summary, per_frame, worst, n_frames).
-    `first` collects the first EXPLAIN_FRAMES candidate frames for the convention search."""
+    `first` collects the first OFFSET_FRAMES candidate frames for the diagnosis."""
     summary, per_frame = _Summary(), []
     n = 0
     for i, cand in enumerate(tqdm(run.frames, total=frames, desc=label, unit="frame", disable=not progress,
@@ -205,7 +204,7 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
             video.add(want, cand)
         if mouths is not None:
             mouths.append(mouth_thumbnail(cand, ref.rects[i]))
-        if first is not None and i < EXPLAIN_FRAMES:
+        if first is not None and i < OFFSET_FRAMES:
             first.append(cand)
         n += 1
     if n < frames:
@@ -257,10 +256,8 @@ def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audi
                   worst_frames=worst_frames.write(results_dir / "worst_frames" / where, results_dir, ref.rects))
     if movie is not None:
         record["video"] = movie.close().relative_to(results_dir).as_posix()
-    if explain and failures and any(r["full"]["psnr"] != math.inf for r in per_frame[:EXPLAIN_FRAMES]):
-        models = Models(ModelFiles.from_dir(inputs.models))
-        source = open_template_source(inputs.source, inputs.source_kind)
-        record.setdefault("diagnosis", {})["conventions"] = search_conventions(source, inputs.audio, models, first)
+    if explain and evaluate(spec.thresholds, worst, features, None):  # a frame or stage criterion failed
+        record["diagnosis"] = diagnose(record, spec, inputs, ref, first, worst)
     return record
 
 

@@ -7,13 +7,19 @@ run record's diagnosis into one sentence per named cause ("no divergence" for a 
 """
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import numpy as np
 
 from harness.diagnosis.offset import temporal_offset
 from harness.diagnosis.stages import localise_stage
 from harness.tolerances import evaluate
 
+CONVENTION_FRAMES = 4  # candidate frames the convention search reproduces
+OFFSET_FRAMES = 12  # candidate frames the offset search shifts against the reference
 LAYER_TOLERANCE = 1e-3  # generator tensors: max abs beyond which a layer has diverged
+ENCODER_STAGES = ("embeddings", "padded_features", "audio_windows")
 GENERATOR_STAGES = ("generator_outputs", "frames")
 
 
@@ -30,39 +36,53 @@ def layer_candidate(backend) -> tuple[str, dict | None] | None:
     return None
 
 
-def diagnose(record: dict, spec, inputs, ref, candidate_first: list[np.ndarray],
-             cand_mouths: np.ndarray | None, worst: dict) -> dict:
+def diagnose(record: dict, spec, inputs, ref, candidate_first: list[np.ndarray], worst: dict) -> dict:
     """The diagnosis of one failed run of ``spec`` (``record`` as ``parity.run_backend`` fills it, ``worst``
-    its worst frame per criterion, ``ref`` the ``parity.ReferenceFrames`` of the same audio)."""
+    its worst frame per criterion, ``ref`` the ``parity.ReferenceFrames`` of the same audio,
+    ``candidate_first`` the candidate's first frames)."""
     from harness.backends.inprocess import open_template_source
     from harness.diagnosis.conventions import search_conventions
     from reference.models import ModelFiles, Models
 
+    started = time.perf_counter()
     thresholds = spec.thresholds
     tolerance = thresholds.feature_max_abs if thresholds.feature_max_abs is not None else 1e-4
     out: dict = {"stages": localise_stage(record.get("features", {}), evaluate(thresholds, worst, {}, None),
                                           tolerance)}
-    if cand_mouths is not None:
-        found = temporal_offset(cand_mouths, ref.mouths)
-        if found is not None:
-            out["offset"] = found
+    found = temporal_offset(candidate_first, ref.mouths, ref.rects)
+    if found is not None:
+        out["offset"] = found
     models = Models(ModelFiles.from_dir(inputs.models))
     source = open_template_source(inputs.source, inputs.source_kind)
-    out["conventions"] = search_conventions(source, inputs.audio, models, candidate_first)
+    out["conventions"] = search_conventions(source, inputs.audio, models, candidate_first[:CONVENTION_FRAMES])
     layer = layer_candidate(spec.backend)
-    if layer is not None and out["stages"]["first_stage"] in GENERATOR_STAGES:
-        from harness.diagnosis.layers import first_divergent_layer, frame_inputs
-        frame = frame_inputs(source, inputs.audio, models, 0)
-        out["layers"] = first_divergent_layer(models.files.generator, frame, layer[0], LAYER_TOLERANCE, layer[1])
+    model_inputs = _layer_inputs(out["stages"]["first_stage"], source, inputs.audio, models)
+    if layer is not None and model_inputs is not None:
+        from harness.diagnosis.layers import first_divergent_layer
+        found = first_divergent_layer(model_inputs[0], model_inputs[1], layer[0], LAYER_TOLERANCE, layer[1])
+        out["layers"] = {"model": model_inputs[0].name, **found}
+    out["seconds"] = time.perf_counter() - started
     return out
+
+
+def _layer_inputs(first_stage: str | None, source, audio: Path, models) -> tuple[Path, dict] | None:
+    """The model to search layer by layer for a divergence first seen at `first_stage`, and its real
+    inputs (frame 1): the audio encoder for the embedding stages, the generator after them."""
+    from harness.diagnosis.layers import frame_inputs
+    from reference.pipeline import audio_features
+    if first_stage in ENCODER_STAGES:
+        return models.files.encoder, {"mel": audio_features(audio, models, frames=1).windows[:1]}
+    if first_stage in GENERATOR_STAGES:
+        return models.files.generator, frame_inputs(source, audio, models, 0)
+    return None
 
 
 def _layer_text(found: dict) -> str:
     if found["node"] is None:
-        return (f"no generator layer leaves {found['tolerance']:g} on frame 1 ({found['nodes_compared']} tensors "
+        return (f"no layer of {found['model']} leaves {found['tolerance']:g} on frame 1 ({found['nodes_compared']} tensors "
                 f"compared against ONNX Runtime CPU fp32)")
-    return (f"first divergent generator layer on {found['candidate']}: {found['node']} ({found['op_type']}), "
-            f"max abs {found['max_abs']:.3g} > {found['tolerance']:g}")
+    return (f"first divergent layer of {found['model']} on {found['candidate']}: {found['node']} "
+            f"({found['op_type']}), max abs {found['max_abs']:.3g} > {found['tolerance']:g}")
 
 
 def causes(record: dict) -> list[str]:
@@ -92,3 +112,39 @@ def causes(record: dict) -> list[str]:
     if not out or (conv and not conv.get("explained") and not offset.get("explains")):
         out.append(conv.get("text") or "no diagnosis recorded: run `synctalk-parity explain CONFIG` to compute one")
     return out
+
+
+def explain_text(results: dict, only: list[str] | None = None) -> str:
+    """Each run's verdict and named causes, as the ``explain`` command prints them."""
+    lines = []
+    for run in results["runs"]:
+        if only and run["backend"] not in only:
+            continue
+        took = run.get("diagnosis", {}).get("seconds")
+        lines.append(f"{run['backend']} / {run['audio']}: {run['status'].upper()}"
+                     + (f" (diagnosed in {took:.1f} s)" if took is not None else ""))
+        lines.extend(f"  - {text}" for text in causes(run))
+    return "\n".join(lines)
+
+
+def explain_main(path: Path, only: list[str] | None, output: Path | None, frames: int | None,
+                 progress: bool) -> int:
+    """``explain``: print the causes recorded in a results.json, or run a parity config with every
+    diagnosis on and print them. Exit code as ``run``'s."""
+    from harness.parity import exit_code
+    if path.suffix == ".json":
+        from harness.results import read_results
+        results = read_results(path)
+    else:
+        from harness.config import load_config
+        from harness.parity import run_parity
+        cfg = load_config(path, only=only)
+        cfg.explain = True
+        if output:
+            cfg.output = output.resolve()
+        if frames:
+            cfg.frames = frames
+        results, path = run_parity(cfg, progress)
+    print(explain_text(results, only))
+    print(f"\nresults -> {path}")
+    return exit_code(results)
