@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from reference.errors import ParityError
 
@@ -320,6 +324,29 @@ COMMANDS = {"explain": cmd_explain, "explain-layers": cmd_explain_layers, "repor
             "run": cmd_run, "bench": cmd_bench, "compare": cmd_compare}
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every cleanup (temporary files, port process groups) runs."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
+def _raise_terminated(signum: int, frame) -> None:
+    raise Terminated("SIGTERM")
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block SIGTERM raises Terminated (main thread only; the old handler is restored)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -327,13 +354,15 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --frames must be at least 1", file=sys.stderr)
         return 2
     try:
-        return COMMANDS[args.command](args)
+        with sigterm_as_interrupt():
+            return COMMANDS[args.command](args)
     except ParityError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"interrupted ({str(exc) or 'SIGINT'}): files written before stay intact; a parity run's "
+              "results.json keeps the runs that finished, marked partial", file=sys.stderr)
+        return getattr(exc, "exit_code", 128 + signal.SIGINT)
 
 
 if __name__ == "__main__":

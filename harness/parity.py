@@ -251,6 +251,8 @@ def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audi
     timings = timing_summary(run.timings, n)
     timings["wall_with_comparison"] = time.perf_counter() - started
     failures = evaluate(spec.thresholds, worst, features, timings.get("fps"))
+    if run.info.get("extra_frames"):
+        failures.insert(0, f"wrote {run.info['extra_frames']} frame files more than the {n} asked for")
     record.update(status="failed" if failures else "passed", failures=failures, frames=n, summary=summary,
                   per_frame=per_frame, features=features, timings=timings, info=run.info,
                   worst_frames=worst_frames.write(results_dir / "worst_frames" / where, results_dir, ref.rects))
@@ -312,9 +314,32 @@ def run_parity(cfg: ParityConfig, progress: bool = True) -> tuple[dict, Path]:
     audios = audio_files(cfg)
     results = start_results(cfg, models, audios)
     path = out / "results.json"
-    work = out / "work"
     ref_mouths: dict[str, np.ndarray] = {}
     cand_mouths: dict[str, dict[str, np.ndarray]] = {spec.name: {} for spec in cfg.backends}
+    try:
+        _run_matrix(cfg, results, path, models, audios, progress, ref_mouths, cand_mouths)
+    except KeyboardInterrupt as exc:
+        keep_partial(results, path, exc)
+        raise
+    judge_audio_dependence(results["runs"], cand_mouths, ref_mouths)
+    results["partial"] = False
+    write_results(results, path)
+    return results, path
+
+
+def keep_partial(results: dict, path: Path, exc: BaseException) -> None:
+    """After an interruption: write the runs that finished, marked partial and interrupted; with none
+    finished, leave an earlier results file untouched."""
+    if results["runs"]:
+        results["partial"] = True
+        results["interrupted"] = str(exc) or "SIGINT"  # Ctrl-C raises a bare KeyboardInterrupt
+        write_results(results, path)
+
+
+def _run_matrix(cfg: ParityConfig, results: dict, path: Path, models: Path, audios: list[Path], progress: bool,
+                ref_mouths: dict, cand_mouths: dict) -> None:
+    """Every backend x audio; results.json is rewritten after each run."""
+    out, work = cfg.output, cfg.output / "work"
     for audio in audios:
         ref_dir = work / audio.stem / "reference"
         shutil.rmtree(ref_dir, ignore_errors=True)
@@ -333,10 +358,6 @@ def run_parity(cfg: ParityConfig, progress: bool = True) -> tuple[dict, Path]:
             if mouths:
                 cand_mouths[spec.name][audio.name] = np.stack(mouths)
             write_results(results, path)
-    judge_audio_dependence(results["runs"], cand_mouths, ref_mouths)
-    results["partial"] = False
-    write_results(results, path)
-    return results, path
 
 
 def judge_audio_dependence(runs: list[dict], cand_mouths: dict, ref_mouths: dict) -> None:

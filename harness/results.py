@@ -32,7 +32,8 @@ SCHEMA = {
         "schema": {"const": SCHEMA_ID},
         "version": {"const": VERSION},
         "created": {"type": "string"},
-        "partial": {"type": "boolean"},
+        "partial": {"type": "boolean"},  # true until every run finished
+        "interrupted": {"type": "string"},  # optional: the signal that stopped a partial run
         "machine": {"type": "object", "required": ["name", "os", "cpu", "python", "libraries"]},
         "config": {"type": "object"},
         "profile": {"type": "string"},
