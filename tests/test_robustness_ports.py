@@ -12,6 +12,7 @@ import pytest
 
 from harness.cli import main
 from harness.results import read_results
+from processes import assert_port_group_gone
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "killpg"), reason="not on this platform: POSIX process groups")
 
@@ -126,28 +127,8 @@ def test_the_report_is_written_with_every_reason(broken_run, tmp_path):
     assert "timed out after 1 s (process group killed)" in html and "killed by signal SIGSEGV" in html
 
 
-def live_members(pgid: int) -> list[int]:
-    """Processes of group `pgid` that are not zombies (an unreaped dead orphan cannot run anything)."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(stat.parent.name))
-    return members
-
-
 def test_no_process_of_the_hung_port_is_left(broken_run):
-    port_pid, child_pid = (int(p) for p in broken_run[2].read_text().split())
-    try:
-        os.killpg(port_pid, 0)  # the port led its own process group (start_new_session)
-    except ProcessLookupError:
-        return
-    print(f"group {port_pid} still has zombies (PID 1 here does not reap orphans)")
-    assert Path("/proc").is_dir() and live_members(port_pid) == [], "the hung port's process group survived"
-    assert child_pid not in live_members(port_pid)
+    assert_port_group_gone(broken_run[2])
 
 
 def test_ports_never_run_through_a_shell():
