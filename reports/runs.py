@@ -61,6 +61,11 @@ class Row:
             out.append(self.run["reason"])
         return out
 
+    def causes(self) -> list[str]:
+        """The named causes of the diagnosis (see harness.diagnosis.explain), when the run has one."""
+        from harness.diagnosis.explain import causes
+        return causes(self.run) if self.run.get("diagnosis", {}).keys() - {"audio_dependence"} else []
+
     def stat(self, region: str, metric: str, which: str):
         return self.run.get("summary", {}).get(region, {}).get(metric, {}).get(which)
 

@@ -108,11 +108,14 @@ def test_canonical_port_has_no_divergence(tmp_path, synthetic_pack, tiny_models_
     assert "port / audio.wav: PASSED\n  - no divergence" in out
 
 
-def test_offset_by_one_frame_is_named(tmp_path, synthetic_pack, tiny_models_dir, capsys):
+def test_offset_by_one_frame_is_named_and_reported(tmp_path, synthetic_pack, tiny_models_dir, capsys):
+    from reports.html import render_html
     code, results, out = _explain(tmp_path, synthetic_pack, tiny_models_dir, _port("late", "--offset 1"), capsys)
     found = results["runs"][0]["diagnosis"]
     assert code == 1 and found["offset"]["offset"] == 1, found["offset"]
     assert "frame offset +1: the candidate runs 1 frame ahead of the reference" in out
+    html = render_html([tmp_path / "out" / "results.json"], tmp_path / "report").read_text()
+    assert '<ul class="causes"><li>frame offset +1: the candidate runs 1 frame ahead' in html
 
 
 def test_two_defects_at_once_in_a_port_are_named(tmp_path, synthetic_pack, tiny_models_dir, capsys):
@@ -133,3 +136,4 @@ def test_fp16_is_localised_to_a_stage_and_a_layer(tmp_path, synthetic_pack, tiny
     assert code == 1 and found["stages"]["first_stage"] == "embeddings", found["stages"]["text"]
     assert found["layers"]["model"] == "audio_encoder.onnx" and found["layers"]["node"] is not None
     assert "first stage out of tolerance: embeddings" in out and "first divergent layer of audio_encoder.onnx" in out
+
