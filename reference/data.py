@@ -82,7 +82,8 @@ def read_landmarks(path: str | Path, expected: int | None = N_LANDMARKS) -> np.n
     if not rows:
         raise InputError(path, "landmark file is empty", f"expected {expected or 'some'} lines 'x y'")
     try:
-        values = np.array(rows, dtype=np.float32)
+        with np.errstate(over="ignore"):  # 1e40 becomes inf, refused below as out of range
+            values = np.array(rows, dtype=np.float32)
     except ValueError:
         for lineno, fields in zip(linenos, rows):
             try:

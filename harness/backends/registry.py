@@ -17,6 +17,8 @@ def make_backend(name: str, options: dict | None = None) -> Backend:
     """Build the backend `name` from its options table (ValueError names what is wrong)."""
     options = dict(options or {})
     kind = options.get("kind") or name.split("[", 1)[0]
+    if not isinstance(kind, str):
+        raise ValueError(f"backend {name!r}: kind must be a string, got {kind!r}")
     if kind not in KINDS:
         raise ValueError(f"backend {name!r}: unknown kind {kind!r}; choose one of {', '.join(KINDS)} "
                          f"(set kind = \"...\" in its table)")

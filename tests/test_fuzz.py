@@ -1,0 +1,267 @@
+"""Property tests (hypothesis) of the input readers: whatever the bytes, each returns a well-formed value
+or raises its own clear error (InputError / ConfigError), never anything else (issue 8)."""
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness.config import ConfigError, ParityConfig, config_from_dict, read_toml
+from harness.results import read_results
+from reference.audio import load_wav
+from reference.data import N_LANDMARKS, Pack, read_landmarks
+from reference.errors import InputError
+
+# $FUZZ_EXAMPLES runs more examples (600 each passed when this was written); no example database is kept.
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 60)), deadline=None, database=None,
+                suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("fuzz")
+
+
+def write(folder: Path, name: str, data: bytes | str) -> Path:
+    path = folder / name
+    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass"))
+    return path
+
+
+# --------------------------------------------------------------------------- WAV loader
+
+@st.composite
+def wav_files(draw) -> bytes:
+    """A RIFF/WAVE header with arbitrary fields and sizes, followed by arbitrary bytes (or raw bytes)."""
+    if draw(st.booleans()):
+        return draw(st.binary(max_size=2000))
+    fmt_tag = draw(st.sampled_from([1, 3, 0, 2, 0xFFFE, draw(st.integers(0, 0xFFFF))]))
+    channels = draw(st.integers(0, 8))
+    rate = draw(st.sampled_from([16000, 44100, 48000, 8000, 0, 1, draw(st.integers(0, 2**32 - 1))]))
+    bits = draw(st.sampled_from([8, 16, 24, 32, 64, 0, 7]))
+    block = max(1, channels * bits // 8)
+    payload = draw(st.binary(max_size=20000))
+    size = draw(st.sampled_from([len(payload), 0, 0xFFFFFFFF, draw(st.integers(0, 2**32 - 1))]))
+    fmt = b"fmt " + struct.pack("<IHHIIHH", 16, fmt_tag, channels, rate, rate * block % 2**32, block % 2**16, bits)
+    return b"RIFF" + struct.pack("<I", (36 + len(payload)) % 2**32) + b"WAVE" + fmt + b"data" \
+        + struct.pack("<I", size) + payload
+
+
+@FUZZ
+@given(data=wav_files())
+def test_wav_loader_returns_16k_mono_float_or_input_error(folder, data):
+    path = write(folder, "fuzz.wav", data)
+    try:
+        wav = load_wav(path)
+    except InputError as exc:
+        assert exc.path == path and str(path) in str(exc)
+        return
+    assert wav.dtype == np.float32 and wav.ndim == 1 and wav.size >= 3000 and np.isfinite(wav).all()
+
+
+# --------------------------------------------------------------------------- .lms parser
+
+numbers = st.one_of(st.integers(-10**6, 10**6).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                    st.sampled_from(["", "x", "1e40", "-0", "0x10", "٣"]))
+lines = st.lists(numbers, min_size=0, max_size=3).map(" ".join)
+
+
+@st.composite
+def lms_files(draw) -> str:
+    """110 good lines with a few replaced, removed or added, or arbitrary text."""
+    if draw(st.booleans()):
+        return draw(st.text(max_size=300))
+    rows = [f"{i}.5 {2 * i}.25" for i in range(N_LANDMARKS)]
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(rows)))
+        action = draw(st.sampled_from(["replace", "delete", "insert"]))
+        if action == "insert" or at == len(rows):
+            rows.insert(at, draw(lines))
+        elif action == "delete":
+            del rows[at]
+        else:
+            rows[at] = draw(lines)
+    return "\n".join(rows)
+
+
+@FUZZ
+@given(text=lms_files())
+def test_landmark_parser_returns_110_points_or_input_error(folder, text):
+    path = write(folder, "fuzz.lms", text)
+    try:
+        lms = read_landmarks(path)
+    except InputError as exc:
+        assert exc.path == path and str(path) in str(exc)
+        return
+    assert lms.shape == (N_LANDMARKS, 2) and lms.dtype == np.int32
+
+
+@FUZZ
+@given(points=st.lists(st.tuples(st.floats(-1e6, 1e6), st.floats(-1e6, 1e6)), min_size=110, max_size=110))
+def test_landmark_parser_truncates_valid_files_like_synctalk(folder, points):
+    path = write(folder, "valid.lms", "\n".join(f"{x!r} {y!r}" for x, y in points))
+    expected = np.array(points, dtype=np.float32).astype(np.int32)
+    np.testing.assert_array_equal(read_landmarks(path), expected)
+
+
+# --------------------------------------------------------------------------- crop_rectangles.json
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-2000, 4000) | st.floats(allow_nan=False)
+                           | st.text(max_size=5),
+                           lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=3), inner,
+                                                                                     max_size=4),
+                           max_leaves=20)
+rect_entries = st.fixed_dictionaries({"rect": st.one_of(st.lists(st.integers(-10, 1300), min_size=4, max_size=4),
+                                                         json_values)})
+rect_files = st.one_of(json_values,
+                       st.dictionaries(st.sampled_from(["0", "1", "2", "3", "x"]), rect_entries, max_size=4))
+
+
+def load_rects(path: Path, n: int) -> list:
+    """Pack's rect-file reader on its own (a Pack without the folder checks of its constructor)."""
+    pack = Pack.__new__(Pack)
+    pack.rects_path = path
+    return pack._load_rects(n)
+
+
+@FUZZ
+@given(doc=rect_files, n=st.integers(1, 4), raw=st.booleans())
+def test_rect_json_reader_returns_valid_rects_or_input_error(folder, doc, n, raw):
+    path = write(folder, "crop_rectangles.json", json.dumps(doc)[:-1] if raw else json.dumps(doc))
+    try:
+        rects = load_rects(path, n)
+    except InputError as exc:
+        assert exc.path == path and str(path) in str(exc)
+        return
+    assert len(rects) == n
+    for x1, y1, x2, y2 in rects:
+        assert 0 <= x1 < x2 and 0 <= y1 < y2 and all(type(v) is int for v in (x1, y1, x2, y2))
+
+
+# --------------------------------------------------------------------------- config loader
+
+toml_values = st.recursive(st.booleans() | st.integers(-5, 300) | st.floats(allow_nan=False, allow_infinity=False)
+                           | st.sampled_from(["", "cpu", "silence", "synthetic:tiny", "synthetic:x", "desktop",
+                                              "../x", "/", "{pack}", "f%05d.png", "x\x00"]),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                               st.sampled_from(["kind", "provider", "thresholds", "psnr_min", "profile", "command",
+                                                "threads", "timeout", "zz"]), inner, max_size=3),
+                           max_leaves=12)
+def mutate(draw, doc, values: st.SearchStrategy):
+    """A deep copy of `doc` with one random place (reached by random steps into dicts and lists)
+    replaced by a drawn value, deleted, or given an extra key."""
+    doc = json.loads(json.dumps(doc))
+    node = doc
+    while True:
+        keys = sorted(node) if isinstance(node, dict) else list(range(len(node)))
+        if not keys:
+            return doc
+        key = draw(st.sampled_from(keys))
+        if isinstance(node[key], (dict, list)) and node[key] and draw(st.sampled_from([True, True, False])):
+            node = node[key]
+            continue
+        action = draw(st.sampled_from(["replace", "replace", "delete", "add"]))
+        if action == "replace":
+            node[key] = draw(values)
+        elif action == "delete" and isinstance(node, dict):
+            del node[key]
+        elif isinstance(node, dict):
+            node[draw(st.sampled_from(["kind", "fps", "outptu", "psnr", "zz"]))] = draw(values)
+        return doc
+
+
+def valid_config(pack: str, models: str, audio: str) -> dict:
+    return {"data": {"pack": pack, "models": models, "audio": [audio, "silence"], "frames": 2},
+            "run": {"output": "out", "profile": "desktop", "explain": False},
+            "backends": {"a": {"kind": "fp16", "thresholds": {"psnr_min": 40, "profile": "mobile"}},
+                         "p": {"kind": "subprocess", "command": ["port", "--out={output}"], "timeout": 5,
+                               "output_pattern": "f%05d.png"},
+                         "reference[channel_order=rgb]": {"threads": 1}}}
+
+
+@st.composite
+def configs(draw, pack: str, models: str, audio: str) -> dict:
+    """The valid config with up to three random mutations."""
+    doc = valid_config(pack, models, audio)
+    for _ in range(draw(st.integers(0, 3))):
+        doc = mutate(draw, doc, toml_values)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def config_inputs(synthetic_pack, tiny_models_dir, folder) -> tuple[str, str, str, Path]:
+    return str(synthetic_pack), str(tiny_models_dir), str(synthetic_pack / "audio.wav"), folder / "parity.toml"
+
+
+@FUZZ
+@given(data=st.data())
+def test_config_loader_returns_a_config_or_config_error(config_inputs, data, monkeypatch_cwd):
+    pack, models, audio, path = config_inputs
+    raw = data.draw(configs(pack, models, audio))
+    try:
+        cfg = config_from_dict(raw, path)
+    except ConfigError as exc:
+        assert str(exc).startswith(f"{path}: ")
+        return
+    assert isinstance(cfg, ParityConfig) and cfg.frames >= 1 and cfg.backends
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_cwd(folder):
+    """The config tests run in the fuzz folder (outputs resolve below it)."""
+    mp = pytest.MonkeyPatch()
+    mp.chdir(folder)
+    yield
+    mp.undo()
+
+
+@FUZZ
+@given(text=st.one_of(st.text(max_size=200), st.binary(max_size=200)))
+def test_toml_reader_returns_a_table_or_config_error(folder, text):
+    path = write(folder, "fuzz.toml", text)
+    try:
+        assert isinstance(read_toml(path), dict)
+    except ConfigError as exc:
+        assert str(exc).startswith(f"{path}: ")
+
+
+# --------------------------------------------------------------------------- results.json reader
+
+VALID = {"schema": "synctalk-parity/results", "version": 1, "created": "now", "partial": False,
+         "machine": {"name": "m", "os": "o", "cpu": "c", "python": "3", "libraries": {}}, "profile": "desktop",
+         "inputs": {"source": {"path": "p", "kind": "pack", "sha256": "0"},
+                    "models": {"audio_encoder": "0", "generator": "0"}, "audio": [{"name": "a", "sha256": "0"}]},
+         "runs": [{"backend": "b", "kind": "k", "audio": "a", "status": "passed", "failures": [], "frames": 1}]}
+
+
+@st.composite
+def results_docs(draw) -> str:
+    """The valid document with one random mutation, arbitrary JSON, or broken text."""
+    choice = draw(st.integers(0, 3))
+    if choice == 0:
+        return draw(st.text(max_size=100))
+    if choice == 1:
+        return json.dumps(draw(json_values))
+    return json.dumps(mutate(draw, VALID, json_values))
+
+
+@FUZZ
+@given(text=results_docs())
+def test_results_reader_returns_a_valid_document_or_input_error(folder, text):
+    path = write(folder, "results.json", text)
+    try:
+        results = read_results(path)
+    except InputError as exc:
+        assert exc.path == path and str(path) in str(exc)
+        return
+    assert results["schema"] == "synctalk-parity/results" and isinstance(results["runs"], list)
+
+
+def test_results_reader_accepts_the_valid_document(folder):
+    assert read_results(write(folder, "valid.json", json.dumps(VALID)))["runs"][0]["status"] == "passed"
