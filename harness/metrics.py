@@ -106,9 +106,11 @@ def psnr(ref: np.ndarray, cand: np.ndarray, data_range: float = 255.0) -> float:
     """Peak signal-to-noise ratio in dB: 10 log10(data_range^2 / MSE); ``math.inf`` when identical.
 
     As ``skimage.metrics.peak_signal_noise_ratio`` with an explicit ``data_range``; any numeric dtype,
-    the MSE accumulated in float64.
+    the MSE accumulated in float64 (exactly, from the |ref - cand| histogram, for uint8).
     """
     _check_same_shape(ref, cand)
+    if ref.dtype == np.uint8 and cand.dtype == np.uint8 and ref.size:
+        return _psnr(_stats(_histogram(cv2.absdiff(_as_rows(ref), _as_rows(cand))))["mse"], data_range)
     diff = ref.astype(np.float64) - cand.astype(np.float64)
     return _psnr(float(np.mean(diff * diff)), data_range)
 
