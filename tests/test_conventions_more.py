@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from harness.diagnosis.conventions import search_conventions
+from harness.diagnosis.conventions import Remembering, search_conventions
 from reference import image
 from reference.conventions import Conventions
 from reference.data import Pack
@@ -160,3 +160,22 @@ def test_convention_search_names_the_variant(pack, models, variant):
     assert found["explained"], found["text"]
     assert Conventions.parse(found["best"]["conventions"]) == conv, found["text"]
     assert found["best"]["psnr_min"] == float("inf") and found["canonical"]["psnr_min"] < float("inf")
+
+
+def test_search_runs_the_generator_once_per_distinct_input(models):
+    calls = []
+
+    class Counting:
+        files = models.files
+
+        def generate(self, x, aud):
+            calls.append(1)
+            return models.generate(x, aud)
+
+    remembered = Remembering(Counting(), "generate")
+    x = np.full((1, 6, 320, 320), 0.3, np.float32)
+    aud = np.zeros((1, 32, 16, 16), np.float32)
+    first = remembered.generate(x, aud)
+    assert remembered.generate(x.copy(), aud) is first and len(calls) == 1
+    assert not np.array_equal(remembered.generate(x, aud + 1), first) and len(calls) == 2
+    assert remembered.files == models.files
