@@ -2,13 +2,15 @@
 the convention search names each one when a candidate was made with it."""
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 import pytest
 import soundfile as sf
 from PIL import Image
 
-from harness.diagnosis.conventions import Remembering, search_conventions
+from harness.diagnosis.conventions import Remembering, Renderer, search_conventions, single_variants
 from reference import image
 from reference.conventions import Conventions
 from reference.data import Pack
@@ -149,14 +151,26 @@ def test_precision_variants_run_other_models(models):
 # ----------------------------------------------------------------------------- the convention search
 
 
-@pytest.mark.parametrize("variant", ["audio_source=aud_ave", "paste=direct", "resize_kernel=pil_cubic",
-                                     "output=jpeg90", "precision=fp16", "precision=bf16",
-                                     # a pair, whose second knob alone scores below canonical on worst PSNR
-                                     "crop_source=computed,resize_kernel=nearest"])
-def test_convention_search_names_the_variant(pack, models, variant):
+EVERY_VARIANT = [conv.label() for conv in single_variants()] + [
+    "audio_window=tile,template_order=linear", "paste=direct,output=jpeg90",
+    # a pair whose second knob alone scores below canonical on worst PSNR
+    "crop_source=computed,resize_kernel=nearest"]
+
+
+@pytest.fixture(scope="module")
+def renderer(pack, models) -> Renderer:
+    """One Renderer for every search below: each variant's frames are rendered once."""
+    return Renderer(pack, pack.root / "audio.wav", models, SEARCH_FRAMES)
+
+
+@pytest.mark.parametrize("variant", EVERY_VARIANT)
+def test_convention_search_names_every_variant(renderer, pack, models, variant):
+    """Every variant of the conventions table (and pairs), injected as a candidate, is named exactly."""
     conv = Conventions.parse(variant)
     candidate = [r.frame for r in render(pack, models, conv, SEARCH_FRAMES)]
-    found = search_conventions(pack, pack.root / "audio.wav", models, candidate)
+    started = time.perf_counter()
+    found = search_conventions(pack, pack.root / "audio.wav", models, candidate, renderer)
+    print(f"\ninjected {variant}: {found['text']} [{time.perf_counter() - started:.2f} s]")
     assert found["explained"], found["text"]
     assert Conventions.parse(found["best"]["conventions"]) == conv, found["text"]
     assert found["best"]["psnr_min"] == float("inf") and found["canonical"]["psnr_min"] < float("inf")

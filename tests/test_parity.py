@@ -231,9 +231,8 @@ thresholds = {{ psnr_min = 0 }}
     assert "ignores the input audio" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("variant, expected", [
+@pytest.mark.parametrize("variant, expected", [  # every variant and pairs: test_conventions_more, test_explain
     ("channel_order=rgb", {"channel_order": "rgb"}),
-    ("audio_window=tile,template_order=linear", {"audio_window": "tile", "template_order": "linear"}),
 ])
 def test_convention_search_names_the_injected_variants(tmp_path, synthetic_pack, tiny_models_dir, variant,
                                                         expected):

@@ -94,19 +94,37 @@ def _helpful(tried: list[tuple[Conventions, dict]], canonical: dict) -> list[Con
     return list(best.values())[:TOP]
 
 
-def search_conventions(source, audio, models, candidate: list[np.ndarray]) -> dict:
-    """Search the conventions that best reproduce `candidate` (its first frames, in order)."""
+class Renderer:
+    """The reference's first `n` frames under any conventions, each variant rendered once: decoded
+    templates and generator outputs are shared between variants, and one Renderer serves several
+    searches over the same source, audio and models."""
+
+    def __init__(self, source, audio, models, n: int) -> None:
+        self.source, self.models = Remembering(source, "frame"), Remembering(models, "generate")
+        self.audio, self.n = audio, n
+        self._frames: dict[Conventions, list[np.ndarray] | None] = {}
+
+    def __call__(self, conv: Conventions) -> list[np.ndarray] | None:
+        """The frames, or None when the variant cannot run on this input."""
+        if conv not in self._frames:
+            self._frames[conv] = _render(self.source, self.audio, self.models, conv, self.n)
+        return self._frames[conv]
+
+
+def search_conventions(source, audio, models, candidate: list[np.ndarray], render: Renderer | None = None) -> dict:
+    """Search the conventions that best reproduce `candidate` (its first frames, in order); `render`
+    (for len(candidate) frames of the same inputs) shares variants between searches."""
     n = len(candidate)
-    source, models = Remembering(source, "frame"), Remembering(models, "generate")
-    canonical = _score(_render(source, audio, models, Conventions(), n), candidate)
+    render = render or Renderer(source, audio, models, n)
+    canonical = _score(render(Conventions()), candidate)
     tried = []
     for conv in single_variants():
-        frames = _render(source, audio, models, conv, n)
+        frames = render(conv)
         if frames is not None:
             tried.append((conv, _score(frames, candidate)))
     for a, b in itertools.combinations(_helpful(tried, canonical), 2):
         conv = replace(Conventions(), **a.variants(), **b.variants())
-        frames = _render(source, audio, models, conv, n)
+        frames = render(conv)
         if frames is not None:
             tried.append((conv, _score(frames, candidate)))
     best_conv, best = max(tried, key=lambda t: _rank(t[1]), default=(Conventions(), canonical))
