@@ -99,6 +99,8 @@ def _explain(tmp_path: Path, pack: Path, models: Path, backends: str, capsys) ->
     results = read_results(tmp_path / "out" / "results.json")
     assert main(["explain", str(tmp_path / "out" / "results.json")]) == code  # the file says the same
     assert capsys.readouterr().out.split("\nresults ->")[0] == out.split("\nresults ->")[0]
+    with capsys.disabled():  # the injected-defect table: what explain said, and how long the diagnosis took
+        print("\n" + out.split("\nresults ->")[0])
     return code, results, out
 
 
@@ -137,3 +139,11 @@ def test_fp16_is_localised_to_a_stage_and_a_layer(tmp_path, synthetic_pack, tiny
     assert found["layers"]["model"] == "audio_encoder.onnx" and found["layers"]["node"] is not None
     assert "first stage out of tolerance: embeddings" in out and "first divergent layer of audio_encoder.onnx" in out
 
+
+
+def test_a_port_replaying_aud_ave_ignores_its_audio(tmp_path, synthetic_pack, tiny_models_dir, capsys):
+    code, results, out = _explain(tmp_path, synthetic_pack, tiny_models_dir,
+                                  _port("ghost", "--conventions audio_source=aud_ave"), capsys)
+    found = results["runs"][0]["diagnosis"]
+    assert code == 1 and found["conventions"]["best"]["conventions"] == "audio_source=aud_ave"
+    assert "output ignores the input audio: it matches the reference driven by the pack's aud_ave.bin" in out
