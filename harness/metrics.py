@@ -8,21 +8,21 @@ histograms and the same SSIM map.
 
 SSIM equals ``skimage.metrics.structural_similarity`` with its defaults (uniform 7x7 window,
 K1 = 0.01, K2 = 0.03, sample covariance, border of (win_size - 1) // 2 pixels cropped before the
-mean, channel mean) to about 1e-7, and over ten times faster: the window sums of x, y, x^2, y^2
-and xy are exact integers (uint8 input), so the variance terms are computed without cancellation;
-only the final ratio is float32. Rows are processed in cache-sized strips on a few threads.
+mean, channel mean) to about 1e-10, and over ten times faster: one compiled pass over the rows
+(``harness.ssim_kernel``) in which the window sums are exact integers (uint8 input), so the
+variance terms are computed without cancellation; only the final ratio is float32.
 """
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
 import cv2
 import numpy as np
 
+from harness.ssim_kernel import ssim_rows
 from reference.image import check_rect, rect_mouth_box
 
 CHANNELS = ("B", "G", "R")
@@ -30,7 +30,7 @@ REGIONS = ("full", "face", "mouth", "outside_face")
 WITHIN = (1, 2, 8)  # within_k_pct: share of values with |ref - cand| <= k
 SSIM_WIN_SIZE = 7
 SSIM_K1, SSIM_K2 = 0.01, 0.03
-_STRIP_VALUES = 1 << 17  # values per SSIM strip, so one strip's intermediates stay in cache
+_BLOCK_ROWS = 64  # SSIM map rows per work item of the kernel's threads
 _HIST_EXACT = 1 << 24  # cv2.calcHist returns float32 counts: exact below this many values per channel
 
 
@@ -115,56 +115,6 @@ def psnr(ref: np.ndarray, cand: np.ndarray, data_range: float = 255.0) -> float:
     return _psnr(float(np.mean(diff * diff)), data_range)
 
 
-def _pool() -> ThreadPoolExecutor:
-    """Threads for the SSIM strips (OpenCV and numpy release the GIL): one per usable CPU, at most 8."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return ThreadPoolExecutor(max_workers=min(8, cpus))
-
-
-def _ssim_strip(x: np.ndarray, y: np.ndarray, d: np.ndarray, out: np.ndarray, data_range: float,
-                win_size: int) -> np.ndarray:
-    """Write the SSIM map of the window centres of uint8 strips ``x``, ``y`` (h x w x C) into ``out``.
-
-    ``d`` is |x - y|. With window sums Sx, Sy, Sxy, Sdd (of d^2) over N = win_size^2 pixels,
-    Sxx + Syy = Sdd + 2 Sxy, and skimage's map
-    (2 ux uy + C1)(2 vxy + C2) / ((ux^2 + uy^2 + C1)(vx + vy + C2)), v the sample (co)variances,
-    is 4 (P + c1/2)(V + c2/2) / ((M + c1)(N Sdd + 2 V - D + c2)) with P = Sx Sy, V = N Sxy - P,
-    D = (Sx - Sy)^2, M = D + 2 P, c1 = C1 N^2, c2 = C2 N (N - 1). Four box filters of uint8 or
-    uint16 images; all but the last ratio is exact integer arithmetic. ``out`` is
-    (h - win_size + 1) x (w - win_size + 1) x C. Returns its per-channel sums.
-    """
-    pad, n = win_size // 2, win_size * win_size
-    c1 = (SSIM_K1 * data_range * n) ** 2
-    c2 = (SSIM_K2 * data_range) ** 2 * n * (n - 1)
-    small = 2 * n * n * 255 ** 2 < 2 ** 31  # every integer below fits int32 (win_size <= 11)
-    acc, depth = (np.int32, cv2.CV_32S) if small else (np.int64, cv2.CV_64F)
-
-    def window_sums(a: np.ndarray) -> np.ndarray:  # whole windows only
-        sums = cv2.boxFilter(a, depth, (win_size, win_size), normalize=False, borderType=cv2.BORDER_REFLECT)
-        return sums.reshape(a.shape)[pad:-pad, pad:-pad].astype(acc, copy=False)
-
-    sx, sy = window_sums(x), window_sums(y)
-    sxy = window_sums(np.multiply(x, y, dtype=np.uint16))
-    sdd = window_sums(np.multiply(d, d, dtype=np.uint16))
-    p = sx * sy
-    sx -= sy
-    sx *= sx  # D = (Sx - Sy)^2
-    sxy *= n
-    sxy -= p  # V = N Sxy - P = N (N - 1) vxy
-    sdd *= n
-    sdd += sxy
-    sdd += sxy
-    sdd -= sx  # N (Sxx + Syy) - M = N (N - 1) (vx + vy)
-    num = np.add(p, c1 / 2, dtype=np.float32)
-    num *= np.add(sxy, c2 / 2, dtype=np.float32)
-    p *= 2
-    p += sx  # M
-    den = np.add(p, c1, dtype=np.float32)
-    den *= np.add(sdd, c2, dtype=np.float32)
-    cv2.divide(num, den, dst=out, scale=4.0)
-    return _channel_sums(out)
-
-
 @dataclass(frozen=True)
 class _SsimMap:
     """The per-channel SSIM map of an image's interior, (H - 2p) x (W - 2p) x C, stored sparsely.
@@ -203,7 +153,7 @@ class _SsimMap:
         return out
 
 
-def _ssim_interior(x: np.ndarray, y: np.ndarray, data_range: float, win_size: int, pool: Executor,
+def _ssim_interior(x: np.ndarray, y: np.ndarray, data_range: float, win_size: int,
                    diff: np.ndarray | None = None) -> _SsimMap:
     """The SSIM map of uint8 H x W x C images on the interior (see :class:`_SsimMap`).
 
@@ -227,23 +177,22 @@ def _ssim_interior(x: np.ndarray, y: np.ndarray, data_range: float, win_size: in
     if r0 >= r1 or c0 >= c1:
         return empty
     box = (slice(r0, r1 + 2 * pad), slice(c0, c1 + 2 * pad))
-    return _SsimMap(shape, *_ssim_dense(x[box], y[box], diff[box], data_range, win_size, pool), r0, c0)
+    return _SsimMap(shape, *_ssim_dense(x[box], y[box], data_range, win_size), r0, c0)
 
 
-def _ssim_dense(x: np.ndarray, y: np.ndarray, diff: np.ndarray, data_range: float, win_size: int,
-                pool: Executor) -> tuple[np.ndarray, np.ndarray]:
+def _ssim_dense(x: np.ndarray, y: np.ndarray, data_range: float, win_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Every window of the interior (p = (win_size - 1) // 2 pixels off every border, what skimage
-    averages), float32 (H - 2p) x (W - 2p) x C, and its float64 per-channel sums; computed in strips
-    of rows (so the intermediates stay in cache) on the threads of ``pool``.
-    """
+    averages): float32 (H - 2p) x (W - 2p) x C, and its float64 per-channel sums (see
+    ``harness.ssim_kernel``)."""
     height, width, channels = x.shape
     pad = win_size // 2
-    out = np.empty((height - 2 * pad, width - 2 * pad, channels), np.float32)
-    step = max(1, _STRIP_VALUES // (width * channels))
-    jobs = [pool.submit(_ssim_strip, x[r0:r0 + step + 2 * pad], y[r0:r0 + step + 2 * pad],
-                        diff[r0:r0 + step + 2 * pad], out[r0:r0 + step], data_range, win_size)
-            for r0 in range(0, out.shape[0], step)]
-    return out, sum(job.result() for job in jobs)
+    n = win_size * win_size
+    c1 = (SSIM_K1 * data_range * n) ** 2
+    c2 = (SSIM_K2 * data_range) ** 2 * n * (n - 1)
+    out = np.empty((height - 2 * pad, (width - 2 * pad) * channels), np.float32)
+    sums = ssim_rows(np.ascontiguousarray(x).reshape(height, -1), np.ascontiguousarray(y).reshape(height, -1),
+                     out, channels, win_size, c1, c2, _BLOCK_ROWS)
+    return out.reshape(height - 2 * pad, width - 2 * pad, channels), sums.sum(axis=0)
 
 
 def _ssim_input(a: np.ndarray, channel_axis: int | None) -> np.ndarray:
@@ -285,8 +234,7 @@ def ssim(ref: np.ndarray, cand: np.ndarray, data_range: float = 255.0, win_size:
     a 2-D image is one channel (``channel_axis`` then is ignored).
     """
     x, y = _ssim_prepare(ref, cand, data_range, win_size, channel_axis)
-    with _pool() as pool:
-        smap = _ssim_interior(x, y, data_range, win_size, pool)
+    smap = _ssim_interior(x, y, data_range, win_size)
     return float(smap.sums().mean() / (smap.shape[0] * smap.shape[1]))
 
 
@@ -300,8 +248,7 @@ def ssim_map(ref: np.ndarray, cand: np.ndarray, data_range: float = 255.0, win_s
     x, y = _ssim_prepare(ref, cand, data_range, win_size, channel_axis)
     pad = win_size // 2
     out = np.full(x.shape[:2], np.nan, np.float32)
-    with _pool() as pool:
-        out[pad:-pad, pad:-pad] = _ssim_interior(x, y, data_range, win_size, pool).dense().mean(axis=2)
+    out[pad:-pad, pad:-pad] = _ssim_interior(x, y, data_range, win_size).dense().mean(axis=2)
     return out
 
 
@@ -382,9 +329,9 @@ def frame_metrics(ref: np.ndarray, cand: np.ndarray, rect: Sequence[int]) -> dic
     mouth_box = rect_mouth_box(rect)
     regions = region_masks(ref.shape, rect, mouth_box)
     diff = cv2.absdiff(ref, cand)
-    with _pool() as pool:
+    with ThreadPoolExecutor(max_workers=1) as pool:  # histograms beside the SSIM kernel (which frees the GIL)
         hist_jobs = {name: pool.submit(_channel_histograms, diff[regions[name]]) for name in ("full", "face", "mouth")}
-        smap = _ssim_interior(ref, cand, 255.0, SSIM_WIN_SIZE, pool, diff)
+        smap = _ssim_interior(ref, cand, 255.0, SSIM_WIN_SIZE, diff)
         hists = {name: job.result() for name, job in hist_jobs.items()}
     hists["outside_face"] = hists["full"] - hists["face"]
     ssims = _region_ssims(smap, rect, mouth_box, SSIM_WIN_SIZE // 2)

@@ -181,11 +181,11 @@ def test_ssim_channel_axis_and_data_range(frames):
     assert abs(metrics.ssim(planar_ref, planar_cand, data_range=100, channel_axis=0) - want) < 1e-4
 
 
-@pytest.mark.parametrize("strip_values", [1, 5000, 10 ** 9])  # one row per strip, a few rows, one strip
-def test_ssim_strips_stitch_exactly(frames, monkeypatch, strip_values):
+@pytest.mark.parametrize("block_rows", [1, 7, 10 ** 6])  # one row per work item, a few rows, one item
+def test_ssim_blocks_stitch_exactly(frames, monkeypatch, block_rows):
     ref, cand = frames["1"][300:400, 500:650], frames["noise"][300:400, 500:650]
     want = metrics.ssim_map(ref, cand)
-    monkeypatch.setattr(metrics, "_STRIP_VALUES", strip_values)
+    monkeypatch.setattr(metrics, "_BLOCK_ROWS", block_rows)
     assert np.array_equal(metrics.ssim_map(ref, cand), want, equal_nan=True)
     assert abs(metrics.ssim(ref, cand) - sk_ssim(ref, cand)) < 1e-4
 
@@ -394,17 +394,14 @@ def test_frame_metrics_rejects_bad_input(ref, cand, rect, match):
 
 def test_ssim_skips_equal_windows_bit_exactly(shared_data):
     """Only windows touching differing pixels are computed: same map as computing them all."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from harness.metrics import _ssim_dense, _ssim_interior
     ref = cv2.imread(str(shared_data / "sanders_pack" / "full_body_img" / "10.jpg"))
     cand = ref.copy()
     cand[300:340, 600:650] = cv2.GaussianBlur(cand[300:340, 600:650], (5, 5), 0)
     cand[719, 0] ^= 7  # a differing pixel in a corner
-    with ThreadPoolExecutor(2) as pool:
-        fast = _ssim_interior(ref, cand, 255.0, 7, pool)
-        dense, dense_sums = _ssim_dense(ref, cand, cv2.absdiff(ref, cand), 255.0, 7, pool)
-        same = _ssim_interior(ref, ref.copy(), 255.0, 7, pool)
+    fast = _ssim_interior(ref, cand, 255.0, 7)
+    dense, dense_sums = _ssim_dense(ref, cand, 255.0, 7)
+    same = _ssim_interior(ref, ref.copy(), 255.0, 7)
     assert fast.block.shape[0] * fast.block.shape[1] < dense.shape[0] * dense.shape[1]
     assert np.array_equal(fast.dense(), dense)
     assert np.allclose(fast.sums(), dense_sums, rtol=0, atol=1e-6)
