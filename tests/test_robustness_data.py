@@ -16,6 +16,7 @@ from harness.cli import main
 from harness.config import ConfigError, load_config
 from reference.data import Dataset, open_source
 from reference.errors import InputError
+from expect import expect_error
 
 N = 12  # frames of the session's synthetic pack
 
@@ -55,16 +56,6 @@ def lms_lines(path: Path, keep: int | None = None, first: str | None = None) -> 
     if first is not None:
         lines[2] = first
     path.write_text("\n".join(lines[:keep]) + "\n")
-
-
-def expect_error(call: Callable, path: Path, *fragments: str) -> InputError:
-    with pytest.raises(InputError) as info:
-        call()
-    text = str(info.value)
-    assert info.value.path == path and str(path) in text, text
-    for fragment in fragments:
-        assert fragment in text, text
-    return info.value
 
 
 # --------------------------------------------------------------------------- pre-cut pack

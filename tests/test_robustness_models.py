@@ -11,8 +11,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from harness.cli import main
-from reference.errors import InputError
 from reference.models import ENCODER_FILE, ENCODER_IO, GENERATOR_FILE, GENERATOR_IO, ModelFiles, Models, check_model
+from expect import expect_error
 
 FLOAT = TensorProto.FLOAT
 
@@ -45,16 +45,6 @@ def generator(path: Path, shape: tuple = (1, 6, 320, 320), audio: str = "audio",
     inputs = [helper.make_tensor_value_info("input", FLOAT, list(shape)),
               helper.make_tensor_value_info(audio, FLOAT, [1, 32, 16, 16])]
     return save(path, nodes, inputs, [helper.make_tensor_value_info("output", FLOAT, [1, 3, 320, 320])], consts)
-
-
-def expect_error(call, path: Path, *fragments: str) -> InputError:
-    with pytest.raises(InputError) as info:
-        call()
-    text = str(info.value)
-    assert info.value.path == path and str(path) in text, text
-    for fragment in fragments:
-        assert fragment in text, text
-    return info.value
 
 
 # --------------------------------------------------------------------------- missing models
