@@ -19,6 +19,25 @@ from numba import njit, prange
 _FLAGS = {"reassoc", "nsz", "contract", "nnan", "ninf"}
 
 
+@njit(cache=True, nogil=True, fastmath=_FLAGS)
+def _prefix_sums(v: np.ndarray, out: np.ndarray, channels: int) -> None:  # pragma: no cover - compiled
+    """out[f + channels] = sum of v[g] for g <= f with g = f (mod channels): per-channel prefix sums of a
+    row whose channels are interleaved. Three channels (colour frames) keep their sums in registers,
+    about 3x faster than the general loop, whose sums go through memory."""
+    if channels == 3:
+        s0 = s1 = s2 = 0.0
+        for f in range(0, v.shape[0] - 2, 3):
+            s0 += v[f]
+            s1 += v[f + 1]
+            s2 += v[f + 2]
+            out[f + 3] = s0
+            out[f + 4] = s1
+            out[f + 5] = s2
+    else:
+        for f in range(v.shape[0]):
+            out[f + channels] = out[f] + v[f]
+
+
 @njit(cache=True, parallel=True, nogil=True, fastmath=_FLAGS)
 def ssim_rows(x: np.ndarray, y: np.ndarray, out: np.ndarray, channels: int, win: int, c1: float, c2: float,
               block: int) -> np.ndarray:  # pragma: no cover - compiled; tested through harness.metrics
@@ -53,11 +72,10 @@ def ssim_rows(x: np.ndarray, y: np.ndarray, out: np.ndarray, channels: int, win:
                     vy[f] += e - e0
                     vxy[f] += a * e - a0 * e0
                     vdd[f] += (a - e) * (a - e) - (a0 - e0) * (a0 - e0)
-            for f in range(width):  # prefix sums along the row, per channel
-                cx[f + channels] = cx[f] + vx[f]
-                cy[f + channels] = cy[f] + vy[f]
-                cxy[f + channels] = cxy[f] + vxy[f]
-                cdd[f + channels] = cdd[f] + vdd[f]
+            _prefix_sums(vx, cx, channels)
+            _prefix_sums(vy, cy, channels)
+            _prefix_sums(vxy, cxy, channels)
+            _prefix_sums(vdd, cdd, channels)
             for f in range(cols):
                 sx, sy = cx[f + span] - cx[f], cy[f + span] - cy[f]
                 sxy, sdd = cxy[f + span] - cxy[f], cdd[f + span] - cdd[f]

@@ -168,7 +168,15 @@ def test_ssim_matches_skimage_on_grayscale(frames, pair):
     assert abs(metrics.ssim(ref, cand) - sk_ssim(ref, cand)) < 1e-4
 
 
-@pytest.mark.parametrize("win_size", [3, 13])  # 13: window sums beyond int32 products (the int64 path)
+@pytest.mark.parametrize("channels", [2, 4, 5])  # the kernel's general prefix sums (3 channels have their own)
+def test_ssim_matches_skimage_on_any_channel_count(frames, channels):
+    grey = [cv2.cvtColor(frames[k][:120, :160], cv2.COLOR_BGR2GRAY) for k in ("1", "blur")]
+    ref, cand = (np.stack([np.roll(g, 7 * c, axis=1) for c in range(channels)], axis=2) for g in grey)
+    assert abs(metrics.ssim(ref, cand) - sk_ssim(ref, cand)) < 1e-6
+    assert abs(metrics.ssim(ref[..., :3], cand[..., :3]) - sk_ssim(ref[..., :3], cand[..., :3])) < 1e-6
+
+
+@pytest.mark.parametrize("win_size", [3, 13])  # 13: larger window sums
 def test_ssim_other_window_sizes(frames, win_size):
     ref, cand = frames["1"][:200, :300], frames["2"][:200, :300]
     assert abs(metrics.ssim(ref, cand, win_size=win_size) - sk_ssim(ref, cand, win_size=win_size)) < 1e-4
