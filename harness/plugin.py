@@ -45,6 +45,8 @@ class ParitySession:
         except ParityError as exc:
             raise pytest.UsageError(f"--parity-config: {exc}") from None
         self.references: dict = {}
+        self.ref_mouths: dict = {}  # audio name -> the reference's mouth thumbnails
+        self.cand_mouths: dict = {}  # backend -> audio name -> its mouth thumbnails
 
     def inputs(self, audio: Path, name: str) -> RunInputs:
         from harness.parity import _safe
@@ -53,13 +55,24 @@ class ParitySession:
         return RunInputs(self.cfg.source, self.cfg.source_kind, audio, self.models, self.cfg.frames, workdir)
 
     def record(self, spec, audio: Path) -> dict:
-        from harness.parity import run_backend, run_reference
+        """Run one backend x audio (the reference of that audio first, once), with the diagnosis of
+        [run].explain; the backend's last audio also judges its audio dependence across the matrix."""
+        import numpy as np
+
+        from harness.parity import judge_audio_dependence, run_backend, run_reference
         from harness.results import write_results
         if audio not in self.references:
             self.references[audio] = run_reference(self.inputs(audio, "reference"), progress=False)
+            self.ref_mouths[audio.name] = self.references[audio].mouths
+        mouths: list = []
         record = run_backend(spec, self.references[audio], self.inputs(audio, spec.name), audio.name,
-                             self.cfg.output, progress=False)
+                             self.cfg.output, progress=False, mouths=mouths, explain=self.cfg.explain)
+        if mouths:
+            self.cand_mouths.setdefault(spec.name, {})[audio.name] = np.stack(mouths)
         self.results["runs"].append(record)
+        if audio == self.audios[-1]:
+            judge_audio_dependence(self.results["runs"], {spec.name: self.cand_mouths.get(spec.name, {})},
+                                   self.ref_mouths)
         write_results(self.results, self.cfg.output / "results.json")
         return record
 
@@ -111,6 +124,9 @@ def failure_message(record: dict) -> str:
             lines.append(f"  {region:6s} identical {_fmt(stats['identical_pct']['mean'])} %, "
                          f"PSNR min {_fmt(stats['psnr']['min'])} dB, SSIM min {_fmt(stats['ssim']['min'])}, "
                          f"max abs {_fmt(stats['max_abs']['max'])}")
+    if record.get("diagnosis", {}).keys() - {"audio_dependence"}:
+        from harness.diagnosis.explain import causes
+        lines += [f"  cause: {text}" for text in causes(record)]
     features = record.get("features", {})
     for stage in sorted(features, key=lambda s: STAGE_ORDER.index(s) if s in STAGE_ORDER else len(STAGE_ORDER)):
         drift = features[stage]

@@ -174,6 +174,7 @@ def test_pytest_plugin_makes_one_test_per_backend_and_audio(pytester, synthetic_
     assert "parity.toml::ort_cpu[audio] PASSED" in text
     assert "parity.toml::reference[channel_order=rgb][audio] FAILED" in text
     assert "violated: PSNR" in text and "thresholds: psnr_min=45" in text
+    assert "cause: with channel_order=rgb the reference matches the candidate on 100.000 % of pixels" in text
     one = pytester.runpytest("--parity-config", str(path), "--backend", "ort_cpu", "--parity-frames", "2")
     one.assert_outcomes(passed=2)
     bad = pytester.runpytest("--parity-config", str(tmp_path / "missing.toml"))
@@ -248,3 +249,20 @@ def test_convention_search_names_the_injected_variants(tmp_path, synthetic_pack,
     assert main(["run", "--config", str(path), "--quiet", "--frames", "5", "--no-explain"]) == 1
     assert all("diagnosis" not in r or "conventions" not in r["diagnosis"]
                for r in read_results(tmp_path / "out" / "results.json")["runs"])
+
+
+def test_pytest_plugin_flags_a_port_that_ignores_its_audio(pytester, synthetic_pack, tiny_models_dir, tmp_path):
+    port = FAKE_PORTS / "copy_port.py"  # the template frames whatever the audio says
+    backends = f"""
+[backends.ghost]
+kind = "subprocess"
+command = ["{sys.executable}", "{port}", "--sanders", "{{pack}}", "--audio", "{{audio}}", "--output", "{{output}}", "--frames", "{{frames}}"]
+thresholds = {{ psnr_min = 0 }}
+"""
+    path = write_config(tmp_path, synthetic_pack, tiny_models_dir, backends)
+    result = pytester.runpytest("--parity-config", str(path), "--parity-frames", "3", "-v")
+    result.assert_outcomes(passed=1, failed=1)  # the flag falls on the backend's last audio
+    assert "parity.toml::ghost[silence_1.12s] FAILED" in result.stdout.str()
+    assert "violated: output ignores the input audio" in result.stdout.str()
+    runs = read_results(tmp_path / "out" / "results.json")["runs"]
+    assert all(r["diagnosis"]["audio_dependence"]["ignores_input_audio"] for r in runs)
