@@ -28,6 +28,15 @@ def folder(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("fuzz")
 
 
+def value_or_named_error(call, path: Path):
+    """`call()`'s value, or None when it raised an InputError naming `path` (any other error fails)."""
+    try:
+        return call()
+    except InputError as exc:
+        assert exc.path == path and str(path) in str(exc)
+        return None
+
+
 def write(folder: Path, name: str, data: bytes | str) -> Path:
     path = folder / name
     path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass"))
@@ -57,10 +66,8 @@ def wav_files(draw) -> bytes:
 @given(data=wav_files())
 def test_wav_loader_returns_16k_mono_float_or_input_error(folder, data):
     path = write(folder, "fuzz.wav", data)
-    try:
-        wav = load_wav(path)
-    except InputError as exc:
-        assert exc.path == path and str(path) in str(exc)
+    wav = value_or_named_error(lambda: load_wav(path), path)
+    if wav is None:
         return
     assert wav.dtype == np.float32 and wav.ndim == 1 and wav.size >= 3000 and np.isfinite(wav).all()
 
@@ -94,10 +101,8 @@ def lms_files(draw) -> str:
 @given(text=lms_files())
 def test_landmark_parser_returns_110_points_or_input_error(folder, text):
     path = write(folder, "fuzz.lms", text)
-    try:
-        lms = read_landmarks(path)
-    except InputError as exc:
-        assert exc.path == path and str(path) in str(exc)
+    lms = value_or_named_error(lambda: read_landmarks(path), path)
+    if lms is None:
         return
     assert lms.shape == (N_LANDMARKS, 2) and lms.dtype == np.int32
 
@@ -134,10 +139,8 @@ def load_rects(path: Path, n: int) -> list:
 @given(doc=rect_files, n=st.integers(1, 4), raw=st.booleans())
 def test_rect_json_reader_returns_valid_rects_or_input_error(folder, doc, n, raw):
     path = write(folder, "crop_rectangles.json", json.dumps(doc)[:-1] if raw else json.dumps(doc))
-    try:
-        rects = load_rects(path, n)
-    except InputError as exc:
-        assert exc.path == path and str(path) in str(exc)
+    rects = value_or_named_error(lambda: load_rects(path, n), path)
+    if rects is None:
         return
     assert len(rects) == n
     for x1, y1, x2, y2 in rects:
@@ -255,10 +258,8 @@ def results_docs(draw) -> str:
 @given(text=results_docs())
 def test_results_reader_returns_a_valid_document_or_input_error(folder, text):
     path = write(folder, "results.json", text)
-    try:
-        results = read_results(path)
-    except InputError as exc:
-        assert exc.path == path and str(path) in str(exc)
+    results = value_or_named_error(lambda: read_results(path), path)
+    if results is None:
         return
     assert results["schema"] == "synctalk-parity/results" and isinstance(results["runs"], list)
 
