@@ -147,3 +147,15 @@ def test_a_port_replaying_aud_ave_ignores_its_audio(tmp_path, synthetic_pack, ti
     found = results["runs"][0]["diagnosis"]
     assert code == 1 and found["conventions"]["best"]["conventions"] == "audio_source=aud_ave"
     assert "output ignores the input audio: it matches the reference driven by the pack's aud_ave.bin" in out
+
+
+def test_a_port_dumping_stages_is_localised_to_its_first_divergent_stage(tmp_path, synthetic_pack, tiny_models_dir,
+                                                                          capsys):
+    dumps = "".join(f'[backends.htk.stage_dumps.{name}]\npattern = "{{output}}/stages/{name}.npy"\n'
+                    for name in ("mel", "embeddings", "audio_windows"))
+    backends = _port("htk", "--conventions mel_scale=htk --dump-stages {output}/stages") + dumps
+    code, results, out = _explain(tmp_path, synthetic_pack, tiny_models_dir, backends, capsys)
+    found = results["runs"][0]["diagnosis"]
+    assert code == 1 and found["stages"]["first_stage"] == "mel", found["stages"]["text"]
+    assert "first stage out of tolerance: mel (max abs" in out and "(not dumped: padded_features, generator_outputs)" in out
+    assert found["conventions"]["best"]["conventions"] == "mel_scale=htk"
