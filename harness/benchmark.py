@@ -522,9 +522,7 @@ def bench_main(config: str | Path, backends: list[str] | None = None, threads: l
     """`synctalk-parity bench`: run the bench, write ``OUTPUT/bench.json`` (default: the config's
     ``[run].output``), print the table. 0 when every backend ran, 3 when one was skipped or failed;
     a config error raises ConfigError (exit 2 in the CLI)."""
-    cfg = load_config(config, only=backends or None)
-    if output is not None:
-        cfg.output = Path(output).resolve()
+    cfg = load_config(config, only=backends or None, output=output)
     path = cfg.output / "bench.json"
     results = run_bench(cfg, warmup, repeats, threads, frames, progress, results_path=path)
     print(bench_table(results))

@@ -256,11 +256,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.config import load_config
     from harness.console import results_table
     from harness.parity import exit_code, run_parity
-    cfg = load_config(args.config, only=args.backend)
-    if args.output:
-        cfg.output = args.output.resolve()
-    if args.frames:
-        cfg.frames = args.frames
+    cfg = load_config(args.config, only=args.backend, output=args.output, frames=args.frames)
     cfg.video = cfg.video or args.video
     cfg.explain = cfg.explain and not args.no_explain
     results, path = run_parity(cfg, progress=not args.quiet)
@@ -298,8 +294,21 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from harness.diagnosis.explain import explain_main
-    return explain_main(args.path, args.backend, args.output, args.frames, not args.quiet)
+    """With a config: run it with every diagnosis on; with a results.json: read it. Print the causes."""
+    from harness.diagnosis.explain import explain_text
+    from harness.parity import exit_code
+    if args.path.suffix == ".json":
+        from harness.results import read_results
+        results, path = read_results(args.path), args.path
+    else:
+        from harness.config import load_config
+        from harness.parity import run_parity
+        cfg = load_config(args.path, only=args.backend, output=args.output, frames=args.frames)
+        cfg.explain = True
+        results, path = run_parity(cfg, progress=not args.quiet)
+    print(explain_text(results, args.backend))
+    print(f"\nresults -> {path}")
+    return exit_code(results)
 
 
 def cmd_explain_layers(args: argparse.Namespace) -> int:

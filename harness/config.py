@@ -114,10 +114,17 @@ def read_toml(path: Path) -> dict:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
-def load_config(path: str | Path, only: list[str] | None = None) -> ParityConfig:
-    """Read and check a parity config; `only` keeps the named backends."""
+def load_config(path: str | Path, only: list[str] | None = None, output: str | Path | None = None,
+                frames: int | None = None) -> ParityConfig:
+    """Read and check a parity config; `only` keeps the named backends; `output` and `frames` (the
+    command line's overrides) replace [run].output and [data].frames."""
     path = Path(path)
-    return config_from_dict(read_toml(path), path, only)
+    cfg = config_from_dict(read_toml(path), path, only)
+    if output is not None:
+        cfg.output = Path(output).resolve()
+    if frames:
+        cfg.frames = frames
+    return cfg
 
 
 def _table(path: Path, raw: dict, name: str) -> dict:

@@ -36,9 +36,7 @@ class ParitySession:
         from harness.parity import audio_files, models_folder, start_results
         from reference.errors import ParityError
         try:
-            self.cfg = load_config(config_path, only=only)
-            if frames:
-                self.cfg.frames = frames
+            self.cfg = load_config(config_path, only=only, frames=frames)
             self.models = models_folder(self.cfg)
             self.audios = audio_files(self.cfg)
             self.results = start_results(self.cfg, self.models, self.audios)
