@@ -84,6 +84,11 @@ def _stats(hist: np.ndarray) -> dict:
     return out
 
 
+def _abs_diff_stats(ref: np.ndarray, cand: np.ndarray) -> dict:
+    """:func:`_stats` of |ref - cand| over every value of two same-shape uint8 arrays."""
+    return _stats(_histogram(cv2.absdiff(_as_rows(ref), _as_rows(cand))))
+
+
 def _psnr(mse: float, data_range: float) -> float:
     return math.inf if mse == 0 else 10.0 * math.log10(data_range * data_range / mse)
 
@@ -97,7 +102,7 @@ def pixel_stats(ref: np.ndarray, cand: np.ndarray) -> dict:
     _check_uint8(ref, cand)
     if ref.size == 0:
         raise ValueError(f"nothing to compare: empty arrays of shape {ref.shape}")
-    stats = _stats(_histogram(cv2.absdiff(_as_rows(ref), _as_rows(cand))))
+    stats = _abs_diff_stats(ref, cand)
     del stats["mse"]
     return stats
 
@@ -110,7 +115,7 @@ def psnr(ref: np.ndarray, cand: np.ndarray, data_range: float = 255.0) -> float:
     """
     _check_same_shape(ref, cand)
     if ref.dtype == np.uint8 and cand.dtype == np.uint8 and ref.size:
-        return _psnr(_stats(_histogram(cv2.absdiff(_as_rows(ref), _as_rows(cand))))["mse"], data_range)
+        return _psnr(_abs_diff_stats(ref, cand)["mse"], data_range)
     diff = ref.astype(np.float64) - cand.astype(np.float64)
     return _psnr(float(np.mean(diff * diff)), data_range)
 

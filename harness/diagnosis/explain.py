@@ -1,8 +1,9 @@
 """Named causes of a backend's divergence, from every diagnosis a failing run gets.
 
 ``diagnose`` runs, for one failed backend x audio run: stage localisation (which stage leaves
-tolerance first), the temporal-offset search, the convention search and, for ONNX-engine backends
-whose first divergent stage is inside the generator, the first divergent layer. ``causes`` turns a
+tolerance first), the temporal-offset search, the convention search and, for ONNX-engine backends,
+the first divergent layer of the model that holds the first divergent stage (audio encoder or
+generator). ``causes`` turns a
 run record's diagnosis into one sentence per named cause ("no divergence" for a run that matches).
 """
 from __future__ import annotations
@@ -56,8 +57,8 @@ def diagnose(record: dict, spec, inputs, ref, candidate_first: list[np.ndarray],
     source = open_template_source(inputs.source, inputs.source_kind)
     out["conventions"] = search_conventions(source, inputs.audio, models, candidate_first[:CONVENTION_FRAMES])
     layer = layer_candidate(spec.backend)
-    model_inputs = _layer_inputs(out["stages"]["first_stage"], source, inputs.audio, models)
-    if layer is not None and model_inputs is not None:
+    model_inputs = None if layer is None else _layer_inputs(out["stages"]["first_stage"], source, inputs.audio, models)
+    if model_inputs is not None:
         from harness.diagnosis.layers import first_divergent_layer
         found = first_divergent_layer(model_inputs[0], model_inputs[1], layer[0], LAYER_TOLERANCE, layer[1])
         out["layers"] = {"model": model_inputs[0].name, **found}
@@ -126,25 +127,3 @@ def explain_text(results: dict, only: list[str] | None = None) -> str:
         lines.extend(f"  - {text}" for text in causes(run))
     return "\n".join(lines)
 
-
-def explain_main(path: Path, only: list[str] | None, output: Path | None, frames: int | None,
-                 progress: bool) -> int:
-    """``explain``: print the causes recorded in a results.json, or run a parity config with every
-    diagnosis on and print them. Exit code as ``run``'s."""
-    from harness.parity import exit_code
-    if path.suffix == ".json":
-        from harness.results import read_results
-        results = read_results(path)
-    else:
-        from harness.config import load_config
-        from harness.parity import run_parity
-        cfg = load_config(path, only=only)
-        cfg.explain = True
-        if output:
-            cfg.output = output.resolve()
-        if frames:
-            cfg.frames = frames
-        results, path = run_parity(cfg, progress)
-    print(explain_text(results, only))
-    print(f"\nresults -> {path}")
-    return exit_code(results)
