@@ -12,6 +12,7 @@ import soundfile as sf
 
 from reference import audio
 from reference.errors import InputError
+from signals import tone, write_tone_wav
 
 
 @pytest.fixture(scope="module")
@@ -155,11 +156,6 @@ def test_uncentred_stft_rejects_signal_shorter_than_n_fft() -> None:
 # 4. load_wav -------------------------------------------------------------------------------------
 
 
-def _tone(sr: int, seconds: float) -> np.ndarray:
-    t = np.arange(int(round(sr * seconds))) / sr
-    return 0.4 * np.sin(2 * np.pi * 440 * t) + 0.3 * np.sin(2 * np.pi * 3000 * t + 0.5)
-
-
 @pytest.mark.parametrize(
     ("sr", "channels", "subtype", "tol"),
     [
@@ -175,21 +171,17 @@ def _tone(sr: int, seconds: float) -> np.ndarray:
 def test_load_wav_converts_rate_and_channels(
     tmp_path: Path, sr: int, channels: int, subtype: str, tol: float
 ) -> None:
-    seconds = 0.7003
-    tone = _tone(sr, seconds)
-    diff = 0.2 * np.sin(2 * np.pi * 1234 * np.arange(tone.size) / sr)  # cancels in the downmix
-    data = tone if channels == 1 else np.stack([tone + diff, tone - diff], axis=1)
     path = tmp_path / f"tone_{sr}_{channels}_{subtype}.wav"
-    sf.write(path, data, sr, subtype=subtype)
+    clip = write_tone_wav(path, sr, channels, subtype, 0.7003)
 
     ours = audio.load_wav(path)
     expected = librosa.load(path, sr=16000, mono=True)[0]
     assert ours.dtype == np.float32
-    assert ours.shape == expected.shape == (math.ceil(tone.size * 16000 / sr),)
+    assert ours.shape == expected.shape == (math.ceil(clip.size * 16000 / sr),)
     assert np.abs(ours - expected).max() <= 1e-4
 
     # content: the analytic 16 kHz tone, away from the resampler's edge transients
-    analytic = _tone(16000, ours.size / 16000)
+    analytic = tone(16000, ours.size / 16000)
     assert np.abs(ours - analytic)[800:-800].max() <= tol
 
 
@@ -228,7 +220,7 @@ def test_load_wav_non_finite(tmp_path: Path) -> None:
 
 def test_load_wav_too_short(tmp_path: Path) -> None:
     path = tmp_path / "short.wav"
-    sf.write(path, _tone(16000, 0.05), 16000, subtype="PCM_16")
+    sf.write(path, tone(16000, 0.05), 16000, subtype="PCM_16")
     error = _expect_input_error(path, "too short|minimum")
     assert "0.0500 s" in error.problem and "0.1875 s" in error.problem
 

@@ -14,14 +14,9 @@ from harness.cli import main
 from reference import audio
 from reference.errors import InputError
 from expect import expect_error
+from signals import tone, write_tone_wav
 
 SECONDS = 0.5
-
-
-def tone(sr: int, seconds: float = SECONDS) -> np.ndarray:
-    """Two sines well inside the 8 kHz band, so every rate resamples to the same 16 kHz signal."""
-    t = np.arange(int(round(sr * seconds))) / sr
-    return 0.4 * np.sin(2 * np.pi * 440 * t) + 0.3 * np.sin(2 * np.pi * 3000 * t + 0.5)
 
 
 def wav_bytes(n: int = 16000) -> bytes:
@@ -69,7 +64,7 @@ def test_missing_audio_and_a_folder_are_named(tmp_path):
 
 def test_nan_samples_are_refused(tmp_path):
     path = tmp_path / "nan.wav"
-    data = tone(16000).astype(np.float32)
+    data = tone(16000, SECONDS).astype(np.float32)
     data[10] = np.inf
     sf.write(path, data, 16000, subtype="FLOAT")
     expect_load_error(path, "NaN or Inf")
@@ -98,11 +93,8 @@ def test_streamed_wav_with_unset_data_size_is_read_whole(tmp_path):
     (48000, 2, "PCM_24", 1e-3),
 ])
 def test_formats_rates_and_stereo_give_the_16k_mono_signal(tmp_path, sr, channels, subtype, tol):
-    clip = tone(sr)
-    side = 0.2 * np.sin(2 * np.pi * 1234 * np.arange(clip.size) / sr)  # cancels in the downmix
-    data = clip if channels == 1 else np.stack([clip + side, clip - side], axis=1)
     path = tmp_path / f"tone_{sr}_{channels}_{subtype}.wav"
-    sf.write(path, data, sr, subtype=subtype)
+    clip = write_tone_wav(path, sr, channels, subtype, SECONDS)
     wav = audio.load_wav(path)
     assert wav.dtype == np.float32 and wav.shape == (math.ceil(clip.size * 16000 / sr),)
     assert np.abs(wav - tone(16000, wav.size / 16000))[400:-400].max() <= tol
