@@ -1,6 +1,7 @@
 """The subprocess backend, against tiny fake ports (tests/fake_ports) on a 6-frame synthetic pack."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -151,6 +152,65 @@ def test_missing_stage_dump_fails(pack, tmp_path):
         run.stages()
 
 
+def tree(folder: Path) -> dict:
+    """Every path below `folder` (links not followed) with its kind, size and mtime."""
+    out = {}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = Path(root) / name
+            st = path.lstat()
+            out[path.relative_to(folder).as_posix()] = (st.st_mode, st.st_size, st.st_mtime_ns)
+    return out
+
+
+def inputs_with_models(pack: Path, models: Path, workdir: Path) -> RunInputs:
+    return dataclasses.replace(inputs(pack, workdir), models=models)
+
+
+def test_private_pack_gives_the_runs_models_and_a_writable_cache(pack, tiny_models_dir, tmp_path):
+    before = tree(pack)
+    backend = fake("pack_port.py", private_pack=True)
+    for k in (1, 2):  # the second run in the same workdir must not see the first run's cache files
+        run = backend.run(inputs_with_models(pack, tiny_models_dir, tmp_path / "w"))
+        assert len(list(run.frames)) == N
+        report = json.loads((tmp_path / "w" / "output" / "report.json").read_text())
+        view = (tmp_path / "w" / "pack").resolve()
+        assert report["pack"] == str(view) == run.info["pack"]
+        assert report["models"] == {"audio_encoder.onnx": str((tiny_models_dir / "audio_encoder.onnx").resolve()),
+                                    "generator.onnx": str((tiny_models_dir / "generator.onnx").resolve())}
+        assert report["cache"] == sorted(p.name for p in (pack / "cache").iterdir()), f"run {k}"
+        assert (view / "cache" / "port_cache" / "run.txt").is_file()
+        assert (view / "full_body_img").is_symlink() and (view / "full_body_img").resolve() == pack.resolve() / "full_body_img"
+    assert tree(pack) == before  # nothing written into the real pack
+    assert not (pack / "cache" / "port_cache").exists() and not (pack / "models").exists()
+
+
+def test_private_pack_replaces_the_packs_own_models(pack, tiny_models_dir, tmp_path):
+    own = tmp_path / "pack-with-models"
+    shutil.copytree(pack, own)
+    (own / "models").mkdir()
+    for name in ("audio_encoder.onnx", "generator.onnx"):
+        (own / "models" / name).write_bytes(b"not the run's model")
+    run = fake("pack_port.py", private_pack=True).run(inputs_with_models(own, tiny_models_dir, tmp_path / "w"))
+    list(run.frames)
+    report = json.loads((tmp_path / "w" / "output" / "report.json").read_text())
+    assert set(report["models"].values()) == {str((tiny_models_dir / n).resolve())
+                                              for n in ("audio_encoder.onnx", "generator.onnx")}
+
+
+def test_private_pack_without_the_runs_models_fails(pack, tmp_path):
+    with pytest.raises(BackendFailed, match="private_pack: .*audio_encoder.onnx"):
+        fake("pack_port.py", private_pack=True).run(inputs_with_models(pack, tmp_path / "nowhere", tmp_path / "w"))
+
+
+def test_without_private_pack_the_port_gets_the_real_pack(pack, tmp_path):
+    argv_file = tmp_path / "argv.json"
+    run = fake("copy_port.py", "--argv-out", str(argv_file)).run(inputs(pack, tmp_path / "w"))
+    argv = json.loads(argv_file.read_text())
+    assert argv[argv.index("--sanders") + 1] == str(pack) == run.info["pack"]
+    assert not (tmp_path / "w" / "pack").exists()
+
+
 # --------------------------------------------------------------------------- misbehaving ports
 
 def test_crash_reports_exit_code_and_stderr_tail(pack, tmp_path):
@@ -258,6 +318,8 @@ def test_placeholder_values_are_not_substituted_again(pack, tmp_path):
     ({"command": ["x"], "stage_dumps": {"mel": {"pattern": "m.bin", "format": "f32le"}}}, "stage_dumps.mel.shape"),
     ({"command": ["x"], "stage_dumps": {"mel": {"pattern": "m.bin", "format": "f16"}}}, "stage_dumps.mel.format"),
     ({"command": ["x"], "stage_dumps": {"mel": {"pattern": "m.npy", "dtype": "f4"}}}, "dtype"),
+    ({"command": ["x"], "private_pack": "yes"}, "private_pack"),
+    ({"command": ["x"], "private_pack": 1}, "private_pack"),
 ])
 def test_bad_options_are_value_errors_naming_the_key(options, message):
     with pytest.raises(ValueError, match=re_escape(message)):

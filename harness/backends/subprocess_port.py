@@ -20,12 +20,25 @@ env               table of str         {}                     extra environment,
 cwd               str                  the run's workdir      working directory (relative: to the workdir)
 timeout           number > 0           600                    seconds before the process group is killed
 kill_grace        number >= 0          2                      seconds between SIGTERM and SIGKILL
+private_pack      bool                 false                  ``{pack}`` is a fresh private view of the pack
+                                                              (below): ``models/`` holds the run's models,
+                                                              ``cache/`` takes new files
 kind              str                  "subprocess"           the registry's key; only "subprocess"
 ================  ===================  =====================  =============================================
 
+``private_pack`` exists for ports that read their models from inside the pack (``PACK/models/``)
+or write into it (a cache in ``PACK/cache/``): it gives them the run's models without a pack copy
+and keeps their writes out of the user's pack and out of the next run. ``{pack}`` is then
+``workdir/pack``, made anew (the old one removed) before every run: a symlink to each entry of
+the real source folder except ``models/`` and ``cache/``; ``models/`` is a real folder with
+symlinks to the run's ``audio_encoder.onnx`` and ``generator.onnx`` (those the reference uses,
+replacing any the pack has); ``cache/`` is a real folder with a symlink to each entry of the
+pack's ``cache/``, where the port can create files and folders. A port that opens a *linked*
+file for writing still writes through the link into the real pack; only new entries stay private.
+
 Placeholders, substituted in every argv element, in ``env`` values, ``cwd`` and stage-dump
 patterns, whole or inside an element (``"--out={output}"``): ``{pack}`` (the source folder,
-pack or dataset), ``{audio}``, ``{models}``, ``{output}`` (``workdir/output``, created and
+pack or dataset; its private view with ``private_pack``), ``{audio}``, ``{models}``, ``{output}`` (``workdir/output``, created and
 cleared of stale frame files), ``{frames}`` (N) and ``{workdir}``. Substitution is one pass
 over the literal text (a value that itself contains ``{output}`` is not substituted again), an
 element is never re-split, and any other ``{identifier}`` is a ValueError at construction.
@@ -55,10 +68,10 @@ Dump files older than the run are rejected (a stale dump from a previous run mus
 this run's). Example, the Go port's audio windows::
 
     [backends.go.stage_dumps.audio_windows]
-    pattern = "debug_audio_go_frame%d.bin"   # written into the port's cwd
+    pattern = "{output}/../debug_audio_go_frame%d.bin"   # written beside the output folder
     format = "f32le"
     shape = [32, 16, 16]
-    index_base = 0
+    index_base = 1                                        # debug_audio_go_frame1.bin is frame 0
 
 Timings (seconds unless named otherwise): ``total`` (wall time from start to exit),
 ``peak_rss_mb``, ``cpu_s`` (user + system), ``stages`` (sum per stage of the ``ms`` of the
@@ -93,6 +106,8 @@ import cv2
 import numpy as np
 
 from harness.backends.base import STAGES, Backend, BackendFailed, BackendRun, BackendUnavailable, RunInputs
+from reference.errors import InputError
+from reference.models import ModelFiles
 
 BINARY = "<port binary>"  # stand-in for the port's executable; `preset_options` replaces it
 PORT_PRESET = {
@@ -112,10 +127,12 @@ DEFAULTS = {
     "cwd": None,
     "timeout": 600.0,
     "kill_grace": 2.0,
+    "private_pack": False,
 }
 OPTION_KEYS = ("kind", "command") + tuple(DEFAULTS)
 DUMP_KEYS = ("pattern", "format", "shape", "index_base")
 DUMP_FORMATS = ("npy", "f32le")
+PRIVATE_PACK = "pack"  # the private view of the pack, inside the run's workdir
 STDOUT_LOG = "port.stdout.log"
 STDERR_LOG = "port.stderr.log"
 TAIL_LINES = 20
@@ -274,6 +291,9 @@ def parse_options(options: dict) -> dict:
             raise ValueError(f"cwd: must be a non-empty string, got {cwd!r}")
         _check_placeholders(cwd, "cwd")
 
+    if not isinstance(opts["private_pack"], bool):
+        raise ValueError(f"private_pack: must be true or false, got {opts['private_pack']!r}")
+
     for key, minimum in (("timeout", None), ("kill_grace", 0)):
         value = opts[key]
         if not _is_number(value) or (value <= 0 if minimum is None else value < minimum):
@@ -402,6 +422,29 @@ def _wait_group_gone(pgid: int, seconds: float = 0.5) -> None:
         time.sleep(0.01)
 
 
+def _private_pack(source: Path, models: Path, workdir: Path) -> Path:
+    """Make ``workdir/pack`` anew: links to `source`'s entries, ``models/`` linking the run's two
+    models, ``cache/`` a real folder linking the pack's cache entries (see the module docstring)."""
+    files = ModelFiles.from_dir(models)  # InputError when the run's models are not there
+    view = workdir / PRIVATE_PACK
+    if view.is_symlink() or view.is_file():
+        view.unlink()
+    elif view.exists():
+        shutil.rmtree(view)  # removes the links, never what they point to
+    source = source.absolute()
+    (view / "models").mkdir(parents=True)
+    (view / "cache").mkdir()
+    for entry in sorted(source.iterdir()):
+        if entry.name not in ("models", "cache"):
+            (view / entry.name).symlink_to(entry)
+    for model in (files.encoder, files.generator):
+        (view / "models" / model.name).symlink_to(model.absolute())
+    if (source / "cache").is_dir():
+        for entry in sorted((source / "cache").iterdir()):
+            (view / "cache" / entry.name).symlink_to(entry)
+    return view
+
+
 def _frame_size(source: Path) -> tuple[int, int] | None:
     """(height, width) of the template frames, from ``full_body_img/1.jpg`` when it is there."""
     first = source / "full_body_img" / "1.jpg"
@@ -460,7 +503,14 @@ class SubprocessBackend(Backend):
             if self._frame_re.match(stale.name) and stale.is_file():
                 stale.unlink()
 
-        values = {"pack": str(inputs.source), "audio": str(inputs.audio), "models": str(inputs.models),
+        pack = Path(inputs.source)
+        if opts["private_pack"]:
+            try:
+                pack = _private_pack(pack, Path(inputs.models), workdir)
+            except (InputError, OSError) as exc:
+                raise BackendFailed(f"{self.name}: private_pack: could not make the pack's private view: {exc}") from exc
+
+        values = {"pack": str(pack), "audio": str(inputs.audio), "models": str(inputs.models),
                   "output": str(output), "frames": str(inputs.frames), "workdir": str(workdir)}
         argv = [_substitute(part, values) for part in opts["command"]]
         extra_env = {name: _substitute(value, values) for name, value in opts["env"].items()}
@@ -471,7 +521,7 @@ class SubprocessBackend(Backend):
             raise BackendFailed(f"{self.name}: working directory {cwd} does not exist")
 
         stdout_log, stderr_log = workdir / STDOUT_LOG, workdir / STDERR_LOG
-        info = {"command": argv, "cwd": str(cwd), "env": extra_env, "returncode": None,
+        info = {"command": argv, "cwd": str(cwd), "env": extra_env, "pack": str(pack), "returncode": None,
                 "stdout_log": str(stdout_log), "stderr_log": str(stderr_log), "extra_frames": 0}
         timeout = opts["timeout"]
 
