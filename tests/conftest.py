@@ -49,6 +49,19 @@ def shared_data() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def go_ports() -> Path:
+    """The real Go ports, built (cached) by ../shared/ports/build-go-ports: the folder holding bin/ and
+    lib/ (see tests/go_ports.py). Skipped locally without ../shared/ports, a failure in CI."""
+    from go_ports import build_go_ports, ports_dir
+    if ports_dir() is None:
+        message = "Go ports not found: place ../shared/ports (with build-go-ports) beside the project"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return build_go_ports()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Under CI=true a skip is a failure, unless its reason starts with "not on this platform"."""
