@@ -1,0 +1,59 @@
+"""The two real Go ports (../shared/ports) through a parity run: both run, neither matches the reference.
+
+12 frames of the Sanders pack and talk_hb.wav, tiny synthetic models, diagnosis off. The ports are
+built by the go_ports fixture (cached: .ci/run builds them before the tests).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from go_ports import go_port_options
+from harness.config import load_config, read_toml
+from harness.parity import run_parity
+
+pytestmark = pytest.mark.go_ports
+
+FRAMES = 12
+
+
+def toml_text(raw: dict) -> str:
+    """`raw` as TOML: one ``key = { inline table }`` line per section (JSON strings are TOML strings)."""
+    def value(v) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{json.dumps(k)} = {value(x)}" for k, x in v.items()) + " }"
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return json.dumps(v)
+    return "".join(f"{json.dumps(k)} = {value(v)}\n" for k, v in raw.items())
+
+
+def test_go_ports_run_and_differ_from_the_reference(go_ports, shared_data, tiny_models_dir, tmp_path):
+    raw = {
+        "data": {"pack": str(shared_data / "sanders_pack"), "models": str(tiny_models_dir),
+                 "audio": [str(shared_data / "audio" / "talk_hb.wav")], "frames": FRAMES},
+        "run": {"output": str(tmp_path / "out"), "profile": "desktop", "explain": False},
+        "backends": go_port_options(go_ports),
+    }
+    path = tmp_path / "go_ports.toml"
+    path.write_text(toml_text(raw))
+    assert read_toml(path) == raw
+    results, _ = run_parity(load_config(path), progress=False)
+
+    runs = {r["backend"]: r for r in results["runs"]}
+    assert set(runs) == {"simple_inference_go", "go_optimized"}
+    for name, run in runs.items():
+        assert run["status"] == "failed", (name, run.get("reason"), run.get("log_tail"))
+        assert run["frames"] == FRAMES and len(run["per_frame"]) == FRAMES
+        assert run["failures"] and "diagnosis" not in run
+        assert run["info"]["returncode"] == 0
+        assert Path(run["info"]["pack"]).parent == tmp_path / "out" / "work" / "talk_hb" / name
+    windows = runs["simple_inference_go"]["features"]["audio_windows"]
+    assert windows["rows"] == 5  # the port dumps frames 1-5 only
+    assert "audio_windows" not in runs["go_optimized"]["features"]
+    assert not (shared_data / "sanders_pack" / "models").exists()
+    assert not (shared_data / "sanders_pack" / "cache" / "go_tensors").exists()
