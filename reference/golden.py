@@ -66,7 +66,7 @@ def _inputs(source: TemplateSource, audio_path: Path, models: Models, templates:
     crop_source = None if conv.crop_source == "default" else conv.crop_source
     files: dict[str, str] = {}
     for t in sorted(set(templates)):
-        for path in source.paths(t, crop_source=crop_source, masked_source=conv.masked_input):
+        for path in source.paths(t, crop_source=crop_source, masked_source="pack" if conv.masked_input == "pack" else "memory"):
             files.setdefault(path.relative_to(source.root).as_posix(), sha256(path))
     return {
         "models": {"audio_encoder": sha256(models.files.encoder), "generator": sha256(models.files.generator)},

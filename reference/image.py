@@ -15,9 +15,10 @@ with the same calls and kernels as the reference script:
 
 Rectangles are ``(x1, y1, x2, y2)`` with exclusive ends, i.e. ``full[y1:y2, x1:x2]``.
 
-Port variants (DESIGN.md, "Conventions"): every resize takes a kernel, a cv2 ``INTER_*`` flag or
+Port variants (docs/conventions.md): every resize takes a kernel, a cv2 ``INTER_*`` flag or
 one of ``RESIZE_KERNELS`` ("pil_cubic" is Pillow's bicubic, a = -0.5 and widened when shrinking,
-where cv2's is a = -0.75 over a fixed 4x4); ``paste`` can skip the 328 crop ("direct").
+where cv2's is a = -0.75 over a fixed 4x4; three are the loops ports write by hand, see
+``handwritten_resize``); ``paste`` can skip the 328 crop ("direct").
 """
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ MASK_RECT_TWO_POINT = (5, 5, 306, 301)
 
 Rect = tuple[int, int, int, int]
 
-RESIZE_KERNELS = ("cv2_cubic", "pil_cubic", "bilinear", "nearest")
+RESIZE_KERNELS = ("cv2_cubic", "pil_cubic", "bilinear", "nearest", "nearest_floor", "bilinear_align", "bilinear_scaled")
+HANDWRITTEN = ("nearest_floor", "bilinear_align", "bilinear_scaled")
 _CV2_FLAGS = {"cv2_cubic": cv2.INTER_CUBIC, "bilinear": cv2.INTER_LINEAR, "nearest": cv2.INTER_NEAREST}
 PASTE_MODES = ("crop328", "direct")
 
@@ -51,6 +53,8 @@ __all__ = [
     "MASK_RECT_TWO_POINT",
     "Rect",
     "RESIZE_KERNELS",
+    "HANDWRITTEN",
+    "handwritten_resize",
     "PASTE_MODES",
     "check_rect",
     "resize",
@@ -103,9 +107,51 @@ def _check_image(name: str, image: np.ndarray, shape: tuple[int, ...] | None = N
         raise ValueError(f"{name} must be an HxWx3 BGR image, got shape {image.shape}")
 
 
+def _source_coords(n_out: int, n_in: int, kernel: str) -> np.ndarray:
+    """Source coordinate of each output pixel of a hand-written resize (float32, as ports compute it)."""
+    x = np.arange(n_out, dtype=np.float32)
+    if kernel == "bilinear_align":  # x * (in - 1) / (out - 1): first and last pixels on the corners
+        return x * np.float32(n_in - 1) / np.float32(max(n_out - 1, 1))
+    return x * np.float32(n_in - 1) / np.float32(n_out)  # bilinear_scaled: the last column never reached
+
+
+def handwritten_resize(img: np.ndarray, size: tuple[int, int], kernel: str) -> np.ndarray:
+    """The resize loops ports write by hand, exactly (uint8 HxWxC in and out, ``size`` = (w, h)):
+
+    * "nearest_floor": ``out[y, x] = img[y * in_h // out_h, x * in_w // out_w]`` (integer arithmetic);
+    * "bilinear_align": float32 source ``sx = x * (in_w - 1) / (out_w - 1)`` (same for y), left/top
+      neighbour ``int(sx)``, right/bottom one clamped to the last pixel,
+      ``top = tl + (tr - tl) * ax``, ``bottom = bl + (br - bl) * ax``, ``v = top + (bottom - top) * ay``
+      in float32, truncated to uint8;
+    * "bilinear_scaled": the same with ``sx = x * (in_w - 1) / out_w``.
+    """
+    out_w, out_h = size
+    in_h, in_w = img.shape[:2]
+    if kernel == "nearest_floor":
+        ys = np.arange(out_h) * in_h // out_h
+        xs = np.arange(out_w) * in_w // out_w
+        return np.ascontiguousarray(img[ys[:, None], xs[None, :]])
+    if kernel not in HANDWRITTEN:
+        raise ValueError(f"unknown hand-written resize {kernel!r}; choose one of {', '.join(HANDWRITTEN)}")
+    sx, sy = _source_coords(out_w, in_w, kernel), _source_coords(out_h, in_h, kernel)
+    x0, y0 = sx.astype(np.int64), sy.astype(np.int64)
+    x1, y1 = np.minimum(x0 + 1, in_w - 1), np.minimum(y0 + 1, in_h - 1)
+    ax = (sx - x0.astype(np.float32))[None, :, None]
+    ay = (sy - y0.astype(np.float32))[:, None, None]
+    src = img.astype(np.float32)
+    top_rows, bottom_rows = src[y0], src[y1]
+    tl, tr, bl, br = top_rows[:, x0], top_rows[:, x1], bottom_rows[:, x0], bottom_rows[:, x1]
+    top = tl + (tr - tl) * ax
+    bottom = bl + (br - bl) * ax
+    return (top + (bottom - top) * ay).astype(np.uint8)
+
+
 def resize(img: np.ndarray, size: tuple[int, int], kernel: int | str = cv2.INTER_CUBIC) -> np.ndarray:
     """``img`` resized to ``size`` = (w, h) with a cv2 ``INTER_*`` flag or a kernel of ``RESIZE_KERNELS``
-    ("bilinear" is cv2.INTER_LINEAR, "nearest" cv2.INTER_NEAREST, "pil_cubic" Pillow's BICUBIC)."""
+    ("bilinear" is cv2.INTER_LINEAR, "nearest" cv2.INTER_NEAREST, "pil_cubic" Pillow's BICUBIC, and
+    the ``HANDWRITTEN`` loops of ``handwritten_resize``)."""
+    if kernel in HANDWRITTEN:
+        return handwritten_resize(img, size, kernel)
     if kernel == "pil_cubic":
         return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize(size, Image.Resampling.BICUBIC))
     if isinstance(kernel, str):

@@ -4,8 +4,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import io
+
 import cv2
 import numpy as np
+from PIL import Image
 
 from reference.errors import InputError
 
@@ -50,7 +53,23 @@ def write_frame(path: Path, img: np.ndarray, fmt: str, png_level: int = 1) -> No
     path.write_bytes(encode_frame(img, fmt, png_level))
 
 
-def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
-    """`img` as OpenCV decodes it from a JPEG of `quality` (1..100): the `output=jpeg<q>` convention."""
-    data = np.frombuffer(encode_frame(img, "jpg", jpeg_quality=quality), np.uint8)
+def jpeg_bytes(img: np.ndarray, quality: int, library: str = "cv2", subsampling: str = "420") -> bytes:
+    """JPEG bytes of a BGR frame from OpenCV's or Pillow's encoder, 4:2:0 or 4:4:4 chroma."""
+    if library == "pil":
+        buf = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(img[..., ::-1])).save(
+            buf, format="JPEG", quality=quality, subsampling=0 if subsampling == "444" else 2)
+        return buf.getvalue()
+    sampling = cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444 if subsampling == "444" else cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, sampling])
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode a {img.shape} frame as JPEG")
+    return buf.tobytes()
+
+
+def jpeg_roundtrip(img: np.ndarray, quality: int, library: str = "cv2", subsampling: str = "420") -> np.ndarray:
+    """`img` as OpenCV decodes it (as the harness reads a port's frames) from a JPEG of `quality`
+    (1..100) made by `library` ("cv2" or "pil") with `subsampling` ("420" or "444"): the
+    `output=[pil_]jpeg<q>[_444]` convention."""
+    data = np.frombuffer(jpeg_bytes(img, quality, library, subsampling), np.uint8)
     return cv2.imdecode(data, cv2.IMREAD_COLOR)

@@ -19,7 +19,7 @@ from typing import Iterator
 import numpy as np
 
 from reference import audio, features, image
-from reference.conventions import Conventions, jpeg_quality
+from reference.conventions import Conventions, jpeg_codec
 from reference.data import TemplateFrame, TemplateSource, template_index
 from reference.errors import InputError
 from reference.models import Models
@@ -94,6 +94,17 @@ class FrameResult:
     frame: np.ndarray  # (H, W, 3) uint8 BGR composited frame
 
 
+def masked_half(roi: np.ndarray, pack_masked: np.ndarray | None, mode: str) -> np.ndarray:
+    """The generator's masked half under `masked_input`: the ROI with the canonical box zeroed
+    ("memory"), with the two-corner box ("two_point"), the pack's model_inputs image ("pack") or the
+    ROI itself ("none": a port that lost its mask)."""
+    if mode == "pack":
+        return pack_masked
+    if mode == "none":
+        return roi
+    return image.mask_roi(roi, image.MASK_RECT_TWO_POINT if mode == "two_point" else image.MASK_RECT)
+
+
 class ReferencePipeline:
     """Generates composited frames from a template source, the models and audio features.
 
@@ -131,7 +142,8 @@ class ReferencePipeline:
         """Decode the template frame of output frame `i` (timed as frame_decode)."""
         start = time.perf_counter()
         crop_source = None if self.conv.crop_source == "default" else self.conv.crop_source
-        tpl = self.source.frame(self.template(i), crop_source=crop_source, masked_source=self.conv.masked_input)
+        masked_source = "pack" if self.conv.masked_input == "pack" else "memory"
+        tpl = self.source.frame(self.template(i), crop_source=crop_source, masked_source=masked_source)
         if self.conv.resize_kernel != "cv2_cubic" and (crop_source or self.source.default_crop_source) == "computed":
             crop = image.crop_face(tpl.full, tpl.rect, self.conv.resize_kernel)
             tpl = replace(tpl, crop_328=crop, roi_320=image.roi_of(crop))
@@ -141,9 +153,9 @@ class ReferencePipeline:
     def generator_inputs(self, i: int, feats: AudioFeatures, tpl: TemplateFrame) -> tuple[np.ndarray, np.ndarray]:
         """The generator's image (1, 6, 320, 320) and audio (1, 32, 16, 16) inputs of frame `i`."""
         conv = self.conv
-        masked = tpl.masked_320 if tpl.masked_320 is not None else image.mask_roi(tpl.roi_320)
         roi = tpl.roi_320
-        if conv.channel_order == "rgb":
+        masked = masked_half(roi, tpl.masked_320, conv.masked_input)
+        if conv.input_channels == "rgb":
             roi, masked = roi[..., ::-1], masked[..., ::-1]
         rows = feats.padded if self.fixed_audio is None else self.fixed_audio
         aud = features.audio_window(rows, i, conv.audio_window, conv.audio_offset)
@@ -158,18 +170,25 @@ class ReferencePipeline:
         t1 = time.perf_counter()
         output = self.models.generate(x, aud)
         t2 = time.perf_counter()
-        patch = image.quantize(output, rounding=conv.quantisation == "round")
-        if conv.channel_order == "rgb":
-            patch = np.ascontiguousarray(patch[..., ::-1])
-        frame = image.paste(tpl.full, tpl.crop_328, patch, tpl.rect, conv.resize_kernel, conv.paste)
-        quality = jpeg_quality(conv.output)
-        if quality is not None:
-            frame = jpeg_roundtrip(frame, quality)
+        patch, frame = self.composite(tpl, output)
         t3 = time.perf_counter()
         self.seconds["preprocess"] += t1 - t0
         self.seconds["generator"] += t2 - t1
         self.seconds["postprocess"] += t3 - t2
         return FrameResult(i, tpl.t, tpl.rect, aud, output, patch, frame)
+
+    def composite(self, tpl: TemplateFrame, output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The patch (320, 320, 3) uint8 made of a generator `output` and the composited frame: every
+        step after the generator (quantisation, output channel order, paste and resize, output codec)."""
+        conv = self.conv
+        patch = image.quantize(output, rounding=conv.quantisation == "round")
+        if conv.output_channels == "rgb":
+            patch = np.ascontiguousarray(patch[..., ::-1])
+        frame = image.paste(tpl.full, tpl.crop_328, patch, tpl.rect, conv.resize_kernel, conv.paste)
+        codec = jpeg_codec(conv.output)
+        if codec is not None:
+            frame = jpeg_roundtrip(frame, codec.quality, codec.library, codec.subsampling)
+        return patch, frame
 
     def frames(self, feats: AudioFeatures, n: int) -> Iterator[FrameResult]:
         """Frames 0..n-1 in order; templates are decoded `prefetch` frames ahead in a worker thread."""

@@ -1,0 +1,161 @@
+"""Knobs fitted before any generator run, from what the pipeline reveals on its own.
+
+* `fit_background`: outside the face rect a composited frame is its template frame, or that
+  frame's round trip through the output codec. Comparing the candidate's background with each
+  template pairing (`template_order`) and each codec (`output`: lossless, or OpenCV's or Pillow's
+  JPEG encoder at quality 50..100, 4:2:0 or 4:4:4) finds both without the generator.
+* `fit_audio`: a port that dumps its generator audio inputs (`audio_windows`) reveals every
+  audio-side knob: the reference's windows are computed for each audio front end (STFT framing,
+  window, mel scale: one encoder pass each) and each windowing (padding, window/tile, offset,
+  audio source), and the exact match is kept. No generator call.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+
+from reference import audio as audio_mod, features
+from reference.conventions import CHOICES, Conventions, JpegCodec, jpeg_codec
+from reference.data import read_image, template_index
+from reference.output import jpeg_roundtrip
+
+MCU = 16  # JPEG blocks of 4:2:0 are 16x16: blocks that touch the face rect are not background
+MARGIN = 2 * MCU
+QUALITIES = range(50, 101)
+OFFSETS = range(-3, 4)
+DIP = 0.8  # a requantisation error this far below both neighbours' marks the encoding quality
+AUDIO_MATCH = 1e-3  # max abs over the dumped windows under which a windowing is a match
+
+
+def background_mask(shape: tuple[int, ...], rects: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """True where a pixel lies outside every rect by more than MARGIN, on the JPEG block grid."""
+    mask = np.ones(shape[:2], bool)
+    for x1, y1, x2, y2 in rects:
+        ya, xa = max(0, (y1 - MARGIN) // MCU * MCU), max(0, (x1 - MARGIN) // MCU * MCU)
+        yb, xb = -(-(y2 + MARGIN) // MCU) * MCU, -(-(x2 + MARGIN) // MCU) * MCU
+        mask[ya:yb, xa:xb] = False
+    return mask
+
+
+def _mse(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    d = a[mask].astype(np.int16) - b[mask].astype(np.int16)
+    return float(np.mean(d.astype(np.float32) ** 2))
+
+
+def background_strip(shape: tuple[int, ...], rects: list[tuple[int, int, int, int]]) -> tuple[slice, slice]:
+    """The largest full-width or full-height strip of the frame, on the JPEG block grid from the
+    top-left corner, that `background_mask` keeps whole (above, below, left or right of the rects)."""
+    height, width = shape[:2]
+    mask = background_mask(shape, rects)
+    rows, cols = np.flatnonzero(~mask.all(axis=1)), np.flatnonzero(~mask.all(axis=0))
+    if not len(rows):
+        return slice(0, height), slice(0, width)
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    bottom_start, right_start = -(-bottom // MCU) * MCU, -(-right // MCU) * MCU
+    strips = [(top * width, (slice(0, top), slice(0, width))),
+              ((height - bottom_start) * width, (slice(bottom_start, height), slice(0, width))),
+              (left * height, (slice(0, height), slice(0, left))),
+              ((width - right_start) * height, (slice(0, height), slice(right_start, width)))]
+    return max(strips, key=lambda s: s[0])[1]
+
+
+def _requantisation_error(img: np.ndarray, output: str) -> float:
+    """MSE between `img` and its round trip through `output`, away from the strip's edges."""
+    again = output_roundtrip(img, output)
+    inner = (slice(MCU, -MCU or None), slice(MCU, -MCU or None))
+    return float(np.mean((again[inner].astype(np.float32) - img[inner].astype(np.float32)) ** 2))
+
+
+def fit_codec(strips: list[np.ndarray]) -> dict:
+    """The JPEG quality and chroma subsampling background `strips` of the candidate were encoded with.
+
+    A decoded JPEG lies on its quantisation lattice, so re-encoding it at its own quality changes it
+    far less than re-encoding at the qualities next to it: the error summed over the strips has a
+    dip there (to about 0.5 of its neighbours for another libjpeg-compatible encoder, 0.02 for
+    OpenCV's own; lossless frames stay above 0.9). No dip below DIP: the candidate is lossless. The
+    template is not needed, so a port decoding its templates differently does not hide its codec.
+    """
+    errors = {sub: [sum(_requantisation_error(strip, JpegCodec("cv2", q, sub).name) for strip in strips)
+                    for q in QUALITIES] for sub in ("420", "444")}
+    best = None
+    for sub, curve in errors.items():
+        for k in range(1, len(curve) - 1):
+            ratio = curve[k] / max(min(curve[k - 1], curve[k + 1]), 1e-9)
+            if ratio < DIP and (best is None or ratio < best[0]):
+                best = (ratio, JpegCodec("cv2", QUALITIES[k], sub).name)
+    return {"output": best[1] if best else "lossless", "dip": best[0] if best else None}
+
+
+def fit_background(source, candidate: dict[int, np.ndarray]) -> dict:
+    """The template pairing and output codec that best explain the candidate's pixels outside the face.
+
+    `candidate` maps frame indices to candidate frames (two are enough): the pairing is the
+    `template_order` whose templates are closest to the candidate's background; the codec comes from
+    `fit_codec` on the first frame, and OpenCV's or Pillow's encoder at that quality is the one whose
+    round trip of the template is closer (OpenCV's on a tie: both are libjpeg).
+    """
+    indices = sorted(candidate)
+    orders = CHOICES["template_order"]
+    templates = {(o, i): template_index(i, source.n_images, o) for o in orders for i in indices}
+    rects = {i: [source.rect(templates[(o, i)]) for o in orders] for i in indices}
+    masks = {i: background_mask(candidate[i].shape, rects[i]) for i in indices}
+    if not all(m.any() for m in masks.values()):
+        return {"knobs": {}, "text": "no background outside the face rect to fit"}
+    full = {t: read_image(source.image_path(t)) for t in set(templates.values())}
+    pairing = {o: float(np.mean([_mse(full[templates[(o, i)]], candidate[i], masks[i]) for i in indices]))
+               for o in orders}
+    order = min(orders, key=lambda o: pairing[o])
+    first = indices[0]
+    codec = fit_codec([candidate[i][background_strip(candidate[i].shape, rects[i])] for i in indices[:2]])
+    output = codec["output"]
+    if output != "lossless":
+        tpl = full[templates[(order, first)]]
+        pil = "pil_" + output
+        if _mse(output_roundtrip(tpl, pil), candidate[first], masks[first]) < _mse(
+                output_roundtrip(tpl, output), candidate[first], masks[first]):
+            output = pil
+    return {"knobs": {"template_order": order, "output": output}, "pairing_mse": pairing, "codec_dip": codec["dip"]}
+
+
+def output_roundtrip(img: np.ndarray, output: str) -> np.ndarray:
+    """`img` through the `output` convention's codec (itself for "lossless")."""
+    codec = jpeg_codec(output)
+    return img if codec is None else jpeg_roundtrip(img, codec.quality, codec.library, codec.subsampling)
+
+
+AUDIO_SIDE = ("stft_framing", "stft_window", "mel_scale", "audio_source", "feature_padding", "audio_window",
+              "audio_offset")
+
+
+def _windowings(rows_of: dict, k: int):
+    """(conventions, generator audio inputs of frames 0..k-1) for every windowing of every row set."""
+    for (base, rows), mode, offset in itertools.product(rows_of.items(), CHOICES["audio_window"], OFFSETS):
+        conv = replace(base, audio_window=mode, audio_offset=offset)
+        yield conv, np.concatenate([features.audio_window(rows, i, mode, offset) for i in range(k)])
+
+
+def fit_audio(audio_path, models, dumped: np.ndarray, fixed_rows: np.ndarray | None = None) -> dict | None:
+    """The audio-side knobs under which the reference's generator audio inputs equal `dumped`
+    ((k, 32, 16, 16): the candidate's first k frames), or None when no combination matches within
+    AUDIO_MATCH. `fixed_rows` (the pack's aud_ave.bin) adds the audio_source=aud_ave hypothesis.
+    Ties go to the fewest deviations from canonical, then the smallest offset."""
+    dumped = np.asarray(dumped, np.float32).reshape(-1, 32, 16, 16)
+    k = len(dumped)
+    wav = audio_mod.load_wav(audio_path)
+    rows_of: dict[Conventions, np.ndarray] = {}
+    for framing, window, scale in itertools.product(CHOICES["stft_framing"], CHOICES["stft_window"], CHOICES["mel_scale"]):
+        mel = audio_mod.melspectrogram(wav, framing=framing, window=window, mel_scale=scale)
+        emb = models.encode(audio_mod.encoder_windows(mel)[:k + 8 + max(OFFSETS)])
+        for padding in CHOICES["feature_padding"]:
+            conv = Conventions(stft_framing=framing, stft_window=window, mel_scale=scale, feature_padding=padding)
+            rows_of[conv] = features.pad_features(emb, padding)
+    if fixed_rows is not None:
+        rows_of[Conventions(audio_source="aud_ave")] = fixed_rows
+    best = min(((float(np.max(np.abs(ours - dumped))), len(conv.variants()), abs(conv.audio_offset)), conv)
+               for conv, ours in _windowings(rows_of, k)) if rows_of else None
+    if best is None or best[0][0] > AUDIO_MATCH:
+        return None
+    conv = best[1]
+    return {"knobs": {knob: getattr(conv, knob) for knob in AUDIO_SIDE}, "max_abs": best[0][0], "frames": k}

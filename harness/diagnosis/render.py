@@ -1,0 +1,97 @@
+"""The reference under any conventions, on chosen frames, with every cache bounded.
+
+A `Renderer` serves every variant the convention fit tries for one (source, audio, models): a
+variant's frame `i` is made from three cached parts, each kept in a least-recently-used cache of
+fixed size so that memory stays bounded however many variants and backends are diagnosed:
+
+* the audio features of the variant's audio-side knobs (a few MB each, `FEATURE_CACHE` of them);
+* the decoded template of frame `i` for the variant's template knobs (`TEMPLATE_CACHE`);
+* the generator output of frame `i` for the variant's pre-generator knobs (1.2 MB each,
+  `OUTPUT_CACHE` of them): a variant that changes only what follows the generator (output channel
+  order, quantisation, paste, resize kernel, output codec) costs no generator call.
+
+Rendered frames themselves are not kept: callers score them and drop them.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import replace
+from typing import Callable, Hashable
+
+import numpy as np
+
+from reference.conventions import POST_GENERATOR, Conventions
+from reference.pipeline import AudioFeatures, ReferencePipeline, audio_features
+
+AUDIO_KNOBS = ("stft_framing", "stft_window", "mel_scale", "feature_padding", "audio_offset", "precision")
+FEATURE_CACHE = 24
+TEMPLATE_CACHE = 48
+OUTPUT_CACHE = 160
+PIPELINE_CACHE = 64
+
+
+class LRU:
+    """A dict of at most `size` entries that forgets the least recently used one."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key: Hashable, make: Callable[[], object]) -> object:
+        """The value of `key`, made by `make()` (and remembered) when absent."""
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = make()
+        self._items[key] = value
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _pre_generator(conv: Conventions) -> Conventions:
+    """`conv` with every post-generator knob canonical: variants equal here share generator outputs."""
+    canonical = Conventions()
+    return replace(conv, **{knob: getattr(canonical, knob) for knob in POST_GENERATOR})
+
+
+class Renderer:
+    """Frames of the reference under any conventions (see the module docstring).
+
+    `n` is the number of frames the candidate was asked for: the audio features cover them all.
+    `renders` counts the variant frames made, `variants` the distinct conventions rendered.
+    """
+
+    def __init__(self, source, audio, models, n: int) -> None:
+        self.source, self.audio, self.models, self.n = source, audio, models, n
+        self._features = LRU(FEATURE_CACHE)
+        self._templates = LRU(TEMPLATE_CACHE)
+        self._outputs = LRU(OUTPUT_CACHE)
+        self._pipelines = LRU(PIPELINE_CACHE)
+        self.renders = 0
+        self.variants: set[Conventions] = set()
+
+    def features(self, conv: Conventions) -> AudioFeatures:
+        """The audio features of `conv` (shared by every variant with the same audio-side knobs)."""
+        key = tuple(getattr(conv, k) for k in AUDIO_KNOBS)
+        return self._features.get(key, lambda: audio_features(self.audio, self.models, conv, self.n))
+
+    def pipeline(self, conv: Conventions) -> ReferencePipeline:
+        return self._pipelines.get(conv, lambda: ReferencePipeline(self.source, self.models, conv))
+
+    def frame(self, conv: Conventions, i: int) -> np.ndarray:
+        """Frame `i` (0-based) of the reference run under `conv`. Raises what the pipeline raises when
+        the variant cannot run on this input (e.g. a pack file it needs is missing)."""
+        pipe = self.pipeline(conv)
+        feats = self.features(conv)
+        pipe.check_frames(feats, max(self.n, i + 1), self.audio)
+        template_key = (pipe.template(i), conv.crop_source, conv.masked_input == "pack",
+                        conv.resize_kernel if conv.crop_source == "computed" or self.source.kind == "dataset" else None)
+        tpl = self._templates.get(template_key, lambda: pipe.load_template(i))
+        output = self._outputs.get((_pre_generator(conv), i), lambda: pipe.models.generate(*pipe.generator_inputs(i, feats, tpl)))
+        self.renders += 1
+        self.variants.add(conv)
+        return pipe.composite(tpl, output)[1]
