@@ -57,3 +57,10 @@ def test_go_ports_run_and_differ_from_the_reference(go_ports, shared_data, tiny_
     assert "audio_windows" not in runs["go_optimized"]["features"]
     assert not (shared_data / "sanders_pack" / "models").exists()
     assert not (shared_data / "sanders_pack" / "cache" / "go_tensors").exists()
+
+
+def test_example_config_holds_the_same_port_options(shared_data):
+    path = Path(__file__).resolve().parents[1] / "examples" / "go_ports.toml"
+    cfg = load_config(path)  # every key checked
+    assert [spec.name for spec in cfg.backends] == ["simple_inference_go", "go_optimized"]
+    assert read_toml(path)["backends"] == go_port_options(Path("/root/.cache/synctalk-parity/go-ports"))
