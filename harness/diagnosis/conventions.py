@@ -1,145 +1,361 @@
-"""Convention search: which documented variant of the pipeline reproduces a candidate's frames?
+"""Convention fit: the variant of the reference that reproduces a candidate over all knobs at once,
+and its bill of deviations.
 
-The reference is re-run on the first few frames with each convention variant of DESIGN.md's table
-(one knob at a time), then with the pairs of the best variants of the three knobs that helped most
-(never the full product), and the best match is reported against the canonical score, e.g. "with
-channel_order=rgb the reference matches the candidate on 100.000 % of pixels (canonical: 96.6 %)".
-When nothing comes close, it says so. The variants share template decodes and generator runs
-(remembered by their arguments), so one that changes only what follows the generator (paste,
-resize kernel, output JPEG, quantisation) costs no generator call.
+1. Fitted without the generator (harness/diagnosis/fit.py): the template pairing and the output
+   codec from the candidate's pixels outside the face; the audio-side knobs from the candidate's
+   dumped generator audio inputs, when it dumps them.
+2. Forward selection on `SCREEN_FRAMES` frames: from that start, add the knob value that raises the
+   PSNR (over the face region) most (the other fitted knobs may still change), until no move gains
+   `MIN_GAIN_DB`; when no single move gains, the pairs of the `PAIR_TOP` best single moves are tried
+   (two knobs that only help together: input and output channel order). Without audio dumps, the
+   knobs that shift the audio in time are then tried jointly (`align_audio`) and the steps resume.
+   On `CONFIRM_FRAMES` frames, each fitted knob may then switch to another of its values (`refine`).
+3. Backward pass on `CONFIRM_FRAMES` frames: a knob whose reversion to canonical costs less than
+   `MIN_WEIGHT_DB` is dropped, the weakest first, until every knob left earns its place. Each
+   knob's weight is the PSNR lost when it alone is reverted.
+4. The bill: the fitted variant as a re-runnable `reference[...]` name, the match it reaches on every
+   candidate frame given (per region), the deviations by weight and the residual, named by where it
+   lies and what it is consistent with.
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
-from dataclasses import replace
-from typing import Any, Callable
+import math
+import time
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from harness import metrics
-from reference.conventions import CHOICES, Conventions
-from reference.pipeline import ReferencePipeline, audio_features
+from harness.diagnosis.fit import fit_audio, fit_background
+from harness.diagnosis.render import Renderer
+from reference.conventions import CHOICES, Conventions, JpegCodec, jpeg_codec
+from reference.data import template_index
+from reference.features import FEATURES_FILE, read_features_file
+from reference.image import rect_mouth_box
 
-OFFSETS = (-2, -1, 1, 2)
-EXPLAINED_PSNR = 45.0  # dB: a variant this close to the candidate explains the difference
-TOP = 3  # single variants combined pairwise
-
-
-def single_variants() -> list[Conventions]:
-    """Every one-knob variant of the canonical conventions."""
-    out = [replace(Conventions(), **{knob: value}) for knob, values in CHOICES.items() for value in values[1:]
-           if not (knob == "crop_source" and value == "pack")]
-    return out + [replace(Conventions(), audio_offset=d) for d in OFFSETS]
-
-
-def _key(value: Any) -> Any:
-    """A dict key for an argument: arrays by shape, dtype and a digest of their bytes."""
-    if isinstance(value, np.ndarray):
-        return value.shape, value.dtype.str, hashlib.blake2b(value.tobytes(), digest_size=16).digest()
-    return value
+SCREEN_FRAMES = 2
+CONFIRM_FRAMES = 8
+MIN_GAIN_DB = 0.1
+MIN_WEIGHT_DB = 0.5
+PAIR_TOP = 4
+MAX_ROUNDS = 24
+EXPLAINED_PSNR = 45.0  # dB, worst frame: a fitted variant this close explains the candidate
+OFFSETS = (-3, -2, -1, 1, 2, 3)
+TIME_BLOCK = ("stft_framing", "feature_padding", "audio_offset")
+# The values the search moves between (output: the fitted codec or lossless; crop "pack" is "default").
+SEARCH_VALUES = {**{k: v for k, v in CHOICES.items() if k not in ("output", "crop_source")},
+                 "crop_source": ("default", "computed"), "audio_offset": (0,) + OFFSETS}
 
 
-class Remembering:
-    """`inner` with the results of its method `method` remembered per argument values; every other
-    attribute is `inner`'s. The results are shared: callers must not modify them (the pipeline does not)."""
+@dataclass(frozen=True)
+class Score:
+    """Squared error and identical values of a variant against the candidate over some frames."""
 
-    def __init__(self, inner: Any, method: str) -> None:
-        self._inner, self._method, self._seen = inner, method, {}
+    sse: float
+    identical: int
+    values: int
 
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        return self._remembered(attr) if name == self._method else attr
+    @property
+    def psnr(self) -> float:
+        return math.inf if self.sse == 0 else 10 * math.log10(255.0 ** 2 * self.values / self.sse)
 
-    def _remembered(self, fn: Callable) -> Callable:
-        def call(*args, **kwargs):
-            key = tuple(map(_key, args)), tuple(sorted((k, _key(v)) for k, v in kwargs.items()))
-            if key not in self._seen:
-                self._seen[key] = fn(*args, **kwargs)
-            return self._seen[key]
-        return call
+    @property
+    def identical_pct(self) -> float:
+        return 100.0 * self.identical / self.values
 
 
-def _score(frames: list[np.ndarray], candidate: list[np.ndarray]) -> dict:
-    identical = [metrics.pixel_stats(a, b)["identical_pct"] for a, b in zip(frames, candidate)]
-    psnrs = [metrics.psnr(a, b) for a, b in zip(frames, candidate)]
-    return {"identical_pct": float(np.mean(identical)), "psnr_min": float(min(psnrs))}
+def spread(indices: list[int], k: int) -> list[int]:
+    """`k` of `indices`, evenly spread (all of them when there are no more than `k`)."""
+    if len(indices) <= k:
+        return list(indices)
+    return [indices[round(j * (len(indices) - 1) / (k - 1))] for j in range(k)] if k > 1 else [indices[len(indices) // 2]]
 
 
-def _render(source, audio, models, conv: Conventions, n: int) -> list[np.ndarray] | None:
-    try:
-        feats = audio_features(audio, models, conv, n)
-        pipeline = ReferencePipeline(source, models, conv)
-        pipeline.check_frames(feats, n, audio)
-        return [r.frame for r in pipeline.frames(feats, n)]
-    except Exception:  # a variant that cannot run on this input (e.g. a pack file it needs) explains nothing
-        return None
+class Scorer:
+    """Scores of conventions against the candidate's frames, each (variant, frames) computed once,
+    over each frame's face region (the bounding box of its face rects under every template pairing):
+    every knob acts there, and the background's decoder noise, which no knob explains, stays out."""
+
+    def __init__(self, render: Renderer, candidate: dict[int, np.ndarray]) -> None:
+        self.render, self.candidate = render, candidate
+        self._seen: dict = {}
+        source = render.source
+        self.boxes = {}
+        for i in candidate:
+            rects = [source.rect(template_index(i, source.n_images, o)) for o in CHOICES["template_order"]]
+            self.boxes[i] = (slice(min(r[1] for r in rects), max(r[3] for r in rects)),
+                             slice(min(r[0] for r in rects), max(r[2] for r in rects)))
+
+    def __call__(self, conv: Conventions, indices: list[int]) -> Score | None:
+        """The score, or None when the variant cannot run on this input."""
+        key = (conv, tuple(indices))
+        if key not in self._seen:
+            self._seen[key] = self._score(conv, indices)
+        return self._seen[key]
+
+    def _score(self, conv: Conventions, indices: list[int]) -> Score | None:
+        sse, identical, values = 0.0, 0, 0
+        for i in indices:
+            try:
+                frame = self.render.frame(conv, i)
+            except Exception:  # a variant that cannot run here (a file it needs, a clip too short) explains nothing
+                return None
+            box = self.boxes[i]
+            diff = frame[box].astype(np.int16) - self.candidate[i][box].astype(np.int16)
+            flat = diff.ravel().astype(np.float64)
+            sse += float(flat @ flat)
+            identical += int(np.count_nonzero(diff == 0))
+            values += diff.size
+        return Score(sse, identical, values)
 
 
-def _rank(score: dict) -> tuple[float, float]:
-    return score["psnr_min"], score["identical_pct"]
+def _moves(conv: Conventions, output: str) -> list[Conventions]:
+    """Every single-knob change of `conv` over the searched values (output: lossless or `output`)."""
+    values = {**SEARCH_VALUES, "output": tuple(dict.fromkeys(("lossless", output)))}
+    return [replace(conv, **{knob: value}) for knob, options in values.items() for value in options
+            if value != getattr(conv, knob)]
 
 
-def _better(a: dict, b: dict) -> bool:
-    return _rank(a) > _rank(b)
+def _changed(a: Conventions, b: Conventions) -> dict:
+    return {k: v for k, v in b.variants().items() if getattr(a, k) != v} | {
+        k: getattr(b, k) for k in a.variants() if k not in b.variants()}
 
 
-def _helpful(tried: list[tuple[Conventions, dict]], canonical: dict) -> list[Conventions]:
-    """The best variant of each knob that beats canonical on either score, for the `TOP` best knobs:
-    one knob with several variants (resize kernels, JPEG qualities) cannot crowd the others out."""
-    best: dict[str, Conventions] = {}
-    for conv, score in sorted(tried, key=lambda t: _rank(t[1]), reverse=True):
-        if score["psnr_min"] > canonical["psnr_min"] or score["identical_pct"] > canonical["identical_pct"]:
-            best.setdefault(next(iter(conv.variants())), conv)
-    return list(best.values())[:TOP]
+def forward(score: Scorer, start: Conventions, screen: list[int], output: str) -> Conventions:
+    """Forward selection from `start` (see the module docstring)."""
+    current, best = start, score(start, screen)
+    if best is None:
+        current, best = Conventions(), score(Conventions(), screen)
+    for _ in range(MAX_ROUNDS):
+        tried = [(s, m) for m in _moves(current, output) if (s := score(m, screen)) is not None]
+        tried.sort(key=lambda t: t[0].psnr, reverse=True)
+        if tried and tried[0][0].psnr - best.psnr >= MIN_GAIN_DB:
+            best, current = tried[0]
+            continue
+        top: dict[str, Conventions] = {}
+        for _, move in tried:
+            top.setdefault(next(iter(_changed(current, move))), move)
+        pairs = [replace(a, **_changed(current, b)) for n, a in enumerate(list(top.values())[:PAIR_TOP])
+                 for b in list(top.values())[n + 1:PAIR_TOP]]
+        paired = [(s, m) for m in pairs if (s := score(m, screen)) is not None]
+        if not paired or max(s.psnr for s, _ in paired) - best.psnr < MIN_GAIN_DB:
+            return current
+        best, current = max(paired, key=lambda t: t[0].psnr)
+    return current
 
 
-class Renderer:
-    """The reference's first `n` frames under any conventions, each variant rendered once: decoded
-    templates and generator outputs are shared between variants, and one Renderer serves several
-    searches over the same source, audio and models."""
-
-    def __init__(self, source, audio, models, n: int) -> None:
-        self.source, self.models = Remembering(source, "frame"), Remembering(models, "generate")
-        self.audio, self.n = audio, n
-        self._frames: dict[Conventions, list[np.ndarray] | None] = {}
-
-    def __call__(self, conv: Conventions) -> list[np.ndarray] | None:
-        """The frames, or None when the variant cannot run on this input."""
-        if conv not in self._frames:
-            self._frames[conv] = _render(self.source, self.audio, self.models, conv, self.n)
-        return self._frames[conv]
+def align_audio(score: Scorer, conv: Conventions, screen: list[int]) -> Conventions:
+    """The best joint choice of the knobs that all shift the audio in time (`TIME_BLOCK`): one alone
+    moves away from a match that needs two or three of them (no centring shifts the features by 0.6
+    of a frame, no padding by one, an offset by whole frames), so greedy steps cannot reach it."""
+    best_conv, best = conv, score(conv, screen)
+    for values in itertools.product(*(SEARCH_VALUES[k] for k in TIME_BLOCK)):
+        other = replace(conv, **dict(zip(TIME_BLOCK, values)))
+        found = score(other, screen)
+        if found is not None and found.psnr - best.psnr >= MIN_GAIN_DB:
+            best_conv, best = other, found
+    return best_conv
 
 
-def search_conventions(source, audio, models, candidate: list[np.ndarray], render: Renderer | None = None) -> dict:
-    """Search the conventions that best reproduce `candidate` (its first frames, in order); `render`
-    (for len(candidate) frames of the same inputs) shares variants between searches."""
-    n = len(candidate)
+def backward(score: Scorer, conv: Conventions, confirm: list[int]) -> tuple[Conventions, dict[str, float]]:
+    """Drop the knobs that no longer earn their place; the kept knobs with their weights (dB)."""
+    while True:
+        weights = weigh(score, conv, confirm)
+        weak = min(weights, key=weights.get, default=None)
+        if weak is None or weights[weak] >= MIN_WEIGHT_DB:
+            return conv, weights
+        conv = replace(conv, **{weak: getattr(Conventions(), weak)})
+
+
+def weigh(score: Scorer, conv: Conventions, confirm: list[int]) -> dict[str, float]:
+    """Each non-canonical knob's weight: the PSNR lost on `confirm` when it alone is reverted (inf: the
+    variant cannot run without it)."""
+    full = score(conv, confirm)
+    weights = {}
+    for knob in conv.variants():
+        reverted = score(replace(conv, **{knob: getattr(Conventions(), knob)}), confirm)
+        weights[knob] = math.inf if reverted is None else full.psnr - reverted.psnr
+    return weights
+
+
+def refine(score: Scorer, conv: Conventions, confirm: list[int]) -> Conventions:
+    """On the confirmation frames, each fitted knob may switch to another of its values (kernels or
+    codecs that look the same on the screening frames: cv2's nearest and nearest_floor, say)."""
+    best = score(conv, confirm)
+    for knob in conv.variants():
+        options = SEARCH_VALUES.get(knob, ())
+        if knob == "output":
+            codec = jpeg_codec(conv.output)
+            options = [JpegCodec(lib, codec.quality, sub).name for lib in ("cv2", "pil") for sub in ("420", "444")]
+        for value in options:
+            if value in (getattr(conv, knob), getattr(Conventions(), knob)):
+                continue
+            other = replace(conv, **{knob: value})
+            found = score(other, confirm)
+            if found is not None and found.psnr - best.psnr >= MIN_GAIN_DB:
+                conv, best = other, found
+    return conv
+
+
+def _regions(source, conv: Conventions, i: int, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Boolean masks of frame `i`'s regions: mouth box, face rect around it, outside the face."""
+    x1, y1, x2, y2 = source.rect(template_index(i, source.n_images, conv.template_order))
+    mx1, my1, mx2, my2 = rect_mouth_box((x1, y1, x2, y2))
+    face = np.zeros(shape[:2], bool)
+    face[y1:y2, x1:x2] = True
+    mouth = np.zeros(shape[:2], bool)
+    mouth[my1:my2, mx1:mx2] = True
+    return {"mouth": mouth, "face": face, "face_around_mouth": face & ~mouth, "outside_face": ~face}
+
+
+def _psnr(sse: float, values: int) -> float:
+    return math.inf if sse == 0 else 10 * math.log10(255.0 ** 2 * values / sse)
+
+
+def match(render: Renderer, conv: Conventions, candidate: dict[int, np.ndarray]) -> dict:
+    """How closely `conv` reproduces every candidate frame: identical %, within +-2 %, max abs, and
+    per region the worst frame's PSNR, the mean abs and the share of differing values."""
+    per_region = {r: {"sse": 0.0, "values": 0, "abs": 0.0, "differ": 0, "max_abs": 0, "psnr_min": math.inf}
+                  for r in ("full", "face", "mouth", "face_around_mouth", "outside_face")}
+    identical = within2 = values = 0
+    for i, cand in candidate.items():
+        diff = np.abs(render.frame(conv, i).astype(np.int16) - cand.astype(np.int16))
+        identical += int(np.count_nonzero(diff == 0))
+        within2 += int(np.count_nonzero(diff <= 2))
+        values += diff.size
+        masks = {"full": np.ones(diff.shape[:2], bool), **_regions(render.source, conv, i, diff.shape)}
+        for name, mask in masks.items():
+            d = diff[mask]
+            if not d.size:
+                continue
+            acc = per_region[name]
+            sse = float(np.sum(d.astype(np.int64) ** 2))
+            acc["sse"] += sse
+            acc["values"] += d.size
+            acc["abs"] += float(d.sum())
+            acc["differ"] += int(np.count_nonzero(d))
+            acc["max_abs"] = max(acc["max_abs"], int(d.max()))
+            acc["psnr_min"] = min(acc["psnr_min"], _psnr(sse, d.size))
+    regions = {name: {"psnr_min": acc["psnr_min"], "psnr": _psnr(acc["sse"], acc["values"]),
+                      "max_abs": acc["max_abs"], "mean_abs": acc["abs"] / max(acc["values"], 1),
+                      "differ_pct": 100.0 * acc["differ"] / max(acc["values"], 1), "sse": acc["sse"]}
+               for name, acc in per_region.items() if acc["values"]}
+    return {"frames": len(candidate), "identical_pct": 100.0 * identical / values,
+            "within_2_pct": 100.0 * within2 / values, "max_abs": regions["full"]["max_abs"], "regions": regions}
+
+
+def residual(found: dict, conv: Conventions) -> dict:
+    """Where the difference left by the fitted variant lies, how large it is and what it fits."""
+    regions = found["regions"]
+    if regions["full"]["max_abs"] == 0:
+        return {"region": None, "max_abs": 0, "text": "none: the fitted variant reproduces every pixel"}
+    parts = []
+    outside, mouth, ring = regions.get("outside_face"), regions["mouth"], regions["face_around_mouth"]
+    if outside and outside["max_abs"]:
+        parts.append(f"±{outside['max_abs']} levels spread over the whole frame, outside the face too "
+                     f"({outside['differ_pct']:.1f} % of those values differ, mean {outside['mean_abs']:.2f}): "
+                     f"a different JPEG {'encoder or decoder' if conv.output != 'lossless' else 'decoder'} "
+                     f"(outside the face a frame is its template)")
+    floor = outside["max_abs"] if outside else 0
+    if mouth["max_abs"] > floor:
+        parts.append(f"up to ±{mouth['max_abs']} in the mouth box (mean {mouth['mean_abs']:.2f}): the generator's "
+                     f"numbers (its inputs decoded differently, its engine or precision)")
+    if ring["max_abs"] > floor and ring["mean_abs"] > 2 * (outside["mean_abs"] if outside else 0):
+        parts.append(f"up to ±{ring['max_abs']} in the face rect around the mouth (mean {ring['mean_abs']:.2f}): "
+                     f"the generator's numbers, or the paste and resize")
+    largest = max(("mouth", "face_around_mouth", "outside_face"), key=lambda r: regions.get(r, {}).get("sse", 0))
+    return {"region": largest, "max_abs": regions["full"]["max_abs"],
+            "text": "; ".join(parts) or f"±{regions['full']['max_abs']} levels in the {largest.replace('_', ' ')}"}
+
+
+def _label(conv: Conventions) -> str:
+    return f"reference[{conv.label()}]" if conv.variants() else "reference"
+
+
+def fit_conventions(source, audio, models, candidate: dict[int, np.ndarray], n: int,
+                    dumps: dict | None = None, render: Renderer | None = None) -> dict:
+    """The bill of deviations of a candidate (`candidate`: frame index -> frame, `n` the frames it was
+    asked for, `dumps` its stage dumps), from the search described in the module docstring."""
+    started = time.perf_counter()
     render = render or Renderer(source, audio, models, n)
-    canonical = _score(render(Conventions()), candidate)
-    tried = []
-    for conv in single_variants():
-        frames = render(conv)
-        if frames is not None:
-            tried.append((conv, _score(frames, candidate)))
-    for a, b in itertools.combinations(_helpful(tried, canonical), 2):
-        conv = replace(Conventions(), **a.variants(), **b.variants())
-        frames = render(conv)
-        if frames is not None:
-            tried.append((conv, _score(frames, candidate)))
-    best_conv, best = max(tried, key=lambda t: _rank(t[1]), default=(Conventions(), canonical))
-    explained = _better(best, canonical) and best["psnr_min"] >= EXPLAINED_PSNR
-    if explained:
-        text = (f"with {best_conv.label()} the reference matches the candidate on {best['identical_pct']:.3f} % of "
-                f"pixels, worst PSNR {best['psnr_min']:.2f} dB (canonical: {canonical['identical_pct']:.3f} %, "
-                f"{canonical['psnr_min']:.2f} dB)")
-    elif _better(best, canonical):
-        text = (f"no convention variant explains the difference: the closest, {best_conv.label()}, gives "
-                f"{best['identical_pct']:.3f} % identical, worst PSNR {best['psnr_min']:.2f} dB "
-                f"(canonical: {canonical['identical_pct']:.3f} %, {canonical['psnr_min']:.2f} dB)")
-    else:
-        text = (f"no convention variant explains the difference: none of {len(tried)} comes closer than the "
-                f"canonical pipeline ({canonical['identical_pct']:.3f} % identical, worst PSNR "
-                f"{canonical['psnr_min']:.2f} dB); look at precision or the engine (explain-layers)")
-    return {"frames": n, "canonical": canonical, "best": {"conventions": best_conv.label(), **best},
-            "explained": explained, "text": text, "variants_tried": len(tried)}
+    renders_before = render.renders
+    indices = sorted(candidate)
+    screen, confirm = spread(indices, SCREEN_FRAMES), spread(indices, CONFIRM_FRAMES)
+    fitted_first: dict = {}
+    background = fit_background(source, {i: candidate[i] for i in screen})
+    fitted_first.update(background["knobs"])
+    windows = (dumps or {}).get("audio_windows")
+    heard = None
+    if windows is not None and len(windows):
+        aud_ave = source.root / FEATURES_FILE
+        heard = fit_audio(audio, models, windows, read_features_file(aud_ave) if aud_ave.is_file() else None)
+        if heard:
+            fitted_first.update(heard["knobs"])
+    score = Scorer(render, candidate)
+    output = fitted_first.get("output", "lossless")
+    fitted = forward(score, replace(Conventions(), **fitted_first), screen, output)
+    if not heard:  # the audio's alignment was not seen in dumps: try its knobs jointly, then step again
+        aligned = align_audio(score, fitted, screen)
+        if aligned != fitted:
+            fitted = forward(score, aligned, screen, output)
+    fitted, weights = backward(score, refine(score, fitted, confirm), confirm)
+    evidenced = {k: v for k, v in fitted_first.items() if getattr(Conventions(), k) != v and k not in weights}
+    if evidenced:  # seen directly (dumps, JPEG lattice) but too small in pixels: kept, listed apart
+        with_minor = replace(fitted, **evidenced)
+        minor = weigh(score, with_minor, confirm)
+        if score(with_minor, confirm).psnr >= score(fitted, confirm).psnr:
+            fitted, weights = with_minor, {k: w for k, w in minor.items() if k not in evidenced}
+            evidenced = {k: minor[k] for k in evidenced}
+        else:
+            evidenced = {}
+    found = match(render, fitted, candidate)
+    canonical = score(Conventions(), confirm)
+    deviations = [{"knob": k, "value": getattr(fitted, k), "canonical": getattr(Conventions(), k),
+                   "weight_db": weights[k]} for k in sorted(weights, key=weights.get, reverse=True)]
+    minor = [{"knob": k, "value": getattr(fitted, k), "canonical": getattr(Conventions(), k), "weight_db": w,
+              "evidence": "stage dumps" if heard and k in heard["knobs"] else "JPEG lattice of the background"}
+             for k, w in sorted(evidenced.items(), key=lambda kv: kv[1], reverse=True)]
+    explained = bool(deviations) and found["regions"]["full"]["psnr_min"] >= EXPLAINED_PSNR
+    out = {"fitted": _label(fitted), "conventions": fitted.label(), "explained": explained,
+           "match": found, "canonical": {"psnr": canonical.psnr, "identical_pct": canonical.identical_pct,
+                                         "frames": len(confirm)},
+           "deviations": deviations, "minor": minor, "residual": residual(found, fitted),
+           "prefit": {"background": background, "audio": heard},
+           "screen_frames": screen, "confirm_frames": confirm,
+           "variants_rendered": len({c for c, _ in score._seen}), "frames_rendered": render.renders - renders_before,
+           "seconds": time.perf_counter() - started}
+    out["text"] = summary_text(out)
+    return out
+
+
+def _db(value: float) -> str:
+    return "inf" if math.isinf(value) else f"{value:.2f}"
+
+
+def summary_text(bill: dict) -> str:
+    """One sentence: the fitted variant and the match it reaches against the canonical pipeline's."""
+    found, canonical = bill["match"], bill["canonical"]
+    full, face = found["regions"]["full"], found["regions"]["face"]
+    reach = (f"{found['identical_pct']:.3f} % identical, {found['within_2_pct']:.3f} % within ±2, worst frame "
+             f"{_db(full['psnr_min'])} dB (face rect {_db(face['psnr_min'])} dB) over {found['frames']} frames; "
+             f"canonical: {_db(canonical['psnr'])} dB, {canonical['identical_pct']:.3f} % identical")
+    if not bill["deviations"]:
+        return f"no convention variant comes closer than the canonical pipeline ({reach})"
+    if bill["explained"]:
+        return f"{bill['fitted']} reproduces the candidate: {reach}"
+    return f"no convention variant explains the difference; the closest, {bill['fitted']}, reaches {reach}"
+
+
+def bill_lines(bill: dict) -> list[str]:
+    """The bill as lines: the fitted variant, one line per deviation by weight, the residual."""
+    lines = [bill["text"]]
+    for n, dev in enumerate(bill["deviations"], 1):
+        weight = "cannot run without it" if math.isinf(dev["weight_db"]) else f"{dev['weight_db']:.2f} dB"
+        lines.append(f"deviation {n}: {dev['knob']}={dev['value']} (canonical {dev['canonical']}), "
+                     f"worth {weight} when reverted")
+    for dev in bill.get("minor", []):
+        lines.append(f"minor deviation: {dev['knob']}={dev['value']} (canonical {dev['canonical']}), seen in the "
+                     f"{dev['evidence']}, worth {dev['weight_db']:.2f} dB (under {MIN_WEIGHT_DB} dB) when reverted")
+    if bill["deviations"]:
+        lines.append(f"residual: {bill['residual']['text']}")
+    return lines

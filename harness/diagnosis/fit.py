@@ -25,7 +25,7 @@ MCU = 16  # JPEG blocks of 4:2:0 are 16x16: blocks that touch the face rect are 
 MARGIN = 2 * MCU
 QUALITIES = range(50, 101)
 OFFSETS = range(-3, 4)
-DIP = 0.8  # a requantisation error this far below both neighbours' marks the encoding quality
+DIP = 0.8  # a requantisation error this far below the template's marks the candidate's JPEG quality
 AUDIO_MATCH = 1e-3  # max abs over the dumped windows under which a windowing is a match
 
 
@@ -68,24 +68,25 @@ def _requantisation_error(img: np.ndarray, output: str) -> float:
     return float(np.mean((again[inner].astype(np.float32) - img[inner].astype(np.float32)) ** 2))
 
 
-def fit_codec(strips: list[np.ndarray]) -> dict:
-    """The JPEG quality and chroma subsampling background `strips` of the candidate were encoded with.
+def fit_codec(strips: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """The JPEG quality and chroma subsampling of a candidate, from (candidate, template) background strips.
 
     A decoded JPEG lies on its quantisation lattice, so re-encoding it at its own quality changes it
-    far less than re-encoding at the qualities next to it: the error summed over the strips has a
-    dip there (to about 0.5 of its neighbours for another libjpeg-compatible encoder, 0.02 for
-    OpenCV's own; lossless frames stay above 0.9). No dip below DIP: the candidate is lossless. The
-    template is not needed, so a port decoding its templates differently does not hide its codec.
+    far less than re-encoding its template does (the template being any other image of the same
+    content): the ratio of the two requantisation errors dips at the candidate's quality (to about
+    0.5 for another libjpeg-compatible encoder, near 0 for OpenCV's own) and stays near 1 elsewhere,
+    whatever the content. No ratio below DIP: the candidate is lossless. A port that decodes its
+    templates differently does not hide its codec this way.
     """
-    errors = {sub: [sum(_requantisation_error(strip, JpegCodec("cv2", q, sub).name) for strip in strips)
-                    for q in QUALITIES] for sub in ("420", "444")}
     best = None
-    for sub, curve in errors.items():
-        for k in range(1, len(curve) - 1):
-            ratio = curve[k] / max(min(curve[k - 1], curve[k + 1]), 1e-9)
-            if ratio < DIP and (best is None or ratio < best[0]):
-                best = (ratio, JpegCodec("cv2", QUALITIES[k], sub).name)
-    return {"output": best[1] if best else "lossless", "dip": best[0] if best else None}
+    for sub, q in itertools.product(("420", "444"), QUALITIES):
+        name = JpegCodec("cv2", q, sub).name
+        ours = sum(_requantisation_error(cand, name) for cand, _ in strips)
+        theirs = sum(_requantisation_error(tpl, name) for _, tpl in strips)
+        ratio = ours / max(theirs, 1e-9)
+        if ratio < DIP and (best is None or ratio < best[0]):
+            best = (ratio, name)
+    return {"output": best[1] if best else "lossless", "ratio": best[0] if best else None}
 
 
 def fit_background(source, candidate: dict[int, np.ndarray]) -> dict:
@@ -108,7 +109,8 @@ def fit_background(source, candidate: dict[int, np.ndarray]) -> dict:
                for o in orders}
     order = min(orders, key=lambda o: pairing[o])
     first = indices[0]
-    codec = fit_codec([candidate[i][background_strip(candidate[i].shape, rects[i])] for i in indices[:2]])
+    strips = [background_strip(candidate[i].shape, rects[i]) for i in indices[:2]]
+    codec = fit_codec([(candidate[i][s], full[templates[(order, i)]][s]) for i, s in zip(indices, strips)])
     output = codec["output"]
     if output != "lossless":
         tpl = full[templates[(order, first)]]
@@ -116,7 +118,7 @@ def fit_background(source, candidate: dict[int, np.ndarray]) -> dict:
         if _mse(output_roundtrip(tpl, pil), candidate[first], masks[first]) < _mse(
                 output_roundtrip(tpl, output), candidate[first], masks[first]):
             output = pil
-    return {"knobs": {"template_order": order, "output": output}, "pairing_mse": pairing, "codec_dip": codec["dip"]}
+    return {"knobs": {"template_order": order, "output": output}, "pairing_mse": pairing, "codec_ratio": codec["ratio"]}
 
 
 def output_roundtrip(img: np.ndarray, output: str) -> np.ndarray:
