@@ -24,7 +24,7 @@ from harness.backends.inprocess import open_template_source
 from harness.backends.reference import ReferenceBackend
 from harness.config import SILENCE, BackendSpec, ParityConfig
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
-from harness.diagnosis.explain import OFFSET_FRAMES, diagnose
+from harness.diagnosis.explain import DIAGNOSIS_FRAMES, diagnose
 from harness.results import machine_info, new_results, tree_sha256, write_results
 from harness.tolerances import evaluate
 from harness.video import SideBySideVideo
@@ -185,7 +185,7 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
                 worst_frames: WorstFrames | None = None, video=None, mouths: list | None = None,
                 first: list | None = None) -> tuple:
     """Stream a backend's frames against the reference: (summary, per_frame, worst, n_frames).
-    `first` collects the first OFFSET_FRAMES candidate frames for the diagnosis."""
+    `first` collects the first DIAGNOSIS_FRAMES candidate frames for the diagnosis."""
     summary, per_frame = _Summary(), []
     n = 0
     for i, cand in enumerate(tqdm(run.frames, total=frames, desc=label, unit="frame", disable=not progress,
@@ -204,7 +204,7 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
             video.add(want, cand)
         if mouths is not None:
             mouths.append(mouth_thumbnail(cand, ref.rects[i]))
-        if first is not None and i < OFFSET_FRAMES:
+        if first is not None and i < DIAGNOSIS_FRAMES:
             first.append(cand)
         n += 1
     if n < frames:
@@ -242,8 +242,9 @@ def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audi
         run = spec.backend.run(inputs)
         first: list = []
         summary, per_frame, worst, n = compare_run(run, ref, inputs.frames, progress, spec.name, worst_frames, movie,
-                                                   mouths, first)
-        features = feature_drift(ref.stages, run.stages())
+                                                   mouths, first if explain else None)
+        stages = run.stages()
+        features = feature_drift(ref.stages, stages)
     except (BackendFailed, InputError) as exc:
         if movie is not None:
             movie.discard()
@@ -259,7 +260,7 @@ def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audi
     if movie is not None:
         record["video"] = movie.close().relative_to(results_dir).as_posix()
     if explain and evaluate(spec.thresholds, worst, features, None):  # a frame or stage criterion failed
-        record["diagnosis"] = diagnose(record, spec, inputs, ref, first, worst)
+        record["diagnosis"] = diagnose(record, spec, inputs, ref, first, worst, stages)
     return record
 
 

@@ -95,7 +95,8 @@ def _view_rows(rows: list[Row], out_dir: Path) -> list[dict]:
         panels = worst_frame_panels(row.run.get("worst_frames") or [], row.base, out_dir / IMG)
         views.append({
             "n": n, "row": row, "run": row.run, "status": row.status, "word": STATUS_WORDS.get(row.status, "?"),
-            "why": row.why(), "causes": row.causes(), "where": _where(row), "panels": panels,
+            "why": row.why(), "causes": row.causes(),
+            "bill": (row.run.get("diagnosis") or {}).get("conventions"), "where": _where(row), "panels": panels,
             "thumb": next((p["heatmap"] for p in panels if p["heatmap"]), None),
             "fps_pct": 100.0 * row.fps / top_fps if row.fps else 0.0, "drift": _drift_cells(row, stages),
             "stage_text": _stage_text(row), "video": _video(row, n, out_dir),

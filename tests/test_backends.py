@@ -35,7 +35,7 @@ def test_reference_backend_takes_conventions_from_its_name_and_options(inputs, r
     assert both.conventions.variants() == {"audio_window": "tile", "template_order": "linear"}
     run = ReferenceBackend("rgb", {"conventions": "channel_order=rgb"}).run(inputs)
     assert _max_diff(reference_frames, list(run.frames)) > 8
-    assert run.info["conventions"] == "channel_order=rgb"
+    assert run.info["conventions"] == "input_channels=rgb,output_channels=rgb"
     assert set(run.stages()) >= {"mel", "embeddings", "padded_features", "audio_windows", "generator_outputs"}
     assert run.timings["frames"] == 4 and len(run.timings["frame_latency"]) == 4
 

@@ -1,8 +1,7 @@
 """The conventions audio_source, paste, resize_kernel, output and precision: what each does, and that
-the convention search names each one when a candidate was made with it."""
+the convention fit (tests/test_convention_fit.py) names each one when a candidate was made with it."""
 from __future__ import annotations
 
-import time
 
 import cv2
 import numpy as np
@@ -10,7 +9,6 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from harness.diagnosis.conventions import Remembering, Renderer, search_conventions, single_variants
 from reference import image
 from reference.conventions import Conventions
 from reference.data import Pack
@@ -146,50 +144,3 @@ def test_precision_variants_run_other_models(models):
     aud = np.full((1, 32, 16, 16), 0.7, np.float32)
     bf16 = with_precision(models, "bf16").generate(x, aud)
     assert np.array_equal(bf16, round_bf16(models.generate(round_bf16(x), round_bf16(aud))))
-
-
-# ----------------------------------------------------------------------------- the convention search
-
-
-EVERY_VARIANT = [conv.label() for conv in single_variants()] + [
-    "audio_window=tile,template_order=linear", "paste=direct,output=jpeg90",
-    # a pair whose second knob alone scores below canonical on worst PSNR
-    "crop_source=computed,resize_kernel=nearest"]
-
-
-@pytest.fixture(scope="module")
-def renderer(pack, models) -> Renderer:
-    """One Renderer for every search below: each variant's frames are rendered once."""
-    return Renderer(pack, pack.root / "audio.wav", models, SEARCH_FRAMES)
-
-
-@pytest.mark.parametrize("variant", EVERY_VARIANT)
-def test_convention_search_names_every_variant(renderer, pack, models, variant):
-    """Every variant of the conventions table (and pairs), injected as a candidate, is named exactly."""
-    conv = Conventions.parse(variant)
-    candidate = [r.frame for r in render(pack, models, conv, SEARCH_FRAMES)]
-    started = time.perf_counter()
-    found = search_conventions(pack, pack.root / "audio.wav", models, candidate, renderer)
-    print(f"\ninjected {variant}: {found['text']} [{time.perf_counter() - started:.2f} s]")
-    assert found["explained"], found["text"]
-    assert Conventions.parse(found["best"]["conventions"]) == conv, found["text"]
-    assert found["best"]["psnr_min"] == float("inf") and found["canonical"]["psnr_min"] < float("inf")
-
-
-def test_search_runs_the_generator_once_per_distinct_input(models):
-    calls = []
-
-    class Counting:
-        files = models.files
-
-        def generate(self, x, aud):
-            calls.append(1)
-            return models.generate(x, aud)
-
-    remembered = Remembering(Counting(), "generate")
-    x = np.full((1, 6, 320, 320), 0.3, np.float32)
-    aud = np.zeros((1, 32, 16, 16), np.float32)
-    first = remembered.generate(x, aud)
-    assert remembered.generate(x.copy(), aud) is first and len(calls) == 1
-    assert not np.array_equal(remembered.generate(x, aud + 1), first) and len(calls) == 2
-    assert remembered.files == models.files

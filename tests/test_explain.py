@@ -126,9 +126,10 @@ def test_two_defects_at_once_in_a_port_are_named(tmp_path, synthetic_pack, tiny_
     code, results, out = _explain(tmp_path, synthetic_pack, tiny_models_dir, backends, capsys)
     found = results["runs"][0]["diagnosis"]["conventions"]
     assert code == 1 and found["explained"], found["text"]
-    assert Conventions.parse(found["best"]["conventions"]).variants() == {"channel_order": "rgb",
-                                                                          "audio_window": "tile"}
-    assert "with " in out and "channel_order=rgb" in out and "audio_window=tile" in out
+    assert Conventions.parse(found["conventions"]).variants() == {"input_channels": "rgb", "output_channels": "rgb",
+                                                                  "audio_window": "tile"}
+    for knob in ("input_channels=rgb", "output_channels=rgb", "audio_window=tile"):
+        assert f": {knob} (canonical" in out
 
 
 def test_fp16_is_localised_to_a_stage_and_a_layer(tmp_path, synthetic_pack, tiny_models_dir, capsys):
@@ -145,7 +146,7 @@ def test_a_port_replaying_aud_ave_ignores_its_audio(tmp_path, synthetic_pack, ti
     code, results, out = _explain(tmp_path, synthetic_pack, tiny_models_dir,
                                   _port("ghost", "--conventions audio_source=aud_ave"), capsys)
     found = results["runs"][0]["diagnosis"]
-    assert code == 1 and found["conventions"]["best"]["conventions"] == "audio_source=aud_ave"
+    assert code == 1 and found["conventions"]["conventions"] == "audio_source=aud_ave"
     assert "output ignores the input audio: it matches the reference driven by the pack's aud_ave.bin" in out
 
 
@@ -158,4 +159,4 @@ def test_a_port_dumping_stages_is_localised_to_its_first_divergent_stage(tmp_pat
     found = results["runs"][0]["diagnosis"]
     assert code == 1 and found["stages"]["first_stage"] == "mel", found["stages"]["text"]
     assert "first stage out of tolerance: mel (max abs" in out and "(not dumped: padded_features, generator_outputs)" in out
-    assert found["conventions"]["best"]["conventions"] == "mel_scale=htk"
+    assert found["conventions"]["conventions"] == "mel_scale=htk"

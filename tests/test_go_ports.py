@@ -64,3 +64,37 @@ def test_example_config_holds_the_same_port_options(shared_data):
     cfg = load_config(path)  # every key checked
     assert [spec.name for spec in cfg.backends] == ["simple_inference_go", "go_optimized"]
     assert read_toml(path)["backends"] == go_port_options(Path("/root/.cache/synctalk-parity/go-ports"))
+
+
+def test_go_ports_are_reproduced_by_their_bills(go_ports, shared_data, tiny_models_dir, tmp_path, capsys):
+    """explain on both ports, speech and silence: the fitted variant reproduces each at >= 45 dB (worst
+    full frame) and >= 40 dB (worst face rect), and every named deviation is worth >= 0.5 dB."""
+    from harness.cli import main
+    raw = {
+        "data": {"pack": str(shared_data / "sanders_pack"), "models": str(tiny_models_dir),
+                 "audio": [str(shared_data / "audio" / "talk_hb.wav"), "silence"], "frames": FRAMES},
+        "run": {"output": str(tmp_path / "out"), "profile": "lossy"},
+        "backends": go_port_options(go_ports),
+    }
+    path = tmp_path / "go_ports.toml"
+    path.write_text(toml_text(raw))
+    assert main(["explain", str(path), "--quiet"]) == 1
+    out = capsys.readouterr().out
+    print(out)
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert len(results["runs"]) == 4
+    for run in results["runs"]:
+        bill = run["diagnosis"]["conventions"]
+        full, face = bill["match"]["regions"]["full"], bill["match"]["regions"]["face"]
+        assert full["psnr_min"] >= 45 and face["psnr_min"] >= 40, (run["backend"], run["audio"], bill["text"])
+        assert all(d["weight_db"] >= 0.5 for d in bill["deviations"]), bill["deviations"]
+        named = {d["knob"]: d["value"] for d in bill["deviations"]}
+        # what both ports do, whatever the audio: their own template pairing, paste and tiled audio
+        assert named["template_order"] == "linear" and named["paste"] == "direct", named
+        assert named["audio_window"] == "tile", named
+        assert bill["fitted"] in out and f"diagnosed in {run['diagnosis']['seconds']:.1f} s" in out
+        assert bill["variants_rendered"] > 0 and bill["seconds"] > 0
+    masks = {r["backend"]: {d["knob"]: d["value"] for d in r["diagnosis"]["conventions"]["deviations"]}
+             for r in results["runs"] if r["audio"] == "talk_hb.wav"}
+    assert masks["simple_inference_go"]["masked_input"] == "pack"  # reads model_inputs/K.jpg
+    assert masks["go_optimized"]["masked_input"] == "none"  # its tensor cache keys both halves "K.jpg"

@@ -174,7 +174,7 @@ def test_pytest_plugin_makes_one_test_per_backend_and_audio(pytester, synthetic_
     assert "parity.toml::ort_cpu[audio] PASSED" in text
     assert "parity.toml::reference[channel_order=rgb][audio] FAILED" in text
     assert "violated: PSNR" in text and "thresholds: psnr_min=45" in text
-    assert "cause: with channel_order=rgb the reference matches the candidate on 100.000 % of pixels" in text
+    assert "cause: reference[input_channels=rgb,output_channels=rgb] reproduces the candidate: 100.000 % identical" in text
     one = pytester.runpytest("--parity-config", str(path), "--backend", "ort_cpu", "--parity-frames", "2")
     one.assert_outcomes(passed=2)
     bad = pytester.runpytest("--parity-config", str(tmp_path / "missing.toml"))
@@ -233,7 +233,7 @@ thresholds = {{ psnr_min = 0 }}
 
 
 @pytest.mark.parametrize("variant, expected", [  # every variant and pairs: test_conventions_more, test_explain
-    ("channel_order=rgb", {"channel_order": "rgb"}),
+    ("channel_order=rgb", {"input_channels": "rgb", "output_channels": "rgb"}),
 ])
 def test_convention_search_names_the_injected_variants(tmp_path, synthetic_pack, tiny_models_dir, variant,
                                                         expected):
@@ -243,9 +243,9 @@ def test_convention_search_names_the_injected_variants(tmp_path, synthetic_pack,
     for run in read_results(tmp_path / "out" / "results.json")["runs"]:
         found = run["diagnosis"]["conventions"]
         assert found["explained"], found["text"]
-        assert Conventions.parse(found["best"]["conventions"]).variants() == expected
-        assert found["best"]["psnr_min"] == float("inf") and found["canonical"]["psnr_min"] < 45
-        assert found["text"].startswith("with ")
+        assert Conventions.parse(found["conventions"]).variants() == expected
+        assert found["match"]["regions"]["full"]["psnr_min"] == float("inf") and found["canonical"]["psnr"] < 45
+        assert found["text"].startswith("reference[input_channels=rgb,output_channels=rgb] reproduces the candidate")
     assert main(["run", "--config", str(path), "--quiet", "--frames", "5", "--no-explain"]) == 1
     assert all("diagnosis" not in r or "conventions" not in r["diagnosis"]
                for r in read_results(tmp_path / "out" / "results.json")["runs"])

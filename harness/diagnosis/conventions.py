@@ -28,7 +28,7 @@ import numpy as np
 
 from harness.diagnosis.fit import fit_audio, fit_background
 from harness.diagnosis.render import Renderer
-from reference.conventions import CHOICES, Conventions, JpegCodec, jpeg_codec
+from reference.conventions import ALIASES, CHOICES, Conventions, JpegCodec, jpeg_codec
 from reference.data import template_index
 from reference.features import FEATURES_FILE, read_features_file
 from reference.image import rect_mouth_box
@@ -112,8 +112,12 @@ class Scorer:
 def _moves(conv: Conventions, output: str) -> list[Conventions]:
     """Every single-knob change of `conv` over the searched values (output: lossless or `output`)."""
     values = {**SEARCH_VALUES, "output": tuple(dict.fromkeys(("lossless", output)))}
-    return [replace(conv, **{knob: value}) for knob, options in values.items() for value in options
-            if value != getattr(conv, knob)]
+    singles = [replace(conv, **{knob: value}) for knob, options in values.items() for value in options
+               if value != getattr(conv, knob)]
+    # a knob spelled as several (channel_order: input and output channels) moves them together too
+    joint = [replace(conv, **dict.fromkeys(knobs, value)) for knobs in ALIASES.values()
+             for value in SEARCH_VALUES[knobs[0]] if any(getattr(conv, k) != value for k in knobs)]
+    return singles + [m for m in joint if m not in singles]
 
 
 def _changed(a: Conventions, b: Conventions) -> dict:
@@ -349,13 +353,13 @@ def summary_text(bill: dict) -> str:
 def bill_lines(bill: dict) -> list[str]:
     """The bill as lines: the fitted variant, one line per deviation by weight, the residual."""
     lines = [bill["text"]]
-    for n, dev in enumerate(bill["deviations"], 1):
+    for n, dev in enumerate(bill.get("deviations", []), 1):
         weight = "cannot run without it" if math.isinf(dev["weight_db"]) else f"{dev['weight_db']:.2f} dB"
         lines.append(f"deviation {n}: {dev['knob']}={dev['value']} (canonical {dev['canonical']}), "
                      f"worth {weight} when reverted")
     for dev in bill.get("minor", []):
         lines.append(f"minor deviation: {dev['knob']}={dev['value']} (canonical {dev['canonical']}), seen in the "
                      f"{dev['evidence']}, worth {dev['weight_db']:.2f} dB (under {MIN_WEIGHT_DB} dB) when reverted")
-    if bill["deviations"]:
+    if bill.get("deviations"):
         lines.append(f"residual: {bill['residual']['text']}")
     return lines

@@ -8,16 +8,18 @@ run record's diagnosis into one sentence per named cause ("no divergence" for a 
 """
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
 import numpy as np
 
+from harness.diagnosis.conventions import bill_lines
 from harness.diagnosis.offset import temporal_offset
 from harness.diagnosis.stages import localise_stage
 from harness.tolerances import evaluate
 
-CONVENTION_FRAMES = 4  # candidate frames the convention search reproduces
+DIAGNOSIS_FRAMES = 40  # candidate frames kept for the diagnosis: the convention fit reproduces them all
 OFFSET_FRAMES = 12  # candidate frames the offset search shifts against the reference
 LAYER_TOLERANCE = 1e-3  # generator tensors: max abs beyond which a layer has diverged
 ENCODER_STAGES = ("embeddings", "padded_features", "audio_windows")
@@ -37,25 +39,34 @@ def layer_candidate(backend) -> tuple[str, dict | None] | None:
     return None
 
 
-def diagnose(record: dict, spec, inputs, ref, candidate_first: list[np.ndarray], worst: dict) -> dict:
+@functools.lru_cache(maxsize=1)
+def diagnosis_models(folder: Path):
+    """One set of model sessions (and its reduced-precision variants) for every diagnosis of a run:
+    sessions made per diagnosis were never freed and held their arenas (measured: 15.8 GB over 18)."""
+    from reference.models import ModelFiles, Models
+    return Models(ModelFiles.from_dir(folder))
+
+
+def diagnose(record: dict, spec, inputs, ref, candidate_first: list[np.ndarray], worst: dict,
+             stages: dict | None = None) -> dict:
     """The diagnosis of one failed run of ``spec`` (``record`` as ``parity.run_backend`` fills it, ``worst``
     its worst frame per criterion, ``ref`` the ``parity.ReferenceFrames`` of the same audio,
-    ``candidate_first`` the candidate's first frames)."""
+    ``candidate_first`` the candidate's first frames, ``stages`` the stage arrays it dumped)."""
     from harness.backends.inprocess import open_template_source
-    from harness.diagnosis.conventions import search_conventions
-    from reference.models import ModelFiles, Models
+    from harness.diagnosis.conventions import fit_conventions
 
     started = time.perf_counter()
     thresholds = spec.thresholds
     tolerance = thresholds.feature_max_abs if thresholds.feature_max_abs is not None else 1e-4
     out: dict = {"stages": localise_stage(record.get("features", {}), evaluate(thresholds, worst, {}, None),
                                           tolerance)}
-    found = temporal_offset(candidate_first, ref.mouths, ref.rects)
+    found = temporal_offset(candidate_first[:OFFSET_FRAMES], ref.mouths, ref.rects)
     if found is not None:
         out["offset"] = found
-    models = Models(ModelFiles.from_dir(inputs.models))
+    models = diagnosis_models(Path(inputs.models))
     source = open_template_source(inputs.source, inputs.source_kind)
-    out["conventions"] = search_conventions(source, inputs.audio, models, candidate_first[:CONVENTION_FRAMES])
+    out["conventions"] = fit_conventions(source, inputs.audio, models, dict(enumerate(candidate_first)),
+                                         inputs.frames, stages)
     layer = layer_candidate(spec.backend)
     model_inputs = None if layer is None else _layer_inputs(out["stages"]["first_stage"], source, inputs.audio, models)
     if model_inputs is not None:
@@ -98,20 +109,21 @@ def causes(record: dict) -> list[str]:
     if audio.get("ignores_input_audio"):
         out.append(audio["text"])
     conv = found.get("conventions") or {}
-    if conv.get("explained") and "audio_source=aud_ave" in conv["best"]["conventions"]:
+    deviations = {d["knob"]: d["value"] for d in conv.get("deviations", [])}
+    if deviations.get("audio_source") == "aud_ave":
         out.append("output ignores the input audio: it matches the reference driven by the pack's aud_ave.bin")
     offset = found.get("offset") or {}
     if offset.get("explains"):
         out.append(offset["text"])
-    if conv.get("explained"):
-        out.append(conv["text"])
+    if conv:
+        out.extend(bill_lines(conv))
     stage = found.get("stages")
     if stage and stage["first_stage"] is not None:
         out.append(stage["text"])
     if found.get("layers"):
         out.append(_layer_text(found["layers"]))
-    if not out or (conv and not conv.get("explained") and not offset.get("explains")):
-        out.append(conv.get("text") or "no diagnosis recorded: run `synctalk-parity explain CONFIG` to compute one")
+    if not out:
+        out.append("no diagnosis recorded: run `synctalk-parity explain CONFIG` to compute one")
     return out
 
 

@@ -25,8 +25,8 @@ from reference.pipeline import AudioFeatures, ReferencePipeline, audio_features
 
 AUDIO_KNOBS = ("stft_framing", "stft_window", "mel_scale", "feature_padding", "audio_offset", "precision")
 FEATURE_CACHE = 24
-TEMPLATE_CACHE = 48
-OUTPUT_CACHE = 160
+TEMPLATE_CACHE = 24
+OUTPUT_CACHE = 64
 PIPELINE_CACHE = 64
 
 
