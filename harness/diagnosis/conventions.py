@@ -174,12 +174,17 @@ def backward(score: Scorer, conv: Conventions, confirm: list[int]) -> tuple[Conv
 def weigh(score: Scorer, conv: Conventions, confirm: list[int]) -> dict[str, float]:
     """Each non-canonical knob's weight: the PSNR lost on `confirm` when it alone is reverted (inf: the
     variant cannot run without it)."""
+    return {knob: w for knob, (w, _) in weigh_detail(score, conv, confirm).items()}
+
+
+def weigh_detail(score: Scorer, conv: Conventions, confirm: list[int]) -> dict[str, tuple[float, float | None]]:
+    """Each non-canonical knob's (weight, PSNR without it; None when the variant cannot run without it)."""
     full = score(conv, confirm)
-    weights = {}
+    out = {}
     for knob in conv.variants():
         reverted = score(replace(conv, **{knob: getattr(Conventions(), knob)}), confirm)
-        weights[knob] = math.inf if reverted is None else full.psnr - reverted.psnr
-    return weights
+        out[knob] = (math.inf, None) if reverted is None else (full.psnr - reverted.psnr, reverted.psnr)
+    return out
 
 
 def refine(score: Scorer, conv: Conventions, confirm: list[int]) -> Conventions:
@@ -314,8 +319,10 @@ def fit_conventions(source, audio, models, candidate: dict[int, np.ndarray], n: 
             evidenced = {}
     found = match(render, fitted, candidate)
     canonical = score(Conventions(), confirm)
+    detail = weigh_detail(score, fitted, confirm)
     deviations = [{"knob": k, "value": getattr(fitted, k), "canonical": getattr(Conventions(), k),
-                   "weight_db": weights[k]} for k in sorted(weights, key=weights.get, reverse=True)]
+                   "weight_db": weights[k], "psnr_without": detail[k][1]}
+                  for k in sorted(weights, key=weights.get, reverse=True)]
     minor = [{"knob": k, "value": getattr(fitted, k), "canonical": getattr(Conventions(), k), "weight_db": w,
               "evidence": "stage dumps" if heard and k in heard["knobs"] else "JPEG lattice of the background"}
              for k, w in sorted(evidenced.items(), key=lambda kv: kv[1], reverse=True)]
@@ -354,9 +361,14 @@ def bill_lines(bill: dict) -> list[str]:
     """The bill as lines: the fitted variant, one line per deviation by weight, the residual."""
     lines = [bill["text"]]
     for n, dev in enumerate(bill.get("deviations", []), 1):
-        weight = "cannot run without it" if math.isinf(dev["weight_db"]) else f"{dev['weight_db']:.2f} dB"
-        lines.append(f"deviation {n}: {dev['knob']}={dev['value']} (canonical {dev['canonical']}), "
-                     f"worth {weight} when reverted")
+        without = dev.get("psnr_without")
+        if without is None and math.isinf(dev["weight_db"]):
+            worth = "the variant cannot run without it"
+        elif math.isinf(dev["weight_db"]):
+            worth = f"reverted, the exact match falls to {without:.2f} dB"
+        else:
+            worth = f"worth {dev['weight_db']:.2f} dB when reverted"
+        lines.append(f"deviation {n}: {dev['knob']}={dev['value']} (canonical {dev['canonical']}), {worth}")
     for dev in bill.get("minor", []):
         lines.append(f"minor deviation: {dev['knob']}={dev['value']} (canonical {dev['canonical']}), seen in the "
                      f"{dev['evidence']}, worth {dev['weight_db']:.2f} dB (under {MIN_WEIGHT_DB} dB) when reverted")
