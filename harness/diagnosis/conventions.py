@@ -4,11 +4,12 @@ and its bill of deviations.
 1. Fitted without the generator (harness/diagnosis/fit.py): the template pairing and the output
    codec from the candidate's pixels outside the face; the audio-side knobs from the candidate's
    dumped generator audio inputs, when it dumps them.
-2. Forward selection on `SCREEN_FRAMES` frames: from that start, add the knob value that raises the
-   PSNR (over the face region) most (the other fitted knobs may still change), until no move gains
+2. Forward selection on `SCREEN_FRAMES` frames (every move on one of them, the `PROBE_TOP` best on
+   both): from that start, add the knob value that raises the PSNR (over the face region) most (the other fitted knobs may still change), until no move gains
    `MIN_GAIN_DB`; when no single move gains, the pairs of the `PAIR_TOP` best single moves are tried
    (two knobs that only help together: input and output channel order). Without audio dumps, the
-   knobs that shift the audio in time are then tried jointly (`align_audio`) and the steps resume.
+   knobs that decide which audio a frame reads are then tried jointly (`align_audio`) and the
+   steps resume.
    On `CONFIRM_FRAMES` frames, each fitted knob may then switch to another of its values (`refine`).
 3. Backward pass on `CONFIRM_FRAMES` frames: a knob whose reversion to canonical costs less than
    `MIN_WEIGHT_DB` is dropped, the weakest first, until every knob left earns its place. Each
@@ -30,6 +31,7 @@ from harness.diagnosis.fit import fit_audio, fit_background
 from harness.diagnosis.render import Renderer
 from reference.conventions import ALIASES, CHOICES, Conventions, JpegCodec, jpeg_codec
 from reference.data import template_index
+from reference import features
 from reference.features import FEATURES_FILE, read_features_file
 from reference.image import rect_mouth_box
 
@@ -38,10 +40,12 @@ CONFIRM_FRAMES = 8
 MIN_GAIN_DB = 0.1
 MIN_WEIGHT_DB = 0.5
 PAIR_TOP = 4
+PROBE_TOP = 8  # moves scored on every screening frame after a first pass on one
 MAX_ROUNDS = 24
 EXPLAINED_PSNR = 45.0  # dB, worst frame: a fitted variant this close explains the candidate
 OFFSETS = (-3, -2, -1, 1, 2, 3)
-TIME_BLOCK = ("stft_framing", "feature_padding", "audio_offset")
+AUDIO_BLOCK = ("audio_window", "stft_framing", "mel_scale", "feature_padding", "audio_offset")
+ALIGN_TOP = 3
 # The values the search moves between (output: the fitted codec or lossless; crop "pack" is "default").
 SEARCH_VALUES = {**{k: v for k, v in CHOICES.items() if k not in ("output", "crop_source")},
                  "crop_source": ("default", "computed"), "audio_offset": (0,) + OFFSETS}
@@ -131,7 +135,10 @@ def forward(score: Scorer, start: Conventions, screen: list[int], output: str) -
     if best is None:
         current, best = Conventions(), score(Conventions(), screen)
     for _ in range(MAX_ROUNDS):
-        tried = [(s, m) for m in _moves(current, output) if (s := score(m, screen)) is not None]
+        # every move on one frame, the most promising on all the screening frames
+        probed = [(s, m) for m in _moves(current, output) if (s := score(m, screen[-1:])) is not None]
+        probed.sort(key=lambda t: t[0].psnr, reverse=True)
+        tried = [(s, m) for _, m in probed[:PROBE_TOP] if (s := score(m, screen)) is not None]
         tried.sort(key=lambda t: t[0].psnr, reverse=True)
         if tried and tried[0][0].psnr - best.psnr >= MIN_GAIN_DB:
             best, current = tried[0]
@@ -149,12 +156,28 @@ def forward(score: Scorer, start: Conventions, screen: list[int], output: str) -
 
 
 def align_audio(score: Scorer, conv: Conventions, screen: list[int]) -> Conventions:
-    """The best joint choice of the knobs that all shift the audio in time (`TIME_BLOCK`): one alone
-    moves away from a match that needs two or three of them (no centring shifts the features by 0.6
-    of a frame, no padding by one, an offset by whole frames), so greedy steps cannot reach it."""
+    """The best joint choice of the knobs that decide which audio a frame reads (`AUDIO_BLOCK`): one
+    alone moves away from a match that needs several of them (no centring shifts the features by 0.6
+    of a frame, no padding by one, an offset by whole frames, tiling drops the neighbours), so greedy
+    steps cannot reach it. Every combination is screened on one frame (one per distinct audio input:
+    no padding at offset 0 reads what edge padding reads at offset +1), the best few on all of `screen`."""
+    probe = [screen[-1]]
+    tried, seen = [], set()
+    for values in itertools.product(*(SEARCH_VALUES[k] for k in AUDIO_BLOCK)):
+        other = replace(conv, **dict(zip(AUDIO_BLOCK, values)))
+        try:
+            rows = score.render.features(other).padded
+        except Exception:  # a front end this clip is too short for
+            continue
+        heard = features.audio_window(rows, probe[0], other.audio_window, other.audio_offset).tobytes()
+        if heard in seen:  # the same generator audio input as a combination already tried
+            continue
+        seen.add(heard)
+        found = score(other, probe)
+        if found is not None:
+            tried.append((found.psnr, other))
     best_conv, best = conv, score(conv, screen)
-    for values in itertools.product(*(SEARCH_VALUES[k] for k in TIME_BLOCK)):
-        other = replace(conv, **dict(zip(TIME_BLOCK, values)))
+    for _, other in sorted(tried, key=lambda t: t[0], reverse=True)[:ALIGN_TOP]:
         found = score(other, screen)
         if found is not None and found.psnr - best.psnr >= MIN_GAIN_DB:
             best_conv, best = other, found

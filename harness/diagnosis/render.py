@@ -20,10 +20,12 @@ from typing import Callable, Hashable
 
 import numpy as np
 
+from reference import features
 from reference.conventions import POST_GENERATOR, Conventions
 from reference.pipeline import AudioFeatures, ReferencePipeline, audio_features
 
-AUDIO_KNOBS = ("stft_framing", "stft_window", "mel_scale", "feature_padding", "audio_offset", "precision")
+FRONT_END = ("stft_framing", "stft_window", "mel_scale", "precision")
+MAX_OFFSET = 8  # embeddings are encoded far enough ahead for any audio_offset
 FEATURE_CACHE = 24
 TEMPLATE_CACHE = 24
 OUTPUT_CACHE = 64
@@ -52,6 +54,15 @@ class LRU:
         return len(self._items)
 
 
+def _padded(base: AudioFeatures, padding: str) -> AudioFeatures:
+    """`base` (unpadded features) with `padding`, as `audio_features` pads them."""
+    data_len = base.n_frames
+    padded = features.pad_features(base.embeddings, padding)
+    if padding == "edge" and len(base.embeddings) < data_len:
+        padded = padded[:-1]  # the last row pads with the clip's last embedding, not encoded here
+    return replace(base, padded=padded, n_frames=data_len + 2 if padding == "edge" else data_len)
+
+
 def _pre_generator(conv: Conventions) -> Conventions:
     """`conv` with every post-generator knob canonical: variants equal here share generator outputs."""
     canonical = Conventions()
@@ -68,6 +79,7 @@ class Renderer:
     def __init__(self, source, audio, models, n: int) -> None:
         self.source, self.audio, self.models, self.n = source, audio, models, n
         self._features = LRU(FEATURE_CACHE)
+        self._padded = LRU(FEATURE_CACHE)
         self._templates = LRU(TEMPLATE_CACHE)
         self._outputs = LRU(OUTPUT_CACHE)
         self._pipelines = LRU(PIPELINE_CACHE)
@@ -75,9 +87,13 @@ class Renderer:
         self.variants: set[Conventions] = set()
 
     def features(self, conv: Conventions) -> AudioFeatures:
-        """The audio features of `conv` (shared by every variant with the same audio-side knobs)."""
-        key = tuple(getattr(conv, k) for k in AUDIO_KNOBS)
-        return self._features.get(key, lambda: audio_features(self.audio, self.models, conv, self.n))
+        """The audio features of `conv`: the mel and embeddings are shared by every variant with the same
+        front end (and precision), the padding by every variant with the same padding too."""
+        front = tuple(getattr(conv, k) for k in FRONT_END)
+        base = self._features.get(front, lambda: audio_features(
+            self.audio, self.models, replace(Conventions(), **dict(zip(FRONT_END, front)), feature_padding="none",
+                                             audio_offset=MAX_OFFSET), self.n))
+        return self._padded.get((front, conv.feature_padding), lambda: _padded(base, conv.feature_padding))
 
     def pipeline(self, conv: Conventions) -> ReferencePipeline:
         return self._pipelines.get(conv, lambda: ReferencePipeline(self.source, self.models, conv))
