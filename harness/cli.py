@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, metavar="DIR", help="override [run].output")
     p.add_argument("--frames", type=int, metavar="N", help="override [data].frames")
     p.add_argument("--no-explain", action="store_true",
-                   help="skip the convention search that names why a failing backend diverges ([run].explain)")
+                   help="skip the diagnosis (stage localisation, offset search, bill of deviations) that says "
+                        "why a failing backend diverges ([run].explain)")
     p.add_argument("--video", action="store_true",
                    help="also write a side-by-side MP4 (reference | candidate | difference x8) per backend "
                         "and audio, with the audio muxed in ([run].video)")
@@ -141,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("explain", help="name why each backend diverges: stage, convention, audio, offset, layer",
                        description="With a parity config: run it with every diagnosis on (stage localisation, "
-                                   "temporal offset, convention search, first divergent layer for ONNX engines, "
+                                   "temporal offset, the bill of deviations (convention fit), first divergent layer for ONNX engines, "
                                    "audio dependence across the audio matrix) and print each backend's named "
                                    "causes. With a results.json: print the causes it records. A backend that "
                                    "matches says \"no divergence\".", epilog=EPILOG)

@@ -1,10 +1,10 @@
 """Named causes of a backend's divergence, from every diagnosis a failing run gets.
 
 ``diagnose`` runs, for one failed backend x audio run: stage localisation (which stage leaves
-tolerance first), the temporal-offset search, the convention search and, for ONNX-engine backends,
-the first divergent layer of the model that holds the first divergent stage (audio encoder or
-generator). ``causes`` turns a
-run record's diagnosis into one sentence per named cause ("no divergence" for a run that matches).
+tolerance first), the temporal-offset search, the convention fit (its bill of deviations) and, for
+ONNX-engine backends, the first divergent layer of the model that holds the first divergent stage
+(audio encoder or generator). ``causes`` turns a run record's diagnosis into one sentence per named
+cause ("no divergence" for a run that matches).
 """
 from __future__ import annotations
 
