@@ -94,6 +94,12 @@ def test_go_ports_are_reproduced_by_their_bills(go_ports, shared_data, tiny_mode
         assert named["audio_window"] == "tile", named
         assert bill["fitted"] in out and f"diagnosed in {run['diagnosis']['seconds']:.1f} s" in out
         assert bill["variants_rendered"] > 0 and bill["seconds"] > 0
+    from reports.html import render_html
+    html = render_html([tmp_path / "out" / "results.json"], tmp_path / "report").read_text()
+    bills = html.index('<h2 id="bills">Bills of deviations</h2>')
+    assert bills < html.index('<h2 id="charts">')
+    for run in results["runs"]:
+        assert run["diagnosis"]["conventions"]["fitted"] in html[bills:]
     masks = {r["backend"]: {d["knob"]: d["value"] for d in r["diagnosis"]["conventions"]["deviations"]}
              for r in results["runs"] if r["audio"] == "talk_hb.wav"}
     assert masks["simple_inference_go"]["masked_input"] == "pack"  # reads model_inputs/K.jpg
