@@ -341,7 +341,7 @@ def fit_conventions(source, audio, models, candidate: dict[int, np.ndarray], n: 
         else:
             evidenced = {}
     found = match(render, fitted, candidate)
-    canonical = score(Conventions(), confirm)
+    canonical, fitted_score = score(Conventions(), confirm), score(fitted, confirm)
     detail = weigh_detail(score, fitted, confirm)
     deviations = [{"knob": k, "value": getattr(fitted, k), "canonical": getattr(Conventions(), k),
                    "weight_db": weights[k], "psnr_without": detail[k][1]}
@@ -353,6 +353,7 @@ def fit_conventions(source, audio, models, candidate: dict[int, np.ndarray], n: 
     out = {"fitted": _label(fitted), "conventions": fitted.label(), "explained": explained,
            "match": found, "canonical": {"psnr": canonical.psnr, "identical_pct": canonical.identical_pct,
                                          "frames": len(confirm)},
+           "fitted_face": {"psnr": fitted_score.psnr, "identical_pct": fitted_score.identical_pct},
            "deviations": deviations, "minor": minor, "residual": residual(found, fitted),
            "prefit": {"background": background, "audio": heard},
            "screen_frames": screen, "confirm_frames": confirm,
@@ -370,9 +371,11 @@ def summary_text(bill: dict) -> str:
     """One sentence: the fitted variant and the match it reaches against the canonical pipeline's."""
     found, canonical = bill["match"], bill["canonical"]
     full, face = found["regions"]["full"], found["regions"]["face"]
+    fitted = bill.get("fitted_face", {})
     reach = (f"{found['identical_pct']:.3f} % identical, {found['within_2_pct']:.3f} % within ±2, worst frame "
              f"{_db(full['psnr_min'])} dB (face rect {_db(face['psnr_min'])} dB) over {found['frames']} frames; "
-             f"canonical: {_db(canonical['psnr'])} dB, {canonical['identical_pct']:.3f} % identical")
+             f"face region of {canonical['frames']} frames: {_db(fitted.get('psnr', math.nan))} dB against the "
+             f"canonical pipeline's {_db(canonical['psnr'])} dB")
     if not bill["deviations"]:
         return f"no convention variant comes closer than the canonical pipeline ({reach})"
     if bill["explained"]:
