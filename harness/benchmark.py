@@ -46,16 +46,16 @@ from harness.backends.inprocess import PipelineBackend
 from harness.backends.reference import ReferenceBackend
 from harness.backends.registry import make_backend
 from harness.bench import bare_generator, bare_generator_inputs, latency_stats
-from harness.config import SILENCE, ConfigError, ParityConfig, load_config, read_toml
+from harness.config import SILENCE, ConfigError, ParityConfig, check_bench, load_config, read_toml
+from harness.console import grid
 from harness.parity import _safe, exit_code, models_folder, record_error, silence_wav, start_results
 from harness.results import write_results
+from harness.terminal import colour_enabled
 from reference.conventions import Conventions
 from reference.errors import InputError
 from reference.models import ModelFiles, Models
 
 BARE_BLOCK = 5  # frames per alternating block of backend frames and bare-generator calls
-BENCH_KEYS = {"warmup": int, "repeats": int, "threads": list, "frames": list}
-BENCH_DEFAULTS = {"warmup": 5, "repeats": 1, "threads": None, "frames": None}
 THREAD_OPTION = {"reference": "threads", "fp16": "threads", "openvino": "threads",
                  "onnxruntime": "intra_op_threads"}
 """The option that sets a backend kind's thread count (kinds not listed cannot be told)."""
@@ -69,32 +69,9 @@ TOP_STAGES = 3
 # --------------------------------------------------------------------------- settings
 
 def bench_settings(path: str | Path) -> dict:
-    """The ``[bench]`` table of a parity config, checked, with defaults filled in.
-
-    ``warmup`` (int >= 0, default 5), ``repeats`` (int >= 1, default 1), ``threads`` (list of
-    int >= 0; 0 is the engine's default) and ``frames`` (list of int >= 1), both default none.
-    An unknown key or a wrong type is a ConfigError naming it.
-    """
+    """The ``[bench]`` table of a parity config, checked (`harness.config.check_bench`), with defaults."""
     path = Path(path)
-    table = read_toml(path).get("bench", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [bench] must be a table")
-    settings = dict(BENCH_DEFAULTS)
-    for key, value in table.items():
-        if key not in BENCH_KEYS:
-            raise ConfigError(f"{path}: unknown key [bench].{key}; allowed: {', '.join(sorted(BENCH_KEYS))}")
-        want = BENCH_KEYS[key]
-        if not isinstance(value, want) or isinstance(value, bool):
-            raise ConfigError(f"{path}: [bench].{key} must be {want.__name__}, got {value!r}")
-        if want is list:
-            least = 0 if key == "threads" else 1
-            if not value or any(not isinstance(v, int) or isinstance(v, bool) or v < least for v in value):
-                raise ConfigError(f"{path}: [bench].{key} must be a non-empty list of integers >= {least}, "
-                                  f"got {value!r}")
-        elif value < (1 if key == "repeats" else 0):
-            raise ConfigError(f"{path}: [bench].{key} must be at least {1 if key == 'repeats' else 0}, got {value}")
-        settings[key] = list(value) if want is list else value
-    return settings
+    return check_bench(path, read_toml(path).get("bench", {}))
 
 
 def parse_int_list(text: str) -> list[int]:
@@ -344,7 +321,7 @@ def run_bench(cfg: ParityConfig, warmup: int | None = None, repeats: int | None 
     A None argument takes the config's ``[bench]`` value (or its default). With `results_path` the
     document is written (validated, atomically) after every backend, as a parity run does.
     """
-    settings = bench_settings(cfg.path)
+    settings = cfg.bench
     warmup = settings["warmup"] if warmup is None else int(warmup)
     repeats = settings["repeats"] if repeats is None else int(repeats)
     threads = settings["threads"] if threads is None else list(threads)
@@ -467,15 +444,9 @@ def _top_stages(bench: dict) -> str:
     return ", ".join(f"{k} {_stage_text(bench, k)}" for k in top) or "-"
 
 
-def _grid(rows: list[tuple]) -> list[str]:
-    widths = [max(len(str(r[c])) for r in rows) for c in range(len(rows[0]))]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return lines
-
-
-def bench_table(results: dict) -> str:
-    """The console tables of a bench: per sweep point one line per backend, then its stage times."""
+def bench_table(results: dict, colour: bool = False) -> str:
+    """The console tables of a bench: per sweep point one line per backend, then its stage times;
+    statuses coloured with `colour` (a terminal)."""
     bench = results.get("bench", {})
     lines = [f"bench: {bench.get('audio', '?')}, warm-up {bench.get('warmup')} frames (excluded), "
              f"{bench.get('repeats')} repeat(s), {bench.get('cores')} cores, "
@@ -508,9 +479,9 @@ def bench_table(results: dict) -> str:
             if r.get("reason"):
                 notes.append(f"  {r['backend']} (threads {_threads_label(point['threads'])}, "
                              f"frames {point['frames']}): {r['status']}: {r['reason']}")
-        lines += _grid(rows)
+        lines += grid(rows, colour, 1)
         if len(stage_rows) > 1:
-            lines += ["", "stages (audio: s per run; frames: ms per frame, warm-up included):"] + _grid(stage_rows)
+            lines += ["", "stages (audio: s per run; frames: ms per frame, warm-up included):"] + grid(stage_rows)
     if notes:
         lines += ["", "not measured:"] + notes
     return "\n".join(lines)
@@ -525,6 +496,6 @@ def bench_main(config: str | Path, backends: list[str] | None = None, threads: l
     cfg = load_config(config, only=backends or None, output=output)
     path = cfg.output / "bench.json"
     results = run_bench(cfg, warmup, repeats, threads, frames, progress, results_path=path)
-    print(bench_table(results))
+    print(bench_table(results, colour_enabled()))
     print(f"\nbench -> {path}")
     return exit_code(results)
