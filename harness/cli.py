@@ -41,6 +41,17 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                         "'audio_window=tile,template_order=linear' (see DESIGN.md, Conventions)")
 
 
+def _add_progress_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars on stderr (default: only when stderr is a terminal, never in a CI log)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (same as --no-progress)")
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    from harness.terminal import progress_enabled
+    return False if getattr(args, "quiet", False) else progress_enabled(getattr(args, "progress", None))
+
+
 def int_list(text: str) -> list[int]:
     """argparse type of --threads / --frames sweeps: "1,2,4" -> [1, 2, 4]."""
     from harness.benchmark import parse_int_list
@@ -71,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write every intermediate stage as .npy with an index.json")
     p.add_argument("--dump-frames", type=int, default=8, metavar="K",
                    help="frames whose generator output and patch are dumped (default 8)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_progress_args(p)
 
     p = sub.add_parser("demo", help="build models, run the reference on the demo data, print where and how fast",
                        description="Build (once, cached) the full synthetic models and run the reference on the "
@@ -87,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parity-frames", type=int, default=100, metavar="N",
                    help="frames of the parity run that follows (reference vs ORT CPU, OpenVINO, fp16; "
                         "default 100, 0 to skip)")
+    _add_progress_args(p)
 
     p = sub.add_parser("run", help="parity run: every backend of a config against the reference, results.json",
                        description="Run the canonical reference once per audio, stream every configured backend's "
@@ -102,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", action="store_true",
                    help="also write a side-by-side MP4 (reference | candidate | difference x8) per backend "
                         "and audio, with the audio muxed in ([run].video)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_progress_args(p)
 
     p = sub.add_parser("bench", help="benchmark every backend of a config: FPS, stage times, latency, RSS, CPU",
                        description="Run each backend of the config on the first audio with warm-up frames "
@@ -117,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, metavar="N", help="warm-up frames per run (default [bench].warmup or 5)")
     p.add_argument("--repeats", type=int, metavar="N", help="repeats per run (default [bench].repeats or 1)")
     p.add_argument("--output", type=Path, metavar="DIR", help="override [run].output")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_progress_args(p)
 
     p = sub.add_parser("compare", help="compare two folders of frames (the port authors' workflow, done properly)",
                        description="Pair the frames of two folders by name and report pixel-identical %%, "
@@ -149,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", action="append", metavar="NAME", help="only this backend (repeatable)")
     p.add_argument("--output", type=Path, metavar="DIR", help="override [run].output (with a config)")
     p.add_argument("--frames", type=int, metavar="N", help="override [data].frames (with a config)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_progress_args(p)
 
     p = sub.add_parser("explain-layers", help="name the first generator layer where an engine diverges",
                        description="Run the generator with every intermediate tensor exposed on ONNX Runtime CPU "
@@ -219,7 +231,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
     from reference.infer import infer
     conv = _conventions(args.conventions)
     result = infer(_source(args), args.audio, _models(args.models, args.threads), args.output, args.frames,
-                   args.format, conv, args.dump_stages, args.dump_frames, args.png_level, not args.quiet)
+                   args.format, conv, args.dump_stages, args.dump_frames, args.png_level, _progress(args))
     print(f"{result.frames} frames -> {result.output}/frame_00001.{args.format} ... "
           f"({result.fps:.2f} FPS end to end, {result.seconds:.1f} s)")
     if result.stage_dump:
@@ -229,7 +241,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from harness.demo import run_demo
-    return run_demo(args.frames, args.threads, args.output, args.size, args.parity_frames)
+    return run_demo(args.frames, args.threads, args.output, args.size, args.parity_frames, _progress(args))
 
 
 def cmd_fixtures(args: argparse.Namespace) -> int:
@@ -256,11 +268,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.config import load_config
     from harness.console import results_table
     from harness.parity import exit_code, run_parity
+    from harness.terminal import colour_enabled
     cfg = load_config(args.config, only=args.backend, output=args.output, frames=args.frames)
     cfg.video = cfg.video or args.video
     cfg.explain = cfg.explain and not args.no_explain
-    results, path = run_parity(cfg, progress=not args.quiet)
-    print(results_table(results))
+    results, path = run_parity(cfg, progress=_progress(args))
+    print(results_table(results, colour_enabled()))
     print(f"\nresults -> {path}")
     return exit_code(results)
 
@@ -268,7 +281,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.benchmark import bench_main
     return bench_main(args.config, args.backend, args.threads, args.frames, args.warmup, args.repeats,
-                      args.output, not args.quiet)
+                      args.output, _progress(args))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -305,7 +318,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         from harness.parity import run_parity
         cfg = load_config(args.path, only=args.backend, output=args.output, frames=args.frames)
         cfg.explain = True
-        results, path = run_parity(cfg, progress=not args.quiet)
+        results, path = run_parity(cfg, progress=_progress(args))
     print(explain_text(results, args.backend))
     print(f"\nresults -> {path}")
     return exit_code(results)

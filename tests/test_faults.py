@@ -1,0 +1,64 @@
+"""Honest verdicts under faults (issue 13): engine errors, crashes, missing ports, work folders,
+config keys, CI-friendly output, the report hint."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.config import ConfigError, load_config
+
+BASE = """
+[data]
+pack = "{pack}"
+models = "{models}"
+audio = ["{pack}/audio.wav"]
+frames = 3
+[run]
+output = "{out}"
+explain = false
+"""
+
+
+def write_config(tmp_path: Path, pack: Path, models: Path, rest: str) -> Path:
+    path = tmp_path / "parity.toml"
+    path.write_text(BASE.format(pack=pack, models=models, out=tmp_path / "out") + rest)
+    return path
+
+
+def test_a_bench_typo_is_an_error_for_run_too(tmp_path, synthetic_pack, tiny_models_dir, capsys):
+    path = write_config(tmp_path, synthetic_pack, tiny_models_dir,
+                        '[bench]\nwarmpu = 3\n[backends.ort]\nkind = "onnxruntime"\n')
+    with pytest.raises(ConfigError, match=r"unknown key \[bench\]\.warmpu"):
+        load_config(path)
+    assert main(["run", "--config", str(path), "--no-progress"]) == 2
+    assert "[bench].warmpu" in capsys.readouterr().err
+
+
+def test_progress_bars_only_on_a_terminal(tmp_path, synthetic_pack, tiny_models_dir, capsys):
+    common = ["infer", "--pack", str(synthetic_pack), "--audio", str(synthetic_pack / "audio.wav"),
+              "--models", str(tiny_models_dir), "--frames", "2", "--output", str(tmp_path / "a")]
+    assert main(common) == 0  # captured stderr is not a terminal: no bar, no carriage returns
+    assert "\r" not in capsys.readouterr().err
+    assert main(common + ["--progress"]) == 0
+    assert "\r" in capsys.readouterr().err
+    assert main(common + ["--progress", "--quiet"]) == 0
+    assert "\r" not in capsys.readouterr().err
+
+
+def test_colour_only_on_a_terminal(monkeypatch):
+    from harness.console import results_table
+    from harness.terminal import colour_enabled
+    results = {"runs": [{"backend": "b", "audio": "a", "status": "failed", "failures": []}]}
+    assert "\033[" not in results_table(results, colour_enabled())  # pytest's stdout is no terminal
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert colour_enabled()
+    table = results_table(results, colour_enabled())
+    assert "\033[31mFAILED\033[0m" in table
+    assert table.splitlines()[1] == results_table(results).splitlines()[1]  # alignment unchanged
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not colour_enabled()
