@@ -11,8 +11,9 @@ from typing import Iterator
 
 from reference.errors import ParityError
 
-EPILOG = """exit codes: 0 success, 1 parity/perf threshold failed, 2 usage, config or input error,
-3 infrastructure error (backend unavailable, binary crashed).
+EPILOG = """exit codes: 0 success, 1 parity/perf threshold failed (only that), 2 usage, config or input error,
+3 infrastructure error (a backend could not run, an engine error, an unexpected crash: the traceback
+goes to a log file under $SYNCTALK_PARITY_CACHE/logs, default ~/.cache/synctalk-parity/logs).
 Docs: README.md; pipeline and contracts: DESIGN.md."""
 
 
@@ -370,7 +371,9 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
+    """Entry point of the console script; returns the exit code (an unexpected exception is exit 3
+    with one line on stderr and its traceback in a log file)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     if isinstance(getattr(args, "frames", None), int) and args.frames < 1:
         print("error: --frames must be at least 1", file=sys.stderr)
@@ -385,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"interrupted ({str(exc) or 'SIGINT'}): files written before stay intact; a parity run's "
               "results.json keeps the runs that finished, marked partial", file=sys.stderr)
         return getattr(exc, "exit_code", 128 + signal.SIGINT)
+    except Exception as exc:  # a bug or an engine's own error: never a bare traceback, never exit 1
+        from harness.crashlog import report_crash
+        return report_crash(args.command, argv, exc)
 
 
 if __name__ == "__main__":

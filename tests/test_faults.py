@@ -62,3 +62,20 @@ def test_colour_only_on_a_terminal(monkeypatch):
     assert table.splitlines()[1] == results_table(results).splitlines()[1]  # alignment unchanged
     monkeypatch.setenv("NO_COLOR", "1")
     assert not colour_enabled()
+
+
+def test_an_unexpected_exception_is_one_line_and_a_log_exit_3(tmp_path, monkeypatch, capsys):
+    import harness.compare
+
+    def boom(*args, **kwargs):
+        raise ZeroDivisionError("division by zero in the comparison")
+    monkeypatch.setattr(harness.compare, "compare_folders", boom)
+    monkeypatch.setenv("SYNCTALK_PARITY_CACHE", str(tmp_path / "cache"))
+    assert main(["compare", str(tmp_path), str(tmp_path)]) == 3
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: compare failed unexpectedly: ZeroDivisionError: division by zero")
+    log = Path(err.rsplit("traceback in ", 1)[1].rstrip(")"))
+    assert log.parent == tmp_path / "cache" / "logs"
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text and "in boom" in text and "'compare'" in text
