@@ -41,7 +41,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness.backends.base import Backend, BackendFailed, BackendUnavailable, RunInputs
+from harness.backends.base import Backend, BackendFailed, RunInputs
 from harness.backends.inprocess import PipelineBackend
 from harness.backends.reference import ReferenceBackend
 from harness.backends.registry import make_backend
@@ -52,7 +52,6 @@ from harness.parity import _safe, exit_code, models_folder, record_error, silenc
 from harness.results import write_results
 from harness.terminal import colour_enabled
 from reference.conventions import Conventions
-from reference.errors import InputError
 from reference.models import ModelFiles, Models
 
 BARE_BLOCK = 5  # frames per alternating block of backend frames and bare-generator calls
@@ -270,7 +269,7 @@ def bench_backend(backend: Backend, inputs: RunInputs, warmup: int, frames: int,
                 runs.append(_measure_inprocess(backend, inputs, warmup, frames, progress, label, bare))
             else:
                 runs.append(_measure_external(backend, inputs, warmup, frames, progress, label))
-    except (BackendUnavailable, BackendFailed, InputError) as exc:
+    except Exception as exc:  # noqa: BLE001 - an engine error is this backend's, never the bench's end
         return record_error(record, exc)
     finally:
         gc.collect()

@@ -50,7 +50,7 @@ def results_table(results: dict, colour: bool = False) -> str:
             _num(_stat(run, "mouth", "ssim", "min"), ".5f"),
             _num(timings.get("fps"), ".2f"), _num(timings.get("p50_ms"), ".1f"), _num(timings.get("p99_ms"), ".1f"),
         ))
-        for text in run.get("failures", []) + ([run["reason"]] if run.get("reason") else []):
+        for text in run.get("failures", []) + ([run["reason"]] if run.get("reason") else []) + run.get("errors", []):
             notes.append(f"  {run['backend']} / {run['audio']}: {text}")
         if run.get("diagnosis", {}).keys() - {"audio_dependence"}:
             notes.extend(f"  {run['backend']} / {run['audio']}: cause: {text}" for text in causes(run))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
+import traceback
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +24,7 @@ from harness.backends.base import BackendFailed, BackendRun, BackendUnavailable,
 from harness.backends.inprocess import open_template_source
 from harness.backends.reference import ReferenceBackend
 from harness.config import SILENCE, BackendSpec, ParityConfig
+from harness.crashlog import describe
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
 from harness.diagnosis.explain import DIAGNOSIS_FRAMES, diagnose
 from harness.results import machine_info, new_results, tree_sha256, write_results
@@ -214,26 +216,43 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
 
 def record_error(record: dict, exc: Exception) -> dict:
     """A run record of a backend that could not run: "skipped" when unavailable here, else "error",
-    with the reason and, for a port, its log tail."""
+    with the reason (an engine's own exception by type and message) and, for a port, its log tail."""
     if isinstance(exc, BackendUnavailable):
         record.update(status="skipped", reason=str(exc))
-    else:
+    elif isinstance(exc, (BackendFailed, InputError)):
         record.update(status="error", reason=getattr(exc, "reason", str(exc)), log_tail=getattr(exc, "log_tail", ""))
+    else:  # an engine error (ONNX Runtime, OpenVINO, ...) or a bug: that backend's error, not the run's end
+        record.update(status="error", reason=f"{record['backend']}: {describe(exc)}",
+                      log_tail="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:]))
     return record
+
+
+def add_error(record: dict, what: str, message: str) -> None:
+    """Note a failure after the verdict (the diagnosis, the video) on the run record; exit code 3."""
+    record.setdefault("errors", []).append(f"{what}: {message}")
 
 
 def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audio_name: str,
                 results_dir: Path, progress: bool = True, video: bool = False, mouths: list | None = None,
                 explain: bool = False) -> dict:
     """One backend x audio: run, compare, judge; worst-frame crops (and with `video` a side-by-side
-    MP4 with the audio) go below `results_dir`. Never raises for a backend's own failure."""
+    MP4 with the audio) go below `results_dir`. Never raises for a backend's own failure: an engine
+    error is the backend's "error"; a failing diagnosis or video is noted under "errors"."""
     record = {"backend": spec.name, "kind": spec.backend.kind, "audio": audio_name, "status": "error",
               "failures": [], "frames": 0, "thresholds": spec.thresholds.to_dict(),
               "options": spec.backend.options}
     try:
-        spec.backend.check_available()
-    except BackendUnavailable as exc:
+        return _run_and_judge(record, spec, ref, inputs, results_dir, progress, video, mouths, explain)
+    except Exception as exc:  # noqa: BLE001 - whatever an engine raises stays this backend's
+        if record["status"] in ("passed", "failed"):  # judged already: the diagnosis failed
+            add_error(record, "diagnosis", describe(exc))
+            return record
         return record_error(record, exc)
+
+
+def _run_and_judge(record: dict, spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, results_dir: Path,
+                   progress: bool, video: bool, mouths: list | None, explain: bool) -> dict:
+    spec.backend.check_available()
     started = time.perf_counter()
     worst_frames = WorstFrames()
     where = Path(inputs.workdir.parent.name) / inputs.workdir.name
@@ -245,10 +264,10 @@ def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audi
                                                    mouths, first if explain else None)
         stages = run.stages()
         features = feature_drift(ref.stages, stages)
-    except (BackendFailed, InputError) as exc:
+    except BaseException:
         if movie is not None:
             movie.discard()
-        return record_error(record, exc)
+        raise
     timings = timing_summary(run.timings, n)
     timings["wall_with_comparison"] = time.perf_counter() - started
     failures = evaluate(spec.thresholds, worst, features, timings.get("fps"))
@@ -258,7 +277,11 @@ def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audi
                   per_frame=per_frame, features=features, timings=timings, info=run.info,
                   worst_frames=worst_frames.write(results_dir / "worst_frames" / where, results_dir, ref.rects))
     if movie is not None:
-        record["video"] = movie.close().relative_to(results_dir).as_posix()
+        written = movie.close()
+        if written is not None:
+            record["video"] = written.relative_to(results_dir).as_posix()
+        if movie.error is not None:
+            add_error(record, "video", movie.error)
     if explain and evaluate(spec.thresholds, worst, features, None):  # a frame or stage criterion failed
         record["diagnosis"] = diagnose(record, spec, inputs, ref, first, worst, stages)
     return record
@@ -282,9 +305,10 @@ def models_folder(cfg: ParityConfig) -> Path:
 
 
 def exit_code(results: dict) -> int:
-    """3 if a backend could not run (error or unavailable), else 1 if one failed, else 0."""
+    """3 if a backend could not run (error or unavailable) or its diagnosis or video failed, else 1 if
+    one failed a threshold, else 0."""
     statuses = {r["status"] for r in results["runs"]}
-    if statuses & {"error", "skipped"}:
+    if statuses & {"error", "skipped"} or any(r.get("errors") for r in results["runs"]):
         return 3
     return 1 if "failed" in statuses else 0
 

@@ -86,7 +86,7 @@ class ParityItem(pytest.Item):
         record = self.parity.record(self.spec, self.audio)
         if record["status"] == "skipped":
             pytest.skip(f"{PLATFORM_SKIP}: {record['reason']}")
-        if record["status"] != "passed":
+        if record["status"] != "passed" or record.get("errors"):
             raise ParityFailure(failure_message(record))
 
     def repr_failure(self, excinfo, style=None):
@@ -113,6 +113,7 @@ def failure_message(record: dict) -> str:
             lines += ["  log tail:"] + [f"    {line}" for line in record["log_tail"].splitlines()[-10:]]
     for failure in record.get("failures", []):
         lines.append(f"  violated: {failure}")
+    lines += [f"  error: {text}" for text in record.get("errors", [])]
     if record.get("thresholds"):
         lines.append("  thresholds: " + ", ".join(f"{k}={_fmt(v)}" for k, v in record["thresholds"].items()))
     summary = record.get("summary", {})

@@ -79,3 +79,66 @@ def test_an_unexpected_exception_is_one_line_and_a_log_exit_3(tmp_path, monkeypa
     assert log.parent == tmp_path / "cache" / "logs"
     text = log.read_text()
     assert "Traceback (most recent call last)" in text and "in boom" in text and "'compare'" in text
+
+
+def _results(tmp_path: Path) -> dict:
+    from harness.results import read_results
+    return read_results(tmp_path / "out" / "results.json")
+
+
+TWO_BACKENDS = '[backends.ort]\nkind = "onnxruntime"\n[backends.fp16]\nkind = "fp16"\n' \
+               'thresholds = { profile = "mobile", feature_max_abs = 0.05 }\n'
+ENGINE_MESSAGE = "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : provider option rejected"
+
+
+@pytest.mark.parametrize("where", ["session", "inference"])
+def test_an_engine_error_is_that_backends_error(tmp_path, synthetic_pack, tiny_models_dir, monkeypatch, capsys,
+                                                where):
+    from harness.backends.ort_backend import OrtBackend
+    from harness.backends.base import BackendRun
+
+    def broken(self, inputs):
+        if where == "session":
+            raise RuntimeError(ENGINE_MESSAGE)
+
+        def frames():
+            raise RuntimeError(ENGINE_MESSAGE)
+            yield  # pragma: no cover
+        return BackendRun(frames())
+    monkeypatch.setattr(OrtBackend, "run", broken)
+    path = write_config(tmp_path, synthetic_pack, tiny_models_dir, TWO_BACKENDS)
+    assert main(["run", "--config", str(path), "--no-progress"]) == 3
+    runs = {r["backend"]: r for r in _results(tmp_path)["runs"]}
+    assert runs["ort"]["status"] == "error"
+    assert runs["ort"]["reason"] == f"ort: RuntimeError: {ENGINE_MESSAGE}"
+    assert runs["fp16"]["status"] == "passed"  # the backend after it still ran
+    assert ENGINE_MESSAGE in capsys.readouterr().out
+
+
+def test_a_failing_diagnosis_and_video_are_recorded_on_the_backend(tmp_path, synthetic_pack, tiny_models_dir,
+                                                                   monkeypatch, capsys):
+    import subprocess
+
+    import harness.parity
+    import harness.video
+
+    def no_diagnosis(*args, **kwargs):
+        raise MemoryError("diagnosis ran out of memory")
+
+    def no_mux(cmd, **kwargs):
+        raise subprocess.CalledProcessError(1, cmd, stderr=b"aac: encoder not found\n")
+    monkeypatch.setattr(harness.parity, "diagnose", no_diagnosis)
+    monkeypatch.setattr(harness.video.subprocess, "run", no_mux)
+    path = write_config(tmp_path, synthetic_pack, tiny_models_dir,
+                        '[backends."reference[channel_order=rgb]"]\n' + TWO_BACKENDS)
+    path.write_text(path.read_text().replace("explain = false", "explain = true"))
+    assert main(["run", "--config", str(path), "--no-progress", "--video"]) == 3
+    runs = {r["backend"]: r for r in _results(tmp_path)["runs"]}
+    rgb = runs["reference[channel_order=rgb]"]
+    assert rgb["status"] == "failed" and rgb["failures"]  # the verdict stands
+    assert "diagnosis: MemoryError: diagnosis ran out of memory" in rgb["errors"]
+    assert all(r["status"] in ("passed", "failed") and "video" not in r for r in runs.values())
+    assert all(any(e.startswith("video: CalledProcessError") and "aac: encoder not found" in e for e in r["errors"])
+               for r in runs.values())
+    assert not list((tmp_path / "out").rglob("*.mp4"))  # nothing half-written stays
+    assert "diagnosis: MemoryError" in capsys.readouterr().out
