@@ -142,3 +142,24 @@ def test_a_failing_diagnosis_and_video_are_recorded_on_the_backend(tmp_path, syn
                for r in runs.values())
     assert not list((tmp_path / "out").rglob("*.mp4"))  # nothing half-written stays
     assert "diagnosis: MemoryError" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fault, reason", [
+    ("missing", "does not exist"),
+    ("not_executable", "is not executable"),
+    ("fails_to_start", "could not start"),
+])
+def test_a_configured_port_that_cannot_start_is_an_error_and_a_failed_test(
+        tmp_path, synthetic_pack, tiny_models_dir, pytester, fault, reason):
+    binary = tmp_path / "port"
+    if fault != "missing":
+        binary.write_bytes(b"\x7fELF not really a program")
+        binary.chmod(0o755 if fault == "fails_to_start" else 0o644)
+    path = write_config(tmp_path, synthetic_pack, tiny_models_dir,
+                        f'[backends.go]\nkind = "subprocess"\ncommand = ["{binary}", "{{output}}"]\n')
+    assert main(["run", "--config", str(path), "--no-progress"]) == 3
+    (run,) = _results(tmp_path)["runs"]
+    assert run["status"] == "error" and reason in run["reason"], run
+    result = pytester.runpytest("--parity-config", str(path))
+    result.assert_outcomes(failed=1)
+    assert reason in result.stdout.str()

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.backends.base import BackendFailed, BackendRun, BackendUnavailable, RunInputs
+from harness.backends.base import BackendFailed, BackendRun, RunInputs
 from harness.backends.subprocess_port import PORT_PRESET, SubprocessBackend, parse_options, preset_options
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "killpg"), reason="not on this platform: POSIX process groups")
@@ -350,17 +350,17 @@ def test_preset_options():
     assert parsed["timeout"] == 30.0 and parsed["stage_dumps"] == {}
 
 
-def test_missing_binary_is_unavailable(tmp_path):
-    with pytest.raises(BackendUnavailable, match="does not exist"):
+def test_missing_binary_is_an_error(tmp_path):
+    with pytest.raises(BackendFailed, match="does not exist"):
         SubprocessBackend("go", preset_options(str(tmp_path / "no-such-port"))).check_available()
-    with pytest.raises(BackendUnavailable, match="not found on PATH"):
+    with pytest.raises(BackendFailed, match="not found on PATH"):
         SubprocessBackend("go", preset_options("synctalk-no-such-port-binary")).check_available()
     not_exec = tmp_path / "port"
     not_exec.write_text("#!/bin/sh\n")
-    with pytest.raises(BackendUnavailable, match="not executable"):
+    with pytest.raises(BackendFailed, match="not executable"):
         SubprocessBackend("go", preset_options(str(not_exec))).check_available()
 
 
-def test_missing_binary_at_run_time_is_unavailable(pack, tmp_path):
-    with pytest.raises(BackendUnavailable):
+def test_missing_binary_at_run_time_is_an_error(pack, tmp_path):
+    with pytest.raises(BackendFailed):
         SubprocessBackend("go", preset_options(str(tmp_path / "gone"))).run(inputs(pack, tmp_path / "w"))

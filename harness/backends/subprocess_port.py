@@ -105,7 +105,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
-from harness.backends.base import STAGES, Backend, BackendFailed, BackendRun, BackendUnavailable, RunInputs
+from harness.backends.base import STAGES, Backend, BackendFailed, BackendRun, RunInputs
 from reference.errors import InputError
 from reference.models import ModelFiles
 
@@ -469,23 +469,25 @@ class SubprocessBackend(Backend):
     # ---- availability
 
     def _resolve_executable(self, argv0: str, env: dict[str, str] | None = None) -> str:
-        """Absolute path of the executable; BackendUnavailable with the reason when there is none."""
+        """Absolute path of the executable; BackendFailed with the reason when there is none (a port the
+        config names must run: a missing binary is an error, never a skip)."""
         if os.sep in argv0 or (os.altsep and os.altsep in argv0):
             path = Path(argv0).expanduser()
             if not path.exists():
-                raise BackendUnavailable(f"{self.name}: port executable {argv0} does not exist")
+                raise BackendFailed(f"{self.name}: port executable {argv0} does not exist")
             if not path.is_file():
-                raise BackendUnavailable(f"{self.name}: port executable {argv0} is not a file")
+                raise BackendFailed(f"{self.name}: port executable {argv0} is not a file")
             if not os.access(path, os.X_OK):
-                raise BackendUnavailable(f"{self.name}: port executable {argv0} is not executable (chmod +x)")
+                raise BackendFailed(f"{self.name}: port executable {argv0} is not executable (chmod +x)")
             return os.path.abspath(path)  # not resolve(): a venv's python is a symlink that must stay one
         search = (env or os.environ).get("PATH", os.defpath)
         found = shutil.which(argv0, path=search)
         if found is None:
-            raise BackendUnavailable(f"{self.name}: port executable {argv0!r} not found on PATH")
+            raise BackendFailed(f"{self.name}: port executable {argv0!r} not found on PATH")
         return found
 
     def check_available(self) -> None:
+        """BackendFailed when the configured binary is missing or not executable (an error, not a skip)."""
         argv0 = self.opts["command"][0]
         if _PLACEHOLDER.search(argv0):
             return  # depends on the run's inputs: checked by run()
