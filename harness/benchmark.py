@@ -48,7 +48,7 @@ from harness.backends.registry import make_backend
 from harness.bench import bare_generator, bare_generator_inputs, latency_stats
 from harness.config import SILENCE, ConfigError, ParityConfig, check_bench, load_config, read_toml
 from harness.console import grid
-from harness.parity import _safe, exit_code, models_folder, record_error, silence_wav, start_results
+from harness.parity import exit_code, models_folder, record_error, silence_wav, start_results, unique_names
 from harness.results import write_results
 from harness.terminal import colour_enabled
 from reference.conventions import Conventions
@@ -361,7 +361,7 @@ def run_bench(cfg: ParityConfig, warmup: int | None = None, repeats: int | None 
                      "reference_added": added, "reference_fps": None}
             points.append(point)
             records = []
-            for backend in order:
+            for backend, backend_dir in zip(order, unique_names([b.name for b in order])):
                 try:
                     backend_t = with_threads(backend, t)
                 except ValueError as exc:  # an option the rebuilt backend rejects
@@ -369,7 +369,7 @@ def run_bench(cfg: ParityConfig, warmup: int | None = None, repeats: int | None 
                                     "status": "error", "failures": [], "frames": 0, "reason": str(exc),
                                     "options": backend.options, "bench": {"threads": t, "frames": n}})
                     continue
-                inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, warmup + n, work / _safe(backend.name))
+                inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, warmup + n, work / backend_dir)
                 bare_t = effective_threads(backend_t)
                 bare = (Models(ModelFiles.from_dir(models), threads=bare_t)
                         if bare_t is not None and isinstance(backend_t, PipelineBackend) else None)

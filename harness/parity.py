@@ -38,6 +38,7 @@ from reference.models import ModelFiles
 from reference.output import encode_frame
 
 WORST_FRAMES = 3
+REFERENCE_DIR = "reference"  # the reference's work folder; no backend's folder takes this name
 PER_FRAME_KEYS = ("identical_pct", "within_1_pct", "mae", "max_abs", "psnr", "ssim")
 REGIONS = ("full", "face", "mouth", "outside_face")
 
@@ -365,23 +366,20 @@ def _run_matrix(cfg: ParityConfig, results: dict, path: Path, models: Path, audi
                 ref_mouths: dict, cand_mouths: dict) -> None:
     """Every backend x audio; results.json is rewritten after each run."""
     out, work = cfg.output, cfg.output / "work"
-    for audio in audios:
-        ref_dir = work / audio.stem / "reference"
-        shutil.rmtree(ref_dir, ignore_errors=True)
-        ref_dir.mkdir(parents=True)
+    backend_dirs = unique_names([spec.name for spec in cfg.backends], reserved=(REFERENCE_DIR,))
+    for audio, audio_dir, label in zip(audios, unique_names([a.stem for a in audios]), audio_labels(audios)):
+        ref_dir = fresh_dir(work / audio_dir / REFERENCE_DIR)
         base = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, ref_dir)
         ref = run_reference(base, progress)
-        ref_mouths[audio.name] = ref.mouths
-        for spec in cfg.backends:
-            workdir = work / audio.stem / _safe(spec.name)
-            shutil.rmtree(workdir, ignore_errors=True)
-            workdir.mkdir(parents=True)
-            inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, workdir)
+        ref_mouths[label] = ref.mouths
+        for spec, backend_dir in zip(cfg.backends, backend_dirs):
+            inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames,
+                               fresh_dir(work / audio_dir / backend_dir))
             mouths: list = []
-            results["runs"].append(run_backend(spec, ref, inputs, audio.name, out, progress, cfg.video, mouths,
+            results["runs"].append(run_backend(spec, ref, inputs, label, out, progress, cfg.video, mouths,
                                                cfg.explain))
             if mouths:
-                cand_mouths[spec.name][audio.name] = np.stack(mouths)
+                cand_mouths[spec.name][label] = np.stack(mouths)
             write_results(results, path)
 
 
@@ -403,3 +401,30 @@ def judge_audio_dependence(runs: list[dict], cand_mouths: dict, ref_mouths: dict
 def _safe(name: str) -> str:
     """A folder name for a backend name (which may hold brackets and commas)."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def unique_names(names: list[str], reserved: tuple[str, ...] = (), safe: bool = True) -> list[str]:
+    """One name per entry (folder-safe with `safe`), distinct from each other and from `reserved` even on
+    a case-insensitive file system: a second ``talk`` becomes ``talk-2``. Work folders never collide."""
+    taken = {name.lower() for name in reserved}
+    out = []
+    for name in names:
+        base = (_safe(name) or "_") if safe else name
+        candidate, k = base, 2
+        while candidate.lower() in taken:
+            candidate, k = f"{base}-{k}", k + 1
+        taken.add(candidate.lower())
+        out.append(candidate)
+    return out
+
+
+def audio_labels(audios: list[Path]) -> list[str]:
+    """The audio names of the run records: file names, made unique (two ``talk.wav``: ``talk.wav-2``)."""
+    return unique_names([a.name for a in audios], safe=False)
+
+
+def fresh_dir(folder: Path) -> Path:
+    """`folder`, emptied (removed and made anew)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder

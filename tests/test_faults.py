@@ -163,3 +163,31 @@ def test_a_configured_port_that_cannot_start_is_an_error_and_a_failed_test(
     result = pytester.runpytest("--parity-config", str(path))
     result.assert_outcomes(failed=1)
     assert reason in result.stdout.str()
+
+
+def test_work_folders_never_collide(tmp_path, synthetic_pack, tiny_models_dir):
+    """Two audios with the same stem, two backend names with the same safe name, a backend named like
+    the reference's folder: every run keeps a work folder of its own."""
+    from harness.parity import unique_names
+    assert unique_names(["a[b]", "a_b_", "A_B_", "reference"], reserved=("reference",)) == \
+        ["a_b_", "a_b_-2", "A_B_-3", "reference-2"]
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "talk.wav").write_bytes((synthetic_pack / "audio.wav").read_bytes())
+    port = Path(__file__).parent / "fake_ports" / "copy_port.py"
+    table = (f'kind = "subprocess"\ncommand = ["{sys.executable}", "{port}", "--sanders", "{{pack}}", "--audio", '
+             f'"{{audio}}", "--output", "{{output}}", "--frames", "{{frames}}"]\n')
+    path = write_config(tmp_path, synthetic_pack, tiny_models_dir,
+                        f'[backends."a[b]"]\n{table}[backends.a_b_]\n{table}[backends.reference]\n{table}')
+    path.write_text(path.read_text().replace(f'audio = ["{synthetic_pack}/audio.wav"]',
+                                             f'audio = ["{tmp_path}/one/talk.wav", "{tmp_path}/two/talk.wav"]'))
+    assert main(["run", "--config", str(path), "--no-progress"]) == 1  # the copy port returns the templates: PSNR fails
+    runs = _results(tmp_path)["runs"]
+    assert len(runs) == 6 and {r["audio"] for r in runs} == {"talk.wav", "talk.wav-2"}
+    outputs = [r["info"]["command"][r["info"]["command"].index("--output") + 1] for r in runs]
+    assert len(set(outputs)) == 6  # six work folders, none shared with another run or the reference
+    for output in outputs:
+        assert len(list(Path(output).glob("frame_*.jpg"))) == 3  # no run deleted another's frames
+    work = tmp_path / "out" / "work"
+    assert sorted(p.name for p in work.iterdir()) == ["talk", "talk-2"]
+    assert sorted(p.name for p in (work / "talk").iterdir()) == ["a_b_", "a_b_-2", "reference", "reference-2"]
