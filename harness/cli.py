@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 import threading
@@ -115,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", action="store_true",
                    help="also write a side-by-side MP4 (reference | candidate | difference x8) per backend "
                         "and audio, with the audio muxed in ([run].video)")
+    p.add_argument("--report", type=Path, metavar="DIR",
+                   help="render the HTML report into DIR at the end and print its path ([run].report)")
     _add_progress_args(p)
 
     p = sub.add_parser("bench", help="benchmark every backend of a config: FPS, stage times, latency, RSS, CPU",
@@ -276,7 +279,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     results, path = run_parity(cfg, progress=_progress(args))
     print(results_table(results, colour_enabled()))
     print(f"\nresults -> {path}")
+    print(report_line(path, args.report or cfg.report))
     return exit_code(results)
+
+
+def report_line(results: Path, folder: Path | None) -> str:
+    """With `folder`: render the HTML report there, "report -> DIR/index.html"; else the one `report`
+    command that renders it."""
+    if folder is None:
+        command = ["synctalk-parity", "report", str(results), "--out", str(results.parent / "report")]
+        return "report: " + shlex.join(command)
+    from reports.html import render_html
+    return f"report -> {render_html([results], folder)}"
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ frames = 250
 output = "parity-out/linux"       # results.json and logs go here (relative to the working directory;
                                   # must stay below it or below the config's folder: `--output` overrides)
 profile = "desktop"               # exact | desktop | mobile | lossy
+report = "parity-out/report"      # optional: render the HTML report here at the end (like --report)
 
 [backends.ort_cpu]                # one table per backend; kind picks the engine
 kind = "onnxruntime"

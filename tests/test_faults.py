@@ -191,3 +191,21 @@ def test_work_folders_never_collide(tmp_path, synthetic_pack, tiny_models_dir):
     work = tmp_path / "out" / "work"
     assert sorted(p.name for p in work.iterdir()) == ["talk", "talk-2"]
     assert sorted(p.name for p in (work / "talk").iterdir()) == ["a_b_", "a_b_-2", "reference", "reference-2"]
+
+
+def test_run_leads_to_the_report(tmp_path, synthetic_pack, tiny_models_dir, capsys):
+    import shlex
+    path = write_config(tmp_path, synthetic_pack, tiny_models_dir, '[backends.ort]\nkind = "onnxruntime"\n')
+    assert main(["run", "--config", str(path), "--no-progress"]) == 0
+    hint = capsys.readouterr().out.strip().splitlines()[-1]
+    results = tmp_path / "out" / "results.json"
+    assert hint == "report: " + shlex.join(["synctalk-parity", "report", str(results), "--out",
+                                            str(tmp_path / "out" / "report")])
+    assert main(shlex.split(hint.split(": ", 1)[1])[1:]) == 0  # the printed command works
+    assert (tmp_path / "out" / "report" / "index.html").is_file()
+    assert main(["run", "--config", str(path), "--no-progress", "--report", str(tmp_path / "r1")]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f"report -> {tmp_path / 'r1' / 'index.html'}"
+    path.write_text(path.read_text().replace("explain = false", f'explain = false\nreport = "{tmp_path / "r2"}"'))
+    assert main(["run", "--config", str(path), "--no-progress"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f"report -> {tmp_path / 'r2' / 'index.html'}"
+    assert (tmp_path / "r2" / "index.html").is_file()
