@@ -135,15 +135,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, metavar="DIR", help="override [run].output")
     _add_progress_args(p)
 
-    p = sub.add_parser("compare", help="compare two folders of frames (the port authors' workflow, done properly)",
+    p = sub.add_parser("compare", help="compare two folders of frames and give a verdict (exit 1 when it fails)",
                        description="Pair the frames of two folders by name and report pixel-identical %%, "
-                                   "within +-1/2/8 %%, MAE, PSNR and SSIM, per frame and overall.", epilog=EPILOG)
+                                   "within +-1/2/8 %%, MAE, PSNR and SSIM, per frame and overall, the missing "
+                                   "and extra frames, and the verdict under a tolerance profile: exit 0 when "
+                                   "it holds, 1 when a threshold fails or a frame is missing or extra, 2 for "
+                                   "bad input.", epilog=EPILOG)
     p.add_argument("dir_a", type=Path, metavar="DIR_A", help="reference frames")
     p.add_argument("dir_b", type=Path, metavar="DIR_B", help="candidate frames")
     p.add_argument("--pattern", default="frame_*.*", help="glob of the frame files (default frame_*.*)")
     p.add_argument("--pack", type=Path, metavar="DIR",
                    help="the pack the frames came from: adds face, mouth and outside-face regions")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the per-frame metrics as JSON")
+    p.add_argument("--profile", choices=("exact", "desktop", "mobile", "lossy"), default="desktop",
+                   help="tolerance profile of the verdict (default desktop: PSNR >= 45 dB on every frame)")
+    for name, what in (("psnr-min", "PSNR in dB"), ("ssim-min", "SSIM"), ("identical-pct-min", "pixel-identical %")):
+        p.add_argument(f"--{name}", type=float, metavar="X", help=f"override the profile's minimum {what}")
+    p.add_argument("--index-base", type=int, choices=(0, 1), default=1,
+                   help="number in the first frame's file name, for --pack rects (default 1: frame_00001)")
 
     p = sub.add_parser("report", help="render results.json files (several machines merge) into an HTML report",
                        description="Render one or more results.json files into a self-contained HTML report "
@@ -301,7 +310,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.compare import compare_folders
-    return compare_folders(args.dir_a, args.dir_b, args.pattern, args.pack, args.json)
+    from harness.tolerances import Thresholds
+    given = {"psnr_min": args.psnr_min, "ssim_min": args.ssim_min, "identical_pct_min": args.identical_pct_min}
+    thresholds = Thresholds.for_profile(args.profile).override({k: v for k, v in given.items() if v is not None})
+    return compare_folders(args.dir_a, args.dir_b, args.pattern, args.pack, args.json, thresholds,
+                           args.index_base, args.profile)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
