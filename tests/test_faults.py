@@ -209,3 +209,31 @@ def test_run_leads_to_the_report(tmp_path, synthetic_pack, tiny_models_dir, caps
     assert main(["run", "--config", str(path), "--no-progress"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == f"report -> {tmp_path / 'r2' / 'index.html'}"
     assert (tmp_path / "r2" / "index.html").is_file()
+
+
+def test_the_ssim_kernel_caches_in_the_user_cache_from_a_read_only_install(tmp_path):
+    import os
+    import shutil
+    import stat
+    import subprocess
+
+    import harness
+    copy = tmp_path / "site-packages"
+    shutil.copytree(Path(harness.__file__).parent, copy / "harness",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [copy, *copy.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    code = ("import numpy as np, harness.ssim_kernel as k; assert k.__file__.startswith(%r), k.__file__; "
+            "x = np.arange(300, dtype=np.uint8).reshape(10, 30); out = np.zeros((4, 12), np.float32); "
+            "k.ssim_rows(x, x, out, 3, 7, 6.5025, 58.5225, 2); assert abs(out - 1).max() < 1e-6") % str(copy)
+    env = {**os.environ, "SYNCTALK_PARITY_CACHE": str(tmp_path / "cache"), "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTHONPATH": str(copy), "NUMBA_CACHE_DIR": ""}
+    try:
+        done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert list((tmp_path / "cache" / "numba").rglob("*.nbi")), "no numba index in the user cache"
+        assert not [p for p in copy.rglob("*") if p.suffix in (".nbi", ".nbc")], "numba wrote beside the source"
+    finally:
+        for path in [copy, *copy.rglob("*")]:
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
