@@ -9,9 +9,10 @@ are consumed and thrown away (no comparison). Per backend and sweep point it rec
 * seconds per pipeline stage (the backend's ``timings["stages"]``, covering warm-up frames too);
 * per-frame latency p50/p90/p99/max of the measured frames (the backend's own per-frame latency
   when it gives one per frame, else the time between consecutive frames);
-* peak RSS (in-process: the high-water mark is reset through ``/proc/self/clear_refs`` before
-  the backend runs and ``VmHWM`` read after, so it is the process's peak during the run, the
-  harness's own memory included; a subprocess port: its own peak RSS), CPU utilisation (user +
+* peak RSS, with ``peak_rss_of`` saying whose (in-process: the high-water mark is reset through
+  ``/proc/self/clear_refs`` before the backend runs and ``VmHWM`` read after, so it is the
+  process's peak during the run, the harness's own memory included; a subprocess port: its own
+  peak RSS from ``wait4``, not the harness's), CPU utilisation (user +
   system CPU seconds of the measured frames / wall / cores) and the OS thread count at the end
   of the run (``/proc/self/status``; None off Linux and for ports);
 * FPS as a ratio to the **bare generator** (the generator model alone on pre-built inputs, same
@@ -62,6 +63,7 @@ AUDIO_STAGES = ("audio_load", "mel", "encoder")
 FRAME_STAGES = ("frame_decode", "preprocess", "generator", "postprocess", "encode_write")
 STAGE_KEYS = AUDIO_STAGES + FRAME_STAGES
 REFERENCE_NAME = "reference"
+HARNESS_RSS = "harness process (VmHWM during the run)"  # whose peak RSS an in-process backend reports
 TOP_STAGES = 3
 
 
@@ -190,7 +192,7 @@ def _measure_inprocess(backend: Backend, inputs: RunInputs, warmup: int, frames:
             "measured_s": wall, "load_s": load_s, "warmup_s": sum(intervals[:warmup]),
             "latencies": latencies, "latency_source": source, "warmup_latencies": warm,
             "stages": dict(timings.get("stages") or {}), "stage_counts": {},
-            "peak_rss_mb": peak_rss_mb(), "peak_rss_reset": reset,
+            "peak_rss_mb": peak_rss_mb(), "peak_rss_reset": reset, "peak_rss_of": HARNESS_RSS,
             "cpu_s": cpu, "cpu_util": cpu / wall / _cores() if wall > 0 else None, "os_threads": threads,
             "info": run.info}
 
@@ -221,6 +223,7 @@ def _measure_external(backend: Backend, inputs: RunInputs, warmup: int, frames: 
             "warmup_latencies": warm, "stages": dict(timings.get("stages") or {}),
             "stage_counts": dict(timings.get("stage_counts") or {}),
             "peak_rss_mb": timings.get("peak_rss_mb"), "peak_rss_reset": True,
+            "peak_rss_of": timings.get("peak_rss_of", "port process (wait4)"),
             "cpu_s": cpu, "cpu_util": cpu / wall / _cores() if cpu is not None and wall > 0 else None,
             "os_threads": None, "info": run.info}
 
@@ -288,6 +291,7 @@ def bench_backend(backend: Backend, inputs: RunInputs, warmup: int, frames: int,
         stage_counts=runs[-1]["stage_counts"] or {key: warmup + frames for key in stage_keys
                                                   if key not in AUDIO_STAGES},
         peak_rss_mb=_max([r["peak_rss_mb"] for r in runs]), peak_rss_reset=all(r["peak_rss_reset"] for r in runs),
+        peak_rss_of=runs[0]["peak_rss_of"],
         cpu_s=_median([r["cpu_s"] for r in runs]), cpu_util=_median([r["cpu_util"] for r in runs]),
         os_threads=_max([r["os_threads"] for r in runs]),
     )
@@ -437,6 +441,13 @@ def _stage_text(bench: dict, key: str) -> str:
     return f"{seconds / count * 1000.0:.1f} ms/f"
 
 
+def _rss_text(bench: dict) -> str:
+    """Peak RSS in MB and whose it is: "557 (port)" for a port's own, "1244 (harness)" in-process."""
+    value = _fmt(bench.get("peak_rss_mb"), ".0f")
+    whose = bench.get("peak_rss_of", "")
+    return value if value == "-" or not whose else f"{value} ({whose.split()[0]})"
+
+
 def _top_stages(bench: dict) -> str:
     stages = {k: v for k, v in bench.get("stages_s", {}).items() if v is not None}
     top = sorted(stages, key=lambda k: stages[k], reverse=True)[:TOP_STAGES]
@@ -471,7 +482,7 @@ def bench_table(results: dict, colour: bool = False) -> str:
             rows.append((r["backend"], r["status"].upper(), _threads_label(b.get("threads")), b.get("frames", "-"),
                          _fmt(b.get("fps"), ".2f"), _fmt(b.get("x_bare"), ".2f"), _fmt(b.get("x_reference"), ".2f"),
                          _fmt(lat.get("p50_ms"), ".1f"), _fmt(lat.get("p99_ms"), ".1f"),
-                         _fmt(b.get("peak_rss_mb"), ".0f"), _fmt(None if cpu is None else cpu * 100.0, ".0f"),
+                         _rss_text(b), _fmt(None if cpu is None else cpu * 100.0, ".0f"),
                          _fmt(b.get("os_threads"), "d"), _top_stages(b)))
             if r["status"] == "passed":
                 stage_rows.append((r["backend"],) + tuple(_stage_text(b, k) for k in STAGE_KEYS))
@@ -481,6 +492,8 @@ def bench_table(results: dict, colour: bool = False) -> str:
         lines += grid(rows, colour, 1)
         if len(stage_rows) > 1:
             lines += ["", "stages (audio: s per run; frames: ms per frame, warm-up included):"] + grid(stage_rows)
+    lines += ["", "peak RSS: (port) is a subprocess port's own (wait4 through a small launcher); (harness) is "
+                  "this process's peak during an in-process backend's run, the harness's own memory included"]
     if notes:
         lines += ["", "not measured:"] + notes
     return "\n".join(lines)

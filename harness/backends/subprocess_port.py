@@ -80,10 +80,14 @@ seconds) and ``stage_counts`` (how many lines each stage had); the lines of the 
 ``"frame"`` (one per frame, if the port prints them) also give ``frame_latency`` (a list of
 seconds, for the p50/p90/p99 latency). Every other stdout line is ignored.
 
-Peak RSS comes from ``os.wait4`` on the port: it covers the port process and the descendants
-it waited for itself, not grandchildren it left running or orphaned (those are killed with the
-process group when the port exits), and it is the high-water mark of the largest one of them,
-not a sum over concurrent processes. It includes the interpreter of a port run through one.
+Peak RSS (``peak_rss_of`` says so: "port process (wait4)") is the port's own: the port is started
+by ``port_launcher.py``, a bare interpreter of a few MB, which waits for it with ``os.wait4``
+(started directly, the port would inherit the harness's high-water mark: Linux keeps ``ru_maxrss``
+across fork and exec). It covers the port process and the descendants it waited for itself, not
+grandchildren it left running or orphaned (those are killed with the process group when the port
+exits), and it is the high-water mark of the largest one of them, not a sum over concurrent
+processes; never below the launcher's few MB. It includes the interpreter of a port run through
+one. ``cpu_s`` is the port's own too; ``total`` includes the launcher's start (about 20 ms).
 
 POSIX only (process groups, ``os.killpg``, ``os.wait4``).
 """
@@ -134,6 +138,8 @@ DUMP_KEYS = ("pattern", "format", "shape", "index_base")
 DUMP_FORMATS = ("npy", "f32le")
 PRIVATE_PACK = "pack"  # the private view of the pack, inside the run's workdir
 STDOUT_LOG = "port.stdout.log"
+LAUNCH_REPORT = "port.rusage.json"  # the launcher's report of the port's own rusage
+LAUNCHER = Path(__file__).with_name("port_launcher.py")
 STDERR_LOG = "port.stderr.log"
 TAIL_LINES = 20
 _MAX_JSON_LINE = 64 * 1024  # longer stdout lines are not timing lines and are skipped unread
@@ -354,10 +360,27 @@ def _parse_timing_lines(path: Path, latencies: list[float] | None = None) -> tup
     return seconds, counts
 
 
-def _maxrss_mb(rusage) -> float:
+def _maxrss_mb(maxrss: int) -> float:
     """ru_maxrss in MiB: kilobytes on Linux, bytes on macOS."""
     scale = 1.0 if sys.platform == "darwin" else 1024.0
-    return rusage.ru_maxrss * scale / (1024.0 * 1024.0)
+    return maxrss * scale / (1024.0 * 1024.0)
+
+
+def _launched(argv: list[str], report: Path) -> list[str]:
+    """The port's argv run through `port_launcher`, which reports the port's own peak RSS to `report`."""
+    return [sys.executable, "-I", "-S", str(LAUNCHER), str(report), *argv]
+
+
+def _read_launch_report(report: Path) -> dict:
+    """What the launcher wrote: {"error": ...} when the port could not start, else its "peak_rss_mb" and
+    "cpu_s"; {} when the launcher was killed before writing (a timeout)."""
+    try:
+        doc = json.loads(report.read_text())
+    except (OSError, ValueError):
+        return {}
+    if "error" in doc:
+        return {"error": str(doc["error"])}
+    return {"peak_rss_mb": _maxrss_mb(int(doc["ru_maxrss"])), "cpu_s": float(doc["cpu_s"])}
 
 
 class _Child:
@@ -528,14 +551,16 @@ class SubprocessBackend(Backend):
         timeout = opts["timeout"]
 
         started_wall = time.time()
+        report = workdir / LAUNCH_REPORT
+        report.unlink(missing_ok=True)
         with open(stdout_log, "wb") as out, open(stderr_log, "wb") as err:
             start = time.perf_counter()
             try:
-                proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=err, start_new_session=True, close_fds=True)
+                proc = subprocess.Popen(_launched(argv, report), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                        stdout=out, stderr=err, start_new_session=True, close_fds=True)
             except OSError as exc:
                 raise BackendFailed(f"{self.name}: could not start {argv[0]}: {exc}") from exc
-        pid = pgid = proc.pid  # start_new_session: the port leads its own session and process group
+        pid = pgid = proc.pid  # start_new_session: the launcher leads the port's session and process group
         child, timed_out = _Child(pid), False
         try:
             if not child.wait_until(time.monotonic() + timeout):
@@ -556,8 +581,13 @@ class SubprocessBackend(Backend):
         info["returncode"] = returncode
         latencies: list[float] = []
         stage_seconds, stage_counts = _parse_timing_lines(stdout_log, latencies)
-        timings = {"total": elapsed, "frames": inputs.frames, "peak_rss_mb": _maxrss_mb(rusage),
-                   "cpu_s": rusage.ru_utime + rusage.ru_stime, "stages": stage_seconds, "stage_counts": stage_counts}
+        own = _read_launch_report(report)
+        if "error" in own:
+            raise BackendFailed(f"{self.name}: could not start {argv[0]}: {own['error']}")
+        timings = {"total": elapsed, "frames": inputs.frames, "peak_rss_mb": own.get("peak_rss_mb"),
+                   "peak_rss_of": "port process (wait4)",
+                   "cpu_s": own.get("cpu_s", rusage.ru_utime + rusage.ru_stime),
+                   "stages": stage_seconds, "stage_counts": stage_counts}
         if latencies:
             timings["frame_latency"] = latencies
 
