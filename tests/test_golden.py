@@ -94,7 +94,8 @@ def test_a_golden_is_replaced_atomically(inputs, tmp_path, monkeypatch):
         return call
     monkeypatch.setattr(Path, "rename", watched(Path.rename))
     monkeypatch.setattr(golden.shutil, "rmtree", watched(shutil.rmtree))
-    monkeypatch.setattr(golden, "swap_paths", watched(golden.swap_paths))
+    if hasattr(golden, "swap_paths"):
+        monkeypatch.setattr(golden, "swap_paths", watched(golden.swap_paths))
     write_golden(out, source, audio, models, 4, force=True)
     assert seen and all(seen), seen
     assert read_manifest(out)["frames"] == 4

@@ -143,6 +143,7 @@ LAUNCHER = Path(__file__).with_name("port_launcher.py")
 STDERR_LOG = "port.stderr.log"
 TAIL_LINES = 20
 _MAX_JSON_LINE = 64 * 1024  # longer stdout lines are not timing lines and are skipped unread
+_MAX_STAGE_MS = 1e12  # a stage line's "ms" is a duration: 0 <= ms < about 30 years, else the line is ignored
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _PRINTF = re.compile(r"%(?:%|(0?)([0-9]*)d|.?)", re.DOTALL)  # "%%", an int conversion, or anything else
@@ -206,7 +207,13 @@ def _is_int(value) -> bool:
 
 
 def _is_number(value) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
+    """A finite int or float (not a bool); an int too large for a float is not one."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _index_base(value, where: str) -> int:
@@ -351,7 +358,7 @@ def _parse_timing_lines(path: Path, latencies: list[float] | None = None) -> tup
             if not isinstance(record, dict):
                 continue
             stage, ms = record.get("stage"), record.get("ms")
-            if not isinstance(stage, str) or not _is_number(ms):
+            if not isinstance(stage, str) or not _is_number(ms) or not 0 <= ms < _MAX_STAGE_MS:
                 continue
             seconds[stage] = seconds.get(stage, 0.0) + ms / 1000.0
             if stage == "frame" and latencies is not None:
@@ -690,13 +697,34 @@ class SubprocessBackend(Backend):
                 raise BackendFailed(f"{self.name}: stage dump {stage}: {path} has {size} bytes, expected "
                                     f"{'a multiple of ' if -1 in shape else ''}{known} "
                                     f"(float32 x {list(shape)})")
-            return np.fromfile(path, dtype="<f4").reshape(shape).astype(np.float32)
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
-            raise BackendFailed(f"{self.name}: stage dump {stage}: {path} is not a readable .npy file: {exc}") from exc
+            return self._checked(stage, path, np.fromfile(path, dtype="<f4").reshape(shape).astype(np.float32))
+        arr = self._load_npy(stage, path)
         if shape is not None and (len(arr.shape) != len(shape)
                                   or any(d != -1 and d != a for d, a in zip(shape, arr.shape))):
             raise BackendFailed(f"{self.name}: stage dump {stage}: {path} has shape {arr.shape}, "
                                 f"expected {list(shape)}")
+        return self._checked(stage, path, arr)
+
+    def _load_npy(self, stage: str, path: Path) -> np.ndarray:
+        """A .npy file's array, read through a memory map so that a header claiming more data than the
+        file holds (a truncated file) is an error, not a huge allocation."""
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            if not isinstance(arr, np.ndarray):  # an .npz archive
+                arr.close()
+                raise ValueError("an .npz archive, not an .npy file")
+            return np.array(arr)
+        except (OSError, ValueError, EOFError, TypeError) as exc:
+            raise BackendFailed(f"{self.name}: stage dump {stage}: {path} is not a readable .npy file: {exc}") from exc
+
+    def _checked(self, stage: str, path: Path, arr: np.ndarray) -> np.ndarray:
+        """`arr` when it is a non-empty array of real numbers, all finite; BackendFailed naming the fault."""
+        where = f"{self.name}: stage dump {stage}: {path}"
+        if arr.dtype.kind not in "biuf":
+            raise BackendFailed(f"{where} holds {arr.dtype} values, not real numbers")
+        if arr.ndim == 0 or arr.size == 0:
+            raise BackendFailed(f"{where} is empty or a scalar (shape {arr.shape})")
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            raise BackendFailed(f"{where} holds {bad} NaN or infinite values")
         return arr
