@@ -9,9 +9,10 @@ are consumed and thrown away (no comparison). Per backend and sweep point it rec
 * seconds per pipeline stage (the backend's ``timings["stages"]``, covering warm-up frames too);
 * per-frame latency p50/p90/p99/max of the measured frames (the backend's own per-frame latency
   when it gives one per frame, else the time between consecutive frames);
-* peak RSS (in-process: the high-water mark is reset through ``/proc/self/clear_refs`` before
-  the backend runs and ``VmHWM`` read after, so it is the process's peak during the run, the
-  harness's own memory included; a subprocess port: its own peak RSS), CPU utilisation (user +
+* peak RSS, with ``peak_rss_of`` saying whose (in-process: the high-water mark is reset through
+  ``/proc/self/clear_refs`` before the backend runs and ``VmHWM`` read after, so it is the
+  process's peak during the run, the harness's own memory included; a subprocess port: its own
+  peak RSS from ``wait4``, not the harness's), CPU utilisation (user +
   system CPU seconds of the measured frames / wall / cores) and the OS thread count at the end
   of the run (``/proc/self/status``; None off Linux and for ports);
 * FPS as a ratio to the **bare generator** (the generator model alone on pre-built inputs, same
@@ -41,21 +42,20 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness.backends.base import Backend, BackendFailed, BackendUnavailable, RunInputs
+from harness.backends.base import Backend, BackendFailed, RunInputs
 from harness.backends.inprocess import PipelineBackend
 from harness.backends.reference import ReferenceBackend
 from harness.backends.registry import make_backend
 from harness.bench import bare_generator, bare_generator_inputs, latency_stats
-from harness.config import SILENCE, ConfigError, ParityConfig, load_config, read_toml
-from harness.parity import _safe, exit_code, models_folder, record_error, silence_wav, start_results
+from harness.config import SILENCE, ConfigError, ParityConfig, check_bench, load_config, read_toml
+from harness.console import grid
+from harness.parity import exit_code, models_folder, record_error, silence_wav, start_results, unique_names
 from harness.results import write_results
+from harness.terminal import colour_enabled
 from reference.conventions import Conventions
-from reference.errors import InputError
 from reference.models import ModelFiles, Models
 
 BARE_BLOCK = 5  # frames per alternating block of backend frames and bare-generator calls
-BENCH_KEYS = {"warmup": int, "repeats": int, "threads": list, "frames": list}
-BENCH_DEFAULTS = {"warmup": 5, "repeats": 1, "threads": None, "frames": None}
 THREAD_OPTION = {"reference": "threads", "fp16": "threads", "openvino": "threads",
                  "onnxruntime": "intra_op_threads"}
 """The option that sets a backend kind's thread count (kinds not listed cannot be told)."""
@@ -63,38 +63,16 @@ AUDIO_STAGES = ("audio_load", "mel", "encoder")
 FRAME_STAGES = ("frame_decode", "preprocess", "generator", "postprocess", "encode_write")
 STAGE_KEYS = AUDIO_STAGES + FRAME_STAGES
 REFERENCE_NAME = "reference"
+HARNESS_RSS = "harness process (VmHWM during the run)"  # whose peak RSS an in-process backend reports
 TOP_STAGES = 3
 
 
 # --------------------------------------------------------------------------- settings
 
 def bench_settings(path: str | Path) -> dict:
-    """The ``[bench]`` table of a parity config, checked, with defaults filled in.
-
-    ``warmup`` (int >= 0, default 5), ``repeats`` (int >= 1, default 1), ``threads`` (list of
-    int >= 0; 0 is the engine's default) and ``frames`` (list of int >= 1), both default none.
-    An unknown key or a wrong type is a ConfigError naming it.
-    """
+    """The ``[bench]`` table of a parity config, checked (`harness.config.check_bench`), with defaults."""
     path = Path(path)
-    table = read_toml(path).get("bench", {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [bench] must be a table")
-    settings = dict(BENCH_DEFAULTS)
-    for key, value in table.items():
-        if key not in BENCH_KEYS:
-            raise ConfigError(f"{path}: unknown key [bench].{key}; allowed: {', '.join(sorted(BENCH_KEYS))}")
-        want = BENCH_KEYS[key]
-        if not isinstance(value, want) or isinstance(value, bool):
-            raise ConfigError(f"{path}: [bench].{key} must be {want.__name__}, got {value!r}")
-        if want is list:
-            least = 0 if key == "threads" else 1
-            if not value or any(not isinstance(v, int) or isinstance(v, bool) or v < least for v in value):
-                raise ConfigError(f"{path}: [bench].{key} must be a non-empty list of integers >= {least}, "
-                                  f"got {value!r}")
-        elif value < (1 if key == "repeats" else 0):
-            raise ConfigError(f"{path}: [bench].{key} must be at least {1 if key == 'repeats' else 0}, got {value}")
-        settings[key] = list(value) if want is list else value
-    return settings
+    return check_bench(path, read_toml(path).get("bench", {}))
 
 
 def parse_int_list(text: str) -> list[int]:
@@ -214,7 +192,7 @@ def _measure_inprocess(backend: Backend, inputs: RunInputs, warmup: int, frames:
             "measured_s": wall, "load_s": load_s, "warmup_s": sum(intervals[:warmup]),
             "latencies": latencies, "latency_source": source, "warmup_latencies": warm,
             "stages": dict(timings.get("stages") or {}), "stage_counts": {},
-            "peak_rss_mb": peak_rss_mb(), "peak_rss_reset": reset,
+            "peak_rss_mb": peak_rss_mb(), "peak_rss_reset": reset, "peak_rss_of": HARNESS_RSS,
             "cpu_s": cpu, "cpu_util": cpu / wall / _cores() if wall > 0 else None, "os_threads": threads,
             "info": run.info}
 
@@ -245,6 +223,7 @@ def _measure_external(backend: Backend, inputs: RunInputs, warmup: int, frames: 
             "warmup_latencies": warm, "stages": dict(timings.get("stages") or {}),
             "stage_counts": dict(timings.get("stage_counts") or {}),
             "peak_rss_mb": timings.get("peak_rss_mb"), "peak_rss_reset": True,
+            "peak_rss_of": timings.get("peak_rss_of", "port process (wait4)"),
             "cpu_s": cpu, "cpu_util": cpu / wall / _cores() if cpu is not None and wall > 0 else None,
             "os_threads": None, "info": run.info}
 
@@ -293,7 +272,7 @@ def bench_backend(backend: Backend, inputs: RunInputs, warmup: int, frames: int,
                 runs.append(_measure_inprocess(backend, inputs, warmup, frames, progress, label, bare))
             else:
                 runs.append(_measure_external(backend, inputs, warmup, frames, progress, label))
-    except (BackendUnavailable, BackendFailed, InputError) as exc:
+    except Exception as exc:  # noqa: BLE001 - an engine error is this backend's, never the bench's end
         return record_error(record, exc)
     finally:
         gc.collect()
@@ -312,6 +291,7 @@ def bench_backend(backend: Backend, inputs: RunInputs, warmup: int, frames: int,
         stage_counts=runs[-1]["stage_counts"] or {key: warmup + frames for key in stage_keys
                                                   if key not in AUDIO_STAGES},
         peak_rss_mb=_max([r["peak_rss_mb"] for r in runs]), peak_rss_reset=all(r["peak_rss_reset"] for r in runs),
+        peak_rss_of=runs[0]["peak_rss_of"],
         cpu_s=_median([r["cpu_s"] for r in runs]), cpu_util=_median([r["cpu_util"] for r in runs]),
         os_threads=_max([r["os_threads"] for r in runs]),
     )
@@ -344,7 +324,7 @@ def run_bench(cfg: ParityConfig, warmup: int | None = None, repeats: int | None 
     A None argument takes the config's ``[bench]`` value (or its default). With `results_path` the
     document is written (validated, atomically) after every backend, as a parity run does.
     """
-    settings = bench_settings(cfg.path)
+    settings = cfg.bench
     warmup = settings["warmup"] if warmup is None else int(warmup)
     repeats = settings["repeats"] if repeats is None else int(repeats)
     threads = settings["threads"] if threads is None else list(threads)
@@ -385,7 +365,7 @@ def run_bench(cfg: ParityConfig, warmup: int | None = None, repeats: int | None 
                      "reference_added": added, "reference_fps": None}
             points.append(point)
             records = []
-            for backend in order:
+            for backend, backend_dir in zip(order, unique_names([b.name for b in order])):
                 try:
                     backend_t = with_threads(backend, t)
                 except ValueError as exc:  # an option the rebuilt backend rejects
@@ -393,7 +373,7 @@ def run_bench(cfg: ParityConfig, warmup: int | None = None, repeats: int | None 
                                     "status": "error", "failures": [], "frames": 0, "reason": str(exc),
                                     "options": backend.options, "bench": {"threads": t, "frames": n}})
                     continue
-                inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, warmup + n, work / _safe(backend.name))
+                inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, warmup + n, work / backend_dir)
                 bare_t = effective_threads(backend_t)
                 bare = (Models(ModelFiles.from_dir(models), threads=bare_t)
                         if bare_t is not None and isinstance(backend_t, PipelineBackend) else None)
@@ -461,21 +441,22 @@ def _stage_text(bench: dict, key: str) -> str:
     return f"{seconds / count * 1000.0:.1f} ms/f"
 
 
+def _rss_text(bench: dict) -> str:
+    """Peak RSS in MB and whose it is: "557 (port)" for a port's own, "1244 (harness)" in-process."""
+    value = _fmt(bench.get("peak_rss_mb"), ".0f")
+    whose = bench.get("peak_rss_of", "")
+    return value if value == "-" or not whose else f"{value} ({whose.split()[0]})"
+
+
 def _top_stages(bench: dict) -> str:
     stages = {k: v for k, v in bench.get("stages_s", {}).items() if v is not None}
     top = sorted(stages, key=lambda k: stages[k], reverse=True)[:TOP_STAGES]
     return ", ".join(f"{k} {_stage_text(bench, k)}" for k in top) or "-"
 
 
-def _grid(rows: list[tuple]) -> list[str]:
-    widths = [max(len(str(r[c])) for r in rows) for c in range(len(rows[0]))]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return lines
-
-
-def bench_table(results: dict) -> str:
-    """The console tables of a bench: per sweep point one line per backend, then its stage times."""
+def bench_table(results: dict, colour: bool = False) -> str:
+    """The console tables of a bench: per sweep point one line per backend, then its stage times;
+    statuses coloured with `colour` (a terminal)."""
     bench = results.get("bench", {})
     lines = [f"bench: {bench.get('audio', '?')}, warm-up {bench.get('warmup')} frames (excluded), "
              f"{bench.get('repeats')} repeat(s), {bench.get('cores')} cores, "
@@ -501,16 +482,18 @@ def bench_table(results: dict) -> str:
             rows.append((r["backend"], r["status"].upper(), _threads_label(b.get("threads")), b.get("frames", "-"),
                          _fmt(b.get("fps"), ".2f"), _fmt(b.get("x_bare"), ".2f"), _fmt(b.get("x_reference"), ".2f"),
                          _fmt(lat.get("p50_ms"), ".1f"), _fmt(lat.get("p99_ms"), ".1f"),
-                         _fmt(b.get("peak_rss_mb"), ".0f"), _fmt(None if cpu is None else cpu * 100.0, ".0f"),
+                         _rss_text(b), _fmt(None if cpu is None else cpu * 100.0, ".0f"),
                          _fmt(b.get("os_threads"), "d"), _top_stages(b)))
             if r["status"] == "passed":
                 stage_rows.append((r["backend"],) + tuple(_stage_text(b, k) for k in STAGE_KEYS))
             if r.get("reason"):
                 notes.append(f"  {r['backend']} (threads {_threads_label(point['threads'])}, "
                              f"frames {point['frames']}): {r['status']}: {r['reason']}")
-        lines += _grid(rows)
+        lines += grid(rows, colour, 1)
         if len(stage_rows) > 1:
-            lines += ["", "stages (audio: s per run; frames: ms per frame, warm-up included):"] + _grid(stage_rows)
+            lines += ["", "stages (audio: s per run; frames: ms per frame, warm-up included):"] + grid(stage_rows)
+    lines += ["", "peak RSS: (port) is a subprocess port's own (wait4 through a small launcher); (harness) is "
+                  "this process's peak during an in-process backend's run, the harness's own memory included"]
     if notes:
         lines += ["", "not measured:"] + notes
     return "\n".join(lines)
@@ -525,6 +508,6 @@ def bench_main(config: str | Path, backends: list[str] | None = None, threads: l
     cfg = load_config(config, only=backends or None, output=output)
     path = cfg.output / "bench.json"
     results = run_bench(cfg, warmup, repeats, threads, frames, progress, results_path=path)
-    print(bench_table(results))
+    print(bench_table(results, colour_enabled()))
     print(f"\nbench -> {path}")
     return exit_code(results)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 import threading
@@ -11,8 +12,9 @@ from typing import Iterator
 
 from reference.errors import ParityError
 
-EPILOG = """exit codes: 0 success, 1 parity/perf threshold failed, 2 usage, config or input error,
-3 infrastructure error (backend unavailable, binary crashed).
+EPILOG = """exit codes: 0 success, 1 parity/perf threshold failed (only that), 2 usage, config or input error,
+3 infrastructure error (a backend could not run, an engine error, an unexpected crash: the traceback
+goes to a log file under $SYNCTALK_PARITY_CACHE/logs, default ~/.cache/synctalk-parity/logs).
 Docs: README.md; pipeline and contracts: DESIGN.md."""
 
 
@@ -39,6 +41,17 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--conventions", default="", metavar="KNOB=VALUE,...",
                    help="run a convention variant instead of the canonical pipeline, e.g. "
                         "'audio_window=tile,template_order=linear' (see DESIGN.md, Conventions)")
+
+
+def _add_progress_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars on stderr (default: only when stderr is a terminal, never in a CI log)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (same as --no-progress)")
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    from harness.terminal import progress_enabled
+    return False if getattr(args, "quiet", False) else progress_enabled(getattr(args, "progress", None))
 
 
 def int_list(text: str) -> list[int]:
@@ -71,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write every intermediate stage as .npy with an index.json")
     p.add_argument("--dump-frames", type=int, default=8, metavar="K",
                    help="frames whose generator output and patch are dumped (default 8)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_progress_args(p)
 
     p = sub.add_parser("demo", help="build models, run the reference on the demo data, print where and how fast",
                        description="Build (once, cached) the full synthetic models and run the reference on the "
@@ -87,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parity-frames", type=int, default=100, metavar="N",
                    help="frames of the parity run that follows (reference vs ORT CPU, OpenVINO, fp16; "
                         "default 100, 0 to skip)")
+    _add_progress_args(p)
 
     p = sub.add_parser("run", help="parity run: every backend of a config against the reference, results.json",
                        description="Run the canonical reference once per audio, stream every configured backend's "
@@ -103,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", action="store_true",
                    help="also write a side-by-side MP4 (reference | candidate | difference x8) per backend "
                         "and audio, with the audio muxed in ([run].video)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--report", type=Path, metavar="DIR",
+                   help="render the HTML report into DIR at the end and print its path ([run].report)")
+    _add_progress_args(p)
 
     p = sub.add_parser("bench", help="benchmark every backend of a config: FPS, stage times, latency, RSS, CPU",
                        description="Run each backend of the config on the first audio with warm-up frames "
@@ -118,17 +134,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, metavar="N", help="warm-up frames per run (default [bench].warmup or 5)")
     p.add_argument("--repeats", type=int, metavar="N", help="repeats per run (default [bench].repeats or 1)")
     p.add_argument("--output", type=Path, metavar="DIR", help="override [run].output")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_progress_args(p)
 
-    p = sub.add_parser("compare", help="compare two folders of frames (the port authors' workflow, done properly)",
+    p = sub.add_parser("compare", help="compare two folders of frames and give a verdict (exit 1 when it fails)",
                        description="Pair the frames of two folders by name and report pixel-identical %%, "
-                                   "within +-1/2/8 %%, MAE, PSNR and SSIM, per frame and overall.", epilog=EPILOG)
+                                   "within +-1/2/8 %%, MAE, PSNR and SSIM, per frame and overall, the missing "
+                                   "and extra frames, and the verdict under a tolerance profile: exit 0 when "
+                                   "it holds, 1 when a threshold fails or a frame is missing or extra, 2 for "
+                                   "bad input.", epilog=EPILOG)
     p.add_argument("dir_a", type=Path, metavar="DIR_A", help="reference frames")
     p.add_argument("dir_b", type=Path, metavar="DIR_B", help="candidate frames")
     p.add_argument("--pattern", default="frame_*.*", help="glob of the frame files (default frame_*.*)")
     p.add_argument("--pack", type=Path, metavar="DIR",
                    help="the pack the frames came from: adds face, mouth and outside-face regions")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the per-frame metrics as JSON")
+    p.add_argument("--profile", choices=("exact", "desktop", "mobile", "lossy"), default="desktop",
+                   help="tolerance profile of the verdict (default desktop: PSNR >= 45 dB on every frame)")
+    for name, what in (("psnr-min", "PSNR in dB"), ("ssim-min", "SSIM"), ("identical-pct-min", "pixel-identical %")):
+        p.add_argument(f"--{name}", type=float, metavar="X", help=f"override the profile's minimum {what}")
+    p.add_argument("--index-base", type=int, choices=(0, 1), default=1,
+                   help="number in the first frame's file name, for --pack rects (default 1: frame_00001)")
 
     p = sub.add_parser("report", help="render results.json files (several machines merge) into an HTML report",
                        description="Render one or more results.json files into a self-contained HTML report "
@@ -150,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", action="append", metavar="NAME", help="only this backend (repeatable)")
     p.add_argument("--output", type=Path, metavar="DIR", help="override [run].output (with a config)")
     p.add_argument("--frames", type=int, metavar="N", help="override [data].frames (with a config)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_progress_args(p)
 
     p = sub.add_parser("explain-layers", help="name the first generator layer where an engine diverges",
                        description="Run the generator with every intermediate tensor exposed on ONNX Runtime CPU "
@@ -220,7 +245,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
     from reference.infer import infer
     conv = _conventions(args.conventions)
     result = infer(_source(args), args.audio, _models(args.models, args.threads), args.output, args.frames,
-                   args.format, conv, args.dump_stages, args.dump_frames, args.png_level, not args.quiet)
+                   args.format, conv, args.dump_stages, args.dump_frames, args.png_level, _progress(args))
     print(f"{result.frames} frames -> {result.output}/frame_00001.{args.format} ... "
           f"({result.fps:.2f} FPS end to end, {result.seconds:.1f} s)")
     if result.stage_dump:
@@ -230,7 +255,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from harness.demo import run_demo
-    return run_demo(args.frames, args.threads, args.output, args.size, args.parity_frames)
+    return run_demo(args.frames, args.threads, args.output, args.size, args.parity_frames, _progress(args))
 
 
 def cmd_fixtures(args: argparse.Namespace) -> int:
@@ -257,24 +282,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.config import load_config
     from harness.console import results_table
     from harness.parity import exit_code, run_parity
+    from harness.terminal import colour_enabled
     cfg = load_config(args.config, only=args.backend, output=args.output, frames=args.frames)
     cfg.video = cfg.video or args.video
     cfg.explain = cfg.explain and not args.no_explain
-    results, path = run_parity(cfg, progress=not args.quiet)
-    print(results_table(results))
+    results, path = run_parity(cfg, progress=_progress(args))
+    print(results_table(results, colour_enabled()))
     print(f"\nresults -> {path}")
+    print(report_line(path, args.report or cfg.report))
     return exit_code(results)
+
+
+def report_line(results: Path, folder: Path | None) -> str:
+    """With `folder`: render the HTML report there, "report -> DIR/index.html"; else the one `report`
+    command that renders it."""
+    if folder is None:
+        command = ["synctalk-parity", "report", str(results), "--out", str(results.parent / "report")]
+        return "report: " + shlex.join(command)
+    from reports.html import render_html
+    return f"report -> {render_html([results], folder)}"
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.benchmark import bench_main
     return bench_main(args.config, args.backend, args.threads, args.frames, args.warmup, args.repeats,
-                      args.output, not args.quiet)
+                      args.output, _progress(args))
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.compare import compare_folders
-    return compare_folders(args.dir_a, args.dir_b, args.pattern, args.pack, args.json)
+    from harness.tolerances import Thresholds
+    given = {"psnr_min": args.psnr_min, "ssim_min": args.ssim_min, "identical_pct_min": args.identical_pct_min}
+    thresholds = Thresholds.for_profile(args.profile).override({k: v for k, v in given.items() if v is not None})
+    return compare_folders(args.dir_a, args.dir_b, args.pattern, args.pack, args.json, thresholds,
+                           args.index_base, args.profile)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -306,7 +347,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         from harness.parity import run_parity
         cfg = load_config(args.path, only=args.backend, output=args.output, frames=args.frames)
         cfg.explain = True
-        results, path = run_parity(cfg, progress=not args.quiet)
+        results, path = run_parity(cfg, progress=_progress(args))
     print(explain_text(results, args.backend))
     print(f"\nresults -> {path}")
     return exit_code(results)
@@ -358,7 +399,9 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit code."""
+    """Entry point of the console script; returns the exit code (an unexpected exception is exit 3
+    with one line on stderr and its traceback in a log file)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     if isinstance(getattr(args, "frames", None), int) and args.frames < 1:
         print("error: --frames must be at least 1", file=sys.stderr)
@@ -373,6 +416,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"interrupted ({str(exc) or 'SIGINT'}): files written before stay intact; a parity run's "
               "results.json keeps the runs that finished, marked partial", file=sys.stderr)
         return getattr(exc, "exit_code", 128 + signal.SIGINT)
+    except Exception as exc:  # a bug or an engine's own error: never a bare traceback, never exit 1
+        from harness.crashlog import report_crash
+        return report_crash(args.command, argv, exc)
 
 
 if __name__ == "__main__":

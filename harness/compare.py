@@ -1,4 +1,10 @@
-"""`synctalk-parity compare DIR_A DIR_B`: two folders of frames, paired by name, measured properly."""
+"""`synctalk-parity compare DIR_A DIR_B`: two folders of frames, paired by name, measured and judged.
+
+The verdict uses a tolerance profile (and threshold overrides) like a parity run: exit 0 when every
+criterion holds for every frame, 1 when one fails or a frame is missing or extra, 2 for bad input.
+With a pack, each frame's rect comes from the frame number in its file name (``frame_00012.png`` is
+frame 12, 1-based unless `index_base` is 0), so a missing frame does not shift the rects after it.
+"""
 from __future__ import annotations
 
 import json
@@ -9,14 +15,23 @@ from pathlib import Path
 import numpy as np
 
 from harness import metrics
+from harness.terminal import colour_enabled, paint
+from harness.tolerances import Thresholds, evaluate
 from reference.data import open_source, read_image, template_index
 from reference.errors import InputError
 
 _NUMBER = re.compile(r"(\d+)")
+LISTED = 10  # missing / extra frames named before "... and N more"
 
 
 def _natural(path: Path) -> tuple:
     return tuple(int(p) if p.isdigit() else p for p in _NUMBER.split(path.name))
+
+
+def frame_number(path: Path) -> int | None:
+    """The frame number in a file name: its last run of digits (``frame_00012.png`` -> 12)."""
+    found = _NUMBER.findall(path.stem)
+    return int(found[-1]) if found else None
 
 
 def pair_frames(dir_a: Path, dir_b: Path, pattern: str) -> tuple[list[tuple[Path, Path]], list[str], list[str]]:
@@ -30,29 +45,56 @@ def pair_frames(dir_a: Path, dir_b: Path, pattern: str) -> tuple[list[tuple[Path
     if not common:
         raise InputError(dir_b, f"no frame file matching {pattern!r} is in both folders",
                          "check --pattern and the frame names")
-    return [(p, b[p.name]) for p in common], sorted(a.keys() - b.keys()), sorted(b.keys() - a.keys())
+    by_name = lambda names: sorted(names, key=lambda n: _natural(Path(n)))  # noqa: E731
+    return [(p, b[p.name]) for p in common], by_name(a.keys() - b.keys()), by_name(b.keys() - a.keys())
 
 
-def compare_folders(dir_a: Path, dir_b: Path, pattern: str = "frame_*.*", pack: Path | None = None,
-                    json_out: Path | None = None) -> int:
-    """Print per-folder statistics (and the worst frames); regions when the pack is given."""
-    pairs, only_a, only_b = pair_frames(dir_a, dir_b, pattern)
-    source = open_source(pack) if pack else None
+def _listing(names: list[str]) -> str:
+    more = f" ... and {len(names) - LISTED} more" if len(names) > LISTED else ""
+    return ", ".join(names[:LISTED]) + more
+
+
+def _rect(source, path: Path, index_base: int) -> tuple:
+    number = frame_number(path)
+    if number is None or number < index_base:
+        raise InputError(path, "no frame number in the file name to take its rect from",
+                         "name frames like frame_00001.png, or compare without --pack")
+    return source.rect(template_index(number - index_base, source.n_images))
+
+
+def measure(pairs: list[tuple[Path, Path]], source, index_base: int) -> list[dict]:
+    """Metrics of every pair (per region with a pack source)."""
     rows = []
-    for i, (pa, pb) in enumerate(pairs):
+    for pa, pb in pairs:
         ref, cand = read_image(pa), read_image(pb)
         if ref.shape != cand.shape:
             raise InputError(pb, f"is {cand.shape[1]}x{cand.shape[0]}, {pa} is {ref.shape[1]}x{ref.shape[0]}")
         if source is not None:
-            rect = source.rect(template_index(i, source.n_images))
-            rows.append({"file": pa.name, **metrics.frame_metrics(ref, cand, rect)})
+            rect = _rect(source, pa, index_base)
+            rows.append({"file": pa.name, "rect": list(rect), **metrics.frame_metrics(ref, cand, rect)})
         else:
             rows.append({"file": pa.name, "full": {**metrics.pixel_stats(ref, cand), "psnr": metrics.psnr(ref, cand),
                                                    "ssim": metrics.ssim(ref, cand)}})
+    return rows
+
+
+def verdict(rows: list[dict], thresholds: Thresholds, missing: list[str], extra: list[str]) -> list[str]:
+    """Failed criteria in words (frames named by the number in their file name), missing and extra frames."""
+    worst = {}
+    for key in ("identical_pct", "psnr", "ssim"):
+        row = min(rows, key=lambda r: r["full"][key])
+        number = frame_number(Path(row["file"]))
+        worst[key] = (row["full"][key], (number if number is not None else rows.index(row) + 1) - 1)
+    failures = evaluate(thresholds, worst, {}, None)
+    if missing:
+        failures.append(f"{len(missing)} frame(s) missing from the candidate: {_listing(missing)}")
+    if extra:
+        failures.append(f"{len(extra)} extra frame(s) in the candidate: {_listing(extra)}")
+    return failures
+
+
+def _print_table(rows: list[dict]) -> None:
     regions = [r for r in ("full", "face", "mouth", "outside_face") if r in rows[0]]
-    print(f"{len(rows)} frame pairs ({dir_a} vs {dir_b})")
-    if only_a or only_b:
-        print(f"unpaired: {len(only_a)} only in {dir_a}, {len(only_b)} only in {dir_b}")
     print(f"{'region':13s} {'identical %':>11s} {'+-1 %':>7s} {'+-2 %':>7s} {'+-8 %':>7s} {'MAE':>7s} "
           f"{'max':>4s} {'PSNR min':>8s} {'SSIM min':>8s}")
     for region in regions:
@@ -65,7 +107,31 @@ def compare_folders(dir_a: Path, dir_b: Path, pattern: str = "frame_*.*", pack: 
     worst = sorted(rows, key=lambda r: r["full"]["psnr"])[:5]
     if not math.isinf(worst[0]["full"]["psnr"]):
         print("worst frames: " + ", ".join(f"{r['file']} ({r['full']['psnr']:.2f} dB)" for r in worst))
+
+
+def compare_folders(dir_a: Path, dir_b: Path, pattern: str = "frame_*.*", pack: Path | None = None,
+                    json_out: Path | None = None, thresholds: Thresholds | None = None,
+                    index_base: int = 1, profile: str = "desktop") -> int:
+    """Print per-region statistics, the worst frames, missing and extra frames and the verdict under
+    `thresholds` (default: the `profile`'s); 0 when it holds, 1 when it does not."""
+    thresholds = thresholds if thresholds is not None else Thresholds.for_profile(profile)
+    pairs, missing, extra = pair_frames(dir_a, dir_b, pattern)
+    rows = measure(pairs, open_source(pack) if pack else None, index_base)
+    print(f"{len(rows)} frame pairs ({dir_a} vs {dir_b})")
+    if missing:
+        print(f"missing in {dir_b}: {_listing(missing)}")
+    if extra:
+        print(f"extra in {dir_b}: {_listing(extra)}")
+    _print_table(rows)
+    failures = verdict(rows, thresholds, missing, extra)
+    limits = ", ".join(f"{k}={v:g}" for k, v in thresholds.to_dict().items() if k != "feature_max_abs")
+    word = paint("FAILED" if failures else "PASSED", colour_enabled())
+    print(f"verdict: {word} (profile {profile}: {limits})")
+    for failure in failures:
+        print(f"  violated: {failure}")
     if json_out:
         from harness.results import _to_json
-        json_out.write_text(json.dumps(_to_json({"pairs": rows, "only_a": only_a, "only_b": only_b}), indent=1))
-    return 0
+        doc = {"pairs": rows, "only_a": missing, "only_b": extra, "thresholds": thresholds.to_dict(),
+               "passed": not failures, "failures": failures}
+        json_out.write_text(json.dumps(_to_json(doc), indent=1))
+    return 1 if failures else 0

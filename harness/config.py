@@ -11,6 +11,7 @@ frames = 250
 output = "parity-out/linux"       # results.json and logs go here (relative to the working directory;
                                   # must stay below it or below the config's folder: `--output` overrides)
 profile = "desktop"               # exact | desktop | mobile | lossy
+report = "parity-out/report"      # optional: render the HTML report here at the end (like --report)
 
 [backends.ort_cpu]                # one table per backend; kind picks the engine
 kind = "onnxruntime"
@@ -38,9 +39,11 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 SILENCE = "silence"
-SECTIONS = {"data", "run", "backends", "bench"}  # [bench] is read by harness.benchmark
+SECTIONS = {"data", "run", "backends", "bench"}
 DATA_KEYS = {"pack": str, "dataset": str, "models": str, "audio": list, "frames": int}
-RUN_KEYS = {"output": str, "profile": str, "explain": bool, "video": bool}
+RUN_KEYS = {"output": str, "profile": str, "explain": bool, "video": bool, "report": str}
+BENCH_KEYS = {"warmup": int, "repeats": int, "threads": list, "frames": list}
+BENCH_DEFAULTS = {"warmup": 5, "repeats": 1, "threads": None, "frames": None}
 
 
 class ConfigError(ParityError):
@@ -71,6 +74,8 @@ class ParityConfig:
     backends: list[BackendSpec] = field(default_factory=list)
     explain: bool = True  # search the conventions that explain a failing backend
     video: bool = False  # side-by-side MP4 per backend x audio
+    report: Path | None = None  # [run].report: render the HTML report here after the run
+    bench: dict = field(default_factory=lambda: dict(BENCH_DEFAULTS))  # [bench], checked
 
 
 def _check_keys(path: Path, where: str, table: dict, allowed: dict) -> None:
@@ -79,6 +84,30 @@ def _check_keys(path: Path, where: str, table: dict, allowed: dict) -> None:
             raise ConfigError(f"{path}: unknown key [{where}].{key}; allowed: {', '.join(sorted(allowed))}")
         if not isinstance(value, allowed[key]) or (isinstance(value, bool) and allowed[key] is int):
             raise ConfigError(f"{path}: [{where}].{key} must be {allowed[key].__name__}, got {value!r}")
+
+
+def check_bench(path: Path, table: object) -> dict:
+    """The ``[bench]`` table, checked, with defaults filled in: ``warmup`` (int >= 0, default 5),
+    ``repeats`` (int >= 1, default 1), ``threads`` (list of int >= 0) and ``frames`` (list of
+    int >= 1), both default none. Every command checks it, so a typo is an error for `run` too."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [bench] must be a table")
+    settings = dict(BENCH_DEFAULTS)
+    for key, value in table.items():
+        if key not in BENCH_KEYS:
+            raise ConfigError(f"{path}: unknown key [bench].{key}; allowed: {', '.join(sorted(BENCH_KEYS))}")
+        want = BENCH_KEYS[key]
+        if not isinstance(value, want) or isinstance(value, bool):
+            raise ConfigError(f"{path}: [bench].{key} must be {want.__name__}, got {value!r}")
+        if want is list:
+            least = 0 if key == "threads" else 1
+            if not value or any(not isinstance(v, int) or isinstance(v, bool) or v < least for v in value):
+                raise ConfigError(f"{path}: [bench].{key} must be a non-empty list of integers >= {least}, "
+                                  f"got {value!r}")
+        elif value < (1 if key == "repeats" else 0):
+            raise ConfigError(f"{path}: [bench].{key} must be at least {1 if key == 'repeats' else 0}, got {value}")
+        settings[key] = list(value) if want is list else value
+    return settings
 
 
 def resolve_path(text: str, base: Path, key: str, config: Path) -> Path:
@@ -134,17 +163,18 @@ def _table(path: Path, raw: dict, name: str) -> dict:
     return table
 
 
-def output_folder(text: str, config: Path) -> Path:
-    """[run].output, relative to the working directory; it must stay below the working directory or the
-    config's folder, so that a config cannot make a run write anywhere else."""
+def output_folder(text: str, config: Path, key: str = "[run].output") -> Path:
+    """[run].output (or another folder `key` of the config), relative to the working directory; it must
+    stay below the working directory or the config's folder, so that a config cannot make a run write
+    anywhere else."""
     try:
         target = Path(text).expanduser()
         target = (target if target.is_absolute() else Path.cwd() / target).resolve()
     except (OSError, ValueError, RuntimeError) as exc:
-        raise ConfigError(f"{config}: [run].output = {text!r}: not a usable path ({exc})") from None
+        raise ConfigError(f"{config}: {key} = {text!r}: not a usable path ({exc})") from None
     roots = (Path.cwd().resolve(), config.parent.resolve())
     if not any(target == root or root in target.parents for root in roots):
-        raise ConfigError(f"{config}: [run].output = {text!r} resolves to {target}, outside the working directory "
+        raise ConfigError(f"{config}: {key} = {text!r} resolves to {target}, outside the working directory "
                           f"({roots[0]}) and the config's folder ({roots[1]}); give a folder below one of them, "
                           "or pass --output")
     return target
@@ -171,6 +201,7 @@ def config_from_dict(raw: dict, path: Path, only: list[str] | None = None) -> Pa
     data, run = _table(path, raw, "data"), _table(path, raw, "run")
     _check_keys(path, "data", data, DATA_KEYS)
     _check_keys(path, "run", run, RUN_KEYS)
+    bench = check_bench(path, raw.get("bench", {}))
     base = path.parent
     if ("pack" in data) == ("dataset" in data):
         raise ConfigError(f"{path}: [data] needs exactly one of pack = ... or dataset = ...")
@@ -198,8 +229,10 @@ def config_from_dict(raw: dict, path: Path, only: list[str] | None = None) -> Pa
     except ValueError as exc:
         raise ConfigError(f"{path}: [run].profile: {exc}") from None
     output = output_folder(run.get("output", "parity-out"), path)
+    report = output_folder(run["report"], path, "[run].report") if "report" in run else None
     cfg = ParityConfig(path, source, kind, models, audio, frames, output, profile,
-                       explain=run.get("explain", True), video=run.get("video", False))
+                       explain=run.get("explain", True), video=run.get("video", False), report=report,
+                       bench=bench)
     tables = raw.get("backends", {})
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{path}: [backends] needs at least one backend table, e.g. [backends.ort_cpu]")

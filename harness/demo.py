@@ -61,14 +61,15 @@ profile = "desktop"
 
 
 def run_demo(frames: int = 250, threads: int = 0, output: Path = Path("parity-out/demo"), size: str = "full",
-             parity_frames: int = 100) -> int:
+             parity_frames: int = 100, progress: bool = True) -> int:
     """Run the reference, print where the frames went and how fast, then a parity run and its table."""
     print(f"models: synthetic {size} (cached in {cache_dir()}) ...", flush=True)
     models_dir = cached_models(size)
     models = Models(ModelFiles.from_dir(models_dir), threads=threads)
     pack, audio, label = demo_data(frames)
     print(f"data: {label}\naudio: {audio}", flush=True)
-    result = infer(open_source(pack), audio, models, Path(output) / "frames", frames)
+    result = infer(open_source(pack), audio, models, Path(output) / "frames", frames,
+                   progress=progress)
     bare = bare_generator_fps(models, frames=min(30, frames))
     where = "all cores" if threads == 0 else f"{threads} threads"
     print(f"\n{result.frames} frames -> {result.output.resolve()}/frame_00001.png ...")
@@ -83,7 +84,7 @@ def run_demo(frames: int = 250, threads: int = 0, output: Path = Path("parity-ou
     config = write_demo_config(Path(output).resolve(), pack, audio, models_dir, parity_frames)
     print(f"\nparity run, {parity_frames} frames x (speech, silence): reference vs ort_cpu, openvino, fp16 ...",
           flush=True)
-    results, path = run_parity(load_config(config))
+    results, path = run_parity(load_config(config), progress=progress)
     print(results_table(results))
     from reports.html import render_html
     report = render_html([path], Path(output).resolve() / "report")

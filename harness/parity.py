@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
+import traceback
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +24,7 @@ from harness.backends.base import BackendFailed, BackendRun, BackendUnavailable,
 from harness.backends.inprocess import open_template_source
 from harness.backends.reference import ReferenceBackend
 from harness.config import SILENCE, BackendSpec, ParityConfig
+from harness.crashlog import describe
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
 from harness.diagnosis.explain import DIAGNOSIS_FRAMES, diagnose
 from harness.results import machine_info, new_results, tree_sha256, write_results
@@ -36,6 +38,7 @@ from reference.models import ModelFiles
 from reference.output import encode_frame
 
 WORST_FRAMES = 3
+REFERENCE_DIR = "reference"  # the reference's work folder; no backend's folder takes this name
 PER_FRAME_KEYS = ("identical_pct", "within_1_pct", "mae", "max_abs", "psnr", "ssim")
 REGIONS = ("full", "face", "mouth", "outside_face")
 
@@ -214,26 +217,43 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
 
 def record_error(record: dict, exc: Exception) -> dict:
     """A run record of a backend that could not run: "skipped" when unavailable here, else "error",
-    with the reason and, for a port, its log tail."""
+    with the reason (an engine's own exception by type and message) and, for a port, its log tail."""
     if isinstance(exc, BackendUnavailable):
         record.update(status="skipped", reason=str(exc))
-    else:
+    elif isinstance(exc, (BackendFailed, InputError)):
         record.update(status="error", reason=getattr(exc, "reason", str(exc)), log_tail=getattr(exc, "log_tail", ""))
+    else:  # an engine error (ONNX Runtime, OpenVINO, ...) or a bug: that backend's error, not the run's end
+        record.update(status="error", reason=f"{record['backend']}: {describe(exc)}",
+                      log_tail="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:]))
     return record
+
+
+def add_error(record: dict, what: str, message: str) -> None:
+    """Note a failure after the verdict (the diagnosis, the video) on the run record; exit code 3."""
+    record.setdefault("errors", []).append(f"{what}: {message}")
 
 
 def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audio_name: str,
                 results_dir: Path, progress: bool = True, video: bool = False, mouths: list | None = None,
                 explain: bool = False) -> dict:
     """One backend x audio: run, compare, judge; worst-frame crops (and with `video` a side-by-side
-    MP4 with the audio) go below `results_dir`. Never raises for a backend's own failure."""
+    MP4 with the audio) go below `results_dir`. Never raises for a backend's own failure: an engine
+    error is the backend's "error"; a failing diagnosis or video is noted under "errors"."""
     record = {"backend": spec.name, "kind": spec.backend.kind, "audio": audio_name, "status": "error",
               "failures": [], "frames": 0, "thresholds": spec.thresholds.to_dict(),
               "options": spec.backend.options}
     try:
-        spec.backend.check_available()
-    except BackendUnavailable as exc:
+        return _run_and_judge(record, spec, ref, inputs, results_dir, progress, video, mouths, explain)
+    except Exception as exc:  # noqa: BLE001 - whatever an engine raises stays this backend's
+        if record["status"] in ("passed", "failed"):  # judged already: the diagnosis failed
+            add_error(record, "diagnosis", describe(exc))
+            return record
         return record_error(record, exc)
+
+
+def _run_and_judge(record: dict, spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, results_dir: Path,
+                   progress: bool, video: bool, mouths: list | None, explain: bool) -> dict:
+    spec.backend.check_available()
     started = time.perf_counter()
     worst_frames = WorstFrames()
     where = Path(inputs.workdir.parent.name) / inputs.workdir.name
@@ -245,10 +265,10 @@ def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audi
                                                    mouths, first if explain else None)
         stages = run.stages()
         features = feature_drift(ref.stages, stages)
-    except (BackendFailed, InputError) as exc:
+    except BaseException:
         if movie is not None:
             movie.discard()
-        return record_error(record, exc)
+        raise
     timings = timing_summary(run.timings, n)
     timings["wall_with_comparison"] = time.perf_counter() - started
     failures = evaluate(spec.thresholds, worst, features, timings.get("fps"))
@@ -258,7 +278,11 @@ def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audi
                   per_frame=per_frame, features=features, timings=timings, info=run.info,
                   worst_frames=worst_frames.write(results_dir / "worst_frames" / where, results_dir, ref.rects))
     if movie is not None:
-        record["video"] = movie.close().relative_to(results_dir).as_posix()
+        written = movie.close()
+        if written is not None:
+            record["video"] = written.relative_to(results_dir).as_posix()
+        if movie.error is not None:
+            add_error(record, "video", movie.error)
     if explain and evaluate(spec.thresholds, worst, features, None):  # a frame or stage criterion failed
         record["diagnosis"] = diagnose(record, spec, inputs, ref, first, worst, stages)
     return record
@@ -282,9 +306,10 @@ def models_folder(cfg: ParityConfig) -> Path:
 
 
 def exit_code(results: dict) -> int:
-    """3 if a backend could not run (error or unavailable), else 1 if one failed, else 0."""
+    """3 if a backend could not run (error or unavailable) or its diagnosis or video failed, else 1 if
+    one failed a threshold, else 0."""
     statuses = {r["status"] for r in results["runs"]}
-    if statuses & {"error", "skipped"}:
+    if statuses & {"error", "skipped"} or any(r.get("errors") for r in results["runs"]):
         return 3
     return 1 if "failed" in statuses else 0
 
@@ -341,23 +366,20 @@ def _run_matrix(cfg: ParityConfig, results: dict, path: Path, models: Path, audi
                 ref_mouths: dict, cand_mouths: dict) -> None:
     """Every backend x audio; results.json is rewritten after each run."""
     out, work = cfg.output, cfg.output / "work"
-    for audio in audios:
-        ref_dir = work / audio.stem / "reference"
-        shutil.rmtree(ref_dir, ignore_errors=True)
-        ref_dir.mkdir(parents=True)
+    backend_dirs = unique_names([spec.name for spec in cfg.backends], reserved=(REFERENCE_DIR,))
+    for audio, audio_dir, label in zip(audios, unique_names([a.stem for a in audios]), audio_labels(audios)):
+        ref_dir = fresh_dir(work / audio_dir / REFERENCE_DIR)
         base = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, ref_dir)
         ref = run_reference(base, progress)
-        ref_mouths[audio.name] = ref.mouths
-        for spec in cfg.backends:
-            workdir = work / audio.stem / _safe(spec.name)
-            shutil.rmtree(workdir, ignore_errors=True)
-            workdir.mkdir(parents=True)
-            inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, workdir)
+        ref_mouths[label] = ref.mouths
+        for spec, backend_dir in zip(cfg.backends, backend_dirs):
+            inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames,
+                               fresh_dir(work / audio_dir / backend_dir))
             mouths: list = []
-            results["runs"].append(run_backend(spec, ref, inputs, audio.name, out, progress, cfg.video, mouths,
+            results["runs"].append(run_backend(spec, ref, inputs, label, out, progress, cfg.video, mouths,
                                                cfg.explain))
             if mouths:
-                cand_mouths[spec.name][audio.name] = np.stack(mouths)
+                cand_mouths[spec.name][label] = np.stack(mouths)
             write_results(results, path)
 
 
@@ -379,3 +401,30 @@ def judge_audio_dependence(runs: list[dict], cand_mouths: dict, ref_mouths: dict
 def _safe(name: str) -> str:
     """A folder name for a backend name (which may hold brackets and commas)."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def unique_names(names: list[str], reserved: tuple[str, ...] = (), safe: bool = True) -> list[str]:
+    """One name per entry (folder-safe with `safe`), distinct from each other and from `reserved` even on
+    a case-insensitive file system: a second ``talk`` becomes ``talk-2``. Work folders never collide."""
+    taken = {name.lower() for name in reserved}
+    out = []
+    for name in names:
+        base = (_safe(name) or "_") if safe else name
+        candidate, k = base, 2
+        while candidate.lower() in taken:
+            candidate, k = f"{base}-{k}", k + 1
+        taken.add(candidate.lower())
+        out.append(candidate)
+    return out
+
+
+def audio_labels(audios: list[Path]) -> list[str]:
+    """The audio names of the run records: file names, made unique (two ``talk.wav``: ``talk.wav-2``)."""
+    return unique_names([a.name for a in audios], safe=False)
+
+
+def fresh_dir(folder: Path) -> Path:
+    """`folder`, emptied (removed and made anew)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder

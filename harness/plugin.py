@@ -42,14 +42,20 @@ class ParitySession:
             self.results = start_results(self.cfg, self.models, self.audios)
         except ParityError as exc:
             raise pytest.UsageError(f"--parity-config: {exc}") from None
+        from harness.parity import REFERENCE_DIR, audio_labels, unique_names
+        self.audio_dirs = dict(zip(self.audios, unique_names([a.stem for a in self.audios])))
+        self.labels = dict(zip(self.audios, audio_labels(self.audios)))
+        self.backend_dirs = dict(zip((s.name for s in self.cfg.backends),
+                                     unique_names([s.name for s in self.cfg.backends], reserved=(REFERENCE_DIR,))))
         self.references: dict = {}
         self.ref_mouths: dict = {}  # audio name -> the reference's mouth thumbnails
         self.cand_mouths: dict = {}  # backend -> audio name -> its mouth thumbnails
 
-    def inputs(self, audio: Path, name: str) -> RunInputs:
-        from harness.parity import _safe
-        workdir = self.cfg.output / "work" / audio.stem / _safe(name)
-        workdir.mkdir(parents=True, exist_ok=True)
+    def inputs(self, audio: Path, folder: str) -> RunInputs:
+        """The inputs of one run, in a fresh work folder of its own (`folder`: the reference's or the
+        backend's, from `backend_dirs`)."""
+        from harness.parity import fresh_dir
+        workdir = fresh_dir(self.cfg.output / "work" / self.audio_dirs[audio] / folder)
         return RunInputs(self.cfg.source, self.cfg.source_kind, audio, self.models, self.cfg.frames, workdir)
 
     def record(self, spec, audio: Path) -> dict:
@@ -57,16 +63,16 @@ class ParitySession:
         [run].explain; the backend's last audio also judges its audio dependence across the matrix."""
         import numpy as np
 
-        from harness.parity import judge_audio_dependence, run_backend, run_reference
+        from harness.parity import REFERENCE_DIR, judge_audio_dependence, run_backend, run_reference
         from harness.results import write_results
         if audio not in self.references:
-            self.references[audio] = run_reference(self.inputs(audio, "reference"), progress=False)
-            self.ref_mouths[audio.name] = self.references[audio].mouths
+            self.references[audio] = run_reference(self.inputs(audio, REFERENCE_DIR), progress=False)
+            self.ref_mouths[self.labels[audio]] = self.references[audio].mouths
         mouths: list = []
-        record = run_backend(spec, self.references[audio], self.inputs(audio, spec.name), audio.name,
-                             self.cfg.output, progress=False, mouths=mouths, explain=self.cfg.explain)
+        record = run_backend(spec, self.references[audio], self.inputs(audio, self.backend_dirs[spec.name]),
+                             self.labels[audio], self.cfg.output, progress=False, mouths=mouths, explain=self.cfg.explain)
         if mouths:
-            self.cand_mouths.setdefault(spec.name, {})[audio.name] = np.stack(mouths)
+            self.cand_mouths.setdefault(spec.name, {})[self.labels[audio]] = np.stack(mouths)
         self.results["runs"].append(record)
         if audio == self.audios[-1]:
             judge_audio_dependence(self.results["runs"], {spec.name: self.cand_mouths.get(spec.name, {})},
@@ -86,7 +92,7 @@ class ParityItem(pytest.Item):
         record = self.parity.record(self.spec, self.audio)
         if record["status"] == "skipped":
             pytest.skip(f"{PLATFORM_SKIP}: {record['reason']}")
-        if record["status"] != "passed":
+        if record["status"] != "passed" or record.get("errors"):
             raise ParityFailure(failure_message(record))
 
     def repr_failure(self, excinfo, style=None):
@@ -113,6 +119,7 @@ def failure_message(record: dict) -> str:
             lines += ["  log tail:"] + [f"    {line}" for line in record["log_tail"].splitlines()[-10:]]
     for failure in record.get("failures", []):
         lines.append(f"  violated: {failure}")
+    lines += [f"  error: {text}" for text in record.get("errors", [])]
     if record.get("thresholds"):
         lines.append("  thresholds: " + ", ".join(f"{k}={_fmt(v)}" for k, v in record["thresholds"].items()))
     summary = record.get("summary", {})

@@ -13,10 +13,35 @@ Blocks of rows run on numba's threads; ``nogil`` lets other Python threads run m
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from numba import njit, prange
+from numba.core.caching import CacheImpl, UserProvidedCacheLocator
+
+from harness.userdirs import writable_dir
 
 _FLAGS = {"reassoc", "nsz", "contract", "nnan", "ninf"}
+
+
+class _UserCacheLocator(UserProvidedCacheLocator):
+    """numba's cache of this module's kernels in the user cache ($SYNCTALK_PARITY_CACHE/numba, default
+    ~/.cache/synctalk-parity/numba), never beside the source, so a read-only install works."""
+
+    def __init__(self, py_func, py_file) -> None:
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        self._cache_path = str(writable_dir("numba") / self.get_suitable_cache_subpath(py_file))
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if os.path.abspath(py_file) != os.path.abspath(__file__):
+            return None  # another module's function: numba's own locators
+        return super(UserProvidedCacheLocator, cls).from_function(py_func, py_file)
+
+
+if _UserCacheLocator not in CacheImpl._locator_classes:
+    CacheImpl._locator_classes.insert(0, _UserCacheLocator)
 
 
 @njit(cache=True, nogil=True, fastmath=_FLAGS)

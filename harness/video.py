@@ -23,42 +23,78 @@ def diff_heatmap(ref: np.ndarray, cand: np.ndarray, amplify: int = AMPLIFY) -> n
 
 
 class SideBySideVideo:
-    """Frames appended one by one; `close` finishes the MP4 and muxes `audio` in."""
+    """Frames appended one by one; `close` finishes the MP4 and muxes `audio` in.
+
+    A failure (no ffmpeg, a writer that dies, a mux that fails) never raises: it is kept in `error`,
+    the files written so far are removed (no half-written ``*.noaudio.mp4`` stays) and later frames
+    are ignored, so that a video never ends a parity run.
+    """
 
     def __init__(self, path: Path, audio: Path) -> None:
-        import imageio_ffmpeg
         self.path, self.audio = Path(path), Path(audio)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.silent = self.path.with_name(self.path.stem + ".noaudio.mp4")
-        self.ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+        self.error: str | None = None
         self._writer = None
-        self._imageio = imageio_ffmpeg
+        try:
+            import imageio_ffmpeg
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+            self._imageio = imageio_ffmpeg
+        except Exception as exc:  # noqa: BLE001 - recorded on the backend, never raised
+            self._fail(exc)
 
     def add(self, ref: np.ndarray, cand: np.ndarray) -> None:
-        panel = np.concatenate([ref, cand, diff_heatmap(ref, cand)], axis=1)
-        panel = cv2.resize(panel, None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_AREA)
-        if self._writer is None:
-            h, w = panel.shape[:2]
-            self._writer = self._imageio.write_frames(str(self.silent), (w - w % 2, h - h % 2), fps=FPS,
-                                                      codec="libx264", pix_fmt_in="bgr24", quality=7,
-                                                      macro_block_size=2, ffmpeg_log_level="error")
-            self._writer.send(None)
-            self._size = (w - w % 2, h - h % 2)
-        self._writer.send(np.ascontiguousarray(panel[:self._size[1], :self._size[0]]))
+        if self.error is not None:
+            return
+        try:
+            panel = np.concatenate([ref, cand, diff_heatmap(ref, cand)], axis=1)
+            panel = cv2.resize(panel, None, fx=SCALE, fy=SCALE, interpolation=cv2.INTER_AREA)
+            if self._writer is None:
+                h, w = panel.shape[:2]
+                self._size = (w - w % 2, h - h % 2)
+                self._writer = self._imageio.write_frames(str(self.silent), self._size, fps=FPS,
+                                                          codec="libx264", pix_fmt_in="bgr24", quality=7,
+                                                          macro_block_size=2, ffmpeg_log_level="error")
+                self._writer.send(None)
+            self._writer.send(np.ascontiguousarray(panel[:self._size[1], :self._size[0]]))
+        except Exception as exc:  # noqa: BLE001
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        from harness.crashlog import describe
+        detail = describe(exc)
+        stderr = getattr(exc, "stderr", None)
+        if stderr:
+            last = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else str(stderr)
+            detail += f" ({last.strip().splitlines()[-1]})" if last.strip() else ""
+        self.error = detail
+        self.discard()
 
     def discard(self) -> None:
-        """Stop writing and remove what was written (the run failed)."""
-        if self._writer is not None:
-            self._writer.close()
+        """Stop writing and remove what was written (the run failed, or the video did)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:  # noqa: BLE001 - a dead writer: its file goes anyway
+                pass
         self.silent.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
 
     def close(self) -> Path | None:
-        """Finish the video and mux the audio (trimmed to the video); None when no frame was added."""
-        if self._writer is None:
+        """Finish the video and mux the audio (trimmed to the video); None when no frame was added or
+        the video failed (see `error`)."""
+        if self._writer is None or self.error is not None:
+            self.discard()
             return None
-        self._writer.close()
         cmd = [self.ffmpeg, "-y", "-loglevel", "error", "-i", str(self.silent), "-i", str(self.audio),
                "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-shortest", str(self.path)]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=300)
-        self.silent.unlink()
+        try:
+            self._writer.close()
+            self._writer = None
+            subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+        except Exception as exc:  # noqa: BLE001
+            self._fail(exc)
+            return None
+        self.silent.unlink(missing_ok=True)
         return self.path

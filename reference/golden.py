@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from reference.atomic_swap import swap_paths
 from reference.conventions import Conventions
 from reference.data import TemplateSource
 from reference.errors import InputError
@@ -109,15 +110,19 @@ def write_golden(out: str | Path, source: TemplateSource, audio_path: str | Path
 
 
 def _replace(new: Path, out: Path) -> None:
-    """Move `new` to `out`; an existing `out` is removed only once the new one is in place."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
+    """Put `new` at `out`. An existing `out` is exchanged with `new` in one step (there is no moment
+    without a golden) and then removed under `new`'s unique temporary name; where the file system
+    cannot exchange, it is first moved to a fresh unique name (never a fixed ``.old`` one)."""
+    if not out.exists():
         new.rename(out)
-        shutil.rmtree(old)
-    else:
-        new.rename(out)
+        return
+    if swap_paths(new, out):
+        shutil.rmtree(new)  # `new` now names the previous golden
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))  # empty: a rename may replace it
+    out.rename(old)
+    new.rename(out)
+    shutil.rmtree(old)
 
 
 def read_manifest(golden: str | Path) -> dict:

@@ -266,3 +266,112 @@ def test_results_reader_returns_a_valid_document_or_input_error(folder, text):
 
 def test_results_reader_accepts_the_valid_document(folder):
     assert read_results(write(folder, "valid.json", json.dumps(VALID)))["runs"][0]["status"] == "passed"
+
+
+# --------------------------------------------------------------------------- what ports hand us (issue 13)
+
+def _port():
+    from harness.backends.subprocess_port import SubprocessBackend
+    return SubprocessBackend("port", {"command": ["port"]})
+
+
+def dump_or_backend_failed(spec: dict, path: Path):
+    """The dump reader's array (checked: finite real numbers of the declared shape), or None when it
+    raised BackendFailed naming the file (any other error fails)."""
+    from harness.backends.base import BackendFailed
+    from harness.backends.subprocess_port import _parse_dump
+    parsed = _parse_dump("audio_windows", spec)
+    try:
+        arr = _port()._read_dump("audio_windows", parsed, path, 0.0)
+    except BackendFailed as exc:
+        assert str(path) in str(exc)
+        return None
+    assert isinstance(arr, np.ndarray) and arr.ndim >= 1 and arr.size and arr.dtype.kind in "biuf"
+    assert np.isfinite(arr).all()
+    if parsed["shape"] is not None:
+        assert len(arr.shape) == len(parsed["shape"])
+        assert all(d in (-1, a) for d, a in zip(parsed["shape"], arr.shape))
+    return arr
+
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    import io
+    buffer = io.BytesIO()
+    np.save(buffer, arr, allow_pickle=False)
+    return buffer.getvalue()
+
+
+@st.composite
+def npy_files(draw) -> bytes:
+    """A .npy file of any real/complex/text dtype and shape (NaN and inf allowed), maybe truncated or with
+    a header that claims another shape, or plain bytes."""
+    from hypothesis.extra import numpy as hnp
+    if draw(st.integers(0, 5)) == 0:
+        return draw(st.binary(max_size=400))
+    dtype = draw(st.sampled_from(["<f4", ">f8", "<i2", "|u1", "|b1", "<c8", "<U3"]))
+    arr = draw(hnp.arrays(dtype, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)))
+    data = _npy_bytes(arr)
+    cut = draw(st.sampled_from(["none", "truncate", "claim"]))
+    if cut == "truncate":
+        data = data[:draw(st.integers(0, len(data)))]
+    elif cut == "claim":  # the header claims far more data than the file holds
+        data = data.replace(str(arr.shape).encode(), f"({draw(st.integers(2**20, 2**40))},)".encode(), 1)
+    return data
+
+
+@FUZZ
+@given(data=npy_files(), shape=st.one_of(st.none(), st.lists(st.sampled_from([-1, 1, 2, 3, 4]), max_size=3)))
+def test_npy_stage_dump_reader_returns_finite_numbers_or_backend_failed(folder, data, shape):
+    spec = {"pattern": "dump.npy"} if shape is None or shape.count(-1) > 1 else {"pattern": "dump.npy",
+                                                                                 "shape": shape}
+    dump_or_backend_failed(spec, write(folder, "dump.npy", data))
+
+
+@FUZZ
+@given(floats=st.lists(st.floats(width=32), max_size=40), extra=st.sampled_from([0, 0, 1, 2, 3]),
+       shape=st.one_of(st.none(), st.lists(st.integers(1, 5), min_size=1, max_size=3)), infer=st.booleans())
+def test_f32le_stage_dump_reader_returns_finite_numbers_or_backend_failed(folder, floats, extra, shape, infer):
+    data = np.asarray(floats, "<f4").tobytes() + b"\0" * extra  # NaN, inf, wrong sizes, truncated
+    shape = shape or [max(1, len(floats))]  # None: the size that fits (before truncation)
+    shape = [-1] + shape[1:] if infer else shape
+    arr = dump_or_backend_failed({"pattern": "dump.bin", "format": "f32le", "shape": shape},
+                                 write(folder, "dump.bin", data))
+    if arr is not None:
+        assert arr.dtype == np.float32 and arr.tobytes() == data
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                                        max_size=3), max_leaves=6)
+
+
+@st.composite
+def stdout_lines(draw) -> bytes:
+    """A port's stdout: timing lines with any "stage" and "ms" (huge integers, NaN, negative, strings),
+    other JSON, text and raw bytes, with or without a final newline."""
+    lines = []
+    for _ in range(draw(st.integers(0, 12))):
+        kind = draw(st.integers(0, 3))
+        if kind == 0:
+            ms = draw(st.one_of(st.integers(), st.integers(10**300, 10**400), st.floats(), st.text(max_size=4)))
+            doc = {"stage": draw(st.sampled_from(["frame", "generator", ""]) | st.text(max_size=5)), "ms": ms}
+            lines.append(json.dumps(doc, allow_nan=True).encode())
+        elif kind == 1:
+            lines.append(json.dumps(draw(JSON_VALUES), allow_nan=True).encode())
+        elif kind == 2:
+            lines.append(draw(st.text(max_size=30)).encode("utf-8", "surrogatepass"))
+        else:
+            lines.append(draw(st.binary(max_size=30)))
+    return b"\n".join(lines) + draw(st.sampled_from([b"", b"\n"]))
+
+
+@FUZZ
+@given(data=stdout_lines())
+def test_timing_lines_parser_keeps_only_finite_durations(folder, data):
+    from harness.backends.subprocess_port import _parse_timing_lines
+    latencies: list = []
+    seconds, counts = _parse_timing_lines(write(folder, "stdout.log", data), latencies)
+    assert seconds.keys() == counts.keys()
+    assert all(isinstance(v, float) and np.isfinite(v) and v >= 0 for v in seconds.values())
+    assert all(isinstance(v, int) and v > 0 for v in counts.values())
+    assert len(latencies) == counts.get("frame", 0) and all(np.isfinite(x) and x >= 0 for x in latencies)

@@ -72,3 +72,32 @@ def test_bad_manifest_is_a_clear_error(tmp_path):
     (tmp_path / "manifest.json").write_text("{\"schema\": \"other\"}")
     with pytest.raises(InputError, match="not a version-1 golden"):
         read_manifest(tmp_path)
+
+
+def test_a_golden_is_replaced_atomically(inputs, tmp_path, monkeypatch):
+    """--force swaps the new golden in: after every rename or removal a golden is at `out`, and no
+    fixed `.old` name is used (a folder of that name is left alone)."""
+    import reference.golden as golden
+    source, audio, models = inputs
+    out = tmp_path / "golden"
+    write_golden(out, source, audio, models, 3)
+    bystander = tmp_path / ".golden.old"
+    bystander.mkdir()
+    (bystander / "keep.txt").write_text("not the harness's")
+    seen = []
+
+    def watched(function):
+        def call(*args, **kwargs):
+            result = function(*args, **kwargs)
+            seen.append((out / "manifest.json").is_file())
+            return result
+        return call
+    monkeypatch.setattr(Path, "rename", watched(Path.rename))
+    monkeypatch.setattr(golden.shutil, "rmtree", watched(shutil.rmtree))
+    if hasattr(golden, "swap_paths"):
+        monkeypatch.setattr(golden, "swap_paths", watched(golden.swap_paths))
+    write_golden(out, source, audio, models, 4, force=True)
+    assert seen and all(seen), seen
+    assert read_manifest(out)["frames"] == 4
+    assert (bystander / "keep.txt").read_text() == "not the harness's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".golden.old", "golden"]

@@ -81,7 +81,7 @@ EXPECTED = {
     "wrong_size": ("error", "wrong_size: frame_00001.jpg is 640x360, expected 1280x720", ""),
     "unreadable": ("error", "unreadable: output frame frame_00001.jpg could not be read as an image", ""),
     "garbage_stdout": ("passed", None, None),
-    "missing_binary": ("skipped", "missing_binary: port executable /nonexistent/port does not exist", None),
+    "missing_binary": ("error", "missing_binary: port executable /nonexistent/port does not exist", None),
     "reference": ("passed", None, None),
 }
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.backends.base import BackendFailed, BackendRun, BackendUnavailable, RunInputs
+from harness.backends.base import BackendFailed, BackendRun, RunInputs
 from harness.backends.subprocess_port import PORT_PRESET, SubprocessBackend, parse_options, preset_options
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "killpg"), reason="not on this platform: POSIX process groups")
@@ -350,17 +350,29 @@ def test_preset_options():
     assert parsed["timeout"] == 30.0 and parsed["stage_dumps"] == {}
 
 
-def test_missing_binary_is_unavailable(tmp_path):
-    with pytest.raises(BackendUnavailable, match="does not exist"):
+def test_missing_binary_is_an_error(tmp_path):
+    with pytest.raises(BackendFailed, match="does not exist"):
         SubprocessBackend("go", preset_options(str(tmp_path / "no-such-port"))).check_available()
-    with pytest.raises(BackendUnavailable, match="not found on PATH"):
+    with pytest.raises(BackendFailed, match="not found on PATH"):
         SubprocessBackend("go", preset_options("synctalk-no-such-port-binary")).check_available()
     not_exec = tmp_path / "port"
     not_exec.write_text("#!/bin/sh\n")
-    with pytest.raises(BackendUnavailable, match="not executable"):
+    with pytest.raises(BackendFailed, match="not executable"):
         SubprocessBackend("go", preset_options(str(not_exec))).check_available()
 
 
-def test_missing_binary_at_run_time_is_unavailable(pack, tmp_path):
-    with pytest.raises(BackendUnavailable):
+def test_missing_binary_at_run_time_is_an_error(pack, tmp_path):
+    with pytest.raises(BackendFailed):
         SubprocessBackend("go", preset_options(str(tmp_path / "gone"))).run(inputs(pack, tmp_path / "w"))
+
+
+def test_peak_rss_is_the_ports_own_not_the_harnesss(pack, tmp_path):
+    from harness.benchmark import _measure_external
+    ballast = bytearray(500 * 1024 * 1024)  # the harness is big; the port is not
+    ballast[::4096] = b"\1" * len(ballast[::4096])
+    measured = _measure_external(fake("copy_port.py"), inputs(pack, tmp_path / "w"), 0, N, False, "copy")
+    del ballast
+    assert 5 < measured["peak_rss_mb"] < 250, measured["peak_rss_mb"]
+    assert measured["peak_rss_of"] == "port process (wait4)"
+    from harness.benchmark import _rss_text
+    assert _rss_text(measured).endswith(" (port)")

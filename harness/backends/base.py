@@ -1,7 +1,8 @@
 """The backend interface: every implementation of the pipeline produces the same artefacts.
 
 A backend is built from its name and options (from parity.toml), checks that it can run here
-(`check_available`, raising `BackendUnavailable` with the reason), and `run`s one
+(`check_available`, raising `BackendUnavailable` with the reason when this platform cannot have
+it, `BackendFailed` when something configured is missing), and `run`s one
 (source, audio, models, frames) job into a `BackendRun`: the composited frames as a lazy
 iterator (so a comparison streams them and never holds them all), the stage arrays it can
 provide, what it ran on (`info`) and how long each part took (`timings`).
@@ -25,7 +26,9 @@ STAGES = {
 
 
 class BackendUnavailable(Exception):
-    """The backend cannot run on this machine (missing package, provider or binary): skipped, with the reason."""
+    """The backend cannot run on this machine (a provider or package this platform cannot have: CoreML off
+    macOS, CUDA without a GPU): skipped, with the reason. A configured port binary that is missing is
+    `BackendFailed`, an error."""
 
 
 class BackendFailed(Exception):

@@ -80,10 +80,14 @@ seconds) and ``stage_counts`` (how many lines each stage had); the lines of the 
 ``"frame"`` (one per frame, if the port prints them) also give ``frame_latency`` (a list of
 seconds, for the p50/p90/p99 latency). Every other stdout line is ignored.
 
-Peak RSS comes from ``os.wait4`` on the port: it covers the port process and the descendants
-it waited for itself, not grandchildren it left running or orphaned (those are killed with the
-process group when the port exits), and it is the high-water mark of the largest one of them,
-not a sum over concurrent processes. It includes the interpreter of a port run through one.
+Peak RSS (``peak_rss_of`` says so: "port process (wait4)") is the port's own: the port is started
+by ``port_launcher.py``, a bare interpreter of a few MB, which waits for it with ``os.wait4``
+(started directly, the port would inherit the harness's high-water mark: Linux keeps ``ru_maxrss``
+across fork and exec). It covers the port process and the descendants it waited for itself, not
+grandchildren it left running or orphaned (those are killed with the process group when the port
+exits), and it is the high-water mark of the largest one of them, not a sum over concurrent
+processes; never below the launcher's few MB. It includes the interpreter of a port run through
+one. ``cpu_s`` is the port's own too; ``total`` includes the launcher's start (about 20 ms).
 
 POSIX only (process groups, ``os.killpg``, ``os.wait4``).
 """
@@ -105,7 +109,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
-from harness.backends.base import STAGES, Backend, BackendFailed, BackendRun, BackendUnavailable, RunInputs
+from harness.backends.base import STAGES, Backend, BackendFailed, BackendRun, RunInputs
 from reference.errors import InputError
 from reference.models import ModelFiles
 
@@ -134,9 +138,12 @@ DUMP_KEYS = ("pattern", "format", "shape", "index_base")
 DUMP_FORMATS = ("npy", "f32le")
 PRIVATE_PACK = "pack"  # the private view of the pack, inside the run's workdir
 STDOUT_LOG = "port.stdout.log"
+LAUNCH_REPORT = "port.rusage.json"  # the launcher's report of the port's own rusage
+LAUNCHER = Path(__file__).with_name("port_launcher.py")
 STDERR_LOG = "port.stderr.log"
 TAIL_LINES = 20
 _MAX_JSON_LINE = 64 * 1024  # longer stdout lines are not timing lines and are skipped unread
+_MAX_STAGE_MS = 1e12  # a stage line's "ms" is a duration: 0 <= ms < about 30 years, else the line is ignored
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _PRINTF = re.compile(r"%(?:%|(0?)([0-9]*)d|.?)", re.DOTALL)  # "%%", an int conversion, or anything else
@@ -200,7 +207,13 @@ def _is_int(value) -> bool:
 
 
 def _is_number(value) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(value)
+    """A finite int or float (not a bool); an int too large for a float is not one."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _index_base(value, where: str) -> int:
@@ -345,7 +358,7 @@ def _parse_timing_lines(path: Path, latencies: list[float] | None = None) -> tup
             if not isinstance(record, dict):
                 continue
             stage, ms = record.get("stage"), record.get("ms")
-            if not isinstance(stage, str) or not _is_number(ms):
+            if not isinstance(stage, str) or not _is_number(ms) or not 0 <= ms < _MAX_STAGE_MS:
                 continue
             seconds[stage] = seconds.get(stage, 0.0) + ms / 1000.0
             if stage == "frame" and latencies is not None:
@@ -354,10 +367,27 @@ def _parse_timing_lines(path: Path, latencies: list[float] | None = None) -> tup
     return seconds, counts
 
 
-def _maxrss_mb(rusage) -> float:
+def _maxrss_mb(maxrss: int) -> float:
     """ru_maxrss in MiB: kilobytes on Linux, bytes on macOS."""
     scale = 1.0 if sys.platform == "darwin" else 1024.0
-    return rusage.ru_maxrss * scale / (1024.0 * 1024.0)
+    return maxrss * scale / (1024.0 * 1024.0)
+
+
+def _launched(argv: list[str], report: Path) -> list[str]:
+    """The port's argv run through `port_launcher`, which reports the port's own peak RSS to `report`."""
+    return [sys.executable, "-I", "-S", str(LAUNCHER), str(report), *argv]
+
+
+def _read_launch_report(report: Path) -> dict:
+    """What the launcher wrote: {"error": ...} when the port could not start, else its "peak_rss_mb" and
+    "cpu_s"; {} when the launcher was killed before writing (a timeout)."""
+    try:
+        doc = json.loads(report.read_text())
+    except (OSError, ValueError):
+        return {}
+    if "error" in doc:
+        return {"error": str(doc["error"])}
+    return {"peak_rss_mb": _maxrss_mb(int(doc["ru_maxrss"])), "cpu_s": float(doc["cpu_s"])}
 
 
 class _Child:
@@ -469,23 +499,25 @@ class SubprocessBackend(Backend):
     # ---- availability
 
     def _resolve_executable(self, argv0: str, env: dict[str, str] | None = None) -> str:
-        """Absolute path of the executable; BackendUnavailable with the reason when there is none."""
+        """Absolute path of the executable; BackendFailed with the reason when there is none (a port the
+        config names must run: a missing binary is an error, never a skip)."""
         if os.sep in argv0 or (os.altsep and os.altsep in argv0):
             path = Path(argv0).expanduser()
             if not path.exists():
-                raise BackendUnavailable(f"{self.name}: port executable {argv0} does not exist")
+                raise BackendFailed(f"{self.name}: port executable {argv0} does not exist")
             if not path.is_file():
-                raise BackendUnavailable(f"{self.name}: port executable {argv0} is not a file")
+                raise BackendFailed(f"{self.name}: port executable {argv0} is not a file")
             if not os.access(path, os.X_OK):
-                raise BackendUnavailable(f"{self.name}: port executable {argv0} is not executable (chmod +x)")
+                raise BackendFailed(f"{self.name}: port executable {argv0} is not executable (chmod +x)")
             return os.path.abspath(path)  # not resolve(): a venv's python is a symlink that must stay one
         search = (env or os.environ).get("PATH", os.defpath)
         found = shutil.which(argv0, path=search)
         if found is None:
-            raise BackendUnavailable(f"{self.name}: port executable {argv0!r} not found on PATH")
+            raise BackendFailed(f"{self.name}: port executable {argv0!r} not found on PATH")
         return found
 
     def check_available(self) -> None:
+        """BackendFailed when the configured binary is missing or not executable (an error, not a skip)."""
         argv0 = self.opts["command"][0]
         if _PLACEHOLDER.search(argv0):
             return  # depends on the run's inputs: checked by run()
@@ -526,14 +558,16 @@ class SubprocessBackend(Backend):
         timeout = opts["timeout"]
 
         started_wall = time.time()
+        report = workdir / LAUNCH_REPORT
+        report.unlink(missing_ok=True)
         with open(stdout_log, "wb") as out, open(stderr_log, "wb") as err:
             start = time.perf_counter()
             try:
-                proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=err, start_new_session=True, close_fds=True)
+                proc = subprocess.Popen(_launched(argv, report), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                        stdout=out, stderr=err, start_new_session=True, close_fds=True)
             except OSError as exc:
                 raise BackendFailed(f"{self.name}: could not start {argv[0]}: {exc}") from exc
-        pid = pgid = proc.pid  # start_new_session: the port leads its own session and process group
+        pid = pgid = proc.pid  # start_new_session: the launcher leads the port's session and process group
         child, timed_out = _Child(pid), False
         try:
             if not child.wait_until(time.monotonic() + timeout):
@@ -554,8 +588,13 @@ class SubprocessBackend(Backend):
         info["returncode"] = returncode
         latencies: list[float] = []
         stage_seconds, stage_counts = _parse_timing_lines(stdout_log, latencies)
-        timings = {"total": elapsed, "frames": inputs.frames, "peak_rss_mb": _maxrss_mb(rusage),
-                   "cpu_s": rusage.ru_utime + rusage.ru_stime, "stages": stage_seconds, "stage_counts": stage_counts}
+        own = _read_launch_report(report)
+        if "error" in own:
+            raise BackendFailed(f"{self.name}: could not start {argv[0]}: {own['error']}")
+        timings = {"total": elapsed, "frames": inputs.frames, "peak_rss_mb": own.get("peak_rss_mb"),
+                   "peak_rss_of": "port process (wait4)",
+                   "cpu_s": own.get("cpu_s", rusage.ru_utime + rusage.ru_stime),
+                   "stages": stage_seconds, "stage_counts": stage_counts}
         if latencies:
             timings["frame_latency"] = latencies
 
@@ -658,13 +697,34 @@ class SubprocessBackend(Backend):
                 raise BackendFailed(f"{self.name}: stage dump {stage}: {path} has {size} bytes, expected "
                                     f"{'a multiple of ' if -1 in shape else ''}{known} "
                                     f"(float32 x {list(shape)})")
-            return np.fromfile(path, dtype="<f4").reshape(shape).astype(np.float32)
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
-            raise BackendFailed(f"{self.name}: stage dump {stage}: {path} is not a readable .npy file: {exc}") from exc
+            return self._checked(stage, path, np.fromfile(path, dtype="<f4").reshape(shape).astype(np.float32))
+        arr = self._load_npy(stage, path)
         if shape is not None and (len(arr.shape) != len(shape)
                                   or any(d != -1 and d != a for d, a in zip(shape, arr.shape))):
             raise BackendFailed(f"{self.name}: stage dump {stage}: {path} has shape {arr.shape}, "
                                 f"expected {list(shape)}")
+        return self._checked(stage, path, arr)
+
+    def _load_npy(self, stage: str, path: Path) -> np.ndarray:
+        """A .npy file's array, read through a memory map so that a header claiming more data than the
+        file holds (a truncated file) is an error, not a huge allocation."""
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            if not isinstance(arr, np.ndarray):  # an .npz archive
+                arr.close()
+                raise ValueError("an .npz archive, not an .npy file")
+            return np.array(arr)
+        except (OSError, ValueError, EOFError, TypeError) as exc:
+            raise BackendFailed(f"{self.name}: stage dump {stage}: {path} is not a readable .npy file: {exc}") from exc
+
+    def _checked(self, stage: str, path: Path, arr: np.ndarray) -> np.ndarray:
+        """`arr` when it is a non-empty array of real numbers, all finite; BackendFailed naming the fault."""
+        where = f"{self.name}: stage dump {stage}: {path}"
+        if arr.dtype.kind not in "biuf":
+            raise BackendFailed(f"{where} holds {arr.dtype} values, not real numbers")
+        if arr.ndim == 0 or arr.size == 0:
+            raise BackendFailed(f"{where} is empty or a scalar (shape {arr.shape})")
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            raise BackendFailed(f"{where} holds {bad} NaN or infinite values")
         return arr
