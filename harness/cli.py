@@ -15,7 +15,7 @@ from reference.errors import ParityError
 EPILOG = """exit codes: 0 success, 1 parity/perf threshold failed (only that), 2 usage, config or input error,
 3 infrastructure error (a backend could not run, an engine error, an unexpected crash: the traceback
 goes to a log file under $SYNCTALK_PARITY_CACHE/logs, default ~/.cache/synctalk-parity/logs).
-Docs: README.md; pipeline and contracts: DESIGN.md."""
+Docs: README.md and docs/ (pipeline, conventions, metrics, results, ports)."""
 
 
 def _add_source_args(p: argparse.ArgumentParser) -> None:
@@ -40,7 +40,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                    help="ONNX Runtime intra-op threads (default 0: all cores)")
     p.add_argument("--conventions", default="", metavar="KNOB=VALUE,...",
                    help="run a convention variant instead of the canonical pipeline, e.g. "
-                        "'audio_window=tile,template_order=linear' (see DESIGN.md, Conventions)")
+                        "'audio_window=tile,template_order=linear' (see docs/conventions.md)")
 
 
 def _add_progress_args(p: argparse.ArgumentParser) -> None:

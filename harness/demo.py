@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fixtures.cache import cache_dir, cached, cached_models
+from fixtures.cache import cached_models
 from fixtures.locate import shared_data_dir
 from harness.bench import bare_generator_fps
 from reference.data import open_source
 from reference.infer import infer
 from reference.models import ModelFiles, Models
+from reference.provenance import cache_dir, cached
 
 DEMO_AUDIO = "talk_hb.wav"
 

@@ -1,4 +1,4 @@
-"""Frame and feature comparison metrics (DESIGN.md, "Metrics": the definitions are part of the contract).
+"""Frame and feature comparison metrics (docs/metrics.md: the definitions are part of the contract).
 
 Small pure functions in the style of ``skimage.metrics``: explicit ``data_range`` and
 ``channel_axis``, definitions cited in each docstring. Frames are uint8 BGR ``H x W x 3`` arrays;

@@ -16,7 +16,7 @@ from pathlib import Path
 import jsonschema
 
 from reference.errors import InputError
-from reference.golden import library_versions, sha256
+from reference.provenance import library_versions, sha256
 
 SCHEMA_ID = "synctalk-parity/results"
 VERSION = 1

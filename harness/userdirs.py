@@ -5,13 +5,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from reference.provenance import cache_dir
 
-def cache_dir() -> Path:
-    """$SYNCTALK_PARITY_CACHE, else $XDG_CACHE_HOME/synctalk-parity, else ~/.cache/synctalk-parity."""
-    if os.environ.get("SYNCTALK_PARITY_CACHE"):
-        return Path(os.environ["SYNCTALK_PARITY_CACHE"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "synctalk-parity"
+__all__ = ["cache_dir", "writable_dir"]
 
 
 def writable_dir(name: str) -> Path:

@@ -3,7 +3,7 @@
 Numerically this is Wav2Lip/SyncTalk's ``audio.melspectrogram`` (librosa >= 0.10) followed by the
 ``AudDataset`` windowing of ``inference_328.py``, written with numpy/scipy/soxr only. The
 ``framing``, ``window`` and ``mel_scale`` arguments select the convention variants seen in ports
-(see DESIGN.md, "Conventions"); the defaults are canonical.
+(see docs/conventions.md); the defaults are canonical.
 """
 from __future__ import annotations
 

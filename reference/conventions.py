@@ -65,7 +65,7 @@ def jpeg_codec(output: str) -> JpegCodec | None:
 
 @dataclass(frozen=True)
 class Conventions:
-    """One choice per knob; the defaults are canonical (see DESIGN.md, "Conventions")."""
+    """One choice per knob; the defaults are canonical (see docs/conventions.md)."""
 
     stft_framing: str = "center_zero"
     stft_window: str = "periodic"

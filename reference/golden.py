@@ -12,13 +12,11 @@ Layout of a golden folder:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import cv2
@@ -31,31 +29,11 @@ from reference.errors import InputError
 from reference.models import Models
 from reference.output import encode_frame, frame_path
 from reference.pipeline import AudioFeatures, ReferencePipeline, audio_features
+from reference.provenance import library_versions, sha256
 
 SCHEMA = "synctalk-parity/golden"
 VERSION = 1
 FEATURES = ("mel", "embeddings", "padded_features")
-LIBRARIES = ("numpy", "onnxruntime", "opencv-python-headless", "soundfile", "soxr", "scipy")
-
-
-def sha256(path: str | Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str]:
-    """Installed versions of the libraries that decide the numbers ("absent" when not installed)."""
-    out = {}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "absent"
-    return out
 
 
 def _feature_arrays(feats: AudioFeatures) -> dict[str, np.ndarray]:

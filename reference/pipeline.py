@@ -163,7 +163,6 @@ class ReferencePipeline:
 
     def frame(self, i: int, feats: AudioFeatures, tpl: TemplateFrame | None = None) -> FrameResult:
         """Run the generator for frame `i` and composite it into its template frame (decoded here if not given)."""
-        conv = self.conv
         tpl = tpl or self.load_template(i)
         t0 = time.perf_counter()
         x, aud = self.generator_inputs(i, feats, tpl)

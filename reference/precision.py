@@ -18,6 +18,7 @@ import numpy as np
 import onnx
 
 from reference.models import ENCODER_FILE, GENERATOR_FILE, ModelFiles, Models
+from reference.provenance import cache_dir, cached, sha256
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 _VARIANTS: WeakKeyDictionary = WeakKeyDictionary()  # models -> {precision: models-like}, built once each
@@ -40,8 +41,6 @@ def convert_to_fp16(files: ModelFiles, out: Path) -> ModelFiles:
 
 def fp16_files(files: ModelFiles) -> ModelFiles:
     """The float16 conversion of `files`, built once into the cache folder (keyed by both models' sha256)."""
-    from fixtures.cache import cache_dir, cached
-    from reference.golden import sha256
     key = f"fp16-{sha256(files.encoder)[:12]}-{sha256(files.generator)[:12]}"
     return ModelFiles.from_dir(cached(cache_dir() / key, lambda tmp: convert_to_fp16(files, tmp)))
 

@@ -64,6 +64,14 @@ frame's), checked while iterating.
   is optional and checked when given (-1 matches any size).
 * ``index_base`` (0 or 1, default 0): number of the first per-frame file.
 
+**The standard dump folder** needs no ``stage_dumps`` entry: the harness makes
+``workdir/stage_dumps`` anew before every run and sets ``SYNCTALK_PARITY_DUMP_DIR`` to its path
+in the port's environment (over any inherited or ``env`` value). After the run every stage
+folder found there, ``<stage>/<row>.f32`` (raw little-endian float32) or ``<stage>/<row>.npy``
+with ``<row>`` the 0-based row (frame) number, is read as a per-frame dump with the stage's row
+shape (``harness/backends/dump_dir.py``, ``docs/ports.md``). An explicit ``stage_dumps`` entry
+for the same stage wins (the folder's files are then not read). ``info["dump_dir"]`` is the path.
+
 Dump files older than the run are rejected (a stale dump from a previous run must not pass as
 this run's). Example, the Go port's audio windows::
 
@@ -109,6 +117,7 @@ from typing import Iterator, Sequence
 import cv2
 import numpy as np
 
+from harness.backends import dump_dir
 from harness.backends.base import STAGES, Backend, BackendFailed, BackendRun, RunInputs
 from reference.errors import InputError
 from reference.models import ModelFiles
@@ -548,13 +557,16 @@ class SubprocessBackend(Backend):
         extra_env = {name: _substitute(value, values) for name, value in opts["env"].items()}
         env = {**os.environ, **extra_env}
         argv[0] = self._resolve_executable(argv[0], env)
+        dumps = dump_dir.prepare(workdir)
+        env[dump_dir.DUMP_ENV] = str(dumps)
         cwd = workdir if opts["cwd"] is None else workdir / _substitute(opts["cwd"], values)
         if not cwd.is_dir():
             raise BackendFailed(f"{self.name}: working directory {cwd} does not exist")
 
         stdout_log, stderr_log = workdir / STDOUT_LOG, workdir / STDERR_LOG
         info = {"command": argv, "cwd": str(cwd), "env": extra_env, "pack": str(pack), "returncode": None,
-                "stdout_log": str(stdout_log), "stderr_log": str(stderr_log), "extra_frames": 0}
+                "stdout_log": str(stdout_log), "stderr_log": str(stderr_log), "extra_frames": 0,
+                "dump_dir": str(dumps)}
         timeout = opts["timeout"]
 
         started_wall = time.time()
@@ -615,7 +627,7 @@ class SubprocessBackend(Backend):
 
         paths = self._frame_paths(frames_dir, inputs.frames, info)
         expected = _frame_size(Path(inputs.source))
-        stages = functools.partial(self._load_stages, cwd, values, inputs.frames, started_wall)
+        stages = functools.partial(self._load_stages, cwd, values, inputs.frames, started_wall, dumps)
         return BackendRun(frames=self._iter_frames(paths, output, expected), stages=stages,
                           info=info, timings=timings)
 
@@ -656,9 +668,24 @@ class SubprocessBackend(Backend):
 
     # ---- stage dumps
 
-    def _load_stages(self, cwd: Path, values: dict, frames: int, started_wall: float) -> dict[str, np.ndarray]:
-        return {stage: self._load_dump(stage, spec, cwd, values, frames, started_wall)
-                for stage, spec in self.opts["stage_dumps"].items()}
+    def _load_stages(self, cwd: Path, values: dict, frames: int, started_wall: float,
+                     dumps: Path) -> dict[str, np.ndarray]:
+        stages = {stage: self._load_dump(stage, spec, cwd, values, frames, started_wall)
+                  for stage, spec in self.opts["stage_dumps"].items()}
+        for stage in dump_dir.stages_found(dumps):
+            if stage not in stages:  # an explicit stage_dumps entry wins
+                stages[stage] = self._load_dump_dir(stage, dumps, frames, started_wall)
+        return stages
+
+    def _load_dump_dir(self, stage: str, dumps: Path, frames: int, started_wall: float) -> np.ndarray:
+        """The rows of `stage` the port wrote into the standard dump folder, stacked."""
+        try:
+            files = dump_dir.row_files(dumps, stage, frames)
+        except ValueError as exc:
+            raise BackendFailed(f"{self.name}: stage dump {stage}: {exc}") from None
+        shape = dump_dir.ROW_SHAPES[stage]
+        return np.stack([self._read_dump(stage, {"format": fmt, "shape": shape}, path, started_wall)
+                         for path, fmt in files])
 
     def _load_dump(self, stage: str, spec: dict, cwd: Path, values: dict, frames: int,
                    started_wall: float) -> np.ndarray:
