@@ -56,7 +56,7 @@ def _progress(args: argparse.Namespace) -> bool:
 
 def int_list(text: str) -> list[int]:
     """argparse type of --threads / --frames sweeps: "1,2,4" -> [1, 2, 4]."""
-    from harness.benchmark import parse_int_list
+    from harness.bench.settings import parse_int_list
     return parse_int_list(text)
 
 
@@ -304,7 +304,7 @@ def report_line(results: Path, folder: Path | None) -> str:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from harness.benchmark import bench_main
+    from harness.bench.cli import bench_main
     return bench_main(args.config, args.backend, args.threads, args.frames, args.warmup, args.repeats,
                       args.output, _progress(args))
 

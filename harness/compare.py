@@ -130,8 +130,8 @@ def compare_folders(dir_a: Path, dir_b: Path, pattern: str = "frame_*.*", pack: 
     for failure in failures:
         print(f"  violated: {failure}")
     if json_out:
-        from harness.results import _to_json
+        from harness.results import to_json
         doc = {"pairs": rows, "only_a": missing, "only_b": extra, "thresholds": thresholds.to_dict(),
                "passed": not failures, "failures": failures}
-        json_out.write_text(json.dumps(_to_json(doc), indent=1))
+        json_out.write_text(json.dumps(to_json(doc), indent=1))
     return 1 if failures else 0

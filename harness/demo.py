@@ -5,7 +5,7 @@ from pathlib import Path
 
 from fixtures.cache import cached_models
 from fixtures.locate import shared_data_dir
-from harness.bench import bare_generator_fps
+from harness.bench.baseline import bare_generator_fps
 from reference.data import open_source
 from reference.infer import infer
 from reference.models import ModelFiles, Models

@@ -23,6 +23,7 @@ from harness import metrics
 from harness.backends.base import BackendFailed, BackendRun, BackendUnavailable, RunInputs
 from harness.backends.inprocess import open_template_source
 from harness.backends.reference import ReferenceBackend
+from harness.bench.stats import latency_stats
 from harness.config import SILENCE, BackendSpec, ParityConfig
 from harness.crashlog import describe
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
@@ -40,7 +41,6 @@ from reference.output import encode_frame
 WORST_FRAMES = 3
 REFERENCE_DIR = "reference"  # the reference's work folder; no backend's folder takes this name
 PER_FRAME_KEYS = ("identical_pct", "within_1_pct", "mae", "max_abs", "psnr", "ssim")
-REGIONS = ("full", "face", "mouth", "outside_face")
 
 
 @dataclass
@@ -85,20 +85,12 @@ def run_reference(inputs: RunInputs, progress: bool = True) -> ReferenceFrames:
                            np.stack(mouths))
 
 
-def _percentiles(values: list[float]) -> dict:
-    if not values:
-        return {}
-    arr = np.asarray(values) * 1000.0
-    return {"p50_ms": float(np.percentile(arr, 50)), "p90_ms": float(np.percentile(arr, 90)),
-            "p99_ms": float(np.percentile(arr, 99)), "max_ms": float(arr.max())}
-
-
 def timing_summary(timings: dict, frames: int) -> dict:
     """FPS and latency percentiles from a backend's raw timings."""
     out = {k: v for k, v in timings.items() if k != "frame_latency"}
     total = timings.get("total")
     out["fps"] = frames / total if total else None
-    out.update(_percentiles(timings.get("frame_latency", [])))
+    out.update(latency_stats(timings.get("frame_latency", [])))
     return out
 
 
@@ -132,7 +124,7 @@ class _Summary:
     def add(self, i: int, frame: dict) -> dict:
         self.n += 1
         compact = {}
-        for region in REGIONS:
+        for region in metrics.REGIONS:
             compact[region] = {k: float(frame[region][k]) for k in PER_FRAME_KEYS}
             for k, v in compact[region].items():
                 key = (region, k)
@@ -145,7 +137,7 @@ class _Summary:
         return compact
 
     def to_dict(self) -> dict:
-        out: dict = {region: {} for region in REGIONS}
+        out: dict = {region: {} for region in metrics.REGIONS}
         for (region, k), total in self.sums.items():
             out[region][k] = {"mean": total / self.n, "min": self.mins[(region, k)], "max": self.maxs[(region, k)]}
         return out

@@ -5,13 +5,12 @@ run and run only with this flag. JUnit XML comes from pytest's own `--junitxml`.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
 
-from harness.backends.base import RunInputs
-from harness.tolerances import STAGE_ORDER
+from harness.backends.base import RunInputs, in_stage_order
+from harness.tables import fmt_number
 
 PLATFORM_SKIP = "not on this platform"
 
@@ -104,14 +103,11 @@ class ParityItem(pytest.Item):
         return self.parity.cfg.path, None, f"parity: {self.spec.name} [{self.audio.name}]"
 
 
-def _fmt(value) -> str:
-    if value is None:
-        return "-"
-    return "inf" if isinstance(value, float) and math.isinf(value) else f"{value:.4g}"
-
-
 def failure_message(record: dict) -> str:
     """What failed, the thresholds and the key metrics, for a person reading the pytest output."""
+    def num(value) -> str:
+        return fmt_number(value, ".4g")
+
     lines = [f"backend {record['backend']} on {record['audio']}: {record['status'].upper()}"]
     if record.get("reason"):
         lines.append(f"  reason: {record['reason']}")
@@ -121,22 +117,22 @@ def failure_message(record: dict) -> str:
         lines.append(f"  violated: {failure}")
     lines += [f"  error: {text}" for text in record.get("errors", [])]
     if record.get("thresholds"):
-        lines.append("  thresholds: " + ", ".join(f"{k}={_fmt(v)}" for k, v in record["thresholds"].items()))
+        lines.append("  thresholds: " + ", ".join(f"{k}={num(v)}" for k, v in record["thresholds"].items()))
     summary = record.get("summary", {})
     for region in ("full", "face", "mouth"):
         stats = summary.get(region, {})
         if stats:
-            lines.append(f"  {region:6s} identical {_fmt(stats['identical_pct']['mean'])} %, "
-                         f"PSNR min {_fmt(stats['psnr']['min'])} dB, SSIM min {_fmt(stats['ssim']['min'])}, "
-                         f"max abs {_fmt(stats['max_abs']['max'])}")
+            lines.append(f"  {region:6s} identical {num(stats['identical_pct']['mean'])} %, "
+                         f"PSNR min {num(stats['psnr']['min'])} dB, SSIM min {num(stats['ssim']['min'])}, "
+                         f"max abs {num(stats['max_abs']['max'])}")
     if record.get("diagnosis", {}).keys() - {"audio_dependence"}:
         from harness.diagnosis.explain import causes
         lines += [f"  cause: {text}" for text in causes(record)]
     features = record.get("features", {})
-    for stage in sorted(features, key=lambda s: STAGE_ORDER.index(s) if s in STAGE_ORDER else len(STAGE_ORDER)):
+    for stage in in_stage_order(features):
         drift = features[stage]
         lines.append(f"  stage {stage}: " + (drift["error"] if "error" in drift
-                                             else f"max abs {_fmt(drift['max_abs'])}, cosine {_fmt(drift['cosine'])}"))
+                                             else f"max abs {num(drift['max_abs'])}, cosine {num(drift['cosine'])}"))
     return "\n".join(lines)
 
 

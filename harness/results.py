@@ -102,14 +102,14 @@ def new_results(machine: dict, inputs: dict, profile: str, config: dict) -> dict
             "runs": []}
 
 
-def _to_json(value):
+def to_json(value):
     """Strict JSON: infinite and NaN floats become the strings "inf", "-inf", "nan"."""
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, dict):
-        return {k: _to_json(v) for k, v in value.items()}
+        return {k: to_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_to_json(v) for v in value]
+        return [to_json(v) for v in value]
     return value
 
 
@@ -125,7 +125,7 @@ def _from_json(value):
 
 def write_results(results: dict, path: str | Path) -> Path:
     """Validate and write atomically (temporary file in the same folder, then rename)."""
-    doc = _to_json(results)
+    doc = to_json(results)
     jsonschema.validate(doc, SCHEMA)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

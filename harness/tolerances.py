@@ -1,11 +1,10 @@
 """Tolerance profiles and verdicts: which criterion a backend failed, in words."""
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields, replace
 
-# Stage order of the pipeline: the first stage out of tolerance is named first.
-STAGE_ORDER = ("mel", "encoder_windows", "embeddings", "padded_features", "audio_windows", "generator_outputs")
+from harness.backends.base import in_stage_order
+from harness.tables import fmt_number
 
 
 @dataclass(frozen=True)
@@ -46,10 +45,6 @@ PROFILES = {
 }
 
 
-def _fmt_psnr(value: float) -> str:
-    return "inf" if math.isinf(value) else f"{value:.2f}"
-
-
 def evaluate(t: Thresholds, worst: dict, features: dict, fps: float | None) -> list[str]:
     """Failed criteria, in words. `worst` holds per-criterion (value, 0-based frame index) of the worst
     frame; frames are named 1-based, like the frame files (frame 12 is frame_00012.png)."""
@@ -59,12 +54,12 @@ def evaluate(t: Thresholds, worst: dict, features: dict, fps: float | None) -> l
         failures.append(f"pixel-identical {value:.3f} % on frame {frame + 1} < {t.identical_pct_min:g} %")
     if t.psnr_min is not None and worst["psnr"][0] < t.psnr_min:
         value, frame = worst["psnr"]
-        failures.append(f"PSNR {_fmt_psnr(value)} dB on frame {frame + 1} < {t.psnr_min:g} dB")
+        failures.append(f"PSNR {fmt_number(value)} dB on frame {frame + 1} < {t.psnr_min:g} dB")
     if t.ssim_min is not None and worst["ssim"][0] < t.ssim_min:
         value, frame = worst["ssim"]
         failures.append(f"SSIM {value:.5f} on frame {frame + 1} < {t.ssim_min:g}")
     if t.feature_max_abs is not None:
-        for stage in sorted(features, key=lambda s: STAGE_ORDER.index(s) if s in STAGE_ORDER else 99):
+        for stage in in_stage_order(features):  # the first stage out of tolerance is named first
             drift = features[stage]
             if "error" in drift:
                 failures.append(f"stage {stage}: {drift['error']}")

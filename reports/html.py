@@ -17,7 +17,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from harness.results import read_results
-from harness.tolerances import STAGE_ORDER
+from harness.backends.base import in_stage_order
 from reports.charts import draw_charts
 from reports.gallery import worst_frame_panels
 from reports.runs import (REGION_LABELS, STATUS_WORDS, Row, build_rows, counts, fmt, fmt_sci, machine_names,
@@ -56,8 +56,7 @@ def _where(row: Row) -> list[dict]:
 
 
 def _stages(rows: list[Row]) -> list[str]:
-    found = {s for r in rows for s in (r.run.get("features") or {})}
-    return [s for s in STAGE_ORDER if s in found] + sorted(found - set(STAGE_ORDER))
+    return in_stage_order({s for r in rows for s in (r.run.get("features") or {})})
 
 
 def _drift_cells(row: Row, stages: list[str]) -> list[dict]:

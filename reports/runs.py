@@ -14,8 +14,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.tables import fmt_number
+
 BASELINES = ("reference", "ort_cpu")
-REGIONS = ("full", "face", "mouth", "outside_face")
 REGION_LABELS = {"full": "full", "face": "face", "mouth": "mouth", "outside_face": "outside face"}
 STATUS_WORDS = {"passed": "PASSED", "failed": "FAILED", "skipped": "SKIPPED", "error": "ERROR"}
 
@@ -121,14 +122,8 @@ def counts(rows: list[Row]) -> dict[str, int]:
 
 
 def fmt(value, spec: str = ".2f", none: str = "–") -> str:
-    """A number for a table: "inf" for infinity, `none` for missing or non-numeric."""
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return none
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "∞" if value > 0 else "-∞"
-    return format(value, spec)
+    """A number for a report table (`harness.tables.fmt_number` with "–" and "∞")."""
+    return fmt_number(value, spec, none=none, infinity="∞")
 
 
 def fmt_sci(value, none: str = "–") -> str:

@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 
 import harness.config
-from harness.bench import bare_generator
-from harness.benchmark import bench_main, bench_settings, bench_table, parse_int_list, run_bench
+from harness.bench.baseline import bare_generator
+from harness.bench.cli import bench_main
+from harness.bench.settings import bench_settings, parse_int_list
+from harness.bench.sweep import run_bench
+from harness.bench.table import bench_table
 from harness.config import ConfigError, load_config
 from harness.results import read_results
 

@@ -367,12 +367,12 @@ def test_missing_binary_at_run_time_is_an_error(pack, tmp_path):
 
 
 def test_peak_rss_is_the_ports_own_not_the_harnesss(pack, tmp_path):
-    from harness.benchmark import _measure_external
+    from harness.bench.measure import measure_external
     ballast = bytearray(500 * 1024 * 1024)  # the harness is big; the port is not
     ballast[::4096] = b"\1" * len(ballast[::4096])
-    measured = _measure_external(fake("copy_port.py"), inputs(pack, tmp_path / "w"), 0, N, False, "copy")
+    measured = measure_external(fake("copy_port.py"), inputs(pack, tmp_path / "w"), 0, N, False, "copy")
     del ballast
     assert 5 < measured["peak_rss_mb"] < 250, measured["peak_rss_mb"]
     assert measured["peak_rss_of"] == "port process (wait4)"
-    from harness.benchmark import _rss_text
-    assert _rss_text(measured).endswith(" (port)")
+    from harness.bench.table import rss_text
+    assert rss_text(measured).endswith(" (port)")

@@ -23,6 +23,14 @@ STAGES = {
     "audio_windows": "(frames, 32, 16, 16) generator audio inputs",
     "generator_outputs": "(K, 3, 320, 320) generator outputs before quantisation, first frames",
 }
+STAGE_ORDER = ("mel", "encoder_windows", "embeddings", "padded_features", "audio_windows", "generator_outputs")
+"""Every compared stage in pipeline order: STAGES plus ``encoder_windows``, which only in-process backends give."""
+
+
+def in_stage_order(stages) -> list[str]:
+    """Stage names in pipeline order (STAGE_ORDER), any unknown name after them, alphabetically."""
+    names = set(stages)
+    return [s for s in STAGE_ORDER if s in names] + sorted(names - set(STAGE_ORDER))
 
 
 class BackendUnavailable(Exception):

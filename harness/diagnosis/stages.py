@@ -7,7 +7,9 @@ is reported as unseen, not as agreeing.
 """
 from __future__ import annotations
 
-FEATURE_STAGES = ("mel", "embeddings", "padded_features", "audio_windows", "generator_outputs")
+from harness.backends.base import STAGES
+
+FEATURE_STAGES = tuple(STAGES)
 AFTER_GENERATOR = "compositing (crop, paste, resize, quantisation, output encoding)"
 
 

@@ -9,7 +9,7 @@ runs at about 10 FPS: expressed in the same run's bare-generator frames, a diagn
 from __future__ import annotations
 
 from fixtures.cache import cached_models
-from harness.bench import bare_generator_fps
+from harness.bench.baseline import bare_generator_fps
 from harness.config import load_config
 from harness.parity import run_parity
 from reference.models import ModelFiles, Models

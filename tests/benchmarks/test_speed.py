@@ -20,7 +20,7 @@ onnxruntime cpu              >= 0.9 x bare (same engine and pipeline as the refe
 openvino                     >= 0.6 x bare (another engine on the same CPU, against ORT's bare
                              generator: OpenVINO ran this model at 0.72-0.89 x ORT on 2 cores)
 fp16 (ORT CPU)               >= 0.6 x bare (CPUs without native fp16 arithmetic pay for casts)
-bare generator               harness.bench.bare_generator's p50 agrees with pytest-benchmark's
+bare generator               harness.bench.baseline.bare_generator's p50 agrees with pytest-benchmark's
                              median for the same model within 2x either way (the denominator)
 SSIM 1280x720 RGB            ours >= 10x faster than skimage.metrics.structural_similarity
 frame_metrics per pair       median <= 25 ms (all regions, histograms, PSNR, SSIM)
@@ -41,7 +41,7 @@ from fixtures.cache import cached_models
 from harness import metrics
 from harness.backends.base import RunInputs
 from harness.backends.registry import make_backend
-from harness.bench import bare_generator, bare_generator_fps
+from harness.bench.baseline import bare_generator, bare_generator_fps
 from reference.data import open_source
 from reference.infer import infer
 from reference.models import ModelFiles, Models
@@ -182,7 +182,7 @@ def test_bare_generator(benchmark, full_models):
     benchmark.extra_info.update(fps=fps, gflops=fps * GFLOP_PER_FRAME, harness_fps=harness["fps"],
                                 harness_p50_ms=harness["p50_ms"])
     print(f"\nbare generator: {fps:.2f} FPS ({fps * GFLOP_PER_FRAME:.0f} GFLOP/s, median {median:.0f} ms); "
-          f"harness.bench.bare_generator: {harness['fps']:.2f} FPS, p50 {harness['p50_ms']:.0f} ms")
+          f"harness.bench.baseline.bare_generator: {harness['fps']:.2f} FPS, p50 {harness['p50_ms']:.0f} ms")
     # the baseline every bench ratio divides by measures the same thing (loose: the load moves)
     assert 0.5 <= harness["p50_ms"] / median <= 2.0
 

@@ -1,6 +1,6 @@
-"""Timing helpers shared by the demo and the benchmarks.
+"""The bare generator, the baseline every benchmark is measured against.
 
-`bare_generator` is the baseline every benchmark is measured against: the generator model alone,
+`bare_generator` runs the generator model alone,
 in its own ONNX Runtime session with a given thread count, on pre-built inputs. Nothing of the
 pipeline (audio windows, template decoding, masking, pasting) runs, so a backend's FPS divided by
 the bare generator's says how much of the machine the pipeline around the model costs.
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.bench.stats import latency_stats
 from reference.models import ModelFiles, Models
 
 
@@ -32,15 +33,6 @@ def bare_generator_fps(models: Models, frames: int = 30, warmup: int = 3, seed: 
     for _ in range(frames):
         models.generate(image, audio)
     return frames / (time.perf_counter() - start)
-
-
-def latency_stats(seconds: list[float] | np.ndarray) -> dict:
-    """p50/p90/p99/max/mean of per-frame latencies, in milliseconds ({} for none)."""
-    arr = np.asarray(seconds, dtype=np.float64) * 1000.0
-    if arr.size == 0:
-        return {}
-    return {"p50_ms": float(np.percentile(arr, 50)), "p90_ms": float(np.percentile(arr, 90)),
-            "p99_ms": float(np.percentile(arr, 99)), "max_ms": float(arr.max()), "mean_ms": float(arr.mean())}
 
 
 def bare_generator(models_dir: str | Path, threads: int = 0, frames: int = 30, warmup: int = 3,

@@ -1,0 +1,38 @@
+"""`synctalk-parity bench`: how fast each backend of a parity config is, against the bare generator.
+
+Modules: `settings` (the ``[bench]`` table, thread options), `procfs` (``/proc`` probes of this
+process), `stats` (latency percentiles, medians), `baseline` (the bare generator), `measure`
+(one backend's runs, in-process or a port), `sweep` (every backend at every sweep point),
+`table` (the console tables) and `cli` (the command).
+
+For each backend of the config (and a canonical `reference`, added when the config has none) and
+the config's first audio only, a run makes `warmup + frames` frames, `repeats` times; the frames
+are consumed and thrown away (no comparison). Per backend and sweep point it records:
+
+* FPS end to end: measured frames / wall time of the measured frames (warm-up frames and the
+  load, i.e. model sessions and audio features, excluded; both reported);
+* seconds per pipeline stage (the backend's ``timings["stages"]``, covering warm-up frames too);
+* per-frame latency p50/p90/p99/max of the measured frames (the backend's own per-frame latency
+  when it gives one per frame, else the time between consecutive frames);
+* peak RSS, with ``peak_rss_of`` saying whose (in-process: the high-water mark is reset through
+  ``/proc/self/clear_refs`` before the backend runs and ``VmHWM`` read after, so it is the
+  process's peak during the run, the harness's own memory included; a subprocess port: its own
+  peak RSS from ``wait4``, not the harness's), CPU utilisation (user +
+  system CPU seconds of the measured frames / wall / cores) and the OS thread count at the end
+  of the run (``/proc/self/status``; None off Linux and for ports);
+* FPS as a ratio to the **bare generator** (the generator model alone on pre-built inputs, same
+  thread count, measured in the same run: `harness.bench.baseline.bare_generator`) and to the canonical
+  **reference** at the same sweep point.
+
+Sweeps: ``threads`` (every in-process backend rebuilt with its thread option set: ``threads``
+for reference, fp16 and openvino, ``intra_op_threads`` for onnxruntime; a subprocess port keeps
+its own threading) and ``frames``. Settings come from the arguments, else from the config's
+``[bench]`` table (``warmup`` = 5, ``repeats`` = 1, ``threads`` = none, ``frames`` = none, i.e.
+the config's own threads and ``[data].frames``).
+
+The results document has the schema of results.json (`harness.results`): one run record per
+backend x sweep point with status passed / skipped / error, its ``bench`` measurements and a
+``timings`` summary; the top-level ``bench`` key holds the settings, the sweep points and their
+bare-generator baselines.
+"""
+from __future__ import annotations

@@ -1,0 +1,181 @@
+"""One backend's bench runs: in-process (every frame timed, the bare generator interleaved) or a port
+in its own process (its timing lines, RSS and CPU from the OS); `bench_backend` makes the run record."""
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+import time
+
+from tqdm import tqdm
+
+from harness.backends.base import Backend, BackendFailed, RunInputs
+from harness.backends.inprocess import PipelineBackend
+from harness.bench.baseline import bare_generator_inputs
+from harness.bench.procfs import cores, cpu_seconds, os_threads, peak_rss_mb, reset_peak_rss
+from harness.bench.settings import effective_threads
+from harness.bench.stats import latency_stats, max_of, median_of
+from harness.parity import record_error
+from reference.models import Models
+from reference.pipeline import FRAME_STAGES as PIPELINE_FRAME_STAGES
+
+BARE_BLOCK = 5  # frames per alternating block of backend frames and bare-generator calls
+AUDIO_STAGES = ("audio_load", "mel", "encoder")
+"""Stages timed once per run (seconds per run); the others are timed per frame."""
+FRAME_STAGES = PIPELINE_FRAME_STAGES + ("encode_write",)
+STAGE_KEYS = AUDIO_STAGES + FRAME_STAGES
+HARNESS_RSS = "harness process (VmHWM during the run)"  # whose peak RSS an in-process backend reports
+
+
+def measure_inprocess(backend: Backend, inputs: RunInputs, warmup: int, frames: int, progress: bool,
+                       label: str, bare: Models | None = None) -> dict:
+    """One run of an in-process backend: every frame's delivery time, CPU and memory probes.
+
+    With `bare` (the generator alone, same threads), blocks of BARE_BLOCK (at most `frames`)
+    bare-generator calls alternate with blocks of measured frames, so a machine whose speed drifts slows both alike;
+    the bare blocks are excluded from the backend's time and CPU.
+    """
+    total = warmup + frames
+    block = max(1, min(BARE_BLOCK, frames))
+    bare_inputs = bare_generator_inputs() if bare is not None else None
+    bare_times: list[float] = []
+    paused_s, paused_cpu = 0.0, 0.0
+    gc.collect()
+    reset = reset_peak_rss()
+    started = time.perf_counter()
+    run = backend.run(inputs)
+    frames_iter = iter(run.frames)
+    t_prev = time.perf_counter()
+    load_s = t_prev - started
+    t_measure, cpu0 = t_prev, os.times()
+    intervals = []
+    bar = tqdm(total=total, desc=label, unit="frame", disable=not progress, leave=False)
+    try:
+        for k in range(total):
+            try:
+                next(frames_iter)
+            except StopIteration:
+                raise BackendFailed(f"produced {k} frames, expected {total}") from None
+            now = time.perf_counter()
+            intervals.append(now - t_prev)
+            t_prev = now
+            if k == warmup - 1:
+                t_measure, cpu0 = now, os.times()
+            bar.update()
+            if bare is not None and k >= warmup and (k - warmup) % block == block - 1:
+                c_before = os.times()
+                for _ in range(block):
+                    t0 = time.perf_counter()
+                    bare.generate(*bare_inputs)
+                    bare_times.append(time.perf_counter() - t0)
+                t_prev = time.perf_counter()
+                paused_s += t_prev - now
+                paused_cpu += cpu_seconds(c_before, os.times())
+    finally:
+        bar.close()
+    t_end, cpu1 = t_prev, os.times()
+    threads = os_threads()
+    for _ in frames_iter:  # let the backend finish (its timings are complete once the iterator ends)
+        pass
+    wall = t_end - t_measure - paused_s
+    timings = run.timings
+    backend_latency = timings.get("frame_latency") or []
+    if len(backend_latency) == total:
+        latencies, source = list(backend_latency[warmup:]), "backend"
+        warm = list(backend_latency[:warmup])
+    else:
+        latencies, source, warm = intervals[warmup:], "interval", intervals[:warmup]
+    cpu = cpu_seconds(cpu0, cpu1) - paused_cpu
+    return {"fps": frames / wall if wall > 0 else None, "fps_basis": "wall of the measured frames",
+            "bare_latencies": bare_times,
+            "measured_s": wall, "load_s": load_s, "warmup_s": sum(intervals[:warmup]),
+            "latencies": latencies, "latency_source": source, "warmup_latencies": warm,
+            "stages": dict(timings.get("stages") or {}), "stage_counts": {},
+            "peak_rss_mb": peak_rss_mb(), "peak_rss_reset": reset, "peak_rss_of": HARNESS_RSS,
+            "cpu_s": cpu, "cpu_util": cpu / wall / cores() if wall > 0 else None, "os_threads": threads,
+            "info": run.info}
+
+
+def measure_external(backend: Backend, inputs: RunInputs, warmup: int, frames: int, progress: bool,
+                      label: str) -> dict:
+    """One run of a port in its own process: its timing lines, peak RSS and CPU from the OS."""
+    total = warmup + frames
+    run = backend.run(inputs)  # returns once the port has exited
+    count = 0
+    for _ in tqdm(run.frames, total=total, desc=label, unit="frame", disable=not progress, leave=False):
+        count += 1
+    if count < total:
+        raise BackendFailed(f"produced {count} frames, expected {total}")
+    timings = run.timings
+    wall = float(timings.get("total") or 0.0)
+    lines = list(timings.get("frame_latency") or [])
+    if len(lines) >= total:
+        latencies, warm = lines[warmup:total], lines[:warmup]
+        measured = sum(latencies)
+        fps, basis, source = (frames / measured if measured > 0 else None), "the port's frame lines", "port"
+    else:
+        latencies, warm, measured = [], [], wall
+        fps, basis, source = (total / wall if wall > 0 else None), "process wall (load and warm-up included)", None
+    cpu = timings.get("cpu_s")
+    return {"fps": fps, "fps_basis": basis, "measured_s": measured, "load_s": None,
+            "warmup_s": sum(warm) if warm else None, "latencies": latencies, "latency_source": source,
+            "warmup_latencies": warm, "stages": dict(timings.get("stages") or {}),
+            "stage_counts": dict(timings.get("stage_counts") or {}),
+            "peak_rss_mb": timings.get("peak_rss_mb"), "peak_rss_reset": True,
+            "peak_rss_of": timings.get("peak_rss_of", "port process (wait4)"),
+            "cpu_s": cpu, "cpu_util": cpu / wall / cores() if cpu is not None and wall > 0 else None,
+            "os_threads": None, "info": run.info}
+
+
+def bench_backend(backend: Backend, inputs: RunInputs, warmup: int, frames: int, repeats: int,
+                  audio_name: str, progress: bool = True, bare: Models | None = None) -> dict:
+    """A run record (results.json schema) with the backend's ``bench`` measurements; never raises for
+    the backend's own failure (status "skipped" or "error" with the reason)."""
+    record = {"backend": backend.name, "kind": backend.kind, "audio": audio_name, "status": "error",
+              "failures": [], "frames": 0, "options": backend.options,
+              "bench": {"threads": effective_threads(backend), "frames": frames, "warmup": warmup,
+                        "repeats": repeats}}
+    inprocess = isinstance(backend, PipelineBackend)
+    runs = []
+    try:
+        backend.check_available()
+        for k in range(repeats):
+            shutil.rmtree(inputs.workdir, ignore_errors=True)
+            inputs.workdir.mkdir(parents=True)
+            label = backend.name + (f" ({k + 1}/{repeats})" if repeats > 1 else "")
+            if inprocess:
+                runs.append(measure_inprocess(backend, inputs, warmup, frames, progress, label, bare))
+            else:
+                runs.append(measure_external(backend, inputs, warmup, frames, progress, label))
+    except Exception as exc:  # noqa: BLE001 - an engine error is this backend's, never the bench's end
+        return record_error(record, exc)
+    finally:
+        gc.collect()
+    latencies = [x for r in runs for x in r["latencies"]]
+    stage_keys = sorted({key for r in runs for key in r["stages"]})
+    bench = record["bench"]
+    bench.update(
+        fps=median_of([r["fps"] for r in runs]), fps_runs=[r["fps"] for r in runs], fps_basis=runs[0]["fps_basis"],
+        measured_s=[r["measured_s"] for r in runs], load_s=[r["load_s"] for r in runs],
+        warmup_s=[r["warmup_s"] for r in runs],
+        warmup_latency_ms=[x * 1000.0 for x in runs[0]["warmup_latencies"]],
+        latency_source=runs[0]["latency_source"],
+        frame_latency_ms=[[x * 1000.0 for x in r["latencies"]] for r in runs],
+        latency=latency_stats(latencies),
+        stages_s={key: median_of([r["stages"].get(key) for r in runs]) for key in stage_keys},
+        stage_counts=runs[-1]["stage_counts"] or {key: warmup + frames for key in stage_keys
+                                                  if key not in AUDIO_STAGES},
+        peak_rss_mb=max_of([r["peak_rss_mb"] for r in runs]), peak_rss_reset=all(r["peak_rss_reset"] for r in runs),
+        peak_rss_of=runs[0]["peak_rss_of"],
+        cpu_s=median_of([r["cpu_s"] for r in runs]), cpu_util=median_of([r["cpu_util"] for r in runs]),
+        os_threads=max_of([r["os_threads"] for r in runs]),
+    )
+    bare_times = [x for r in runs for x in r.get("bare_latencies", [])]
+    if bare_times:
+        bench["bare_interleaved_fps"] = len(bare_times) / sum(bare_times)
+    record.update(status="passed", frames=frames, info=runs[-1]["info"],
+                  timings={"fps": bench["fps"], **{k: v for k, v in bench["latency"].items()},
+                           "stages": bench["stages_s"], "peak_rss_mb": bench["peak_rss_mb"],
+                           "cpu_util": bench["cpu_util"], "os_threads": bench["os_threads"],
+                           "warmup_frames": warmup})
+    return record

@@ -1,0 +1,32 @@
+"""Plain-text tables: a number as a table cell, and rows as aligned columns."""
+from __future__ import annotations
+
+import math
+
+from harness.terminal import paint
+
+
+def fmt_number(value, spec: str = ".2f", none: str = "-", infinity: str = "inf") -> str:
+    """`value` formatted with `spec`; `none` for a missing or non-numeric value (bools included),
+    "nan" for NaN, `infinity` (with a leading "-" when negative) for an infinite one."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return none
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return infinity if value > 0 else "-" + infinity
+    return format(value, spec)
+
+
+def grid(rows: list[tuple], colour: bool = False, verdict_col: int | None = None) -> list[str]:
+    """Rows as aligned text columns under a dashed rule; the verdict column coloured with `colour`."""
+    widths = [max(len(str(r[c])) for r in rows) for c in range(len(rows[0]))]
+    lines = []
+    for k, row in enumerate(rows):
+        cells = [str(v).ljust(w) for v, w in zip(row, widths)]
+        if colour and k and verdict_col is not None:
+            word = str(row[verdict_col])
+            cells[verdict_col] = paint(word, True) + " " * (widths[verdict_col] - len(word))
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
