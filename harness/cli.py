@@ -43,6 +43,18 @@ def _add_run_args(p: argparse.ArgumentParser) -> None:
                         "'audio_window=tile,template_order=linear' (see docs/conventions.md)")
 
 
+def _add_backend_args(p: argparse.ArgumentParser, only: str = "only this backend (repeatable)",
+                      output: str = "override [run].output") -> None:
+    """``--backend`` (repeatable) and ``--output``, as the commands that take a parity config have them."""
+    p.add_argument("--backend", action="append", metavar="NAME", help=only)
+    p.add_argument("--output", type=Path, metavar="DIR", help=output)
+
+
+def _command(sub, name: str, **kwargs) -> argparse.ArgumentParser:
+    """A subcommand's parser, with the common epilog."""
+    return sub.add_parser(name, epilog=EPILOG, **kwargs)
+
+
 def _add_progress_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars on stderr (default: only when stderr is a terminal, never in a CI log)")
@@ -69,11 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("infer", help="run the canonical reference pipeline and write frames",
-                       description="Run the canonical Python reference (audio -> mel -> encoder -> generator -> "
-                                   "composited frames). Frames are written as OUTPUT/frame_00001.png, 1-based; "
-                                   "frame files a previous run left in OUTPUT are removed first.",
-                       epilog=EPILOG)
+    p = _command(sub, "infer", help="run the canonical reference pipeline and write frames",
+                 description="Run the canonical Python reference (audio -> mel -> encoder -> generator -> "
+                             "composited frames). Frames are written as OUTPUT/frame_00001.png, 1-based; "
+                             "frame files a previous run left in OUTPUT are removed first.")
     _add_run_args(p)
     p.add_argument("--output", type=Path, required=True, metavar="DIR", help="folder for the frames")
     p.add_argument("--format", choices=("png", "jpg"), default="png",
@@ -86,12 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames whose generator output and patch are dumped (default 8)")
     _add_progress_args(p)
 
-    p = sub.add_parser("demo", help="build models, run the reference on the demo data, print where and how fast",
-                       description="Build (once, cached) the full synthetic models and run the reference on the "
-                                   "Sanders pack when ../shared/data or $SYNCTALK_PARITY_DATA exists, otherwise on "
-                                   "a generated synthetic pack; then a parity run of the reference against ONNX "
-                                   "Runtime CPU, OpenVINO and fp16 on speech and silence, with its table.",
-                       epilog=EPILOG)
+    p = _command(sub, "demo", help="build models, run the reference on the demo data, print where and how fast",
+                 description="Build (once, cached) the full synthetic models and run the reference on the "
+                             "Sanders pack when ../shared/data or $SYNCTALK_PARITY_DATA exists, otherwise on "
+                             "a generated synthetic pack; then a parity run of the reference against ONNX "
+                             "Runtime CPU, OpenVINO and fp16 on speech and silence, with its table.")
     p.add_argument("--frames", type=int, default=250, metavar="N", help="frames to generate (default 250)")
     p.add_argument("--threads", type=int, default=0, metavar="T", help="ONNX Runtime threads (default: all cores)")
     p.add_argument("--output", type=Path, default=Path("parity-out/demo"), metavar="DIR",
@@ -102,14 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "default 100, 0 to skip)")
     _add_progress_args(p)
 
-    p = sub.add_parser("run", help="parity run: every backend of a config against the reference, results.json",
-                       description="Run the canonical reference once per audio, stream every configured backend's "
-                                   "frames against it, judge each against the tolerance profile and write "
-                                   "OUTPUT/results.json plus a console table. Exit 0 all passed, 1 a threshold "
-                                   "failed, 3 a backend could not run.", epilog=EPILOG)
+    p = _command(sub, "run", help="parity run: every backend of a config against the reference, results.json",
+                 description="Run the canonical reference once per audio, stream every configured backend's "
+                             "frames against it, judge each against the tolerance profile and write "
+                             "OUTPUT/results.json plus a console table. Exit 0 all passed, 1 a threshold "
+                             "failed, 3 a backend could not run.")
     p.add_argument("--config", type=Path, required=True, metavar="TOML", help="parity config (see examples/)")
-    p.add_argument("--backend", action="append", metavar="NAME", help="run only this backend (repeatable)")
-    p.add_argument("--output", type=Path, metavar="DIR", help="override [run].output")
+    _add_backend_args(p, only="run only this backend (repeatable)")
     p.add_argument("--frames", type=int, metavar="N", help="override [data].frames")
     p.add_argument("--no-explain", action="store_true",
                    help="skip the diagnosis (stage localisation, offset search, bill of deviations) that says "
@@ -121,27 +130,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="render the HTML report into DIR at the end and print its path ([run].report)")
     _add_progress_args(p)
 
-    p = sub.add_parser("bench", help="benchmark every backend of a config: FPS, stage times, latency, RSS, CPU",
-                       description="Run each backend of the config on the first audio with warm-up frames "
-                                   "(reported, excluded), repeats, a bare-generator baseline at the same thread "
-                                   "count, and optional thread and frame-count sweeps. Writes OUTPUT/bench.json "
-                                   "(results.json schema) and prints a table. [bench] in the config sets defaults.",
-                       epilog=EPILOG)
+    p = _command(sub, "bench", help="benchmark every backend of a config: FPS, stage times, latency, RSS, CPU",
+                 description="Run each backend of the config on the first audio with warm-up frames "
+                             "(reported, excluded), repeats, a bare-generator baseline at the same thread "
+                             "count, and optional thread and frame-count sweeps. Writes OUTPUT/bench.json "
+                             "(results.json schema) and prints a table. [bench] in the config sets defaults.")
     p.add_argument("--config", type=Path, required=True, metavar="TOML", help="parity config (see examples/)")
-    p.add_argument("--backend", action="append", metavar="NAME", help="only this backend (repeatable)")
+    _add_backend_args(p)
     p.add_argument("--threads", type=int_list, metavar="T,T,...", help="thread sweep, e.g. 1,2")
     p.add_argument("--frames", type=int_list, metavar="N,N,...", help="frames sweep, e.g. 50,100,250")
     p.add_argument("--warmup", type=int, metavar="N", help="warm-up frames per run (default [bench].warmup or 5)")
     p.add_argument("--repeats", type=int, metavar="N", help="repeats per run (default [bench].repeats or 1)")
-    p.add_argument("--output", type=Path, metavar="DIR", help="override [run].output")
     _add_progress_args(p)
 
-    p = sub.add_parser("compare", help="compare two folders of frames and give a verdict (exit 1 when it fails)",
-                       description="Pair the frames of two folders by name and report pixel-identical %%, "
-                                   "within +-1/2/8 %%, MAE, PSNR and SSIM, per frame and overall, the missing "
-                                   "and extra frames, and the verdict under a tolerance profile: exit 0 when "
-                                   "it holds, 1 when a threshold fails or a frame is missing or extra, 2 for "
-                                   "bad input.", epilog=EPILOG)
+    p = _command(sub, "compare", help="compare two folders of frames and give a verdict (exit 1 when it fails)",
+                 description="Pair the frames of two folders by name and report pixel-identical %%, "
+                             "within +-1/2/8 %%, MAE, PSNR and SSIM, per frame and overall, the missing "
+                             "and extra frames, and the verdict under a tolerance profile: exit 0 when "
+                             "it holds, 1 when a threshold fails or a frame is missing or extra, 2 for "
+                             "bad input.")
     p.add_argument("dir_a", type=Path, metavar="DIR_A", help="reference frames")
     p.add_argument("dir_b", type=Path, metavar="DIR_B", help="candidate frames")
     p.add_argument("--pattern", default="frame_*.*", help="glob of the frame files (default frame_*.*)")
@@ -155,33 +162,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index-base", type=int, choices=(0, 1), default=1,
                    help="number in the first frame's file name, for --pack rects (default 1: frame_00001)")
 
-    p = sub.add_parser("report", help="render results.json files (several machines merge) into an HTML report",
-                       description="Render one or more results.json files into a self-contained HTML report "
-                                   "(DIR/index.html, images beside it; opens offline). Nothing is re-run.",
-                       epilog=EPILOG)
+    p = _command(sub, "report", help="render results.json files (several machines merge) into an HTML report",
+                 description="Render one or more results.json files into a self-contained HTML report "
+                             "(DIR/index.html, images beside it; opens offline). Nothing is re-run.")
     p.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json", help="results files to merge")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="report folder")
     p.add_argument("--markdown", action="store_true",
                    help="also print a markdown summary to stdout (fits $GITHUB_STEP_SUMMARY)")
     p.add_argument("--junit", type=Path, metavar="FILE", help="also write the verdicts as JUnit XML")
 
-    p = sub.add_parser("explain", help="name why each backend diverges: stage, convention, audio, offset, layer",
-                       description="With a parity config: run it with every diagnosis on (stage localisation, "
-                                   "temporal offset, the bill of deviations (convention fit), first divergent layer for ONNX engines, "
-                                   "audio dependence across the audio matrix) and print each backend's named "
-                                   "causes. With a results.json: print the causes it records. A backend that "
-                                   "matches says \"no divergence\".", epilog=EPILOG)
+    p = _command(sub, "explain", help="name why each backend diverges: stage, convention, audio, offset, layer",
+                 description="With a parity config: run it with every diagnosis on (stage localisation, "
+                             "temporal offset, the bill of deviations (convention fit), first divergent layer for ONNX engines, "
+                             "audio dependence across the audio matrix) and print each backend's named "
+                             "causes. With a results.json: print the causes it records. A backend that "
+                             "matches says \"no divergence\".")
     p.add_argument("path", type=Path, metavar="CONFIG.toml|RESULTS.json", help="parity config or results file")
-    p.add_argument("--backend", action="append", metavar="NAME", help="only this backend (repeatable)")
-    p.add_argument("--output", type=Path, metavar="DIR", help="override [run].output (with a config)")
+    _add_backend_args(p, output="override [run].output (with a config)")
     p.add_argument("--frames", type=int, metavar="N", help="override [data].frames (with a config)")
     _add_progress_args(p)
 
-    p = sub.add_parser("explain-layers", help="name the first generator layer where an engine diverges",
-                       description="Run the generator with every intermediate tensor exposed on ONNX Runtime CPU "
-                                   "fp32 and on a candidate engine, on the real inputs of one frame, and name the "
-                                   "first node (in graph order) whose output differs by more than the tolerance, "
-                                   "with the five largest differences.", epilog=EPILOG)
+    p = _command(sub, "explain-layers", help="name the first generator layer where an engine diverges",
+                 description="Run the generator with every intermediate tensor exposed on ONNX Runtime CPU "
+                             "fp32 and on a candidate engine, on the real inputs of one frame, and name the "
+                             "first node (in graph order) whose output differs by more than the tolerance, "
+                             "with the five largest differences.")
     _add_run_args(p)
     p.add_argument("--candidate", required=True, metavar="ENGINE",
                    help="fp16 | openvino | onnxruntime:<Provider> | path to another generator .onnx")
@@ -202,11 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--frames", type=int, default=60, metavar="N", help="template frames (default 60)")
     k.add_argument("--seed", type=int, default=0)
 
-    p = sub.add_parser("golden", help="write a golden reference run (manifest, features, lossless frames)",
-                       description="Record the reference output of one run as a golden: manifest.json with "
-                                   "hashes and versions, features as .npy, the face region of every frame as "
-                                   "lossless PNG. Written atomically; an existing golden is kept unless --force.",
-                       epilog=EPILOG)
+    p = _command(sub, "golden", help="write a golden reference run (manifest, features, lossless frames)",
+                 description="Record the reference output of one run as a golden: manifest.json with "
+                             "hashes and versions, features as .npy, the face region of every frame as "
+                             "lossless PNG. Written atomically; an existing golden is kept unless --force.")
     _add_run_args(p)
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="golden folder to create")
     p.add_argument("--force", action="store_true", help="replace an existing golden")

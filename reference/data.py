@@ -255,6 +255,14 @@ class TemplateSource:
         return f"{type(self).__name__}({str(self.root)!r}, n_images={self.n_images})"
 
 
+def _existing_dir(root: str | Path, missing: str) -> Path:
+    """`root` as a Path; InputError with `missing` when it is not a folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(root, missing)
+    return root
+
+
 class Pack(TemplateSource):
     """The pre-cut pack (1-based images, 0-based landmarks and rect keys)."""
 
@@ -262,9 +270,7 @@ class Pack(TemplateSource):
     default_crop_source: CropSource = "pack"
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise InputError(self.root, "pack folder not found")
+        self.root = _existing_dir(root, "pack folder not found")
         self.rects_path = self.root / "cache" / "crop_rectangles.json"
         n = _check_numbering(self.root / "full_body_img", ".jpg", 1, "full-frame image")
         counts = {"full_body_img": n}
@@ -370,9 +376,7 @@ class Dataset(TemplateSource):
     default_crop_source: CropSource = "computed"
 
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        if not self.root.is_dir():
-            raise InputError(self.root, "dataset folder not found")
+        self.root = _existing_dir(root, "dataset folder not found")
         if not (self.root / "landmarks").is_dir() and (self.root / "crops_328").is_dir():
             raise InputError(self.root, "a pre-cut pack without landmarks/, not a raw dataset",
                              "give it as a pack (--pack, or pack = ... in a config)")

@@ -166,11 +166,9 @@ def latency_chart(rows: list[Row], path: Path) -> str | None:
     data = [r for r in rows if _finite(r.run.get("timings", {}).get("p50_ms")) is not None]
     if not data:
         return None
-    colours = backend_colours(rows)
-    groups = [(r.machine, r.backend, [r]) for r in data]
-    ys, heads = _grouped_positions(groups)
+    colours, ys, heads, height = _one_row_per_run(rows, data)
     with plt.rc_context(RC):
-        fig, ax = plt.subplots(figsize=(WIDTH, 0.9 + 0.3 * len(ys) + 0.25 * len(heads)))
+        fig, ax = plt.subplots(figsize=(WIDTH, height))
         for y, r in zip(ys, data):
             t = r.run["timings"]
             p50, p90, p99, top = (_finite(t.get(k)) for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms"))
@@ -195,6 +193,13 @@ def latency_chart(rows: list[Row], path: Path) -> str | None:
 
 def fmt_ms(value) -> str:
     return "–" if value is None else f"{value:.1f}"
+
+
+def _one_row_per_run(rows: list[Row], data: list[Row]) -> tuple[dict, list[float], list[tuple[float, str]], float]:
+    """Layout of a chart with one row per run of `data`, grouped by machine: (colours, row positions,
+    machine headings, figure height in inches)."""
+    ys, heads = _grouped_positions([(r.machine, r.backend, [r]) for r in data])
+    return backend_colours(rows), ys, heads, 0.9 + 0.3 * len(ys) + 0.25 * len(heads)
 
 
 def _per_frame_rows(rows: list[Row]) -> list[Row]:
@@ -260,11 +265,9 @@ def error_chart(rows: list[Row], path: Path) -> str | None:
     data = _per_frame_rows(rows)
     if not data:
         return None
-    colours = backend_colours(rows)
-    groups = [(r.machine, r.backend, [r]) for r in data]
-    ys, heads = _grouped_positions(groups)
+    colours, ys, heads, height = _one_row_per_run(rows, data)
     with plt.rc_context(RC):
-        fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 0.9 + 0.3 * len(ys) + 0.25 * len(heads)), sharey=True)
+        fig, axes = plt.subplots(1, 2, figsize=(WIDTH, height), sharey=True)
         for ax, (region, metric, label) in zip(axes, (("face", "mae", "mean abs error in the face rect, per frame"),
                                                        ("full", "max_abs", "max abs error per frame (levels)"))):
             for y, r in zip(ys, data):
