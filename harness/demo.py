@@ -40,7 +40,7 @@ kind = "fp16"
 thresholds = {{ profile = "mobile", feature_max_abs = {fp16_features} }}
 """
 FP16_FEATURES = 0.02  # fp16 embeddings drift by a few 1e-3 (values up to ~5); see README, Tolerances
-BF16_FEATURES = 0.1  # OpenVINO runs bf16 by default where the CPU has it: 8 bits of mantissa, 0.05 measured
+BF16_FEATURES = 0.1  # OpenVINO runs bf16 by default where the CPU has it: 8 bits of mantissa
 
 
 def write_demo_config(out: Path, pack: Path, audio: Path, models: Path, frames: int) -> Path:

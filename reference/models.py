@@ -87,8 +87,8 @@ def session_options(threads: int = 0, spinning: bool = False) -> ort.SessionOpti
     """CPU session options; `threads` 0 lets ONNX Runtime choose.
 
     Idle intra-op threads do not spin by default here: spinning burns the cores that the decode and
-    PNG-encode threads need, which cost the pipelined reference 10 % of its FPS on 2 cores
-    (7.5 vs 6.5 FPS, bare generator unchanged within noise).
+    PNG-encode threads of the pipelined reference need, which slows it on a machine with few cores
+    while the bare generator is unchanged (`synctalk-parity bench` measures both).
     """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads

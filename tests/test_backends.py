@@ -99,8 +99,8 @@ def test_bad_ort_options_are_named(options, message):
 def test_openvino_runs_and_reports_the_precision_it_used(inputs, reference_frames):
     run = OpenVINOBackend("ov", {"precision": "bf16"}).run(inputs)
     frames = list(run.frames)
-    # bf16 keeps 8 bits of mantissa inside the network: a few grey levels on the worst pixel (10 with
-    # OpenVINO 2026.4 on an avx512_bf16 CPU), within the mobile profile's 35 dB on every frame
+    # bf16 keeps 8 bits of mantissa inside the network: a few grey levels on the worst pixel, within
+    # the mobile profile's 35 dB on every frame
     assert _max_diff(reference_frames, frames) <= 16
     assert min(metrics.psnr(a, b) for a, b in zip(reference_frames, frames)) >= 35
     assert run.info["precision_requested"] == "bf16"

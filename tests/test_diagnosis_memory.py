@@ -1,6 +1,6 @@
-"""Bounded memory: `explain` over many failing backends keeps its peak RSS under 2 GB (it grew by
-about 50 MB/s to 15.8 GB over 9 ports x 2 audios when every diagnosis made its own model sessions
-and every variant's frames were kept)."""
+"""Bounded memory: `explain` over many failing backends keeps its peak RSS under 2 GB (it grew
+without bound over 9 ports x 2 audios when every diagnosis made its own model sessions and every
+variant's frames were kept)."""
 from __future__ import annotations
 
 import resource

@@ -95,7 +95,7 @@ across fork and exec). It covers the port process and the descendants it waited 
 grandchildren it left running or orphaned (those are killed with the process group when the port
 exits), and it is the high-water mark of the largest one of them, not a sum over concurrent
 processes; never below the launcher's few MB. It includes the interpreter of a port run through
-one. ``cpu_s`` is the port's own too; ``total`` includes the launcher's start (about 20 ms).
+one. ``cpu_s`` is the port's own too; ``total`` includes the launcher's start.
 
 POSIX only (process groups, ``os.killpg``, ``os.wait4``).
 """

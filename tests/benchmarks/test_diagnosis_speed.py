@@ -2,9 +2,8 @@
 
 Both Go ports of ../shared/ports run 40 frames of the Sanders pack with talk_hb.wav and the full
 synthetic models, then get the whole diagnosis (stage localisation, offset search, the composed
-convention fit and its bill). The budget is 90 s per port on a 2-core machine whose bare generator
-runs at about 10 FPS: expressed in the same run's bare-generator frames, a diagnosis may cost at most
-900 of them (the machine's speed cancels out).
+convention fit and its bill). The budget is expressed in the same run's bare-generator frames, so
+the machine's speed cancels out: a diagnosis may cost at most 900 of them.
 """
 from __future__ import annotations
 

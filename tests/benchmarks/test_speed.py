@@ -18,7 +18,7 @@ reference vs bare            the reference backend's frames >= 0.9 x bare, inter
                              pipeline around the generator costs < 10 %)
 onnxruntime cpu              >= 0.9 x bare (same engine and pipeline as the reference)
 openvino                     >= 0.6 x bare (another engine on the same CPU, against ORT's bare
-                             generator: OpenVINO ran this model at 0.72-0.89 x ORT on 2 cores)
+                             generator, whose speed relative to it depends on the CPU)
 fp16 (ORT CPU)               >= 0.6 x bare (CPUs without native fp16 arithmetic pay for casts)
 bare generator               harness.bench.baseline.bare_generator's p50 agrees with pytest-benchmark's
                              median for the same model within 2x either way (the denominator)
@@ -60,7 +60,7 @@ BACKENDS = {
     "fp16": {"kind": "fp16", "threads": THREADS},
 }
 SSIM_SPEEDUP_MIN = 10.0
-FRAME_METRICS_MAX_MS = 25.0  # the issue asks 15 ms; 2 cores give about 21 ms
+FRAME_METRICS_MAX_MS = 25.0  # the issue asks 15 ms; a 2-core machine needs the margin
 
 
 @pytest.fixture(scope="module")
