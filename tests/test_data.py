@@ -4,6 +4,8 @@ One pass over all 523 frames (module fixture) gathers every statistic the real-d
 """
 from __future__ import annotations
 
+import re
+
 import json
 import shutil
 from dataclasses import dataclass
@@ -230,11 +232,11 @@ def test_template_index_start_and_turn():
 def test_template_index_linear_and_edge_cases():
     assert [template_index(i, 4, order="linear") for i in range(9)] == [0, 1, 2, 3, 0, 1, 2, 3, 0]
     assert template_index(7, 1) == 0  # SyncTalk's loop would index past a single image
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n_images must be >= 1, got 0"):
         template_index(0, 0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="frame index must be >= 0, got -1"):
         template_index(-1, 5)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown template order 'random'"):
         template_index(0, 5, order="random")
 
 
@@ -268,7 +270,7 @@ def test_rect_from_landmarks_formula():
     lms[31] = (250, 999)
     lms[52] = (999, 40)
     assert rect_from_landmarks(lms) == (100, 40, 250, 190)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape("landmarks must be (N >= 53, 2), got shape (40, 2)")):
         rect_from_landmarks(np.zeros((40, 2), np.int32))
 
 

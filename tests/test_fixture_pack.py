@@ -203,5 +203,5 @@ def test_face_region_is_textured_and_colour_asymmetric(pack: Path) -> None:
 
 
 def test_too_small_frame_is_rejected(tmp_path: Path) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="frame 320x240 too small for a 184px face rect"):
         build_pack(tmp_path / "p", frames=2, width=320, height=240)

@@ -6,7 +6,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from harness.diagnosis.layers import _compare, first_divergent_layer
+from harness.diagnosis.layers import first_divergent_layer
 
 TOL = 1e-4
 
@@ -50,11 +50,11 @@ def test_fp16_names_the_first_node_over_tolerance(generator, inputs):
     assert result["op_type"] in {"Conv", "Relu", "Add", "Concat", "Resize", "Sigmoid"}
     assert result["final_max_abs"] > 0
     assert len(result["largest"]) == 5
-    model = onnx.load(str(generator))
-    order = list(model.graph.node)
-    rows, _ = _compare(model, order, list(range(len(order))), inputs, "fp16", None)
-    assert result["index"] == min(r["index"] for r in rows if r["max_abs"] > TOL)
-    assert result["nodes_compared"] == len(rows) > 100
+    # fp16 rounds the weights and the input of the very first Conv: it is over 1e-4 already (from the
+    # graph itself, not from the code under test)
+    first = onnx.load(str(generator)).graph.node[0]
+    assert (result["index"], result["node"], result["op_type"]) == (0, first.name, first.op_type)
+    assert result["nodes_compared"] == len(onnx.load(str(generator)).graph.node) > 100
 
 
 def test_same_model_on_ort_cpu_has_no_divergent_node(generator, inputs):
@@ -69,6 +69,7 @@ def test_corrupted_conv_is_named(corrupted, generator, inputs):
     result = first_divergent_layer(generator, inputs, path, tolerance=1e-6)
     assert result["node"] == conv
     assert result["op_type"] == "Conv"
+    assert result["index"] == [n.name for n in onnx.load(str(path)).graph.node].index(conv)
 
 
 def test_bisection_finds_the_same_node(corrupted, generator, inputs):

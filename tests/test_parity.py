@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from harness.cli import main
@@ -133,7 +134,7 @@ def test_results_are_strict_json_and_validated(parity_run, tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     with pytest.raises(InputError, match="invalid results.json at runs/0/status"):
         read_results(tmp_path / "bad.json")
-    with pytest.raises(Exception):
+    with pytest.raises(jsonschema.ValidationError, match="'great' is not one of"):
         write_results(bad, tmp_path / "never.json")
     assert not (tmp_path / "never.json").exists()
 

@@ -1,6 +1,8 @@
 """The reference pipeline: features, frame windows, conventions, a run, stage dumps."""
 from __future__ import annotations
 
+import re
+
 import json
 
 import cv2
@@ -126,9 +128,18 @@ def test_conventions_parse_and_reject():
     assert conv.variants() == {"audio_window": "tile", "audio_offset": -1}
     assert conv.label() == "audio_window=tile,audio_offset=-1"
     assert Conventions.parse("").label() == "canonical"
-    for bad in ("resize_kernel=lanczos", "audio_window=tiles", "audio_offset=9", "audio_window", "output=jpeg0",
-                "output=jpeg101", "output=jpeg", "precision=int8", "paste=crop320", "audio_source=npy"):
-        with pytest.raises(ValueError):
+    unknown_value = "convention {}={!r} is unknown; choose "
+    for bad, message in (("resize_kernel=lanczos", unknown_value.format("resize_kernel", "lanczos")),
+                         ("audio_window=tiles", unknown_value.format("audio_window", "tiles") + "one of window, tile"),
+                         ("audio_offset=9", "convention audio_offset=9 must be an integer in -8..8"),
+                         ("audio_window", "unknown convention 'audio_window'; knobs are "),
+                         ("output=jpeg0", unknown_value.format("output", "jpeg0") + "lossless or"),
+                         ("output=jpeg101", unknown_value.format("output", "jpeg101")),
+                         ("output=jpeg", unknown_value.format("output", "jpeg")),
+                         ("precision=int8", unknown_value.format("precision", "int8") + "one of fp32, fp16, bf16"),
+                         ("paste=crop320", unknown_value.format("paste", "crop320") + "one of crop328, direct"),
+                         ("audio_source=npy", unknown_value.format("audio_source", "npy") + "one of wav, aud_ave")):
+        with pytest.raises(ValueError, match=re.escape(message)):
             Conventions.parse(bad)
 
 

@@ -2,6 +2,8 @@
 with a message naming the config and the key (issue 8)."""
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import pytest
@@ -104,7 +106,7 @@ LINES = {
 def test_bad_config_exits_2_naming_the_key(tmp_path, synthetic_pack, tiny_models_dir, capsys, case):
     text, fragment = CASES[case]
     path = config(tmp_path, synthetic_pack, tiny_models_dir, text)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
         load_config(path)
     run_fails(path, capsys, fragment)
 
@@ -117,7 +119,7 @@ def test_bad_value_or_missing_file_exits_2_naming_the_key(tmp_path, synthetic_pa
     text = path.read_text()
     assert old.format(**values) in text
     path.write_text(text.replace(old.format(**values), new.format(**values)))
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
         load_config(path)
     run_fails(path, capsys, fragment)
 

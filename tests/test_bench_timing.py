@@ -1,0 +1,75 @@
+"""Timings of the bench against known values: latency percentiles of given seconds, and measured runs
+of fakes that sleep a known time (a lower bound the clock cannot beat; upper bounds are loose, for a
+loaded machine)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from harness.bench import baseline
+from harness.bench.measure import measure_inprocess
+from harness.bench.settings import parse_int_list
+from harness.bench.stats import latency_stats
+from harness.parity import timing_summary
+
+SLEEP = 0.02  # seconds per measured frame or generator call
+SLOW = 0.3  # seconds per warm-up frame
+
+
+def test_latency_stats_of_1_to_100_ms():
+    stats = latency_stats([k / 1000.0 for k in range(1, 101)])  # numpy's linear percentiles, by hand:
+    assert stats == pytest.approx({"p50_ms": 50.5, "p90_ms": 90.1, "p99_ms": 99.01, "max_ms": 100.0,
+                                   "mean_ms": 50.5})
+    assert latency_stats([]) == {}
+
+
+def test_parity_timing_summary_fps_and_percentiles():
+    out = timing_summary({"total": 2.0, "frame_latency": [0.01, 0.03], "stages": {"mel": 0.1}}, frames=10)
+    assert out["fps"] == pytest.approx(5.0) and out["stages"] == {"mel": 0.1}
+    assert out["p50_ms"] == pytest.approx(20.0) and out["max_ms"] == pytest.approx(30.0)
+    assert "frame_latency" not in out
+
+
+def test_bare_generator_times_a_known_sleep(monkeypatch):
+    class SleepyModels:
+        def __init__(self, files, threads: int = 0) -> None:
+            pass
+
+        def generate(self, image, audio) -> None:
+            time.sleep(SLEEP)
+
+    monkeypatch.setattr(baseline, "Models", SleepyModels)
+    monkeypatch.setattr(baseline.ModelFiles, "from_dir", staticmethod(lambda folder: None))
+    bare = baseline.bare_generator(Path("unused"), threads=1, frames=5, warmup=2)
+    assert 1000 * SLEEP <= bare["p50_ms"] < 1000 * SLEEP * 5
+    assert 1 / (SLEEP * 5) < bare["fps"] <= 1 / SLEEP
+    assert bare["seconds"] >= 5 * SLEEP and len(bare["warmup_ms"]) == 2
+    assert all(w >= 1000 * SLEEP for w in bare["warmup_ms"])
+
+
+def test_inprocess_measurement_excludes_slow_warmup_frames(tmp_path):
+    def frames(total: int, warmup: int):
+        for k in range(total):
+            time.sleep(SLOW if k < warmup else SLEEP)
+            yield k
+
+    backend = SimpleNamespace(run=lambda inputs: SimpleNamespace(frames=frames(7, 2), timings={}, info={}))
+    measured = measure_inprocess(backend, SimpleNamespace(), warmup=2, frames=5, progress=False, label="fake")
+    assert 1 / (SLEEP * 5) < measured["fps"] <= 1 / SLEEP  # with the warm-up frames it would be < 2.9
+    assert len(measured["latencies"]) == 5 and measured["latency_source"] == "interval"
+    assert all(x >= SLEEP for x in measured["latencies"])
+    assert measured["warmup_s"] >= 2 * SLOW and len(measured["warmup_latencies"]) == 2
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "expected comma-separated integers >= 0 such as 1,2,4, got ''"),
+    ("1,x", "expected comma-separated integers such as 1,2,4, got '1,x'"),
+    ("-1", "expected comma-separated integers >= 0 such as 1,2,4, got '-1'"),
+])
+def test_parse_int_list_errors_say_what_was_expected(text, message):
+    import re
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_int_list(text)
