@@ -119,3 +119,10 @@ def test_row_shapes_are_the_stage_shapes_of_the_backends_and_the_reference():
     for stage, shape in dump_dir.ROW_SHAPES.items():
         assert _trailing_dims(STAGES[stage]) == shape, stage
         assert _trailing_dims(DESCRIPTIONS[stage]) == shape, stage
+
+
+def test_stage_order_is_the_dump_stages_plus_encoder_windows_in_pipeline_order():
+    from harness.backends.base import STAGE_ORDER, in_stage_order
+    assert set(STAGE_ORDER) == set(STAGES) | {"encoder_windows"}
+    assert [s for s in STAGE_ORDER if s in STAGES] == list(STAGES)  # the same order
+    assert in_stage_order({"zz", "generator_outputs", "mel", "aa"}) == ["mel", "generator_outputs", "aa", "zz"]
