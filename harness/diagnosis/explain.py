@@ -42,7 +42,7 @@ def layer_candidate(backend) -> tuple[str, dict | None] | None:
 @functools.lru_cache(maxsize=1)
 def diagnosis_models(folder: Path):
     """One set of model sessions (and its reduced-precision variants) for every diagnosis of a run:
-    sessions made per diagnosis were never freed and held their arenas (measured: 15.8 GB over 18)."""
+    sessions made per diagnosis were never freed and each held its memory arena (tests/test_diagnosis_memory.py)."""
     from reference.models import ModelFiles, Models
     return Models(ModelFiles.from_dir(folder))
 
