@@ -72,3 +72,17 @@ def pytest_runtest_makereport(item, call):
         if PLATFORM_SKIP not in reason:
             report.outcome = "failed"
             report.longrepr = f"skipped under CI (nothing may be skipped silently): {reason}"
+
+
+@pytest.fixture(scope="module")
+def models(tiny_models_dir):
+    """The tiny synthetic models in one ONNX Runtime thread (for tests that do not define their own)."""
+    from reference.models import ModelFiles, Models
+    return Models(ModelFiles.from_dir(tiny_models_dir), threads=1)
+
+
+@pytest.fixture(scope="module")
+def pack(synthetic_pack):
+    """The synthetic pack as a template source (for tests that do not define their own)."""
+    from reference.data import Pack
+    return Pack(synthetic_pack)

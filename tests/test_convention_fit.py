@@ -17,22 +17,10 @@ from harness.diagnosis.fit import fit_audio, fit_background
 from harness.diagnosis.render import LRU, Renderer
 from reference import image
 from reference.conventions import Conventions
-from reference.data import Pack
-from reference.models import ModelFiles, Models
 from reference.output import jpeg_bytes, jpeg_roundtrip
 from reference.pipeline import ReferencePipeline, audio_features
 
 FRAMES = 6
-
-
-@pytest.fixture(scope="module")
-def models(tiny_models_dir) -> Models:
-    return Models(ModelFiles.from_dir(tiny_models_dir), threads=1)
-
-
-@pytest.fixture(scope="module")
-def pack(synthetic_pack) -> Pack:
-    return Pack(synthetic_pack)
 
 
 @pytest.fixture(scope="module")

@@ -14,22 +14,12 @@ from reference.conventions import Conventions
 from reference.data import Pack
 from reference.errors import InputError
 from reference.features import FEATURES_FILE, audio_window, read_features_file
-from reference.models import ModelFiles, Models
+from reference.models import Models
 from reference.output import jpeg_roundtrip
 from reference.pipeline import ReferencePipeline, audio_features
 from reference.precision import fp16_files, round_bf16, with_precision
 
 SEARCH_FRAMES = 2
-
-
-@pytest.fixture(scope="module")
-def models(tiny_models_dir) -> Models:
-    return Models(ModelFiles.from_dir(tiny_models_dir), threads=1)
-
-
-@pytest.fixture(scope="module")
-def pack(synthetic_pack) -> Pack:
-    return Pack(synthetic_pack)
 
 
 def render(pack: Pack, models: Models, conv: Conventions, n: int, wav=None) -> list:
