@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the per-frame metrics as JSON")
     p.add_argument("--profile", choices=("exact", "desktop", "mobile", "lossy"), default="desktop",
                    help="tolerance profile of the verdict (default desktop: PSNR >= 45 dB on every frame)")
-    for name, what in (("psnr-min", "PSNR in dB"), ("ssim-min", "SSIM"), ("identical-pct-min", "pixel-identical %")):
+    for name, what in (("psnr-min", "PSNR in dB"), ("ssim-min", "SSIM"), ("identical-pct-min", "pixel-identical %%")):
         p.add_argument(f"--{name}", type=float, metavar="X", help=f"override the profile's minimum {what}")
     p.add_argument("--index-base", type=int, choices=(0, 1), default=1,
                    help="number in the first frame's file name, for --pack rects (default 1: frame_00001)")

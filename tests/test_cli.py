@@ -11,6 +11,11 @@ from harness.cli import build_parser, main
 
 
 def test_help_explains_every_option(capsys):
+    for command in build_parser()._subparsers._group_actions[0].choices:  # every command's help renders
+        with pytest.raises(SystemExit) as exc:
+            main([command, "--help"])
+        assert exc.value.code == 0, command
+    capsys.readouterr()
     for command in ("infer", "demo", "golden", "fixtures"):
         with pytest.raises(SystemExit) as exc:
             main([command, "--help"])
