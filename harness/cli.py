@@ -406,7 +406,11 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code (an unexpected exception is exit 3
     with one line on stderr and its traceback in a log file)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except Exception as exc:  # argparse itself failing (not a usage error: those exit 2 through SystemExit)
+        from harness.crashlog import report_crash
+        return report_crash(argv[0] if argv else "synctalk-parity", argv, exc)
     if isinstance(getattr(args, "frames", None), int) and args.frames < 1:
         print("error: --frames must be at least 1", file=sys.stderr)
         return 2
