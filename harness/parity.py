@@ -23,7 +23,7 @@ from harness import metrics
 from harness.backends.base import BackendFailed, BackendRun, BackendUnavailable, RunInputs
 from harness.backends.inprocess import open_template_source
 from harness.backends.reference import ReferenceBackend
-from harness.bench.stats import latency_stats
+from harness.bench.stats import latency_stats, steady_from_appearances, steady_from_latencies
 from harness.config import SILENCE, BackendSpec, ParityConfig
 from harness.crashlog import describe
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
@@ -86,11 +86,22 @@ def run_reference(inputs: RunInputs, progress: bool = True) -> ReferenceFrames:
 
 
 def timing_summary(timings: dict, frames: int) -> dict:
-    """FPS and latency percentiles from a backend's raw timings."""
-    out = {k: v for k, v in timings.items() if k != "frame_latency"}
+    """FPS end to end (`fps`), steady state (`steady_fps`, `ttff_s`, `steady`) and latency percentiles
+    from a backend's raw timings: its own per-frame latencies when it has them, else the intervals
+    between the frame files a port wrote."""
+    out = {k: v for k, v in timings.items() if k not in ("frame_latency", "frame_appear_s")}
     total = timings.get("total")
     out["fps"] = frames / total if total else None
-    out.update(latency_stats(timings.get("frame_latency", [])))
+    own = timings.get("frame_latency") or []
+    steady = steady_from_latencies(own, timings.get("load", 0.0) + timings.get("audio_features", 0.0))
+    watched = steady_from_appearances(timings.get("frame_appear_s") or [])
+    if own and watched:
+        steady["ttff_s"] = watched["ttff_s"]  # a port's frame lines leave its start-up out
+    steady = steady or watched
+    out.update(latency_stats(own) if own else steady.get("interval", {}))
+    if steady:
+        out.update(steady_fps=steady["steady_fps"], ttff_s=steady["ttff_s"],
+                   steady={k: v for k, v in steady.items() if k not in ("steady_fps", "ttff_s")})
     return out
 
 
