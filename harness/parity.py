@@ -19,7 +19,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from fixtures.cache import cached_models
-from harness import metrics
+from harness import metrics, refcache
 from harness.backends.base import BackendFailed, BackendRun, BackendUnavailable, RunInputs
 from harness.backends.inprocess import open_template_source
 from harness.backends.reference import ReferenceBackend
@@ -83,6 +83,19 @@ def run_reference(inputs: RunInputs, progress: bool = True) -> ReferenceFrames:
         mouths.append(mouth_thumbnail(frame, rects[-1]))
     return ReferenceFrames(inputs.source, inputs.source_kind, templates, rects, patches, run.stages(), run.timings,
                            np.stack(mouths))
+
+
+def cached_reference(inputs: RunInputs, key: str | None, progress: bool = True) -> tuple[ReferenceFrames, dict]:
+    """The reference of `inputs` from the cache (`harness.refcache`) when `key` has an entry, else run and
+    stored under `key`; with key None it is always run. Also {"cached", "stored", "seconds"}."""
+    started = time.perf_counter()
+    fields = refcache.load(key) if key is not None else None
+    if fields is not None:
+        ref = ReferenceFrames(inputs.source, inputs.source_kind, **fields)
+        return ref, {"cached": True, "stored": True, "seconds": time.perf_counter() - started}
+    ref = run_reference(inputs, progress)
+    stored = key is not None and refcache.store(key, {name: getattr(ref, name) for name in refcache.FIELDS})
+    return ref, {"cached": False, "stored": stored, "seconds": time.perf_counter() - started}
 
 
 def timing_summary(timings: dict, frames: int) -> dict:
@@ -373,7 +386,10 @@ def _run_matrix(cfg: ParityConfig, results: dict, path: Path, models: Path, audi
     for audio, audio_dir, label in zip(audios, unique_names([a.stem for a in audios]), audio_labels(audios)):
         ref_dir = fresh_dir(work / audio_dir / REFERENCE_DIR)
         base = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, ref_dir)
-        ref = run_reference(base, progress)
+        key = refcache.key_of(results["inputs"], sha256(audio), cfg.frames, results["machine"]["libraries"]) \
+            if cfg.cache else None
+        ref, how = cached_reference(base, key, progress)
+        results.setdefault("reference", []).append({"audio": label, "key": key, **how})
         ref_mouths[label] = ref.mouths
         for spec, backend_dir in zip(cfg.backends, backend_dirs):
             inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames,
