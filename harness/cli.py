@@ -128,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "and audio, with the audio muxed in ([run].video)")
     p.add_argument("--report", type=Path, metavar="DIR",
                    help="render the HTML report into DIR at the end and print its path ([run].report)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="compute the reference anew and leave the reference cache alone ([run].cache = false)")
     _add_progress_args(p)
 
     p = _command(sub, "bench", help="benchmark every backend of a config: FPS, stage times, latency, RSS, CPU",
@@ -290,6 +292,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, only=args.backend, output=args.output, frames=args.frames)
     cfg.video = cfg.video or args.video
     cfg.explain = cfg.explain and not args.no_explain
+    cfg.cache = cfg.cache and not args.no_cache
     results, path = run_parity(cfg, progress=_progress(args))
     print(results_table(results, colour_enabled()))
     print(f"\nresults -> {path}")

@@ -12,6 +12,7 @@ output = "parity-out/linux"       # results.json and logs go here (relative to t
                                   # must stay below it or below the config's folder: `--output` overrides)
 profile = "desktop"               # exact | desktop | mobile | lossy
 report = "parity-out/report"      # optional: render the HTML report here at the end (like --report)
+cache = true                      # keep the reference of each audio in the user cache (--no-cache: off)
 
 [backends.ort_cpu]                # one table per backend; kind picks the engine
 kind = "onnxruntime"
@@ -41,7 +42,7 @@ else:  # pragma: no cover - Python 3.10
 SILENCE = "silence"
 SECTIONS = {"data", "run", "backends", "bench"}
 DATA_KEYS = {"pack": str, "dataset": str, "models": str, "audio": list, "frames": int}
-RUN_KEYS = {"output": str, "profile": str, "explain": bool, "video": bool, "report": str}
+RUN_KEYS = {"output": str, "profile": str, "explain": bool, "video": bool, "report": str, "cache": bool}
 BENCH_KEYS = {"warmup": int, "repeats": int, "threads": list, "frames": list}
 BENCH_DEFAULTS = {"warmup": 5, "repeats": 1, "threads": None, "frames": None}
 
@@ -75,6 +76,7 @@ class ParityConfig:
     explain: bool = True  # search the conventions that explain a failing backend
     video: bool = False  # side-by-side MP4 per backend x audio
     report: Path | None = None  # [run].report: render the HTML report here after the run
+    cache: bool = True  # [run].cache: keep the reference of each audio in the user cache (harness.refcache)
     bench: dict = field(default_factory=lambda: dict(BENCH_DEFAULTS))  # [bench], checked
 
 
@@ -232,7 +234,7 @@ def config_from_dict(raw: dict, path: Path, only: list[str] | None = None) -> Pa
     report = output_folder(run["report"], path, "[run].report") if "report" in run else None
     cfg = ParityConfig(path, source, kind, models, audio, frames, output, profile,
                        explain=run.get("explain", True), video=run.get("video", False), report=report,
-                       bench=bench)
+                       bench=bench, cache=run.get("cache", True))
     tables = raw.get("backends", {})
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{path}: [backends] needs at least one backend table, e.g. [backends.ort_cpu]")

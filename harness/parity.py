@@ -19,11 +19,11 @@ import soundfile as sf
 from tqdm import tqdm
 
 from fixtures.cache import cached_models
-from harness import metrics
+from harness import metrics, refcache
 from harness.backends.base import BackendFailed, BackendRun, BackendUnavailable, RunInputs
 from harness.backends.inprocess import open_template_source
 from harness.backends.reference import ReferenceBackend
-from harness.bench.stats import latency_stats
+from harness.bench.stats import latency_stats, steady_from_appearances, steady_from_latencies
 from harness.config import SILENCE, BackendSpec, ParityConfig
 from harness.crashlog import describe
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
@@ -85,12 +85,36 @@ def run_reference(inputs: RunInputs, progress: bool = True) -> ReferenceFrames:
                            np.stack(mouths))
 
 
+def cached_reference(inputs: RunInputs, key: str | None, progress: bool = True) -> tuple[ReferenceFrames, dict]:
+    """The reference of `inputs` from the cache (`harness.refcache`) when `key` has an entry, else run and
+    stored under `key`; with key None it is always run. Also {"cached", "stored", "seconds"}."""
+    started = time.perf_counter()
+    fields = refcache.load(key) if key is not None else None
+    if fields is not None:
+        ref = ReferenceFrames(inputs.source, inputs.source_kind, **fields)
+        return ref, {"cached": True, "stored": True, "seconds": time.perf_counter() - started}
+    ref = run_reference(inputs, progress)
+    stored = key is not None and refcache.store(key, {name: getattr(ref, name) for name in refcache.FIELDS})
+    return ref, {"cached": False, "stored": stored, "seconds": time.perf_counter() - started}
+
+
 def timing_summary(timings: dict, frames: int) -> dict:
-    """FPS and latency percentiles from a backend's raw timings."""
-    out = {k: v for k, v in timings.items() if k != "frame_latency"}
+    """FPS end to end (`fps`), steady state (`steady_fps`, `ttff_s`, `steady`) and latency percentiles
+    from a backend's raw timings: its own per-frame latencies when it has them, else the intervals
+    between the frame files a port wrote."""
+    out = {k: v for k, v in timings.items() if k not in ("frame_latency", "frame_appear_s")}
     total = timings.get("total")
     out["fps"] = frames / total if total else None
-    out.update(latency_stats(timings.get("frame_latency", [])))
+    own = timings.get("frame_latency") or []
+    steady = steady_from_latencies(own, timings.get("load", 0.0) + timings.get("audio_features", 0.0))
+    watched = steady_from_appearances(timings.get("frame_appear_s") or [])
+    if own and watched:
+        steady["ttff_s"] = watched["ttff_s"]  # a port's frame lines leave its start-up out
+    steady = steady or watched
+    out.update(latency_stats(own) if own else steady.get("interval", {}))
+    if steady:
+        out.update(steady_fps=steady["steady_fps"], ttff_s=steady["ttff_s"],
+                   steady={k: v for k, v in steady.items() if k not in ("steady_fps", "ttff_s")})
     return out
 
 
@@ -362,7 +386,10 @@ def _run_matrix(cfg: ParityConfig, results: dict, path: Path, models: Path, audi
     for audio, audio_dir, label in zip(audios, unique_names([a.stem for a in audios]), audio_labels(audios)):
         ref_dir = fresh_dir(work / audio_dir / REFERENCE_DIR)
         base = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, ref_dir)
-        ref = run_reference(base, progress)
+        key = refcache.key_of(results["inputs"], sha256(audio), cfg.frames, results["machine"]["libraries"]) \
+            if cfg.cache else None
+        ref, how = cached_reference(base, key, progress)
+        results.setdefault("reference", []).append({"audio": label, "key": key, **how})
         ref_mouths[label] = ref.mouths
         for spec, backend_dir in zip(cfg.backends, backend_dirs):
             inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames,

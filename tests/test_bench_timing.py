@@ -64,6 +64,37 @@ def test_inprocess_measurement_excludes_slow_warmup_frames(tmp_path):
     assert measured["warmup_s"] >= 2 * SLOW and len(measured["warmup_latencies"]) == 2
 
 
+def test_inprocess_measurement_end_to_end_and_time_to_first_frame():
+    def frames():
+        for k in range(6):
+            time.sleep(SLOW if k == 0 else SLEEP)
+            yield k
+
+    backend = SimpleNamespace(run=lambda inputs: SimpleNamespace(frames=frames(), timings={}, info={}))
+    measured = measure_inprocess(backend, SimpleNamespace(), warmup=1, frames=5, progress=False, label="fake")
+    assert measured["ttff_s"] >= SLOW and measured["fps_end_to_end"] < 6 / SLOW < measured["fps"]
+
+
+def test_a_port_is_benched_from_the_frame_files_it_writes(synthetic_pack, tmp_path):
+    import sys
+
+    from harness.backends.base import RunInputs
+    from harness.backends.subprocess_port import SubprocessBackend, preset_options
+    from harness.bench.measure import bench_backend
+    port = Path(__file__).parent / "fake_ports" / "slow_port.py"
+    options = preset_options([sys.executable, str(port)])
+    options["command"] += ["--startup", "1.0", "--per-frame", "0.05"]
+    inputs = RunInputs(synthetic_pack, "pack", synthetic_pack / "audio.wav", synthetic_pack / "models", 15, tmp_path / "w")
+    record = bench_backend(SubprocessBackend("slow", options), inputs, warmup=3, frames=12, repeats=1,
+                           audio_name="a.wav", progress=False)
+    b = record["bench"]
+    assert record["status"] == "passed" and b["latency_source"] == "output folder"
+    assert b["fps"] == pytest.approx(20.0, rel=0.3) and b["ttff_s"] == pytest.approx(1.05, abs=0.6)
+    assert b["fps_end_to_end"] < 0.6 * b["fps"] and len(b["frame_latency_ms"][0]) == 12
+    assert b["latency"]["p50_ms"] == pytest.approx(50.0, rel=0.3)
+    assert record["timings"]["steady_fps"] == b["fps"] and record["timings"]["ttff_s"] == b["ttff_s"]
+
+
 @pytest.mark.parametrize("text, message", [
     ("", "expected comma-separated integers >= 0 such as 1,2,4, got ''"),
     ("1,x", "expected comma-separated integers such as 1,2,4, got '1,x'"),

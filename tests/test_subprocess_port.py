@@ -63,6 +63,34 @@ def alive(pid: int) -> bool:
 
 # --------------------------------------------------------------------------- a good port
 
+def test_a_port_without_timing_lines_is_timed_from_the_files_it_writes(pack, tmp_path):
+    from harness.parity import timing_summary
+    frames, startup, per_frame = 20, 1.0, 0.05
+    run = fake("slow_port.py", "--startup", str(startup), "--per-frame", str(per_frame)).run(
+        inputs(pack, tmp_path / "w", frames))
+    assert len(list(run.frames)) == frames and "frame_latency" not in run.timings
+    appear = run.timings["frame_appear_s"]
+    assert len(appear) == frames and None not in appear and appear == sorted(appear)
+    assert run.timings["frame_mtime_span_s"] == pytest.approx(appear[-1] - appear[0], abs=0.2)
+    out = timing_summary(run.timings, frames)
+    assert out["steady_fps"] == pytest.approx(1 / per_frame, rel=0.3)
+    assert out["ttff_s"] == pytest.approx(startup + per_frame, abs=0.6) and out["ttff_s"] >= startup + per_frame
+    assert out["fps"] < 0.6 * out["steady_fps"]  # end to end: the start-up counts
+    assert out["p50_ms"] == pytest.approx(per_frame * 1000, rel=0.3) and out["p50_ms"] <= out["p90_ms"] <= out["p99_ms"]
+    assert out["steady"]["source"] == "output folder" and out["steady"]["skipped_frames"] == 3
+    assert "frame_appear_s" not in out
+
+
+def test_a_port_with_frame_lines_keeps_its_own_latencies(pack, tmp_path):
+    from harness.parity import timing_summary
+    run = fake("copy_port.py").run(inputs(pack, tmp_path / "w"))
+    list(run.frames)
+    out = timing_summary(run.timings, N)
+    assert out["p50_ms"] == pytest.approx(52.5)  # the port's own 50..55 ms, not the file intervals
+    assert out["steady"]["source"] == "frame latencies"
+    assert out["steady_fps"] == pytest.approx(3 / ((53.0 + 54.0 + 55.0) / 1000))  # frames 4-6 of 6
+    assert out["ttff_s"] == run.timings["frame_appear_s"][0] > 0
+
 def test_copy_port_frames_timings_and_info(pack, tmp_path):
     import cv2
     backend = fake("copy_port.py")

@@ -88,6 +88,13 @@ seconds) and ``stage_counts`` (how many lines each stage had); the lines of the 
 ``"frame"`` (one per frame, if the port prints them) also give ``frame_latency`` (a list of
 seconds, for the p50/p90/p99 latency). Every other stdout line is ignored.
 
+While the port runs, a thread (`frame_watch.FrameWatcher`) polls the frames folder every 3 ms:
+``frame_appear_s`` lists, per expected frame, when its file first appeared (seconds after the
+start; None if never seen before the exit), from which the time to first frame, the steady-state
+FPS and the per-frame intervals are derived (`harness.bench.stats.steady_from_appearances`);
+``frame_mtime_span_s`` (last minus first frame's ``st_mtime_ns``) cross-checks the span. A port
+that prints frame lines keeps its own per-frame figures.
+
 Peak RSS (``peak_rss_of`` says so: "port process (wait4)") is the port's own: the port is started
 by ``port_launcher.py``, a bare interpreter of a few MB, which waits for it with ``os.wait4``
 (started directly, the port would inherit the harness's high-water mark: Linux keeps ``ru_maxrss``
@@ -118,6 +125,7 @@ import cv2
 import numpy as np
 
 from harness.backends import dump_dir
+from harness.backends.frame_watch import FrameWatcher
 from harness.backends.base import STAGES, Backend, BackendFailed, BackendRun, RunInputs
 from reference.errors import InputError
 from reference.models import ModelFiles
@@ -572,6 +580,8 @@ class SubprocessBackend(Backend):
         started_wall = time.time()
         report = workdir / LAUNCH_REPORT
         report.unlink(missing_ok=True)
+        base = opts["index_base"]
+        watcher = FrameWatcher(frames_dir, [opts["output_pattern"] % k for k in range(base, base + inputs.frames)])
         with open(stdout_log, "wb") as out, open(stderr_log, "wb") as err:
             start = time.perf_counter()
             try:
@@ -580,6 +590,7 @@ class SubprocessBackend(Backend):
             except OSError as exc:
                 raise BackendFailed(f"{self.name}: could not start {argv[0]}: {exc}") from exc
         pid = pgid = proc.pid  # start_new_session: the launcher leads the port's session and process group
+        watcher.begin(start)
         child, timed_out = _Child(pid), False
         try:
             if not child.wait_until(time.monotonic() + timeout):
@@ -595,6 +606,7 @@ class SubprocessBackend(Backend):
             status, rusage = child.reap()
             proc.returncode = os.waitstatus_to_exitcode(status)
             _wait_group_gone(pgid)
+            appear = watcher.finish()
 
         returncode = proc.returncode
         info["returncode"] = returncode
@@ -606,7 +618,8 @@ class SubprocessBackend(Backend):
         timings = {"total": elapsed, "frames": inputs.frames, "peak_rss_mb": own.get("peak_rss_mb"),
                    "peak_rss_of": "port process (wait4)",
                    "cpu_s": own.get("cpu_s", rusage.ru_utime + rusage.ru_stime),
-                   "stages": stage_seconds, "stage_counts": stage_counts}
+                   "stages": stage_seconds, "stage_counts": stage_counts,
+                   "frame_appear_s": appear, "frame_mtime_span_s": watcher.mtime_span_s()}
         if latencies:
             timings["frame_latency"] = latencies
 

@@ -9,8 +9,13 @@ For each backend of the config (and a canonical `reference`, added when the conf
 the config's first audio only, a run makes `warmup + frames` frames, `repeats` times; the frames
 are consumed and thrown away (no comparison). Per backend and sweep point it records:
 
-* FPS end to end: measured frames / wall time of the measured frames (warm-up frames and the
-  load, i.e. model sessions and audio features, excluded; both reported);
+* steady-state FPS (``fps``): measured frames / wall time of the measured frames (warm-up frames
+  and the load, i.e. model sessions and audio features, excluded; both reported). A port without
+  ``{"stage": "frame"}`` lines is timed from when its frame files appeared in the output folder
+  (`harness.backends.frame_watch`): the frames after the warm-up over the time between their
+  appearances. The ratios to the bare generator and the reference use it for every backend;
+* FPS end to end (``fps_end_to_end``: all frames over the whole run, start-up and load included)
+  and the time to the first frame (``ttff_s``, from the run's or the port process's start);
 * seconds per pipeline stage (the backend's ``timings["stages"]``, covering warm-up frames too);
 * per-frame latency p50/p90/p99/max of the measured frames (the backend's own per-frame latency
   when it gives one per frame, else the time between consecutive frames);

@@ -52,7 +52,8 @@ def bench_table(results: dict, colour: bool = False) -> str:
         lines += ["", f"threads {_threads_label(point['threads']) if point['threads'] is not None else 'as configured'}"
                       f", frames {point['frames']}: bare generator {bare_text}; reference = {point['reference']}"
                       + (" (added)" if point.get("reference_added") else "")]
-        head = ("backend", "status", "threads", "frames", "FPS", "x bare", "x ref", "p50 ms", "p99 ms",
+        head = ("backend", "status", "threads", "frames", "steady FPS", "e2e FPS", "TTFF s", "x bare", "x ref",
+                "p50 ms", "p99 ms",
                 "peak RSS MB", "CPU %", "OS threads", "top stages")
         rows = [head]
         stage_rows = [("backend",) + STAGE_KEYS]
@@ -61,7 +62,8 @@ def bench_table(results: dict, colour: bool = False) -> str:
             lat = b.get("latency", {})
             cpu = b.get("cpu_util")
             rows.append((r["backend"], r["status"].upper(), _threads_label(b.get("threads")), b.get("frames", "-"),
-                         fmt_number(b.get("fps"), ".2f"), fmt_number(b.get("x_bare"), ".2f"), fmt_number(b.get("x_reference"), ".2f"),
+                         fmt_number(b.get("fps"), ".2f"), fmt_number(b.get("fps_end_to_end"), ".2f"),
+                         fmt_number(b.get("ttff_s"), ".2f"), fmt_number(b.get("x_bare"), ".2f"), fmt_number(b.get("x_reference"), ".2f"),
                          fmt_number(lat.get("p50_ms"), ".1f"), fmt_number(lat.get("p99_ms"), ".1f"),
                          rss_text(b), fmt_number(None if cpu is None else cpu * 100.0, ".0f"),
                          fmt_number(b.get("os_threads"), "d"), _top_stages(b)))
@@ -73,6 +75,9 @@ def bench_table(results: dict, colour: bool = False) -> str:
         lines += grid(rows, colour, 1)
         if len(stage_rows) > 1:
             lines += ["", "stages (audio: s per run; frames: ms per frame, warm-up included):"] + grid(stage_rows)
+    lines += ["", "steady FPS: after the warm-up frames (a port without frame lines: from when its frame files "
+                  "appeared), the basis of x bare and x ref; e2e FPS: every frame over the whole run, start-up "
+                  "included; TTFF: time to the first frame"]
     lines += ["", "peak RSS: (port) is a subprocess port's own (wait4 through a small launcher); (harness) is "
                   "this process's peak during an in-process backend's run, the harness's own memory included"]
     if notes:

@@ -1,0 +1,138 @@
+"""The reference cache: a second identical run reuses it, a changed input misses, a corrupt or partial
+entry is recomputed, --no-cache and [run] cache = false bypass it, and the oldest entries go past the cap."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import parity, refcache
+from harness.cli import main
+from harness.config import load_config
+from reference.conventions import Conventions
+
+CONFIG = """
+[data]
+pack = "{pack}"
+models = "{models}"
+audio = ["{pack}/audio.wav"]
+frames = {frames}
+[run]
+output = "{out}"
+{run}
+[backends.ort]
+kind = "onnxruntime"
+"""
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    """A private reference cache folder."""
+    monkeypatch.setenv("SYNCTALK_PARITY_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / refcache.FOLDER
+
+
+@pytest.fixture
+def calls(monkeypatch) -> list:
+    """One entry per run of the reference pipeline."""
+    seen: list = []
+    real = parity.run_reference
+    monkeypatch.setattr(parity, "run_reference", lambda *a, **k: seen.append(1) or real(*a, **k))
+    return seen
+
+
+def config(tmp_path: Path, pack: Path, models: Path, frames: int = 4, run: str = "") -> Path:
+    path = tmp_path / f"parity-{frames}.toml"
+    path.write_text(CONFIG.format(pack=pack, models=models, frames=frames, out=tmp_path / "out", run=run))
+    return path
+
+
+def run(path: Path) -> dict:
+    results, _ = parity.run_parity(load_config(path), progress=False)
+    return results
+
+
+def summaries(results: dict) -> list:
+    return [(r["status"], r["summary"]) for r in results["runs"]]
+
+
+def test_a_second_identical_run_reuses_the_reference(tmp_path, synthetic_pack, tiny_models_dir, cache, calls):
+    path = config(tmp_path, synthetic_pack, tiny_models_dir)
+    first = run(path)
+    assert calls == [1] and first["reference"][0]["cached"] is False and first["reference"][0]["stored"]
+    second = run(path)
+    assert calls == [1], "the reference pipeline ran again"
+    assert second["reference"][0]["cached"] is True and second["reference"][0]["key"] == first["reference"][0]["key"]
+    assert summaries(second) == summaries(first) and second["runs"][0]["features"] == first["runs"][0]["features"]
+
+
+def test_changed_frames_miss(tmp_path, synthetic_pack, tiny_models_dir, cache, calls):
+    run(config(tmp_path, synthetic_pack, tiny_models_dir, frames=4))
+    run(config(tmp_path, synthetic_pack, tiny_models_dir, frames=5))
+    assert calls == [1, 1] and len(list(cache.iterdir())) == 2
+
+
+def test_the_key_changes_with_every_input():
+    inputs = {"models": {"audio_encoder": "e", "generator": "g"}, "source": {"kind": "pack", "sha256": "p"}}
+    base = refcache.key_of(inputs, "a", 4, {"onnxruntime": "1"})
+    other_source = {**inputs, "source": {"kind": "pack", "sha256": "q"}}
+    other_models = {**inputs, "models": {"audio_encoder": "e", "generator": "h"}}
+    variants = [refcache.key_of(inputs, "b", 4, {"onnxruntime": "1"}), refcache.key_of(inputs, "a", 5, {"onnxruntime": "1"}),
+                refcache.key_of(inputs, "a", 4, {"onnxruntime": "2"}), refcache.key_of(other_source, "a", 4, {"onnxruntime": "1"}),
+                refcache.key_of(other_models, "a", 4, {"onnxruntime": "1"}),
+                refcache.key_of(inputs, "a", 4, {"onnxruntime": "1"}, Conventions.parse("channel_order=rgb"))]
+    assert base == refcache.key_of(inputs, "a", 4, {"onnxruntime": "1"}, Conventions())
+    assert len({base, *variants}) == 1 + len(variants)
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "remove the manifest", "truncate the arrays"])
+def test_a_corrupt_or_partial_entry_is_recomputed(tmp_path, synthetic_pack, tiny_models_dir, cache, calls, damage):
+    path = config(tmp_path, synthetic_pack, tiny_models_dir)
+    first = run(path)
+    entry = cache / first["reference"][0]["key"]
+    arrays = entry / refcache.ARRAYS
+    if damage == "flip a byte":
+        data = bytearray(arrays.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        arrays.write_bytes(bytes(data))
+    elif damage == "remove the manifest":
+        (entry / refcache.MANIFEST).unlink()
+    else:
+        arrays.write_bytes(arrays.read_bytes()[:100])
+    second = run(path)
+    assert calls == [1, 1] and second["reference"][0]["cached"] is False
+    assert summaries(second) == summaries(first)
+    assert run(path)["reference"][0]["cached"] is True  # stored afresh
+
+
+def test_no_cache_and_run_cache_false_bypass_it(tmp_path, synthetic_pack, tiny_models_dir, cache, calls):
+    path = config(tmp_path, synthetic_pack, tiny_models_dir)
+    assert main(["run", "--config", str(path), "--no-cache", "--quiet", "--no-explain"]) in (0, 1)
+    assert calls == [1] and not cache.exists()
+    off = config(tmp_path, synthetic_pack, tiny_models_dir, frames=4, run="cache = false")
+    results = run(off)
+    assert calls == [1, 1] and not cache.exists()
+    assert results["reference"][0] == {**results["reference"][0], "cached": False, "stored": False, "key": None}
+
+
+def fields(n: int, size: int) -> dict:
+    return {"templates": list(range(n)), "rects": [(0, 0, size, size)] * n,
+            "patches": [np.full((size, size, 3), k, np.uint8) for k in range(n)],
+            "mouths": np.zeros((n, 32, 32), np.uint8), "stages": {"mel": np.ones((3, 80), np.float32)},
+            "timings": {"total": 1.5, "frame_latency": [0.1] * n}}
+
+
+def test_round_trip_and_eviction_of_the_least_recently_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYNCTALK_PARITY_CACHE", str(tmp_path))
+    monkeypatch.setenv(refcache.CAP_ENV, "1")  # 1 MB: room for two entries of ~0.4 MB
+    assert refcache.store("a", fields(4, 180)) and refcache.store("b", fields(4, 180))
+    got = refcache.load("a")  # "a" is now the most recently used
+    assert got["rects"] == [(0, 0, 180, 180)] * 4 and got["templates"] == [0, 1, 2, 3]
+    assert all(np.array_equal(p, np.full((180, 180, 3), k, np.uint8)) for k, p in enumerate(got["patches"]))
+    assert np.array_equal(got["stages"]["mel"], np.ones((3, 80), np.float32)) and got["timings"]["total"] == 1.5
+    os.utime(refcache.root() / "b" / refcache.MANIFEST, (1, 1))  # "b": used long ago
+    assert refcache.store("c", fields(4, 180))
+    assert sorted(p.name for p in refcache.root().iterdir()) == ["a", "c"]
+    assert not refcache.store("huge", fields(4, 400)) and not (refcache.root() / "huge").exists()  # over the cap alone
