@@ -85,5 +85,10 @@ class Backend:
     def run(self, inputs: RunInputs) -> BackendRun:
         raise NotImplementedError
 
+    def stream(self, inputs: RunInputs) -> BackendRun:
+        """Like `run`, for a caller that compares frames while the backend still works (a port's frames
+        before it exits); by default `run`, whose frames are lazy already."""
+        return self.run(inputs)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"

@@ -4,7 +4,8 @@ A port is any program that takes the pack, audio, models and frame count on its 
 and writes numbered frame images into a folder. The backend runs it as a plain argv (never
 through a shell), in a session of its own so that a timeout kills the port *and everything it
 started*, logs its stdout/stderr to files in the workdir, parses the optional JSON timing lines
-it prints, checks that every expected frame file is there and then hands the frames out lazily.
+it prints, checks that every expected frame file is there and then hands the frames out lazily
+(`stream`: each frame as soon as the next one's file appears, the same checks when the port ends).
 
 Options (one TOML table, every key validated; an unknown key is a ValueError naming it):
 
@@ -118,14 +119,16 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
 
 from harness.backends import dump_dir
 from harness.backends.frame_watch import FrameWatcher
+from harness.backends.port_process import PortProcess
 from harness.backends.base import STAGES, Backend, BackendFailed, BackendRun, RunInputs
 from reference.errors import InputError
 from reference.models import ModelFiles
@@ -407,68 +410,6 @@ def _read_launch_report(report: Path) -> dict:
     return {"peak_rss_mb": _maxrss_mb(int(doc["ru_maxrss"])), "cpu_s": float(doc["cpu_s"])}
 
 
-class _Child:
-    """Exit polling for the port process.
-
-    With ``os.waitid`` (Linux) the exited port is left unreaped until the end, so its pid keeps
-    its process-group id reserved while the group is killed; without it (some platforms) the
-    port is reaped by ``os.wait4(WNOHANG)`` when it exits and its status kept.
-    """
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self._reaped: tuple[int, object] | None = None
-
-    def exited(self) -> bool:
-        if self._reaped is not None:
-            return True
-        if hasattr(os, "waitid"):
-            return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-        pid, status, rusage = os.wait4(self.pid, os.WNOHANG)
-        if pid == 0:
-            return False
-        self._reaped = (status, rusage)
-        return True
-
-    def wait_until(self, deadline: float) -> bool:
-        """Poll until the port has exited (True) or `deadline` (monotonic) passes (False)."""
-        delay = 0.001
-        while True:
-            if self.exited():
-                return True
-            now = time.monotonic()
-            if now >= deadline:
-                return False
-            time.sleep(min(delay, deadline - now))
-            delay = min(delay * 2, 0.05)
-
-    def reap(self) -> tuple[int, object]:
-        """(wait status, rusage), waiting for the exit if needed."""
-        if self._reaped is None:
-            _, status, rusage = os.wait4(self.pid, 0)
-            self._reaped = (status, rusage)
-        return self._reaped
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _wait_group_gone(pgid: int, seconds: float = 0.5) -> None:
-    """Give a SIGKILLed group a moment to disappear (bounded: orphans that died stay in the group
-    as zombies where PID 1 does not reap them, as in some containers)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.01)
-
-
 def _private_pack(source: Path, models: Path, workdir: Path) -> Path:
     """Make ``workdir/pack`` anew: links to `source`'s entries, ``models/`` linking the run's two
     models, ``cache/`` a real folder linking the pack's cache entries (see the module docstring)."""
@@ -499,6 +440,24 @@ def _frame_size(source: Path) -> tuple[int, int] | None:
         return None
     img = cv2.imread(str(first), cv2.IMREAD_COLOR)
     return None if img is None else img.shape[:2]
+
+
+@dataclass
+class _Launch:
+    """A started port and what the checks after its end need."""
+
+    port: PortProcess
+    paths: list[Path]  # the expected frame files, frame 0 first
+    frames_dir: Path
+    output: Path
+    expected: tuple[int, int] | None  # (h, w) every frame must have; None: the first frame's
+    argv0: str
+    report: Path
+    stdout_log: Path
+    stderr_log: Path
+    info: dict
+    timings: dict  # filled when the port has ended
+    stages: Callable[[], dict[str, np.ndarray]]
 
 
 # --------------------------------------------------------------------------- backend
@@ -543,6 +502,20 @@ class SubprocessBackend(Backend):
     # ---- running
 
     def run(self, inputs: RunInputs) -> BackendRun:
+        """Run the port to its end, check how it ended, then hand its frames out lazily."""
+        launch = self._launch(inputs)
+        paths = self._finish(launch)
+        return BackendRun(frames=self._iter_frames(paths, launch.output, launch.expected), stages=launch.stages,
+                          info=launch.info, timings=launch.timings)
+
+    def stream(self, inputs: RunInputs) -> BackendRun:
+        """Like `run`, but frame i is handed out as soon as frame i + 1's file appears (or the port has
+        ended) while the port still runs; the checks of `run` come when the port has ended."""
+        launch = self._launch(inputs)
+        return BackendRun(frames=self._streamed(launch), stages=launch.stages, info=launch.info,
+                          timings=launch.timings)
+
+    def _launch(self, inputs: RunInputs) -> _Launch:
         opts = self.opts
         workdir = Path(inputs.workdir).resolve()
         output = workdir / "output"
@@ -575,13 +548,14 @@ class SubprocessBackend(Backend):
         info = {"command": argv, "cwd": str(cwd), "env": extra_env, "pack": str(pack), "returncode": None,
                 "stdout_log": str(stdout_log), "stderr_log": str(stderr_log), "extra_frames": 0,
                 "dump_dir": str(dumps)}
-        timeout = opts["timeout"]
 
         started_wall = time.time()
         report = workdir / LAUNCH_REPORT
         report.unlink(missing_ok=True)
         base = opts["index_base"]
-        watcher = FrameWatcher(frames_dir, [opts["output_pattern"] % k for k in range(base, base + inputs.frames)])
+        names = [opts["output_pattern"] % k for k in range(base, base + inputs.frames)]
+        watcher = FrameWatcher(frames_dir, names)
+        expected = _frame_size(Path(inputs.source))
         with open(stdout_log, "wb") as out, open(stderr_log, "wb") as err:
             start = time.perf_counter()
             try:
@@ -589,43 +563,36 @@ class SubprocessBackend(Backend):
                                         stdout=out, stderr=err, start_new_session=True, close_fds=True)
             except OSError as exc:
                 raise BackendFailed(f"{self.name}: could not start {argv[0]}: {exc}") from exc
-        pid = pgid = proc.pid  # start_new_session: the launcher leads the port's session and process group
         watcher.begin(start)
-        child, timed_out = _Child(pid), False
-        try:
-            if not child.wait_until(time.monotonic() + timeout):
-                timed_out = True
-                _killpg(pgid, signal.SIGTERM)
-                child.wait_until(time.monotonic() + opts["kill_grace"])
-        finally:
-            elapsed = time.perf_counter() - start
-            # Kill whatever is left in the group (after a timeout, or processes the port left
-            # running); the port itself is not reaped yet (with waitid), so its id cannot have
-            # been reused by an unrelated process group.
-            _killpg(pgid, signal.SIGKILL)
-            status, rusage = child.reap()
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            _wait_group_gone(pgid)
-            appear = watcher.finish()
+        port = PortProcess(proc, start, watcher, opts["timeout"], opts["kill_grace"])
+        stages = functools.partial(self._load_stages, cwd, values, inputs.frames, started_wall, dumps)
+        return _Launch(port, [frames_dir / name for name in names], frames_dir, output, expected, argv[0], report,
+                       stdout_log, stderr_log, info, {}, stages)
 
-        returncode = proc.returncode
-        info["returncode"] = returncode
+    def _finish(self, launch: _Launch) -> list[Path]:
+        """Wait for the port's end; fill its timings and info; BackendFailed when it could not start, timed
+        out, failed or left frames missing; else the frame files."""
+        ended = launch.port.wait()
+        returncode = launch.port.proc.returncode
+        launch.info["returncode"] = returncode
         latencies: list[float] = []
-        stage_seconds, stage_counts = _parse_timing_lines(stdout_log, latencies)
-        own = _read_launch_report(report)
+        stage_seconds, stage_counts = _parse_timing_lines(launch.stdout_log, latencies)
+        own = _read_launch_report(launch.report)
         if "error" in own:
-            raise BackendFailed(f"{self.name}: could not start {argv[0]}: {own['error']}")
-        timings = {"total": elapsed, "frames": inputs.frames, "peak_rss_mb": own.get("peak_rss_mb"),
-                   "peak_rss_of": "port process (wait4)",
-                   "cpu_s": own.get("cpu_s", rusage.ru_utime + rusage.ru_stime),
-                   "stages": stage_seconds, "stage_counts": stage_counts,
-                   "frame_appear_s": appear, "frame_mtime_span_s": watcher.mtime_span_s()}
+            raise BackendFailed(f"{self.name}: could not start {launch.argv0}: {own['error']}")
+        rusage = ended.rusage
+        launch.timings.update({"total": ended.elapsed, "frames": len(launch.paths),
+                               "peak_rss_mb": own.get("peak_rss_mb"), "peak_rss_of": "port process (wait4)",
+                               "cpu_s": own.get("cpu_s", rusage.ru_utime + rusage.ru_stime),
+                               "stages": stage_seconds, "stage_counts": stage_counts,
+                               "frame_appear_s": ended.appear,
+                               "frame_mtime_span_s": launch.port.watcher.mtime_span_s()})
         if latencies:
-            timings["frame_latency"] = latencies
+            launch.timings["frame_latency"] = latencies
 
-        if timed_out:
-            raise BackendFailed(f"{self.name}: timed out after {timeout:g} s (process group killed)",
-                                self._log_tail(stdout_log, stderr_log))
+        if ended.timed_out:
+            raise BackendFailed(f"{self.name}: timed out after {self.opts['timeout']:g} s (process group killed)",
+                                self._log_tail(launch.stdout_log, launch.stderr_log))
         if returncode != 0:
             if returncode < 0:
                 try:
@@ -634,15 +601,31 @@ class SubprocessBackend(Backend):
                     what = f"was killed by signal {-returncode}"
             else:
                 what = f"exited with code {returncode}"
-            tail = self._log_tail(stdout_log, stderr_log)
+            tail = self._log_tail(launch.stdout_log, launch.stderr_log)
             last = tail.splitlines()[-1].strip() if tail else ""
             raise BackendFailed(f"{self.name}: port {what}" + (f": {last}" if last else ""), tail)
+        return self._frame_paths(launch.frames_dir, len(launch.paths), launch.info)
 
-        paths = self._frame_paths(frames_dir, inputs.frames, info)
-        expected = _frame_size(Path(inputs.source))
-        stages = functools.partial(self._load_stages, cwd, values, inputs.frames, started_wall, dumps)
-        return BackendRun(frames=self._iter_frames(paths, output, expected), stages=stages,
-                          info=info, timings=timings)
+    def _streamed(self, launch: _Launch) -> Iterator[np.ndarray]:
+        """Frames while the port runs, each once the next one's file exists; a frame that fails its checks
+        then is reported after the exit checks (a crash or a missing frame comes first, as in `run`)."""
+        expected, failed, i = launch.expected, None, 0
+        try:
+            while i < len(launch.paths) and launch.port.frame_ready(i):
+                try:
+                    img = self._read_frame(launch.paths[i], launch.output, expected)
+                except BackendFailed as exc:
+                    failed = exc
+                    break
+                expected = expected or img.shape[:2]
+                yield img
+                i += 1
+            paths = self._finish(launch)
+            if failed is not None:
+                raise failed
+            yield from self._iter_frames(paths[i:], launch.output, expected)
+        finally:
+            launch.port.stop()
 
     @staticmethod
     def _log_tail(stdout_log: Path, stderr_log: Path) -> str:
@@ -668,16 +651,20 @@ class SubprocessBackend(Backend):
 
     def _iter_frames(self, paths: list[Path], output: Path, expected: tuple[int, int] | None) -> Iterator[np.ndarray]:
         for path in paths:
-            label = path.relative_to(output).as_posix()
-            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if img is None:
-                raise BackendFailed(f"{self.name}: output frame {label} could not be read as an image ({path})")
-            if expected is None:
-                expected = img.shape[:2]
-            elif img.shape[:2] != tuple(expected):
-                raise BackendFailed(f"{self.name}: {label} is {img.shape[1]}x{img.shape[0]}, "
-                                    f"expected {expected[1]}x{expected[0]}")
+            img = self._read_frame(path, output, expected)
+            expected = expected or img.shape[:2]
             yield img
+
+    def _read_frame(self, path: Path, output: Path, expected: tuple[int, int] | None) -> np.ndarray:
+        """A frame file as BGR uint8; BackendFailed when it is no image or not `expected` (h, w) in size."""
+        label = path.relative_to(output).as_posix()
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise BackendFailed(f"{self.name}: output frame {label} could not be read as an image ({path})")
+        if expected is not None and img.shape[:2] != tuple(expected):
+            raise BackendFailed(f"{self.name}: {label} is {img.shape[1]}x{img.shape[0]}, "
+                                f"expected {expected[1]}x{expected[0]}")
+        return img
 
     # ---- stage dumps
 
