@@ -28,6 +28,7 @@ from harness.config import SILENCE, BackendSpec, ParityConfig
 from harness.crashlog import describe
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
 from harness.diagnosis.explain import DIAGNOSIS_FRAMES, diagnose
+from harness.ordered_worker import OrderedWorker
 from harness.results import machine_info, new_results, tree_sha256, write_results
 from harness.tolerances import evaluate
 from harness.video import SideBySideVideo
@@ -40,6 +41,7 @@ from reference.output import encode_frame
 
 WORST_FRAMES = 3
 REFERENCE_DIR = "reference"  # the reference's work folder; no backend's folder takes this name
+METRICS_AHEAD = 2  # frames whose metrics may wait in the worker while the backend produces the next
 PER_FRAME_KEYS = ("identical_pct", "within_1_pct", "mae", "max_abs", "psnr", "ssim")
 
 
@@ -204,28 +206,35 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
                 worst_frames: WorstFrames | None = None, video=None, mouths: list | None = None,
                 first: list | None = None) -> tuple:
     """Stream a backend's frames against the reference: (summary, per_frame, worst, n_frames).
+    The metrics of frame i are computed in a worker thread while the backend produces frame i + 1.
     `first` collects the first DIAGNOSIS_FRAMES candidate frames for the diagnosis."""
     summary, per_frame = _Summary(), []
+
+    def take(done: list) -> None:
+        for (i, want, cand), result in done:
+            per_frame.append({"i": i, "t": ref.templates[i], **summary.add(i, result)})
+            if worst_frames is not None:
+                worst_frames.offer(i, per_frame[-1]["full"]["psnr"], want, cand)
+
     n = 0
-    for i, cand in enumerate(tqdm(run.frames, total=frames, desc=label, unit="frame", disable=not progress,
-                                  leave=False)):
-        if i >= frames:
-            break
-        want = ref.frame(i)
-        if cand.shape != want.shape:
-            raise BackendFailed(f"frame {i + 1} is {cand.shape[1]}x{cand.shape[0]}, "
-                                f"expected {want.shape[1]}x{want.shape[0]}")
-        per_frame.append({"i": i, "t": ref.templates[i], **summary.add(i, metrics.frame_metrics(want, cand,
-                                                                                                ref.rects[i]))})
-        if worst_frames is not None:
-            worst_frames.offer(i, per_frame[-1]["full"]["psnr"], want, cand)
-        if video is not None:
-            video.add(want, cand)
-        if mouths is not None:
-            mouths.append(mouth_thumbnail(cand, ref.rects[i]))
-        if first is not None and i < DIAGNOSIS_FRAMES:
-            first.append(cand)
-        n += 1
+    with OrderedWorker(metrics.frame_metrics, METRICS_AHEAD) as worker:
+        for i, cand in enumerate(tqdm(run.frames, total=frames, desc=label, unit="frame", disable=not progress,
+                                      leave=False)):
+            if i >= frames:
+                break
+            want = ref.frame(i)
+            if cand.shape != want.shape:
+                raise BackendFailed(f"frame {i + 1} is {cand.shape[1]}x{cand.shape[0]}, "
+                                    f"expected {want.shape[1]}x{want.shape[0]}")
+            take(worker.submit((i, want, cand), want, cand, ref.rects[i]))
+            if video is not None:
+                video.add(want, cand)
+            if mouths is not None:
+                mouths.append(mouth_thumbnail(cand, ref.rects[i]))
+            if first is not None and i < DIAGNOSIS_FRAMES:
+                first.append(cand)
+            n += 1
+        take(worker.drain())
     if n < frames:
         raise BackendFailed(f"produced {n} frames, expected {frames}")
     return summary.to_dict(), per_frame, summary.worst, n
@@ -274,8 +283,9 @@ def _run_and_judge(record: dict, spec: BackendSpec, ref: ReferenceFrames, inputs
     worst_frames = WorstFrames()
     where = Path(inputs.workdir.parent.name) / inputs.workdir.name
     movie = SideBySideVideo(results_dir / "videos" / where.with_suffix(".mp4"), inputs.audio) if video else None
+    run = None
     try:
-        run = spec.backend.run(inputs)
+        run = spec.backend.stream(inputs)
         first: list = []
         summary, per_frame, worst, n = compare_run(run, ref, inputs.frames, progress, spec.name, worst_frames, movie,
                                                    mouths, first if explain else None)
@@ -285,6 +295,9 @@ def _run_and_judge(record: dict, spec: BackendSpec, ref: ReferenceFrames, inputs
         if movie is not None:
             movie.discard()
         raise
+    finally:
+        if run is not None and hasattr(run.frames, "close"):
+            run.frames.close()  # a port still running when the comparison stopped is killed now
     timings = timing_summary(run.timings, n)
     timings["wall_with_comparison"] = time.perf_counter() - started
     failures = evaluate(spec.thresholds, worst, features, timings.get("fps"))
