@@ -1,9 +1,11 @@
 """A port with a known speed: sleeps --startup seconds (an interpreter and model load), then writes
 frame_%05d.jpg (1-based, copied from the pack's full_body_img) one every --per-frame seconds. It
-prints no timing lines, so the harness must time it from the files it writes."""
+prints no timing lines, so the harness must time it from the files it writes. With --crash-after K
+it exits with code 3 (a complaint on stderr) after writing K frames."""
 import argparse
 import os
 import shutil
+import sys
 import time
 
 p = argparse.ArgumentParser()
@@ -13,6 +15,7 @@ p.add_argument("--output", required=True)
 p.add_argument("--frames", type=int, required=True)
 p.add_argument("--startup", type=float, default=1.0)
 p.add_argument("--per-frame", type=float, default=0.05)
+p.add_argument("--crash-after", type=int, default=None)
 a = p.parse_args()
 
 images = os.path.join(a.sanders, "full_body_img")
@@ -20,5 +23,8 @@ count = len(os.listdir(images))
 os.makedirs(a.output, exist_ok=True)
 time.sleep(a.startup)
 for i in range(a.frames):
+    if i == a.crash_after:
+        print("fatal: generator.onnx: out of memory", file=sys.stderr)
+        sys.exit(3)
     time.sleep(a.per_frame)
     shutil.copyfile(os.path.join(images, f"{i % count + 1}.jpg"), os.path.join(a.output, "frame_%05d.jpg" % (i + 1)))
