@@ -89,7 +89,8 @@ def _abs_diff_stats(ref: np.ndarray, cand: np.ndarray) -> dict:
     return _stats(_histogram(cv2.absdiff(_as_rows(ref), _as_rows(cand))))
 
 
-def _psnr(mse: float, data_range: float) -> float:
+def psnr_from_mse(mse: float, data_range: float = 255.0) -> float:
+    """PSNR in dB of a mean squared error; ``math.inf`` for 0."""
     return math.inf if mse == 0 else 10.0 * math.log10(data_range * data_range / mse)
 
 
@@ -115,9 +116,9 @@ def psnr(ref: np.ndarray, cand: np.ndarray, data_range: float = 255.0) -> float:
     """
     _check_same_shape(ref, cand)
     if ref.dtype == np.uint8 and cand.dtype == np.uint8 and ref.size:
-        return _psnr(_abs_diff_stats(ref, cand)["mse"], data_range)
+        return psnr_from_mse(_abs_diff_stats(ref, cand)["mse"], data_range)
     diff = ref.astype(np.float64) - cand.astype(np.float64)
-    return _psnr(float(np.mean(diff * diff)), data_range)
+    return psnr_from_mse(float(np.mean(diff * diff)), data_range)
 
 
 @dataclass(frozen=True)
@@ -308,7 +309,7 @@ def _region_entry(hists: np.ndarray, ssims: np.ndarray, data_range: float) -> di
     """One region of frame_metrics from its per-channel |diff| histograms and per-channel mean SSIM."""
     def entry(hist: np.ndarray, ssim_value: float) -> dict:
         stats = _stats(hist)
-        stats["psnr"] = _psnr(stats.pop("mse"), data_range)
+        stats["psnr"] = psnr_from_mse(stats.pop("mse"), data_range)
         stats["ssim"] = float(ssim_value)
         return stats
 

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from reference.conventions import jpeg_codec
 from reference.errors import InputError
 
 FORMATS = ("png", "jpg")
@@ -73,3 +74,9 @@ def jpeg_roundtrip(img: np.ndarray, quality: int, library: str = "cv2", subsampl
     `output=[pil_]jpeg<q>[_444]` convention."""
     data = np.frombuffer(jpeg_bytes(img, quality, library, subsampling), np.uint8)
     return cv2.imdecode(data, cv2.IMREAD_COLOR)
+
+
+def output_roundtrip(img: np.ndarray, output: str) -> np.ndarray:
+    """`img` through the codec of an `output` convention ("lossless": `img` itself)."""
+    codec = jpeg_codec(output)
+    return img if codec is None else jpeg_roundtrip(img, codec.quality, codec.library, codec.subsampling)

@@ -19,11 +19,11 @@ from typing import Iterator
 import numpy as np
 
 from reference import audio, features, image
-from reference.conventions import Conventions, jpeg_codec
+from reference.conventions import Conventions
 from reference.data import TemplateFrame, TemplateSource, template_index
 from reference.errors import InputError
 from reference.models import Models
-from reference.output import jpeg_roundtrip
+from reference.output import output_roundtrip
 from reference.precision import with_precision
 
 
@@ -184,9 +184,7 @@ class ReferencePipeline:
         if conv.output_channels == "rgb":
             patch = np.ascontiguousarray(patch[..., ::-1])
         frame = image.paste(tpl.full, tpl.crop_328, patch, tpl.rect, conv.resize_kernel, conv.paste)
-        codec = jpeg_codec(conv.output)
-        if codec is not None:
-            frame = jpeg_roundtrip(frame, codec.quality, codec.library, codec.subsampling)
+        frame = output_roundtrip(frame, conv.output)
         return patch, frame
 
     def frames(self, feats: AudioFeatures, n: int) -> Iterator[FrameResult]:

@@ -27,7 +27,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from harness.diagnosis.fit import fit_audio, fit_background
+from harness.diagnosis.fit import OFFSETS, fit_audio, fit_background
+from harness.metrics import psnr_from_mse
 from harness.diagnosis.render import Renderer
 from reference.conventions import ALIASES, CHOICES, Conventions, JpegCodec, jpeg_codec
 from reference.data import template_index
@@ -43,12 +44,11 @@ PAIR_TOP = 4
 PROBE_TOP = 8  # moves scored on every screening frame after a first pass on one
 MAX_ROUNDS = 24
 EXPLAINED_PSNR = 45.0  # dB, worst frame: a fitted variant this close explains the candidate
-OFFSETS = (-3, -2, -1, 1, 2, 3)
 AUDIO_BLOCK = ("audio_window", "stft_framing", "mel_scale", "feature_padding", "audio_offset")
 ALIGN_TOP = 3
 # The values the search moves between (output: the fitted codec or lossless; crop "pack" is "default").
 SEARCH_VALUES = {**{k: v for k, v in CHOICES.items() if k not in ("output", "crop_source")},
-                 "crop_source": ("default", "computed"), "audio_offset": (0,) + OFFSETS}
+                 "crop_source": ("default", "computed"), "audio_offset": (0,) + tuple(d for d in OFFSETS if d)}
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class Score:
 
     @property
     def psnr(self) -> float:
-        return math.inf if self.sse == 0 else 10 * math.log10(255.0 ** 2 * self.values / self.sse)
+        return psnr_from_mse(self.sse / self.values)
 
     @property
     def identical_pct(self) -> float:
@@ -89,6 +89,11 @@ class Scorer:
             rects = [source.rect(template_index(i, source.n_images, o)) for o in CHOICES["template_order"]]
             self.boxes[i] = (slice(min(r[1] for r in rects), max(r[3] for r in rects)),
                              slice(min(r[0] for r in rects), max(r[2] for r in rects)))
+
+    @property
+    def variants(self) -> int:
+        """How many distinct conventions were scored."""
+        return len({conv for conv, _ in self._seen})
 
     def __call__(self, conv: Conventions, indices: list[int]) -> Score | None:
         """The score, or None when the variant cannot run on this input."""
@@ -184,24 +189,19 @@ def align_audio(score: Scorer, conv: Conventions, screen: list[int]) -> Conventi
     return best_conv
 
 
-def backward(score: Scorer, conv: Conventions, confirm: list[int]) -> tuple[Conventions, dict[str, float]]:
-    """Drop the knobs that no longer earn their place; the kept knobs with their weights (dB)."""
+def backward(score: Scorer, conv: Conventions, confirm: list[int]) -> tuple[Conventions, dict]:
+    """Drop the knobs that no longer earn their place; the kept knobs with their `weigh` entries."""
     while True:
         weights = weigh(score, conv, confirm)
-        weak = min(weights, key=weights.get, default=None)
-        if weak is None or weights[weak] >= MIN_WEIGHT_DB:
+        weak = min(weights, key=lambda k: weights[k][0], default=None)
+        if weak is None or weights[weak][0] >= MIN_WEIGHT_DB:
             return conv, weights
         conv = replace(conv, **{weak: getattr(Conventions(), weak)})
 
 
-def weigh(score: Scorer, conv: Conventions, confirm: list[int]) -> dict[str, float]:
-    """Each non-canonical knob's weight: the PSNR lost on `confirm` when it alone is reverted (inf: the
-    variant cannot run without it)."""
-    return {knob: w for knob, (w, _) in weigh_detail(score, conv, confirm).items()}
-
-
-def weigh_detail(score: Scorer, conv: Conventions, confirm: list[int]) -> dict[str, tuple[float, float | None]]:
-    """Each non-canonical knob's (weight, PSNR without it; None when the variant cannot run without it)."""
+def weigh(score: Scorer, conv: Conventions, confirm: list[int]) -> dict[str, tuple[float, float | None]]:
+    """Each non-canonical knob's weight, the PSNR lost on `confirm` when it alone is reverted, and the
+    PSNR without it ((inf, None): the variant cannot run without it)."""
     full = score(conv, confirm)
     out = {}
     for knob in conv.variants():
@@ -240,10 +240,6 @@ def _regions(source, conv: Conventions, i: int, shape: tuple[int, ...]) -> dict[
     return {"mouth": mouth, "face": face, "face_around_mouth": face & ~mouth, "outside_face": ~face}
 
 
-def _psnr(sse: float, values: int) -> float:
-    return math.inf if sse == 0 else 10 * math.log10(255.0 ** 2 * values / sse)
-
-
 def match(render: Renderer, conv: Conventions, candidate: dict[int, np.ndarray]) -> dict:
     """How closely `conv` reproduces every candidate frame: identical %, within +-2 %, max abs, and
     per region the worst frame's PSNR, the mean abs and the share of differing values."""
@@ -267,8 +263,8 @@ def match(render: Renderer, conv: Conventions, candidate: dict[int, np.ndarray])
             acc["abs"] += float(d.sum())
             acc["differ"] += int(np.count_nonzero(d))
             acc["max_abs"] = max(acc["max_abs"], int(d.max()))
-            acc["psnr_min"] = min(acc["psnr_min"], _psnr(sse, d.size))
-    regions = {name: {"psnr_min": acc["psnr_min"], "psnr": _psnr(acc["sse"], acc["values"]),
+            acc["psnr_min"] = min(acc["psnr_min"], psnr_from_mse(sse / d.size))
+    regions = {name: {"psnr_min": acc["psnr_min"], "psnr": psnr_from_mse(acc["sse"] / acc["values"]),
                       "max_abs": acc["max_abs"], "mean_abs": acc["abs"] / max(acc["values"], 1),
                       "differ_pct": 100.0 * acc["differ"] / max(acc["values"], 1), "sse": acc["sse"]}
                for name, acc in per_region.items() if acc["values"]}
@@ -337,15 +333,14 @@ def fit_conventions(source, audio, models, candidate: dict[int, np.ndarray], n: 
         minor = weigh(score, with_minor, confirm)
         if score(with_minor, confirm).psnr >= score(fitted, confirm).psnr:
             fitted, weights = with_minor, {k: w for k, w in minor.items() if k not in evidenced}
-            evidenced = {k: minor[k] for k in evidenced}
+            evidenced = {k: minor[k][0] for k in evidenced}
         else:
             evidenced = {}
     found = match(render, fitted, candidate)
     canonical, fitted_score = score(Conventions(), confirm), score(fitted, confirm)
-    detail = weigh_detail(score, fitted, confirm)
     deviations = [{"knob": k, "value": getattr(fitted, k), "canonical": getattr(Conventions(), k),
-                   "weight_db": weights[k], "psnr_without": detail[k][1]}
-                  for k in sorted(weights, key=weights.get, reverse=True)]
+                   "weight_db": weight, "psnr_without": without}
+                  for k, (weight, without) in sorted(weights.items(), key=lambda kv: kv[1][0], reverse=True)]
     minor = [{"knob": k, "value": getattr(fitted, k), "canonical": getattr(Conventions(), k), "weight_db": w,
               "evidence": "stage dumps" if heard and k in heard["knobs"] else "JPEG lattice of the background"}
              for k, w in sorted(evidenced.items(), key=lambda kv: kv[1], reverse=True)]
@@ -357,7 +352,7 @@ def fit_conventions(source, audio, models, candidate: dict[int, np.ndarray], n: 
            "deviations": deviations, "minor": minor, "residual": residual(found, fitted),
            "prefit": {"background": background, "audio": heard},
            "screen_frames": screen, "confirm_frames": confirm,
-           "variants_rendered": len({c for c, _ in score._seen}), "frames_rendered": render.renders - renders_before,
+           "variants_rendered": score.variants, "frames_rendered": render.renders - renders_before,
            "seconds": time.perf_counter() - started}
     out["text"] = summary_text(out)
     return out

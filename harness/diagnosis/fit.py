@@ -17,9 +17,9 @@ from dataclasses import replace
 import numpy as np
 
 from reference import audio as audio_mod, features
-from reference.conventions import CHOICES, Conventions, JpegCodec, jpeg_codec
+from reference.conventions import CHOICES, Conventions, JpegCodec
 from reference.data import read_image, template_index
-from reference.output import jpeg_roundtrip
+from reference.output import output_roundtrip
 
 MCU = 16  # JPEG blocks of 4:2:0 are 16x16: blocks that touch the face rect are not background
 MARGIN = 2 * MCU
@@ -119,12 +119,6 @@ def fit_background(source, candidate: dict[int, np.ndarray]) -> dict:
                 output_roundtrip(tpl, output), candidate[first], masks[first]):
             output = pil
     return {"knobs": {"template_order": order, "output": output}, "pairing_mse": pairing, "codec_ratio": codec["ratio"]}
-
-
-def output_roundtrip(img: np.ndarray, output: str) -> np.ndarray:
-    """`img` through the `output` convention's codec (itself for "lossless")."""
-    codec = jpeg_codec(output)
-    return img if codec is None else jpeg_roundtrip(img, codec.quality, codec.library, codec.subsampling)
 
 
 AUDIO_SIDE = ("stft_framing", "stft_window", "mel_scale", "audio_source", "feature_padding", "audio_window",

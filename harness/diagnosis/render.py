@@ -73,7 +73,7 @@ class Renderer:
     """Frames of the reference under any conventions (see the module docstring).
 
     `n` is the number of frames the candidate was asked for: the audio features cover them all.
-    `renders` counts the variant frames made, `variants` the distinct conventions rendered.
+    `renders` counts the variant frames made.
     """
 
     def __init__(self, source, audio, models, n: int) -> None:
@@ -84,7 +84,6 @@ class Renderer:
         self._outputs = LRU(OUTPUT_CACHE)
         self._pipelines = LRU(PIPELINE_CACHE)
         self.renders = 0
-        self.variants: set[Conventions] = set()
 
     def features(self, conv: Conventions) -> AudioFeatures:
         """The audio features of `conv`: the mel and embeddings are shared by every variant with the same
@@ -109,5 +108,4 @@ class Renderer:
         tpl = self._templates.get(template_key, lambda: pipe.load_template(i))
         output = self._outputs.get((_pre_generator(conv), i), lambda: pipe.models.generate(*pipe.generator_inputs(i, feats, tpl)))
         self.renders += 1
-        self.variants.add(conv)
         return pipe.composite(tpl, output)[1]
