@@ -396,10 +396,12 @@ def _run_matrix(cfg: ParityConfig, results: dict, path: Path, models: Path, audi
     """Every backend x audio; results.json is rewritten after each run."""
     out, work = cfg.output, cfg.output / "work"
     backend_dirs = unique_names([spec.name for spec in cfg.backends], reserved=(REFERENCE_DIR,))
-    for audio, audio_dir, label in zip(audios, unique_names([a.stem for a in audios]), audio_labels(audios)):
+    audio_hashes = [entry["sha256"] for entry in results["inputs"]["audio"]]  # hashed once, in start_results
+    for audio, audio_hash, audio_dir, label in zip(audios, audio_hashes, unique_names([a.stem for a in audios]),
+                                                   audio_labels(audios)):
         ref_dir = fresh_dir(work / audio_dir / REFERENCE_DIR)
         base = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, ref_dir)
-        key = refcache.key_of(results["inputs"], sha256(audio), cfg.frames, results["machine"]["libraries"]) \
+        key = refcache.key_of(results["inputs"], audio_hash, cfg.frames, results["machine"]["libraries"]) \
             if cfg.cache else None
         ref, how = cached_reference(base, key, progress)
         results.setdefault("reference", []).append({"audio": label, "key": key, **how})
