@@ -91,13 +91,19 @@ def cached_reference(inputs: RunInputs, key: str | None, progress: bool = True) 
     """The reference of `inputs` from the cache (`harness.refcache`) when `key` has an entry, else run and
     stored under `key`; with key None it is always run. Also {"cached", "stored", "seconds"}."""
     started = time.perf_counter()
-    fields = refcache.load(key) if key is not None else None
-    if fields is not None:
-        ref = ReferenceFrames(inputs.source, inputs.source_kind, **fields)
-        return ref, {"cached": True, "stored": True, "seconds": time.perf_counter() - started}
-    ref = run_reference(inputs, progress)
-    stored = key is not None and refcache.store(key, {name: getattr(ref, name) for name in refcache.FIELDS})
-    return ref, {"cached": False, "stored": stored, "seconds": time.perf_counter() - started}
+    if key is None:
+        return run_reference(inputs, progress), {"cached": False, "stored": False,
+                                                 "seconds": time.perf_counter() - started}
+    fields = refcache.load(key)
+    if fields is None:
+        with refcache.lock(key):  # another run computing the same reference finishes first
+            fields = refcache.load(key)
+            if fields is None:
+                ref = run_reference(inputs, progress)
+                stored = refcache.store(key, {name: getattr(ref, name) for name in refcache.FIELDS})
+                return ref, {"cached": False, "stored": stored, "seconds": time.perf_counter() - started}
+    ref = ReferenceFrames(inputs.source, inputs.source_kind, **fields)
+    return ref, {"cached": True, "stored": True, "seconds": time.perf_counter() - started}
 
 
 def timing_summary(timings: dict, frames: int) -> dict:

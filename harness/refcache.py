@@ -8,10 +8,13 @@ that decide numbers (`key_of`). An entry is written into a temporary sibling fol
 a partial one is never seen; on read its manifest and hashes are checked and an entry that fails is
 removed (a miss: the reference is recomputed). A read touches the manifest, and after a write the
 least recently used entries are removed until the folder fits the cap, ``$SYNCTALK_PARITY_REFERENCE_CACHE_MB``
-(default 2048 MB).
+(default 2048 MB). Runs that need the same entry at once (pytest-xdist workers, two terminals) take
+its lock (`lock`): one computes it, the others wait and read it.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -32,6 +35,7 @@ CAP_ENV = "SYNCTALK_PARITY_REFERENCE_CACHE_MB"
 DEFAULT_CAP_MB = 2048.0
 FORMAT = 1
 MANIFEST, ARRAYS, TIMINGS = "manifest.json", "arrays.npz", "timings.json"
+LOCKS = ".locks"  # lock files, one per key, beside the entries
 FIELDS = ("templates", "rects", "patches", "mouths", "stages", "timings")  # of `parity.ReferenceFrames`
 _STAGE = "stage:"  # prefix of a stage array's name in arrays.npz
 _STALE_TMP_S = 3600.0  # a temporary folder older than this was left by a killed run
@@ -116,6 +120,24 @@ def load(key: str) -> dict | None:
     return fields
 
 
+@contextlib.contextmanager
+def lock(key: str):
+    """Hold `key`'s lock (an exclusive ``flock`` on ``.locks/<key>``; it is released when the process
+    ends, however it ends). Without a writable cache folder it holds nothing."""
+    folder = root() / LOCKS
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / key, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def store(key: str, fields: dict) -> bool:
     """Write `key`'s entry (atomically: a temporary folder renamed), then evict down to the cap.
     False when it was not kept (larger than the cap, or the folder is not writable)."""
@@ -153,6 +175,8 @@ def evict(keep: str | None = None) -> list[str]:
     folder, now = root(), time.time()
     entries = []
     for entry in folder.iterdir() if folder.is_dir() else []:
+        if entry.name == LOCKS:
+            continue
         if entry.name.startswith(".tmp-"):
             if now - entry.stat().st_mtime > _STALE_TMP_S:
                 shutil.rmtree(entry, ignore_errors=True)
@@ -169,5 +193,6 @@ def evict(keep: str | None = None) -> list[str]:
             continue
         total -= _size(entry)
         shutil.rmtree(entry, ignore_errors=True)
+        (folder / LOCKS / entry.name).unlink(missing_ok=True)  # at worst a waiting run computes it again
         removed.append(entry.name)
     return removed

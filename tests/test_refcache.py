@@ -54,6 +54,11 @@ def run(path: Path) -> dict:
     return results
 
 
+def entries(folder: Path) -> list[str]:
+    """The cache's entries (lock files and temporary folders are dot names)."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
 def summaries(results: dict) -> list:
     return [(r["status"], r["summary"]) for r in results["runs"]]
 
@@ -71,7 +76,7 @@ def test_a_second_identical_run_reuses_the_reference(tmp_path, synthetic_pack, t
 def test_changed_frames_miss(tmp_path, synthetic_pack, tiny_models_dir, cache, calls):
     run(config(tmp_path, synthetic_pack, tiny_models_dir, frames=4))
     run(config(tmp_path, synthetic_pack, tiny_models_dir, frames=5))
-    assert calls == [1, 1] and len(list(cache.iterdir())) == 2
+    assert calls == [1, 1] and len(entries(cache)) == 2
 
 
 def test_the_key_changes_with_every_input():
@@ -134,5 +139,33 @@ def test_round_trip_and_eviction_of_the_least_recently_used(tmp_path, monkeypatc
     assert np.array_equal(got["stages"]["mel"], np.ones((3, 80), np.float32)) and got["timings"]["total"] == 1.5
     os.utime(refcache.root() / "b" / refcache.MANIFEST, (1, 1))  # "b": used long ago
     assert refcache.store("c", fields(4, 180))
-    assert sorted(p.name for p in refcache.root().iterdir()) == ["a", "c"]
+    assert entries(refcache.root()) == ["a", "c"]
+    assert not (refcache.root() / refcache.LOCKS / "b").exists()
     assert not refcache.store("huge", fields(4, 400)) and not (refcache.root() / "huge").exists()  # over the cap alone
+
+
+def test_runs_wanting_the_same_reference_compute_it_once(tmp_path, synthetic_pack, tiny_models_dir, cache, calls):
+    """Two runs at once (as pytest-xdist workers are): the second waits on the key's lock and reads what
+    the first stored."""
+    import threading
+    cfg = load_config(config(tmp_path, synthetic_pack, tiny_models_dir))
+    models = parity.models_folder(cfg)
+    audio = Path(cfg.audio[0])
+    results = parity.start_results(cfg, models, [audio])
+    key = refcache.key_of(results["inputs"], results["inputs"]["audio"][0]["sha256"], cfg.frames,
+                          results["machine"]["libraries"])
+    got: list = []
+
+    def one(k: int) -> None:
+        inputs = parity.RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, tmp_path / f"w{k}")
+        got.append(parity.cached_reference(inputs, key, progress=False))
+
+    with refcache.lock(key):  # held while both start: neither can compute before the other has looked
+        workers = [threading.Thread(target=one, args=(k,)) for k in range(2)]
+        for w in workers:
+            w.start()
+    for w in workers:
+        w.join()
+    assert calls == [1], "the reference ran twice"
+    assert sorted(how["cached"] for _, how in got) == [False, True]
+    assert all(np.array_equal(a, b) for a, b in zip(got[0][0].patches, got[1][0].patches))
