@@ -6,6 +6,8 @@ pack = "data:sanders_pack"        # or dataset = "..."; "data:" is the real-data
 models = "synthetic:full"         # a folder with the two .onnx files, or synthetic:full | synthetic:tiny
 audio = ["data:audio/talk_hb.wav", "silence"]   # "silence": digital silence of the needed length
 frames = 250
+golden = ["goldens/talk"]         # optional: goldens (`synctalk-parity golden`) that stand for the reference
+                                  # of their audio, which then is not computed at all
 
 [run]
 output = "parity-out/linux"       # results.json and logs go here (relative to the working directory;
@@ -41,7 +43,7 @@ else:  # pragma: no cover - Python 3.10
 
 SILENCE = "silence"
 SECTIONS = {"data", "run", "backends", "bench"}
-DATA_KEYS = {"pack": str, "dataset": str, "models": str, "audio": list, "frames": int}
+DATA_KEYS = {"pack": str, "dataset": str, "models": str, "audio": list, "frames": int, "golden": list}
 RUN_KEYS = {"output": str, "profile": str, "explain": bool, "video": bool, "report": str, "cache": bool}
 BENCH_KEYS = {"warmup": int, "repeats": int, "threads": list, "frames": list}
 BENCH_DEFAULTS = {"warmup": 5, "repeats": 1, "threads": None, "frames": None}
@@ -77,6 +79,7 @@ class ParityConfig:
     video: bool = False  # side-by-side MP4 per backend x audio
     report: Path | None = None  # [run].report: render the HTML report here after the run
     cache: bool = True  # [run].cache: keep the reference of each audio in the user cache (harness.refcache)
+    goldens: list[Path] = field(default_factory=list)  # [data].golden: recorded references of some audios
     bench: dict = field(default_factory=lambda: dict(BENCH_DEFAULTS))  # [bench], checked
 
 
@@ -201,6 +204,8 @@ def config_from_dict(raw: dict, path: Path, only: list[str] | None = None) -> Pa
         if key not in SECTIONS:
             raise ConfigError(f"{path}: unknown section [{key}]; sections are {', '.join(sorted(SECTIONS))}")
     data, run = _table(path, raw, "data"), _table(path, raw, "run")
+    if isinstance(data.get("golden"), str):
+        data = {**data, "golden": [data["golden"]]}
     _check_keys(path, "data", data, DATA_KEYS)
     _check_keys(path, "run", run, RUN_KEYS)
     bench = check_bench(path, raw.get("bench", {}))
@@ -234,7 +239,7 @@ def config_from_dict(raw: dict, path: Path, only: list[str] | None = None) -> Pa
     report = output_folder(run["report"], path, "[run].report") if "report" in run else None
     cfg = ParityConfig(path, source, kind, models, audio, frames, output, profile,
                        explain=run.get("explain", True), video=run.get("video", False), report=report,
-                       bench=bench, cache=run.get("cache", True))
+                       bench=bench, cache=run.get("cache", True), goldens=_goldens(path, data.get("golden", [])))
     tables = raw.get("backends", {})
     if not isinstance(tables, dict) or not tables:
         raise ConfigError(f"{path}: [backends] needs at least one backend table, e.g. [backends.ort_cpu]")
@@ -247,6 +252,23 @@ def config_from_dict(raw: dict, path: Path, only: list[str] | None = None) -> Pa
         if missing:
             raise ConfigError(f"{path}: no backend named {', '.join(missing)}; have {', '.join(tables)}")
     return cfg
+
+
+def _goldens(path: Path, items: list) -> list[Path]:
+    """[data].golden: folders written by `synctalk-parity golden` (their manifests are read here)."""
+    from reference.errors import InputError
+    from reference.golden import read_manifest
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise ConfigError(f"{path}: [data].golden[{i}] must be a path string, got {item!r}")
+        folder = resolve_path(item, path.parent, f"[data].golden[{i}]", path)
+        try:
+            read_manifest(folder)
+        except InputError as exc:
+            raise ConfigError(f"{path}: [data].golden[{i}]: {exc}") from None
+        out.append(folder)
+    return out
 
 
 def _backend(path: Path, name: str, table: object, profile: str) -> BackendSpec:

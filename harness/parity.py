@@ -34,7 +34,7 @@ from harness.tolerances import evaluate
 from harness.video import SideBySideVideo
 from reference.data import read_image, template_index
 from reference.errors import InputError
-from reference.golden import sha256
+from reference.golden import golden_problems, read_golden, read_manifest, sha256
 from reference.image import rect_mouth_box
 from reference.models import ModelFiles
 from reference.output import encode_frame
@@ -104,6 +104,52 @@ def cached_reference(inputs: RunInputs, key: str | None, progress: bool = True) 
                 return ref, {"cached": False, "stored": stored, "seconds": time.perf_counter() - started}
     ref = ReferenceFrames(inputs.source, inputs.source_kind, **fields)
     return ref, {"cached": True, "stored": True, "seconds": time.perf_counter() - started}
+
+
+def golden_reference(inputs: RunInputs, golden: Path) -> tuple[ReferenceFrames, dict]:
+    """The reference of `inputs` read from a golden (`synctalk-parity golden`): its face rects, rects,
+    templates and features; the reference pipeline does not run. Also {"cached", "stored", "golden", "seconds"}."""
+    started = time.perf_counter()
+    fields = read_golden(golden, inputs.frames)
+    mouths = np.stack([mouth_thumbnail(p, (0, 0, p.shape[1], p.shape[0])) for p in fields["patches"]])
+    ref = ReferenceFrames(inputs.source, inputs.source_kind, mouths=mouths, timings={}, **fields)
+    return ref, {"cached": False, "stored": False, "golden": str(golden), "seconds": time.perf_counter() - started}
+
+
+def golden_audios(cfg: ParityConfig, inputs: dict) -> dict[str, Path]:
+    """Audio sha256 -> the golden of [data].golden that stands for that audio's reference; InputError for
+    a golden that cannot (other models, pack, audio or conventions, too few frames) or a second one."""
+    source = open_template_source(cfg.source, cfg.source_kind)
+    hashes = [a["sha256"] for a in inputs["audio"]]
+    out: dict[str, Path] = {}
+    for golden in cfg.goldens:
+        manifest = read_manifest(golden)
+        problems = golden_problems(manifest, source, inputs["models"], hashes, cfg.frames)
+        if problems:
+            raise InputError(golden, "cannot stand for the reference: " + "; ".join(problems),
+                             "record it with `synctalk-parity golden` from this config's pack, models and audio, "
+                             "or remove it from [data].golden")
+        audio = manifest["audio"]["sha256"]
+        if audio in out:
+            raise InputError(golden, f"a second golden for {manifest['audio']['file']} (the first: {out[audio]})",
+                             "keep one of them in [data].golden")
+        out[audio] = golden
+    return out
+
+
+def reference_of(cfg: ParityConfig, results: dict, audio_index: int, inputs: RunInputs, goldens: dict[str, Path],
+                 progress: bool = True) -> tuple[ReferenceFrames, dict]:
+    """The reference of audio number `audio_index`: its golden (`goldens`, from `golden_audios`), else the
+    reference cache's entry ([run].cache), else computed (and stored). Also its results.json entry
+    (``reference`` list, less the audio's name)."""
+    audio_hash = results["inputs"]["audio"][audio_index]["sha256"]  # hashed once, in start_results
+    if audio_hash in goldens:
+        ref, how = golden_reference(inputs, goldens[audio_hash])
+        return ref, {"key": None, **how}
+    key = refcache.key_of(results["inputs"], audio_hash, cfg.frames, results["machine"]["libraries"]) \
+        if cfg.cache else None
+    ref, how = cached_reference(inputs, key, progress)
+    return ref, {"key": key, **how}
 
 
 def timing_summary(timings: dict, frames: int) -> dict:
@@ -402,15 +448,13 @@ def _run_matrix(cfg: ParityConfig, results: dict, path: Path, models: Path, audi
     """Every backend x audio; results.json is rewritten after each run."""
     out, work = cfg.output, cfg.output / "work"
     backend_dirs = unique_names([spec.name for spec in cfg.backends], reserved=(REFERENCE_DIR,))
-    audio_hashes = [entry["sha256"] for entry in results["inputs"]["audio"]]  # hashed once, in start_results
-    for audio, audio_hash, audio_dir, label in zip(audios, audio_hashes, unique_names([a.stem for a in audios]),
-                                                   audio_labels(audios)):
+    goldens = golden_audios(cfg, results["inputs"])
+    for k, (audio, audio_dir, label) in enumerate(zip(audios, unique_names([a.stem for a in audios]),
+                                                      audio_labels(audios))):
         ref_dir = fresh_dir(work / audio_dir / REFERENCE_DIR)
         base = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, ref_dir)
-        key = refcache.key_of(results["inputs"], audio_hash, cfg.frames, results["machine"]["libraries"]) \
-            if cfg.cache else None
-        ref, how = cached_reference(base, key, progress)
-        results.setdefault("reference", []).append({"audio": label, "key": key, **how})
+        ref, entry = reference_of(cfg, results, k, base, goldens, progress)
+        results.setdefault("reference", []).append({"audio": label, **entry})
         ref_mouths[label] = ref.mouths
         for spec, backend_dir in zip(cfg.backends, backend_dirs):
             inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames,

@@ -1,10 +1,16 @@
 """pytest plugin: `pytest --parity-config FILE [--backend NAME ...]` makes one test per backend x audio.
 
+With pytest-xdist, `pytest -n auto --parity-config FILE` runs each backend's tests in one of the
+workers; the reference of each audio is computed once for all of them (the reference cache and its
+lock) and their records are merged into one results.json.
+
 Also `--benchmark`: tests that use pytest-benchmark's `benchmark` fixture are deselected in a plain
 run and run only with this flag. JUnit XML comes from pytest's own `--junitxml`.
 """
 from __future__ import annotations
 
+import contextlib
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +19,9 @@ from harness.backends.base import RunInputs, in_stage_order
 from harness.tables import fmt_number
 
 PLATFORM_SKIP = "not on this platform"
+PARTS = ".parts"  # under [run].output: <run id>/<worker>.json, each pytest-xdist worker's records
+RUN_KEY = "synctalk_parity_run"  # the run id the controller gives its workers
+SESSION = pytest.StashKey["ParitySession"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -28,20 +37,26 @@ class ParityFailure(Exception):
 
 
 class ParitySession:
-    """Runs the reference once per audio and each backend when its test runs; writes results.json."""
+    """Runs the reference once per audio and each backend when its test runs; writes results.json (a
+    pytest-xdist worker writes its part, which the controller merges: `merge_parts`)."""
 
-    def __init__(self, config_path: str, only: list[str] | None, frames: int | None) -> None:
+    def __init__(self, config_path: str, only: list[str] | None, frames: int | None,
+                 worker: tuple[str, str] | None = None) -> None:
         from harness.config import load_config
-        from harness.parity import audio_files, models_folder, start_results
+        from harness.parity import audio_files, golden_audios, models_folder, start_results
         from reference.errors import ParityError
         try:
             self.cfg = load_config(config_path, only=only, frames=frames)
             self.models = models_folder(self.cfg)
             self.audios = audio_files(self.cfg)
             self.results = start_results(self.cfg, self.models, self.audios)
+            self.goldens = golden_audios(self.cfg, self.results["inputs"])
         except ParityError as exc:
             raise pytest.UsageError(f"--parity-config: {exc}") from None
         from harness.parity import REFERENCE_DIR, audio_labels, unique_names
+        self.worker = worker[1] if worker else None
+        self.path = (self.cfg.output / PARTS / worker[0] / f"{worker[1]}.json" if worker
+                     else self.cfg.output / "results.json")
         self.audio_dirs = dict(zip(self.audios, unique_names([a.stem for a in self.audios])))
         self.labels = dict(zip(self.audios, audio_labels(self.audios)))
         self.backend_dirs = dict(zip((s.name for s in self.cfg.backends),
@@ -52,23 +67,33 @@ class ParitySession:
 
     def inputs(self, audio: Path, folder: str) -> RunInputs:
         """The inputs of one run, in a fresh work folder of its own (`folder`: the reference's or the
-        backend's, from `backend_dirs`)."""
+        backend's, from `backend_dirs`; a worker's reference folder is its own)."""
         from harness.parity import fresh_dir
         workdir = fresh_dir(self.cfg.output / "work" / self.audio_dirs[audio] / folder)
         return RunInputs(self.cfg.source, self.cfg.source_kind, audio, self.models, self.cfg.frames, workdir)
+
+    def reference(self, audio: Path):
+        """The reference of `audio`, once per session: a golden, the cache's entry, or computed."""
+        from harness.parity import REFERENCE_DIR, reference_of
+        if audio not in self.references:
+            folder = REFERENCE_DIR + (f"-{self.worker}" if self.worker else "")
+            ref, entry = reference_of(self.cfg, self.results, self.audios.index(audio), self.inputs(audio, folder),
+                                      self.goldens, progress=False)
+            entry = {"audio": self.labels[audio], **entry, **({"worker": self.worker} if self.worker else {})}
+            self.results.setdefault("reference", []).append(entry)
+            self.references[audio] = ref
+            self.ref_mouths[self.labels[audio]] = ref.mouths
+        return self.references[audio]
 
     def record(self, spec, audio: Path) -> dict:
         """Run one backend x audio (the reference of that audio first, once), with the diagnosis of
         [run].explain; the backend's last audio also judges its audio dependence across the matrix."""
         import numpy as np
 
-        from harness.parity import REFERENCE_DIR, judge_audio_dependence, run_backend, run_reference
-        from harness.results import write_results
-        if audio not in self.references:
-            self.references[audio] = run_reference(self.inputs(audio, REFERENCE_DIR), progress=False)
-            self.ref_mouths[self.labels[audio]] = self.references[audio].mouths
+        from harness.parity import judge_audio_dependence, run_backend
+        ref = self.reference(audio)
         mouths: list = []
-        record = run_backend(spec, self.references[audio], self.inputs(audio, self.backend_dirs[spec.name]),
+        record = run_backend(spec, ref, self.inputs(audio, self.backend_dirs[spec.name]),
                              self.labels[audio], self.cfg.output, progress=False, mouths=mouths, explain=self.cfg.explain)
         if mouths:
             self.cand_mouths.setdefault(spec.name, {})[self.labels[audio]] = np.stack(mouths)
@@ -76,8 +101,14 @@ class ParitySession:
         if audio == self.audios[-1]:
             judge_audio_dependence(self.results["runs"], {spec.name: self.cand_mouths.get(spec.name, {})},
                                    self.ref_mouths)
-        write_results(self.results, self.cfg.output / "results.json")
+        self.write()
         return record
+
+    def write(self, finished: bool = False) -> None:
+        """results.json (or this worker's part), marked complete when `finished`."""
+        from harness.results import write_results
+        self.results["partial"] = not finished
+        write_results(self.results, self.path)
 
 
 class ParityItem(pytest.Item):
@@ -136,6 +167,93 @@ def failure_message(record: dict) -> str:
     return "\n".join(lines)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """With pytest-xdist (`-n N`) and a parity config, the controller sends each backend's tests to one
+    worker (a backend's audio-dependence check needs all its audios) and merges the workers' records
+    into one results.json at the end."""
+    if not config.getoption("--parity-config") or not getattr(config.option, "numprocesses", None) \
+            or hasattr(config, "workerinput"):
+        return
+    dist = config.getoption("dist")
+    if dist not in ("load", "loadgroup"):
+        raise pytest.UsageError(f"--parity-config with --dist {dist}: a backend's audios would run in different "
+                                "workers, and its audio-dependence check needs them together; leave --dist out")
+    config.pluginmanager.register(PartsMerger(config), "synctalk-parity-merger")
+
+
+class PartsMerger:
+    """The pytest-xdist controller's side: schedules by backend, names this run's parts folder and merges
+    it when the run ends."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        import uuid
+
+        from harness.config import load_config
+        from reference.errors import ParityError
+        try:
+            self.cfg = load_config(config.getoption("--parity-config"), only=config.getoption("--backend"),
+                                   frames=config.getoption("--parity-frames"))
+        except ParityError as exc:
+            raise pytest.UsageError(f"--parity-config: {exc}") from None
+        self.run_id = uuid.uuid4().hex[:12]
+        self.summary = ""
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log):
+        from xdist.scheduler import LoadScopeScheduling
+
+        class ByBackend(LoadScopeScheduling):
+            """A parity config's tests of one backend (``cfg.toml::name[audio]``) form one unit of work;
+            every other test is a unit of its own, as with ``--dist load``."""
+
+            def _split_scope(self, nodeid: str) -> str:
+                path, _, name = nodeid.partition("::")
+                return f"{path}::{name.rsplit('[', 1)[0]}" if path.endswith(".toml") and name else nodeid
+
+        return ByBackend(config, log)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node) -> None:
+        node.workerinput[RUN_KEY] = self.run_id
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        folder = self.cfg.output / PARTS / self.run_id
+        merged = merge_parts(folder, [s.name for s in self.cfg.backends])
+        if merged is not None:
+            from harness.results import write_results
+            path = write_results(merged, self.cfg.output / "results.json")
+            self.summary = (f"{len(merged['runs'])} runs of {len(list(folder.glob('*.json')))} workers merged "
+                            f"into {path}")
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            folder.parent.rmdir()  # when no other run's parts are there
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if self.summary:
+            terminalreporter.write_line(f"synctalk-parity: {self.summary}")
+
+
+def merge_parts(folder: Path, backends: list[str]) -> dict | None:
+    """One results document from the workers' parts in `folder` (None without any): the runs in the config's
+    order (audio by audio, backend by backend), every worker's reference entries, partial if any part is."""
+    from harness.parity import unique_names
+    from harness.results import read_results
+    parts = [read_results(path) for path in sorted(folder.glob("*.json"))]
+    if not parts:
+        return None
+    merged = dict(parts[0])
+    audios = unique_names([a["name"] for a in merged["inputs"]["audio"]], safe=False)
+
+    def order(entry: dict) -> tuple:
+        audio = audios.index(entry["audio"]) if entry["audio"] in audios else len(audios)
+        return audio, backends.index(entry["backend"]) if entry.get("backend") in backends else -1
+
+    merged["runs"] = sorted((run for part in parts for run in part["runs"]), key=order)
+    merged["reference"] = sorted((entry for part in parts for entry in part.get("reference", [])), key=order)
+    merged["partial"] = any(part["partial"] for part in parts)
+    return merged
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
     if not config.getoption("--benchmark"):
         deselected = [item for item in items if "benchmark" in getattr(item, "fixturenames", ())]
@@ -145,8 +263,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     path = config.getoption("--parity-config")
     if not path:
         return
-    parity = ParitySession(path, config.getoption("--backend"), config.getoption("--parity-frames"))
+    worker = getattr(config, "workerinput", None)
+    parity = ParitySession(path, config.getoption("--backend"), config.getoption("--parity-frames"),
+                           (worker[RUN_KEY], worker["workerid"]) if worker and RUN_KEY in worker else None)
+    config.stash[SESSION] = parity
     items.extend(ParityFile.from_parent(session, path=parity.cfg.path.resolve(), parity=parity).collect())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """results.json (or a worker's part) marked complete, unless the run was interrupted."""
+    parity = session.config.stash.get(SESSION, None)
+    if parity is not None and parity.results["runs"]:
+        parity.write(finished=exitstatus != pytest.ExitCode.INTERRUPTED)
 
 
 class ParityFile(pytest.File):
