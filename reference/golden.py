@@ -115,6 +115,56 @@ def read_manifest(golden: str | Path) -> dict:
     return manifest
 
 
+def golden_problems(manifest: dict, source: TemplateSource, models: dict, audio_sha256: list[str],
+                    frames: int) -> list[str]:
+    """Why a golden cannot stand for the canonical reference of a run on `source` with the models of
+    hashes `models` ({"audio_encoder", "generator"}), one of the audios `audio_sha256` and `frames`
+    frames; empty when it can."""
+    problems = []
+    if manifest["conventions"] != "canonical":
+        problems.append(f"it was recorded with conventions {manifest['conventions']}, not the canonical pipeline")
+    if manifest["models"] != {"audio_encoder": models["audio_encoder"], "generator": models["generator"]}:
+        problems.append("it was recorded with other models")
+    if manifest["audio"]["sha256"] not in audio_sha256:
+        problems.append(f"its audio {manifest['audio']['file']} is none of the run's audio files")
+    if manifest["frames"] < frames:
+        problems.append(f"it holds {manifest['frames']} frames and the run needs {frames}")
+    if manifest["source"]["kind"] != source.kind:
+        problems.append(f"it was recorded from a {manifest['source']['kind']}, the run uses a {source.kind}")
+    changed = [rel for rel, digest in manifest["source"]["files"].items()
+               if not (source.root / rel).is_file() or sha256(source.root / rel) != digest]
+    if changed:
+        problems.append(f"{len(changed)} template file(s) differ from the ones recorded, e.g. {changed[0]}")
+    return problems
+
+
+def read_golden(golden: str | Path, frames: int) -> dict:
+    """The first `frames` frames of a golden as the reference's fields: `templates`, `rects`, `patches`
+    (each frame's face rect, checked against its recorded sha256) and `stages` (its features)."""
+    golden = Path(golden)
+    manifest = read_manifest(golden)
+    templates, rects, patches = [], [], []
+    for i, record in enumerate(manifest["frame_records"][:frames]):
+        path = frame_path(golden / "frames", i, "png")
+        if not path.is_file() or sha256(path) != record["sha256"]:
+            raise InputError(path, "missing or changed since the golden was recorded",
+                             "record the golden again with `synctalk-parity golden --force`")
+        x1, y1, x2, y2 = record["rect"]
+        patch = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if patch is None or patch.shape != (y2 - y1, x2 - x1, 3):
+            raise InputError(path, f"not a {x2 - x1}x{y2 - y1} colour PNG", "record the golden again")
+        templates.append(int(record["t"]))
+        rects.append((x1, y1, x2, y2))
+        patches.append(patch)
+    stages = {}
+    for name in FEATURES:
+        try:
+            stages[name] = np.load(golden / "features" / f"{name}.npy", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(golden / "features" / f"{name}.npy", f"cannot read: {exc}", "record the golden again") from None
+    return {"templates": templates, "rects": rects, "patches": patches, "stages": stages}
+
+
 @dataclass
 class GoldenCheck:
     """Differences between a golden and a fresh reference run."""

@@ -169,3 +169,56 @@ def test_runs_wanting_the_same_reference_compute_it_once(tmp_path, synthetic_pac
     assert calls == [1], "the reference ran twice"
     assert sorted(how["cached"] for _, how in got) == [False, True]
     assert all(np.array_equal(a, b) for a, b in zip(got[0][0].patches, got[1][0].patches))
+
+
+def golden_config(tmp_path: Path, pack: Path, models: Path, golden: Path, frames: int = 4) -> Path:
+    path = tmp_path / "golden.toml"
+    path.write_text(CONFIG.format(pack=pack, models=models, frames=frames, out=tmp_path / "out", run="")
+                    .replace('audio = ["', f'golden = "{golden}"\naudio = ["silence", "'))
+    return path
+
+
+@pytest.fixture
+def golden(tmp_path, synthetic_pack, tiny_models_dir) -> Path:
+    """A 5-frame golden of the pack's audio."""
+    out = tmp_path / "golden"
+    assert main(["golden", "--pack", str(synthetic_pack), "--audio", str(synthetic_pack / "audio.wav"),
+                 "--models", str(tiny_models_dir), "--frames", "5", "--out", str(out)]) == 0
+    return out
+
+
+def test_a_golden_stands_for_its_audios_reference(tmp_path, synthetic_pack, tiny_models_dir, cache, calls, golden):
+    with_golden = run(golden_config(tmp_path, synthetic_pack, tiny_models_dir, golden))
+    assert calls == [1], "only the audio without a golden (silence) is computed"
+    silence, speech = with_golden["reference"]
+    assert speech["golden"] == str(golden) and speech["key"] is None and not speech["cached"]
+    assert "golden" not in silence and silence["key"]
+    computed = run(config(tmp_path, synthetic_pack, tiny_models_dir, run="cache = false"))
+    assert calls == [1, 1]
+    got = [r for r in with_golden["runs"] if r["audio"] == "audio.wav"][0]
+    assert (got["status"], got["summary"]) == summaries(computed)[0]
+    assert got["summary"]["full"]["identical_pct"]["min"] == 100.0  # the candidate matches the golden exactly
+    assert got["features"].keys() == {"mel", "embeddings", "padded_features"}  # the stages a golden holds
+    assert all(f["max_abs"] == 0.0 for f in got["features"].values())
+
+
+@pytest.mark.parametrize("change, message", [
+    ("frames", "it holds 5 frames and the run needs 6"),
+    ("models", "it was recorded with other models"),
+    ("png", "missing or changed since the golden was recorded"),
+])
+def test_a_golden_that_cannot_stand_for_the_reference_is_named(tmp_path, synthetic_pack, tiny_models_dir, golden,
+                                                                 capsys, change, message):
+    frames, models = 4, tiny_models_dir
+    if change == "frames":
+        frames = 6
+    elif change == "models":
+        from fixtures.models import build_models
+        build_models(tmp_path / "other-models", "tiny", seed=1)
+        models = tmp_path / "other-models"
+    else:
+        (golden / "frames" / "frame_00002.png").write_bytes(b"not a png")
+    path = golden_config(tmp_path, synthetic_pack, models, golden, frames)
+    assert main(["run", "--config", str(path), "--quiet", "--no-explain"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(golden) in err
