@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int_list, metavar="N,N,...", help="frames sweep, e.g. 50,100,250")
     p.add_argument("--warmup", type=int, metavar="N", help="warm-up frames per run (default [bench].warmup or 5)")
     p.add_argument("--repeats", type=int, metavar="N", help="repeats per run (default [bench].repeats or 1)")
+    p.add_argument("--no-overhead", action="store_true",
+                   help="skip the parity overhead (one more run per backend: a `run` of it alone with the "
+                        "reference cached, over the backend's own time)")
     _add_progress_args(p)
 
     p = _command(sub, "compare", help="compare two folders of frames and give a verdict (exit 1 when it fails)",
@@ -313,7 +316,7 @@ def report_line(results: Path, folder: Path | None) -> str:
 def cmd_bench(args: argparse.Namespace) -> int:
     from harness.bench.cli import bench_main
     return bench_main(args.config, args.backend, args.threads, args.frames, args.warmup, args.repeats,
-                      args.output, _progress(args))
+                      args.output, _progress(args), overhead=not args.no_overhead)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -104,3 +104,47 @@ def test_parse_int_list_errors_say_what_was_expected(text, message):
     import re
     with pytest.raises(ValueError, match=re.escape(message)):
         parse_int_list(text)
+
+
+OVERHEAD_CONFIG = """
+[data]
+pack = "{pack}"
+models = "{models}"
+audio = ["{pack}/audio.wav"]
+frames = 8
+[run]
+output = "{out}"
+[backends.slow]
+kind = "subprocess"
+command = ["{python}", "{port}", "--sanders", "{{pack}}", "--audio", "{{audio}}", "--output", "{{output}}",
+           "--frames", "{{frames}}", "--startup", "0.3", "--per-frame", "0.1"]
+output_pattern = "frame_%05d.jpg"
+index_base = 1
+thresholds = {{ profile = "lossy", psnr_min = 0 }}
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 1.0])
+def test_the_parity_overhead_is_the_runs_wall_time_over_the_backends(synthetic_pack, tiny_models_dir, tmp_path,
+                                                                       monkeypatch, delay):
+    """A port of known speed (0.3 s start-up, 0.1 s per frame): the run's wall time is at least the port's,
+    and a second of extra work in the run (in start_results) shows in full in the ratio."""
+    import sys
+
+    from harness import parity
+    from harness.bench.overhead import parity_overhead
+    from harness.config import load_config
+    path = tmp_path / "p.toml"
+    path.write_text(OVERHEAD_CONFIG.format(pack=synthetic_pack, models=tiny_models_dir, out=tmp_path / "out",
+                                           python=sys.executable, port=Path(__file__).parent / "fake_ports" / "slow_port.py"))
+    monkeypatch.setenv("SYNCTALK_PARITY_CACHE", str(tmp_path / "cache"))
+    real = parity.start_results
+    monkeypatch.setattr(parity, "start_results", lambda *a, **k: time.sleep(delay) or real(*a, **k))  # in run_parity
+    cfg = load_config(path)
+    found = parity_overhead(cfg, cfg.backends[0], synthetic_pack / "audio.wav", 8, tmp_path / "overhead")
+    assert found["status"] == "passed" and found["reference"]["cached"] is True and found["frames"] == 8
+    assert found["backend_s"] >= 0.3 + 8 * 0.1
+    assert found["wall_s"] >= found["backend_s"] + delay
+    assert found["ratio"] == pytest.approx(found["wall_s"] / found["backend_s"])
+    if delay:
+        assert found["ratio"] >= 1.0 + delay / found["backend_s"]

@@ -3,6 +3,7 @@ baseline and the canonical reference of each point; see the package doc (`harnes
 from __future__ import annotations
 
 import gc
+import sys
 from pathlib import Path
 
 from harness.backends.base import Backend, RunInputs
@@ -10,6 +11,7 @@ from harness.backends.inprocess import PipelineBackend
 from harness.backends.reference import ReferenceBackend
 from harness.bench.baseline import bare_generator
 from harness.bench.measure import bench_backend
+from harness.bench.overhead import parity_overhead
 from harness.bench.procfs import cores
 from harness.bench.settings import effective_threads, with_threads
 from harness.config import SILENCE, ConfigError, ParityConfig
@@ -31,11 +33,13 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def run_bench(cfg: ParityConfig, warmup: int | None = None, repeats: int | None = None,
               threads: list[int] | None = None, frames_sweep: list[int] | None = None,
-              progress: bool = True, results_path: Path | None = None) -> dict:
+              progress: bool = True, results_path: Path | None = None, overhead: bool = True) -> dict:
     """Benchmark every backend of `cfg` on its first audio; a results document (see the module doc).
 
     A None argument takes the config's ``[bench]`` value (or its default). With `results_path` the
-    document is written (validated, atomically) after every backend, as a parity run does.
+    document is written (validated, atomically) after every backend, as a parity run does. With
+    `overhead`, each configured backend's parity overhead (`harness.bench.overhead`) follows the sweep,
+    at the first frame count, under ``bench.overhead``.
     """
     settings = cfg.bench
     warmup = settings["warmup"] if warmup is None else int(warmup)
@@ -113,6 +117,19 @@ def run_bench(cfg: ParityConfig, warmup: int | None = None, repeats: int | None 
                 if record["status"] == "passed":
                     record["bench"]["reference_fps"] = point["reference_fps"]
                     record["bench"]["x_reference"] = _ratio(record["bench"]["fps"], point["reference_fps"])
+    if overhead:
+        results["bench"]["overhead"] = []
+        passed = {r["backend"] for r in results["runs"] if r["status"] == "passed"}
+        for spec, backend_dir in zip(cfg.backends, unique_names([s.name for s in cfg.backends])):
+            if spec.name not in passed:  # it could not run: nothing to compare its run with
+                results["bench"]["overhead"].append(
+                    {"backend": spec.name, "status": "not measured", "frames": frame_counts[0],
+                     "wall_s": None, "backend_s": None, "ratio": None, "reason": "its bench run did not pass"})
+                continue
+            if progress:
+                print(f"parity overhead: {spec.name} ...", file=sys.stderr)
+            found = parity_overhead(cfg, spec, audio, frame_counts[0], out / "bench-overhead" / backend_dir)
+            results["bench"]["overhead"].append({"backend": spec.name, **found})
     results["partial"] = False
     if results_path is not None:
         write_results(results, results_path)

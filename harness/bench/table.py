@@ -80,6 +80,13 @@ def bench_table(results: dict, colour: bool = False) -> str:
                   "included; TTFF: time to the first frame"]
     lines += ["", "peak RSS: (port) is a subprocess port's own (wait4 through a small launcher); (harness) is "
                   "this process's peak during an in-process backend's run, the harness's own memory included"]
+    if bench.get("overhead"):
+        lines += ["", "parity overhead: a one-backend `run` on the same audio, the reference cached, no "
+                      "diagnosis: its wall time over the backend's own run time in it"]
+        rows = [("backend", "status", "frames", "run s", "backend s", "x backend")]
+        rows += [(o["backend"], o["status"].upper(), o["frames"], fmt_number(o["wall_s"], ".2f"),
+                  fmt_number(o["backend_s"], ".2f"), fmt_number(o["ratio"], ".3f")) for o in bench["overhead"]]
+        lines += grid(rows, colour, 1)
     if notes:
         lines += ["", "not measured:"] + notes
     return "\n".join(lines)
