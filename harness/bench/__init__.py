@@ -3,7 +3,7 @@
 Modules: `settings` (the ``[bench]`` table, thread options), `procfs` (``/proc`` probes of this
 process), `stats` (latency percentiles, medians), `baseline` (the bare generator), `measure`
 (one backend's runs, in-process or a port), `sweep` (every backend at every sweep point),
-`table` (the console tables) and `cli` (the command).
+`overhead` (the parity overhead), `table` (the console tables) and `cli` (the command).
 
 For each backend of the config (and a canonical `reference`, added when the config has none) and
 the config's first audio only, a run makes `warmup + frames` frames, `repeats` times; the frames
@@ -28,6 +28,9 @@ are consumed and thrown away (no comparison). Per backend and sweep point it rec
 * FPS as a ratio to the **bare generator** (the generator model alone on pre-built inputs, same
   thread count, measured in the same run: `harness.bench.baseline.bare_generator`) and to the canonical
   **reference** at the same sweep point.
+
+After the sweep, each configured backend's parity overhead (`overhead`): a one-backend `run` with
+the reference cached, its wall time over the backend's own run time (``bench.overhead``).
 
 Sweeps: ``threads`` (every in-process backend rebuilt with its thread option set: ``threads``
 for reference, fp16 and openvino, ``intra_op_threads`` for onnxruntime; a subprocess port keeps
