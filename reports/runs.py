@@ -56,11 +56,12 @@ class Row:
         return f"{self.machine} · {self.backend} · {short_audio(self.audio)}"
 
     def why(self) -> list[str]:
-        """The failed criteria in words, or the reason it was skipped or errored."""
+        """The failed criteria in words, or the reason it was skipped or errored, and what failed after
+        the verdict (the diagnosis, the video: results.json's ``errors``)."""
         out = list(self.run.get("failures") or [])
         if self.run.get("reason"):
             out.append(self.run["reason"])
-        return out
+        return out + [f"after the verdict, {text}" for text in self.run.get("errors", [])]
 
     def causes(self) -> list[str]:
         """The named causes of the diagnosis (see harness.diagnosis.explain), when the run has one."""

@@ -225,7 +225,8 @@ def test_missing_keys_images_and_error_runs_are_shown_not_crashed(results_files,
                             "failures": [], "frames": 2,
                             "per_frame": [{"i": 0}, {"i": 1, "full": {"psnr": "inf"}}],
                             "worst_frames": [{"i": 1, "psnr": 30.0, "reference": "../../../etc/passwd",
-                                              "candidate": "worst_frames/nowhere.png"}]})
+                                              "candidate": "worst_frames/nowhere.png"}],
+                            "errors": ["video: ffmpeg exited with code 1"]})
         run = next(r for r in doc["runs"] if r["backend"] == "reference[channel_order=rgb]")
         run["diagnosis"] = {"likely": "channel order swapped (RGB instead of BGR)",
                             "evidence": [{"stage": "generator_outputs", "max_abs": 0.67}, "mel identical"]}
@@ -240,6 +241,8 @@ def test_missing_keys_images_and_error_runs_are_shown_not_crashed(results_files,
     error = [v for v in page.verdicts if v["backend"] == "crashing_port"]
     assert len(error) == 1 and error[0]["status"] == "error" and "ERROR" in error[0]["text"]
     assert "port exited with code 3" in error[0]["text"]
+    bare = [v for v in page.verdicts if v["backend"] == "bare"]
+    assert "after the verdict, video: ffmpeg exited with code 1" in bare[0]["text"]  # results.json's errors
     assert "Segmentation fault" in html and "&lt;core dumped&gt;" in html
     assert "Diagnosis" in html and "channel order swapped (RGB instead of BGR)" in html and "mel identical" in html
 
