@@ -28,6 +28,7 @@ from harness.config import SILENCE, BackendSpec, ParityConfig
 from harness.crashlog import describe
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
 from harness.diagnosis.explain import DIAGNOSIS_FRAMES, diagnose
+from harness.memory import release_memory
 from harness.ordered_worker import OrderedWorker
 from harness.results import machine_info, new_results, tree_sha256, write_results
 from harness.tolerances import evaluate
@@ -83,8 +84,11 @@ def run_reference(inputs: RunInputs, progress: bool = True) -> ReferenceFrames:
         rects.append((x1, y1, x2, y2))
         patches.append(frame[y1:y2, x1:x2].copy())
         mouths.append(mouth_thumbnail(frame, rects[-1]))
-    return ReferenceFrames(inputs.source, inputs.source_kind, templates, rects, patches, run.stages(), run.timings,
-                           np.stack(mouths))
+    ref = ReferenceFrames(inputs.source, inputs.source_kind, templates, rects, patches, run.stages(), run.timings,
+                          np.stack(mouths))
+    del run
+    release_memory()  # the reference's model sessions
+    return ref
 
 
 def cached_reference(inputs: RunInputs, key: str | None, progress: bool = True) -> tuple[ReferenceFrames, dict]:
@@ -326,6 +330,8 @@ def run_backend(spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, audi
             add_error(record, "diagnosis", describe(exc))
             return record
         return record_error(record, exc)
+    finally:
+        release_memory()  # the backend's and the diagnosis's model sessions
 
 
 def _run_and_judge(record: dict, spec: BackendSpec, ref: ReferenceFrames, inputs: RunInputs, results_dir: Path,

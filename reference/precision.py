@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from weakref import WeakKeyDictionary
 
 import numpy as np
 import onnx
@@ -21,7 +20,7 @@ from reference.models import ENCODER_FILE, GENERATOR_FILE, ModelFiles, Models
 from reference.provenance import cache_dir, cached, sha256
 
 PRECISIONS = ("fp32", "fp16", "bf16")
-_VARIANTS: WeakKeyDictionary = WeakKeyDictionary()  # models -> {precision: models-like}, built once each
+VARIANTS = "precision_variants"  # the attribute of a models object holding {precision: models-like}
 
 
 def fp16_model(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -82,10 +81,12 @@ def _build(models: Models, precision: str):
 
 
 def with_precision(models: Models, precision: str = "fp32"):
-    """`models` run at `precision` ("fp32": `models` itself); the same object for the same models each time."""
+    """`models` run at `precision` ("fp32": `models` itself); the same object for the same models each time.
+    The variants live on `models` (a variant refers back to it, so a table outside would keep it alive
+    for ever) and go with it."""
     if precision == "fp32":
         return models
-    built = _VARIANTS.setdefault(models, {})
+    built = models.__dict__.setdefault(VARIANTS, {})
     if precision not in built:
         built[precision] = _build(models, precision)
     return built[precision]

@@ -1,14 +1,17 @@
 """Bounded memory: `explain` over many failing backends keeps its peak RSS under 2 GB (it grew
-without bound over 9 ports x 2 audios when every diagnosis made its own model sessions and every
-variant's frames were kept)."""
+without bound over 9 ports x 2 audios when every diagnosis's model sessions were kept alive by their
+precision variants and every variant's frames were kept), and a diagnosis's sessions are freed."""
 from __future__ import annotations
 
 import resource
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 from harness.diagnosis.explain import diagnosis_models
+from harness.memory import release_memory
+from reference.precision import with_precision
 
 LIMIT_MB = 2048
 VARIANTS = ["channel_order=rgb", "paste=direct", "masked_input=none", "template_order=linear",
@@ -31,5 +34,11 @@ def test_explain_of_many_failing_backends_stays_under_2_gb(shared_data, tiny_mod
     assert before < LIMIT_MB * 1024 and peak_mb <= LIMIT_MB
 
 
-def test_one_set_of_model_sessions_serves_every_diagnosis(tiny_models_dir):
-    assert diagnosis_models(Path(tiny_models_dir)) is diagnosis_models(Path(tiny_models_dir))
+def test_a_diagnosiss_sessions_and_their_precision_variants_are_freed(tiny_models_dir):
+    models = diagnosis_models(Path(tiny_models_dir))
+    assert with_precision(models, "fp16") is with_precision(models, "fp16")  # built once per models object
+    with_precision(models, "bf16")
+    gone = weakref.ref(models)
+    del models
+    release_memory()
+    assert gone() is None, "the variants keep the model sessions alive"

@@ -8,7 +8,6 @@ cause ("no divergence" for a run that matches).
 """
 from __future__ import annotations
 
-import functools
 import time
 from pathlib import Path
 
@@ -39,12 +38,13 @@ def layer_candidate(backend) -> tuple[str, dict | None] | None:
     return None
 
 
-@functools.lru_cache(maxsize=1)
 def diagnosis_models(folder: Path):
-    """One set of model sessions (and its reduced-precision variants) for every diagnosis of a run:
-    sessions made per diagnosis were never freed and each held its memory arena (tests/test_diagnosis_memory.py)."""
-    from reference.models import ModelFiles, Models
-    return Models(ModelFiles.from_dir(folder))
+    """The model sessions of one diagnosis; they and their reduced-precision variants are freed with it
+    (`harness.memory.release_memory` after the run gives their arenas back: tests/test_diagnosis_memory.py)."""
+    from reference.models import ModelFiles, Models, session_options
+    options = session_options()
+    options.enable_mem_pattern = False  # no pre-planned block for every activation: ~180 MB less per generator
+    return Models(ModelFiles.from_dir(folder), options=options)
 
 
 def diagnose(record: dict, spec, inputs, ref, candidate_first: list[np.ndarray], worst: dict,
