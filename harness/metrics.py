@@ -22,7 +22,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from harness.ssim_kernel import ssim_rows
+from harness.ssim_kernel import channel_histograms, ssim_rows
 from reference.image import check_rect, rect_mouth_box
 
 CHANNELS = ("B", "G", "R")
@@ -31,7 +31,6 @@ WITHIN = (1, 2, 8)  # within_k_pct: share of values with |ref - cand| <= k
 SSIM_WIN_SIZE = 7
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 _BLOCK_ROWS = 64  # SSIM map rows per work item of the kernel's threads
-_HIST_EXACT = 1 << 24  # cv2.calcHist returns float32 counts: exact below this many values per channel
 
 
 def _check_same_shape(ref: np.ndarray, cand: np.ndarray) -> None:
@@ -53,17 +52,9 @@ def _check_frames(ref: np.ndarray, cand: np.ndarray) -> None:
         raise ValueError(f"expected H x W x 3 frames, got ref {ref.shape} and cand {cand.shape}")
 
 
-def _histogram(values: np.ndarray, channel: int = 0) -> np.ndarray:
-    """int64 counts of the 256 values of one channel of a uint8 2-D (or H x W x C) array."""
-    if values.shape[0] * values.shape[1] < _HIST_EXACT:
-        return cv2.calcHist([values], [channel], None, [256], [0, 256]).ravel().astype(np.int64)
-    plane = values if values.ndim == 2 else values[..., channel]
-    return np.bincount(plane.ravel(), minlength=256).astype(np.int64)
-
-
 def _channel_histograms(values: np.ndarray) -> np.ndarray:
-    """C x 256 int64 histograms of an H x W x C uint8 array, one per channel."""
-    return np.stack([_histogram(values, c) for c in range(values.shape[2])])
+    """C x 256 int64 counts of an H x W x C uint8 array (or view), one row per channel."""
+    return channel_histograms(values.reshape(values.shape[0], -1), values.shape[2])
 
 
 def _as_rows(a: np.ndarray) -> np.ndarray:
@@ -86,7 +77,7 @@ def _stats(hist: np.ndarray) -> dict:
 
 def _abs_diff_stats(ref: np.ndarray, cand: np.ndarray) -> dict:
     """:func:`_stats` of |ref - cand| over every value of two same-shape uint8 arrays."""
-    return _stats(_histogram(cv2.absdiff(_as_rows(ref), _as_rows(cand))))
+    return _stats(channel_histograms(cv2.absdiff(_as_rows(ref), _as_rows(cand)), 1)[0])
 
 
 def psnr_from_mse(mse: float, data_range: float = 255.0) -> float:

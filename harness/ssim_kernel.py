@@ -1,4 +1,5 @@
-"""The SSIM map kernel: one pass over the rows of a uint8 image pair, compiled with numba.
+"""The compiled kernels of ``harness.metrics`` (numba): the SSIM map, one pass over the rows of a uint8
+image pair, and per-channel histograms.
 
 For every window of ``win x win`` pixels the sums Sx, Sy, Sxy and Sdd (d = x - y) are kept as
 float64 values that are exact integers: the column sums slide down the rows (one row added, one
@@ -141,3 +142,21 @@ def ssim_rows(x: np.ndarray, y: np.ndarray, out: np.ndarray, channels: int, win:
         for f in range(cols):
             sums[b, f % channels] += acc[f]
     return sums
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def channel_histograms(values: np.ndarray, channels: int) -> np.ndarray:  # pragma: no cover - compiled
+    """channels x 256 int64 counts of a uint8 array of rows (H x W*C, channels interleaved), per channel.
+    Each channel counts in four partial histograms (pixels 4k, 4k + 1, ...), so that runs of equal
+    values do not wait on one counter."""
+    lanes = 4 * channels
+    counts = np.zeros((lanes, 256), np.int64)
+    for r in range(values.shape[0]):
+        row = values[r]
+        end = row.shape[0] - row.shape[0] % lanes
+        for f in range(0, end, lanes):
+            for k in range(lanes):
+                counts[k, row[f + k]] += 1
+        for f in range(end, row.shape[0]):
+            counts[f % channels, row[f]] += 1
+    return counts.reshape(4, channels, 256).sum(axis=0)
