@@ -11,14 +11,14 @@ but c1 and c2 an integer below 2^53, so the variances suffer no cancellation; th
 float64 and stored as float32. The floating-point flags allow
 reassociation and fused multiply-add (exact on these integers) but no approximate division; numpy's
 error model (no ZeroDivisionError check: the denominator is positive) lets the ratio loop vectorize.
-Blocks of rows run on numba's threads; ``nogil`` lets other Python threads run meanwhile.
+The kernels release the GIL (``nogil``): ``harness.metrics`` runs bands of rows on Python threads.
 """
 from __future__ import annotations
 
 import os
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 from numba.core.caching import CacheImpl, UserProvidedCacheLocator
 
 from harness.userdirs import writable_dir
@@ -97,50 +97,46 @@ def _ssim_row(cx: np.ndarray, cy: np.ndarray, cxy: np.ndarray, cdd: np.ndarray, 
         acc[f] += value
 
 
-@njit(cache=True, parallel=True, nogil=True, fastmath=_FLAGS, error_model="numpy")
-def ssim_rows(x: np.ndarray, y: np.ndarray, out: np.ndarray, channels: int, win: int, c1: float, c2: float,
-              block: int) -> np.ndarray:  # pragma: no cover - compiled; tested through harness.metrics
+@njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy")
+def ssim_rows(x: np.ndarray, y: np.ndarray, out: np.ndarray, channels: int, win: int, c1: float,
+              c2: float) -> np.ndarray:  # pragma: no cover - compiled; tested through harness.metrics
     """Write the SSIM map of uint8 images ``x``, ``y`` (H x W*C, channels interleaved) into ``out``
-    ((H - win + 1) x (W - win + 1)*C float32); return its per-block, per-channel float64 sums."""
+    ((H - win + 1) x (W - win + 1)*C float32); return its per-channel float64 sums."""
     width = x.shape[1]
     n = float(win * win)
     rows, cols = out.shape
-    blocks = (rows + block - 1) // block
-    sums = np.zeros((blocks, channels))
-    for b in prange(blocks):
-        r0 = b * block
-        r1 = min(r0 + block, rows)
-        vx, vy, vxy, vdd = np.zeros(width), np.zeros(width), np.zeros(width), np.zeros(width)
-        cx, cy = np.zeros(width + channels), np.zeros(width + channels)
-        cxy, cdd = np.zeros(width + channels), np.zeros(width + channels)
-        acc = np.zeros(cols)
-        for r in range(r0, r0 + win):
+    vx, vy, vxy, vdd = np.zeros(width), np.zeros(width), np.zeros(width), np.zeros(width)
+    cx, cy = np.zeros(width + channels), np.zeros(width + channels)
+    cxy, cdd = np.zeros(width + channels), np.zeros(width + channels)
+    acc = np.zeros(cols)
+    for r in range(win):
+        for f in range(width):
+            a, e = float(x[r, f]), float(y[r, f])
+            vx[f] += a
+            vy[f] += e
+            vxy[f] += a * e
+            vdd[f] += (a - e) * (a - e)
+    for r in range(rows):
+        if r > 0:  # slide the column sums down: row r + win - 1 enters, row r - 1 leaves
+            new, old = r + win - 1, r - 1
             for f in range(width):
-                a, e = float(x[r, f]), float(y[r, f])
-                vx[f] += a
-                vy[f] += e
-                vxy[f] += a * e
-                vdd[f] += (a - e) * (a - e)
-        for r in range(r0, r1):
-            if r > r0:  # slide the column sums down: row r + win - 1 enters, row r - 1 leaves
-                new, old = r + win - 1, r - 1
-                for f in range(width):
-                    a, e = float(x[new, f]), float(y[new, f])
-                    a0, e0 = float(x[old, f]), float(y[old, f])
-                    vx[f] += a - a0
-                    vy[f] += e - e0
-                    vxy[f] += a * e - a0 * e0
-                    vdd[f] += (a - e) * (a - e) - (a0 - e0) * (a0 - e0)
-            if channels == 3:
-                _prefix_sums3(vx, vy, vxy, vdd, cx, cy, cxy, cdd)
-            else:
-                _prefix_sums(vx, cx, channels)
-                _prefix_sums(vy, cy, channels)
-                _prefix_sums(vxy, cxy, channels)
-                _prefix_sums(vdd, cdd, channels)
-            _ssim_row(cx, cy, cxy, cdd, win * channels, n, c1, c2, out[r], acc)
-        for f in range(cols):
-            sums[b, f % channels] += acc[f]
+                a, e = float(x[new, f]), float(y[new, f])
+                a0, e0 = float(x[old, f]), float(y[old, f])
+                vx[f] += a - a0
+                vy[f] += e - e0
+                vxy[f] += a * e - a0 * e0
+                vdd[f] += (a - e) * (a - e) - (a0 - e0) * (a0 - e0)
+        if channels == 3:
+            _prefix_sums3(vx, vy, vxy, vdd, cx, cy, cxy, cdd)
+        else:
+            _prefix_sums(vx, cx, channels)
+            _prefix_sums(vy, cy, channels)
+            _prefix_sums(vxy, cxy, channels)
+            _prefix_sums(vdd, cdd, channels)
+        _ssim_row(cx, cy, cxy, cdd, win * channels, n, c1, c2, out[r], acc)
+    sums = np.zeros(channels)
+    for f in range(cols):
+        sums[f % channels] += acc[f]
     return sums
 
 
