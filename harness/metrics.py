@@ -31,7 +31,7 @@ REGIONS = ("full", "face", "mouth", "outside_face")
 WITHIN = (1, 2, 8)  # within_k_pct: share of values with |ref - cand| <= k
 SSIM_WIN_SIZE = 7
 SSIM_K1, SSIM_K2 = 0.01, 0.03
-_BLOCK_ROWS = 64  # SSIM map rows per task of _POOL
+_BLOCK_ROWS = 128  # SSIM map rows per task of _POOL
 # The compiled kernels release the GIL: histograms and bands of SSIM rows run on one Python thread per
 # CPU, started once. Idle threads sleep (numba's parallel loops, OpenMP threads, spin while they wait),
 # so the metrics share a busy machine, such as a port producing the next frame, well.
@@ -178,6 +178,8 @@ def _ssim_interior(x: np.ndarray, y: np.ndarray, data_range: float, win_size: in
     c0, c1 = max(int(cols[0]) - 2 * pad, 0), min(int(cols[-1]), shape[1] - 1) + 1
     if r0 >= r1 or c0 >= c1:
         return empty
+    if 16 * (c1 - c0) >= 15 * shape[1]:  # whole rows: computing a few more windows costs less than copying
+        c0, c1 = 0, shape[1]
     box = (slice(r0, r1 + 2 * pad), slice(c0, c1 + 2 * pad))
     return _SsimMap(shape, *_ssim_dense(x[box], y[box], data_range, win_size), r0, c0)
 
