@@ -15,6 +15,7 @@ variance terms are computed without cancellation; only the final ratio is float3
 from __future__ import annotations
 
 import math
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
@@ -22,7 +23,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from harness.ssim_kernel import ssim_rows
+from harness.ssim_kernel import channel_histograms, ssim_rows
 from reference.image import check_rect, rect_mouth_box
 
 CHANNELS = ("B", "G", "R")
@@ -30,8 +31,11 @@ REGIONS = ("full", "face", "mouth", "outside_face")
 WITHIN = (1, 2, 8)  # within_k_pct: share of values with |ref - cand| <= k
 SSIM_WIN_SIZE = 7
 SSIM_K1, SSIM_K2 = 0.01, 0.03
-_BLOCK_ROWS = 64  # SSIM map rows per work item of the kernel's threads
-_HIST_EXACT = 1 << 24  # cv2.calcHist returns float32 counts: exact below this many values per channel
+_BLOCK_ROWS = 128  # SSIM map rows per task of _POOL
+# The compiled kernels release the GIL: histograms and bands of SSIM rows run on one Python thread per
+# CPU, started once. Idle threads sleep (numba's parallel loops, OpenMP threads, spin while they wait),
+# so the metrics share a busy machine, such as a port producing the next frame, well.
+_POOL = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="metrics")
 
 
 def _check_same_shape(ref: np.ndarray, cand: np.ndarray) -> None:
@@ -53,17 +57,9 @@ def _check_frames(ref: np.ndarray, cand: np.ndarray) -> None:
         raise ValueError(f"expected H x W x 3 frames, got ref {ref.shape} and cand {cand.shape}")
 
 
-def _histogram(values: np.ndarray, channel: int = 0) -> np.ndarray:
-    """int64 counts of the 256 values of one channel of a uint8 2-D (or H x W x C) array."""
-    if values.shape[0] * values.shape[1] < _HIST_EXACT:
-        return cv2.calcHist([values], [channel], None, [256], [0, 256]).ravel().astype(np.int64)
-    plane = values if values.ndim == 2 else values[..., channel]
-    return np.bincount(plane.ravel(), minlength=256).astype(np.int64)
-
-
 def _channel_histograms(values: np.ndarray) -> np.ndarray:
-    """C x 256 int64 histograms of an H x W x C uint8 array, one per channel."""
-    return np.stack([_histogram(values, c) for c in range(values.shape[2])])
+    """C x 256 int64 counts of an H x W x C uint8 array (or view), one row per channel."""
+    return channel_histograms(values.reshape(values.shape[0], -1), values.shape[2])
 
 
 def _as_rows(a: np.ndarray) -> np.ndarray:
@@ -86,7 +82,7 @@ def _stats(hist: np.ndarray) -> dict:
 
 def _abs_diff_stats(ref: np.ndarray, cand: np.ndarray) -> dict:
     """:func:`_stats` of |ref - cand| over every value of two same-shape uint8 arrays."""
-    return _stats(_histogram(cv2.absdiff(_as_rows(ref), _as_rows(cand))))
+    return _stats(channel_histograms(cv2.absdiff(_as_rows(ref), _as_rows(cand)), 1)[0])
 
 
 def psnr_from_mse(mse: float, data_range: float = 255.0) -> float:
@@ -182,6 +178,8 @@ def _ssim_interior(x: np.ndarray, y: np.ndarray, data_range: float, win_size: in
     c0, c1 = max(int(cols[0]) - 2 * pad, 0), min(int(cols[-1]), shape[1] - 1) + 1
     if r0 >= r1 or c0 >= c1:
         return empty
+    if 16 * (c1 - c0) >= 15 * shape[1]:  # whole rows: computing a few more windows costs less than copying
+        c0, c1 = 0, shape[1]
     box = (slice(r0, r1 + 2 * pad), slice(c0, c1 + 2 * pad))
     return _SsimMap(shape, *_ssim_dense(x[box], y[box], data_range, win_size), r0, c0)
 
@@ -189,16 +187,22 @@ def _ssim_interior(x: np.ndarray, y: np.ndarray, data_range: float, win_size: in
 def _ssim_dense(x: np.ndarray, y: np.ndarray, data_range: float, win_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Every window of the interior (p = (win_size - 1) // 2 pixels off every border, what skimage
     averages): float32 (H - 2p) x (W - 2p) x C, and its float64 per-channel sums (see
-    ``harness.ssim_kernel``)."""
+    ``harness.ssim_kernel``), in bands of ``_BLOCK_ROWS`` rows on ``_POOL``."""
     height, width, channels = x.shape
     pad = win_size // 2
     n = win_size * win_size
     c1 = (SSIM_K1 * data_range * n) ** 2
     c2 = (SSIM_K2 * data_range) ** 2 * n * (n - 1)
-    out = np.empty((height - 2 * pad, (width - 2 * pad) * channels), np.float32)
-    sums = ssim_rows(np.ascontiguousarray(x).reshape(height, -1), np.ascontiguousarray(y).reshape(height, -1),
-                     out, channels, win_size, c1, c2, _BLOCK_ROWS)
-    return out.reshape(height - 2 * pad, width - 2 * pad, channels), sums.sum(axis=0)
+    rows = height - 2 * pad
+    out = np.empty((rows, (width - 2 * pad) * channels), np.float32)
+    x, y = np.ascontiguousarray(x).reshape(height, -1), np.ascontiguousarray(y).reshape(height, -1)
+
+    def band(r0: int) -> np.ndarray:
+        r1 = min(r0 + _BLOCK_ROWS, rows)
+        return ssim_rows(x[r0:r1 + 2 * pad], y[r0:r1 + 2 * pad], out[r0:r1], channels, win_size, c1, c2)
+
+    sums = sum(_POOL.map(band, range(0, rows, _BLOCK_ROWS)))
+    return out.reshape(rows, width - 2 * pad, channels), sums
 
 
 def _ssim_input(a: np.ndarray, channel_axis: int | None) -> np.ndarray:
@@ -335,10 +339,9 @@ def frame_metrics(ref: np.ndarray, cand: np.ndarray, rect: Sequence[int]) -> dic
     mouth_box = rect_mouth_box(rect)
     regions = region_masks(ref.shape, rect, mouth_box)
     diff = cv2.absdiff(ref, cand)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # histograms beside the SSIM kernel (which frees the GIL)
-        hist_jobs = {name: pool.submit(_channel_histograms, diff[regions[name]]) for name in ("full", "face", "mouth")}
-        smap = _ssim_interior(ref, cand, 255.0, SSIM_WIN_SIZE, diff)
-        hists = {name: job.result() for name, job in hist_jobs.items()}
+    hist_jobs = {name: _POOL.submit(_channel_histograms, diff[regions[name]]) for name in ("full", "face", "mouth")}
+    smap = _ssim_interior(ref, cand, 255.0, SSIM_WIN_SIZE, diff)
+    hists = {name: job.result() for name, job in hist_jobs.items()}
     hists["outside_face"] = hists["full"] - hists["face"]
     ssims = _region_ssims(smap, rect, mouth_box, SSIM_WIN_SIZE // 2)
     return {name: _region_entry(hists[name], ssims[name], 255.0) for name in REGIONS}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from harness import metrics
+from harness import metrics, ssim_kernel
 from reference.image import rect_mouth_box
 
 RECT = (532, 210, 714, 392)  # a Sanders-like face rect (x1, y1, x2, y2)
@@ -36,10 +36,13 @@ def assert_stats(got: dict, want: dict) -> None:
 
 @pytest.fixture(scope="module")
 def frames(shared_data) -> dict:
-    """Real frames: 1, 2 and 300, and frame 1 blurred, JPEG re-encoded at q=70 and with noise added."""
+    """Real frames: 1, 2 and 300, and frame 1 blurred, JPEG re-encoded at q=70 and with noise added; a
+    uniformly random frame, and it with noise added."""
     folder = shared_data / "sanders_pack" / "full_body_img"
     first, second, far = (cv2.imread(str(folder / f"{k}.jpg")) for k in (1, 2, 300))
-    noise = np.random.default_rng(0).normal(0, 6, first.shape)
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 6, first.shape)
+    random = rng.integers(0, 256, first.shape, dtype=np.uint8)
     return {
         "1": first,
         "2": second,
@@ -47,6 +50,8 @@ def frames(shared_data) -> dict:
         "blur": cv2.GaussianBlur(first, (5, 5), 1.2),
         "jpeg70": cv2.imdecode(cv2.imencode(".jpg", first, [cv2.IMWRITE_JPEG_QUALITY, 70])[1], cv2.IMREAD_COLOR),
         "noise": np.clip(first + noise, 0, 255).astype(np.uint8),
+        "random": random,
+        "random_noise": np.clip(random + rng.normal(0, 3, first.shape), 0, 255).astype(np.uint8),
     }
 
 
@@ -100,7 +105,7 @@ def test_pixel_stats_on_crops_of_real_frames(frames):
 
 
 def test_pixel_stats_beyond_float32_histogram_counts():
-    # 2**24 + 4096 values: cv2.calcHist's float32 counts would round; the numpy path must count exactly.
+    # 2**24 + 4096 values: float32 counts (cv2.calcHist's) would round; the histograms must count exactly.
     rng = np.random.default_rng(1)
     ref = rng.integers(0, 256, (4097, 4096), dtype=np.uint8)
     cand = ref.copy()
@@ -109,10 +114,14 @@ def test_pixel_stats_beyond_float32_histogram_counts():
     assert_stats(metrics.pixel_stats(ref, cand), numpy_stats(ref, cand))
 
 
-def test_histogram_paths_agree(frames, monkeypatch):
-    want = metrics.frame_metrics(frames["1"], frames["2"], RECT)
-    monkeypatch.setattr(metrics, "_HIST_EXACT", 1)  # force the numpy (bincount) path everywhere
-    assert metrics.frame_metrics(frames["1"], frames["2"], RECT) == want
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_channel_histograms_match_bincount(channels):
+    rng = np.random.default_rng(channels)
+    values = rng.integers(0, 256, (37, 53 * channels), dtype=np.uint8)  # 53 pixels: not a multiple of 4
+    values[:, ::5] = 7  # runs of one value
+    for view in (values, values[3:30, channels:-2 * channels]):  # contiguous, and a crop (strided rows)
+        want = np.stack([np.bincount(view[:, c::channels].ravel(), minlength=256) for c in range(channels)])
+        assert np.array_equal(ssim_kernel.channel_histograms(view, channels), want)
 
 
 @pytest.mark.parametrize("ref, cand", [
@@ -352,7 +361,7 @@ def assert_region(got: dict, want: dict) -> None:
         assert abs(values["ssim"] - expected["ssim"]) < SSIM_DEFINITION_TOL
 
 
-@pytest.mark.parametrize("pair", [("1", "2"), ("1", "jpeg70")])
+@pytest.mark.parametrize("pair", [("1", "2"), ("1", "jpeg70"), ("random", "random_noise")])
 def test_frame_metrics_regions_match_independent_computations(frames, pair):
     ref, cand = frames[pair[0]], frames[pair[1]]
     got = metrics.frame_metrics(ref, cand, RECT)
