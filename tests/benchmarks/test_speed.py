@@ -23,7 +23,7 @@ fp16 (ORT CPU)               >= 0.6 x bare (CPUs without native fp16 arithmetic 
 bare generator               harness.bench.baseline.bare_generator's p50 agrees with pytest-benchmark's
                              median for the same model within 2x either way (the denominator)
 SSIM 1280x720 RGB            ours >= 10x faster than skimage.metrics.structural_similarity
-frame_metrics per pair       median <= 25 ms (all regions, histograms, PSNR, SSIM)
+frame_metrics per pair       median <= 15 ms (all regions, histograms, PSNR, SSIM)
 ===========================  =======================================================================
 """
 from __future__ import annotations
