@@ -13,7 +13,7 @@ from tqdm import tqdm
 from reference.conventions import Conventions
 from reference.data import TemplateSource
 from reference.models import Models
-from reference.output import frame_path, prepare_output, write_frame
+from reference.output import PNG_LEVEL, frame_path, prepare_output, write_frame
 from reference.pipeline import ReferencePipeline, audio_features, background_priority
 from reference.stages import StageDump
 
@@ -24,7 +24,7 @@ class FrameWriter:
     """Encodes and writes frames in one background thread, at most MAX_PENDING_WRITES queued;
     `seconds` sums their encode and write times. Leaving the `with` block waits for every write."""
 
-    def __init__(self, folder: Path, fmt: str = "png", png_level: int = 1) -> None:
+    def __init__(self, folder: Path, fmt: str = "png", png_level: int = PNG_LEVEL) -> None:
         self.folder, self.fmt, self.png_level = folder, fmt, png_level
         self.seconds = 0.0
         self._pending: deque[Future] = deque()
@@ -73,7 +73,7 @@ class InferResult:
 
 def infer(source: TemplateSource, audio_path: str | Path, models: Models, output: str | Path,
           frames: int | None = None, fmt: str = "png", conv: Conventions = Conventions(),
-          dump_stages: str | Path | None = None, dump_frames: int = 8, png_level: int = 1,
+          dump_stages: str | Path | None = None, dump_frames: int = 8, png_level: int = PNG_LEVEL,
           progress: bool = True) -> InferResult:
     """Run the reference pipeline and write `frame_00001.<fmt>` ... into `output`."""
     start = time.perf_counter()
