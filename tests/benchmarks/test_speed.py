@@ -197,7 +197,7 @@ def test_bare_generator(benchmark, full_models):
 def test_reference_end_to_end(benchmark, full_models, sanders, tmp_path):
     """`synctalk-parity infer`'s work, run with infer's own pieces (audio_features,
     ReferencePipeline.frames, FrameWriter at its default PNG level) and interleaved with the bare
-    generator: E2E_FRAMES frames, about 1-2 minutes on 2 busy cores.
+    generator: E2E_FRAMES frames, 40 s on 2 idle cores, up to 2 minutes on busy ones.
 
     The audio features run between two bare blocks; then blocks of E2E_BLOCK frames, each ending
     once its frames are written (so no work spills into a bare block; its last write overlaps
