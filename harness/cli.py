@@ -89,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, required=True, metavar="DIR", help="folder for the frames")
     p.add_argument("--format", choices=("png", "jpg"), default="png",
                    help="png (lossless, default) or jpg (quality 95, lossy: for looking, not for parity)")
-    p.add_argument("--png-level", type=int, default=1, choices=range(10), metavar="0-9",
-                   help="PNG zlib compression level (default 1: fast; 9: smallest)")
+    p.add_argument("--png-level", type=int, default=0, choices=range(10), metavar="0-9",  # reference.output.PNG_LEVEL
+                   help="PNG zlib compression level (default 0: stored, the fastest to write; 9: smallest)")
     p.add_argument("--dump-stages", type=Path, metavar="DIR",
                    help="also write every intermediate stage as .npy with an index.json")
     p.add_argument("--dump-frames", type=int, default=8, metavar="K",

@@ -194,9 +194,11 @@ def generator_input(roi: np.ndarray, masked: np.ndarray) -> np.ndarray:
     """The generator's image input: concat(ROI, masked ROI) channels-first, BGR, float32 / 255 -> (1, 6, 320, 320)."""
     _check_image("roi", roi, (ROI_SIZE, ROI_SIZE, 3))
     _check_image("masked", masked, (ROI_SIZE, ROI_SIZE, 3))
-    stacked = np.concatenate([roi.transpose(2, 0, 1), masked.transpose(2, 0, 1)], axis=0)
-    out = stacked.astype(np.float32) / np.float32(255.0)
-    return np.ascontiguousarray(out[None])
+    out = np.empty((1, 6, ROI_SIZE, ROI_SIZE), np.float32)  # filled in place: no intermediate copies
+    out[0, :3] = roi.transpose(2, 0, 1)
+    out[0, 3:] = masked.transpose(2, 0, 1)
+    out /= np.float32(255.0)
+    return out
 
 
 def quantize(output: np.ndarray, rounding: bool = False) -> np.ndarray:

@@ -7,16 +7,52 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from reference.conventions import Conventions
 from reference.data import TemplateSource
 from reference.models import Models
-from reference.output import frame_path, prepare_output, write_frame
+from reference.output import PNG_LEVEL, frame_path, prepare_output, write_frame
 from reference.pipeline import ReferencePipeline, audio_features, background_priority
 from reference.stages import StageDump
 
 MAX_PENDING_WRITES = 8
+
+
+class FrameWriter:
+    """Encodes and writes frames in one background thread, at most MAX_PENDING_WRITES queued;
+    `seconds` sums their encode and write times. Leaving the `with` block waits for every write."""
+
+    def __init__(self, folder: Path, fmt: str = "png", png_level: int = PNG_LEVEL) -> None:
+        self.folder, self.fmt, self.png_level = folder, fmt, png_level
+        self.seconds = 0.0
+        self._pending: deque[Future] = deque()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write", initializer=background_priority)
+
+    def __enter__(self) -> "FrameWriter":
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        with self._pool:  # joins the thread
+            if exc_type is None:
+                self.wait()
+
+    def _write(self, i: int, frame: np.ndarray) -> None:
+        start = time.perf_counter()
+        write_frame(frame_path(self.folder, i, self.fmt), frame, self.fmt, self.png_level)
+        self.seconds += time.perf_counter() - start
+
+    def write(self, i: int, frame: np.ndarray) -> None:
+        """Queue 0-based frame `i`; waits while more than MAX_PENDING_WRITES are queued."""
+        self._pending.append(self._pool.submit(self._write, i, frame))
+        while len(self._pending) > MAX_PENDING_WRITES:
+            self._pending.popleft().result()
+
+    def wait(self) -> None:
+        """Return once every queued frame is written (raising a write's error)."""
+        while self._pending:
+            self._pending.popleft().result()
 
 
 @dataclass
@@ -37,7 +73,7 @@ class InferResult:
 
 def infer(source: TemplateSource, audio_path: str | Path, models: Models, output: str | Path,
           frames: int | None = None, fmt: str = "png", conv: Conventions = Conventions(),
-          dump_stages: str | Path | None = None, dump_frames: int = 8, png_level: int = 1,
+          dump_stages: str | Path | None = None, dump_frames: int = 8, png_level: int = PNG_LEVEL,
           progress: bool = True) -> InferResult:
     """Run the reference pipeline and write `frame_00001.<fmt>` ... into `output`."""
     start = time.perf_counter()
@@ -49,25 +85,13 @@ def infer(source: TemplateSource, audio_path: str | Path, models: Models, output
     dump = StageDump(dump_frames) if dump_stages else None
     if dump:
         dump.add_audio(feats)
-    pending: deque[Future] = deque()
-    writing = [0.0]
-
-    def write(i: int, frame) -> None:
-        t0 = time.perf_counter()
-        write_frame(frame_path(out_dir, i, fmt), frame, fmt, png_level)
-        writing[0] += time.perf_counter() - t0
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="write", initializer=background_priority) as writer:
+    with FrameWriter(out_dir, fmt, png_level) as writer:
         for result in tqdm(pipeline.frames(feats, n), total=n, unit="frame", disable=not progress,
                            desc="reference"):
             if dump:
                 dump.add_frame(result)
-            pending.append(writer.submit(write, result.index, result.frame))
-            while len(pending) > MAX_PENDING_WRITES:
-                pending.popleft().result()
-        for fut in pending:
-            fut.result()
+            writer.write(result.index, result.frame)
     index = dump.write(dump_stages, conv, {"audio": str(audio_path), "frames": n}) if dump else None
     end = time.perf_counter()
-    stages = {**feats.seconds, **pipeline.seconds, "encode_write": writing[0]}
+    stages = {**feats.seconds, **pipeline.seconds, "encode_write": writer.seconds}
     return InferResult(n, out_dir, end - start, audio_done - start, stages, index.parent if index else None)

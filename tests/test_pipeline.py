@@ -14,8 +14,10 @@ from reference.conventions import CHOICES, Conventions
 from reference.data import Dataset, Pack, template_index
 from reference.errors import InputError
 from reference.features import audio_window, pad_features
+from harness.cli import build_parser
 from reference.infer import infer
 from reference.models import ModelFiles, Models
+from reference.output import PNG_LEVEL, frame_path
 from reference.pipeline import ReferencePipeline, audio_features
 
 
@@ -80,6 +82,17 @@ def test_run_writes_one_based_frames_composited_into_the_templates(models, synth
         outside[y1:y2, x1:x2] = False
         assert np.array_equal(frame[outside], full[outside])
         assert not np.array_equal(frame[y1:y2, x1:x2], full[y1:y2, x1:x2])
+
+
+def test_written_frames_decode_to_the_exact_composited_frames(models, synthetic_pack, feats, tmp_path):
+    """The PNG level is a speed choice: infer's default (the CLI's too) writes lossless frames."""
+    pack = Pack(synthetic_pack)
+    infer(pack, synthetic_pack / "audio.wav", models, tmp_path, frames=3, progress=False)
+    for result in ReferencePipeline(pack, models).frames(feats, 3):
+        written = cv2.imread(str(frame_path(tmp_path, result.index, "png")), cv2.IMREAD_UNCHANGED)
+        assert written.dtype == np.uint8 and np.array_equal(written, result.frame)
+    infer_options = build_parser()._subparsers._group_actions[0].choices["infer"]
+    assert infer_options.get_default("png_level") == PNG_LEVEL
 
 
 def test_too_many_frames_is_a_clear_error(models, synthetic_pack, feats, tmp_path):
