@@ -236,13 +236,13 @@ class PartsMerger:
 def merge_parts(folder: Path, backends: list[str]) -> dict | None:
     """One results document from the workers' parts in `folder` (None without any): the runs in the config's
     order (audio by audio, backend by backend), every worker's reference entries, partial if any part is."""
-    from harness.parity import unique_names
+    from harness.parity import audio_labels
     from harness.results import read_results
     parts = [read_results(path) for path in sorted(folder.glob("*.json"))]
     if not parts:
         return None
     merged = dict(parts[0])
-    audios = unique_names([a["name"] for a in merged["inputs"]["audio"]], safe=False)
+    audios = audio_labels([Path(a["path"]) for a in merged["inputs"]["audio"]])
 
     def order(entry: dict) -> tuple:
         audio = audios.index(entry["audio"]) if entry["audio"] in audios else len(audios)

@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
+from harness.cli import build_parser
 from reference import image
 from reference.conventions import CHOICES, Conventions
 from reference.data import Dataset, Pack, template_index
 from reference.errors import InputError
 from reference.features import audio_window, pad_features
-from harness.cli import build_parser
 from reference.infer import infer
 from reference.models import ModelFiles, Models
 from reference.output import PNG_LEVEL, frame_path
