@@ -29,7 +29,7 @@ from harness.crashlog import describe
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
 from harness.diagnosis.explain import DIAGNOSIS_FRAMES, diagnose
 from harness.memory import release_memory
-from harness.ordered_worker import OrderedWorker
+from reference.ordered_worker import OrderedWorker
 from harness.results import machine_info, new_results, tree_sha256, write_results
 from harness.tolerances import evaluate
 from harness.video import SideBySideVideo

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import time
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +11,7 @@ from tqdm import tqdm
 from reference.conventions import Conventions
 from reference.data import TemplateSource
 from reference.models import Models
+from reference.ordered_worker import OrderedWorker
 from reference.output import PNG_LEVEL, frame_path, prepare_output, write_frame
 from reference.pipeline import ReferencePipeline, audio_features, background_priority
 from reference.stages import StageDump
@@ -21,20 +20,20 @@ MAX_PENDING_WRITES = 8
 
 
 class FrameWriter:
-    """Encodes and writes frames in one background thread, at most MAX_PENDING_WRITES queued;
-    `seconds` sums their encode and write times. Leaving the `with` block waits for every write."""
+    """Encodes and writes frames in one background thread (an `OrderedWorker`), at most
+    MAX_PENDING_WRITES queued; `seconds` sums their encode and write times. Leaving the `with` block
+    waits for every write."""
 
     def __init__(self, folder: Path, fmt: str = "png", png_level: int = PNG_LEVEL) -> None:
         self.folder, self.fmt, self.png_level = folder, fmt, png_level
         self.seconds = 0.0
-        self._pending: deque[Future] = deque()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="write", initializer=background_priority)
+        self._worker = OrderedWorker(self._write, MAX_PENDING_WRITES, background_priority, "write")
 
     def __enter__(self) -> "FrameWriter":
         return self
 
     def __exit__(self, exc_type, *_) -> None:
-        with self._pool:  # joins the thread
+        with self._worker:  # joins the thread
             if exc_type is None:
                 self.wait()
 
@@ -44,15 +43,13 @@ class FrameWriter:
         self.seconds += time.perf_counter() - start
 
     def write(self, i: int, frame: np.ndarray) -> None:
-        """Queue 0-based frame `i`; waits while more than MAX_PENDING_WRITES are queued."""
-        self._pending.append(self._pool.submit(self._write, i, frame))
-        while len(self._pending) > MAX_PENDING_WRITES:
-            self._pending.popleft().result()
+        """Queue 0-based frame `i`; waits while more than MAX_PENDING_WRITES are queued (raising a
+        finished write's error)."""
+        self._worker.submit(i, i, frame)
 
     def wait(self) -> None:
         """Return once every queued frame is written (raising a write's error)."""
-        while self._pending:
-            self._pending.popleft().result()
+        self._worker.drain()
 
 
 @dataclass

@@ -14,7 +14,7 @@ from harness import metrics, parity
 from harness.backends.base import RunInputs
 from harness.backends.subprocess_port import SubprocessBackend
 from harness.config import BackendSpec
-from harness.ordered_worker import OrderedWorker
+from reference.ordered_worker import OrderedWorker
 from harness.tolerances import Thresholds
 
 SLOW = Path(__file__).parent / "fake_ports" / "slow_port.py"

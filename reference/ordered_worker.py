@@ -1,7 +1,8 @@
 """One worker thread that computes while its caller produces the next input; results in submission order.
 
 A parity run uses it for the metrics of frame i while the backend computes (or a port writes, and
-the harness reads) frame i + 1: numpy and OpenCV release the GIL, so both run at once.
+the harness reads) frame i + 1, and `infer` to encode and write frame i while it makes frame i + 1:
+numpy and OpenCV release the GIL, so both run at once.
 """
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ T = TypeVar("T")
 
 
 class OrderedWorker(Generic[T]):
-    """Calls `fn` in one thread, at most `depth` calls queued or running; results come back with their
-    tags, in the order submitted. Use as a context manager: leaving it cancels what has not started."""
+    """Calls `fn` in one thread (which first runs `initializer`, if given), at most `depth` calls queued
+    or running; results come back with their tags, in the order submitted. Use as a context manager:
+    leaving it cancels what has not started."""
 
-    def __init__(self, fn: Callable[..., T], depth: int = 2) -> None:
+    def __init__(self, fn: Callable[..., T], depth: int = 2, initializer: Callable[[], None] | None = None,
+                 name: str = "ordered-worker") -> None:
         self.fn, self.depth = fn, depth
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ordered-worker")
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name, initializer=initializer)
         self._pending: deque[tuple[Any, Future]] = deque()
 
     def submit(self, tag: Any, *args: Any) -> list[tuple[Any, T]]:
