@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ci import in_ci, need
 from fixtures.locate import shared_data_dir
 from harness.plugin import PLATFORM_SKIP
 
@@ -42,10 +43,7 @@ def shared_data() -> Path:
     """The real data folder; a test needing it is skipped locally without it and fails in CI."""
     path = shared_data_dir()
     if path is None:
-        message = "real data not found: set SYNCTALK_PARITY_DATA or place ../shared/data beside the project"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        need("real data not found: set SYNCTALK_PARITY_DATA or place ../shared/data beside the project")
     return path
 
 
@@ -55,23 +53,52 @@ def go_ports() -> Path:
     lib/ (see tests/go_ports.py). Skipped locally without ../shared/ports, a failure in CI."""
     from go_ports import build_go_ports, ports_dir
     if ports_dir() is None:
-        message = "Go ports not found: place ../shared/ports (with build-go-ports) beside the project"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        need("Go ports not found: place ../shared/ports (with build-go-ports) beside the project")
     return build_go_ports()
+
+
+def _skip_reason(report) -> str:
+    return str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """Under CI=true a skip is a failure, unless its reason starts with "not on this platform"."""
+    """Under CI a skip is a failure, unless its reason starts with "not on this platform"."""
     outcome = yield
     report = outcome.get_result()
-    if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
-        reason = str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    if in_ci() and report.skipped and not hasattr(report, "wasxfail"):
+        reason = _skip_reason(report)
         if PLATFORM_SKIP not in reason:
             report.outcome = "failed"
             report.longrepr = f"skipped under CI (nothing may be skipped silently): {reason}"
+
+
+class SkippedAtCollection(pytest.Item):
+    """Stands for a module (or class) that skipped itself while being collected under CI: it fails
+    with the skip's reason, and the rest of the run goes on."""
+
+    def __init__(self, *, reason: str, **kwargs):
+        super().__init__(**kwargs)
+        self.reason = reason
+
+    def runtest(self) -> None:
+        pytest.fail(f"skipped at collection under CI (nothing may be skipped silently): {self.reason}",
+                     pytrace=False)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.name}: {self.reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """Under CI a module-level skip or `importorskip` becomes one failing test instead of a skip."""
+    outcome = yield
+    report = outcome.get_result()
+    if in_ci() and report.skipped:
+        reason = _skip_reason(report)
+        if PLATFORM_SKIP not in reason:
+            item = SkippedAtCollection.from_parent(collector, name="skipped-at-collection", reason=reason)
+            outcome.force_result(pytest.CollectReport(report.nodeid, "passed", None, [item]))
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import pytest
 
 from harness.backends.base import RunInputs
 from harness.backends.subprocess_port import SubprocessBackend, preset_options
+from ci import need
 from harness.plugin import PLATFORM_SKIP
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,11 +39,8 @@ def go_port(tmp_path_factory) -> Path:
     """docs/snippets/dump.go built into a temporary folder (its own Go build cache there too)."""
     go = go_toolchain()
     if go is None:
-        message = ("no Go toolchain: put `go` on PATH or run ../shared/ports/build-go-ports "
-                   "(which installs one), to compile docs/snippets/dump.go")
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        need("no Go toolchain: put `go` on PATH or run ../shared/ports/build-go-ports "
+             "(which installs one), to compile docs/snippets/dump.go")
     out = tmp_path_factory.mktemp("go-snippet")
     env = {**os.environ, "GOCACHE": str(out / "gocache"), "GOPATH": str(out / "gopath"), "GOTOOLCHAIN": "local",
            "GOFLAGS": "", "CGO_ENABLED": "0"}
