@@ -12,6 +12,8 @@ from typing import Iterator
 
 from reference.errors import ParityError
 
+PROFILE_NAMES = ("exact", "desktop", "mobile", "lossy")  # harness.tolerances.PROFILES, not imported: a slow import
+
 EPILOG = """exit codes: 0 success, 1 parity/perf threshold failed (only that), 2 usage, config or input error,
 3 infrastructure error (a backend could not run, an engine error, an unexpected crash: the traceback
 goes to a log file under $SYNCTALK_PARITY_CACHE/logs, default ~/.cache/synctalk-parity/logs).
@@ -160,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pack", type=Path, metavar="DIR",
                    help="the pack the frames came from: adds face, mouth and outside-face regions")
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the per-frame metrics as JSON")
-    p.add_argument("--profile", choices=("exact", "desktop", "mobile", "lossy"), default="desktop",
+    p.add_argument("--profile", choices=PROFILE_NAMES, default="desktop",
                    help="tolerance profile of the verdict (default desktop: PSNR >= 45 dB on every frame)")
     for name, what in (("psnr-min", "PSNR in dB"), ("ssim-min", "SSIM"), ("identical-pct-min", "pixel-identical %%")):
         p.add_argument(f"--{name}", type=float, metavar="X", help=f"override the profile's minimum {what}")
@@ -219,6 +221,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_args(p)
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="golden folder to create")
     p.add_argument("--force", action="store_true", help="replace an existing golden")
+    p.add_argument("--store-models", action="store_true",
+                   help="store the two models in the golden too (the template files and the audio always are)")
+
+    p = _command(sub, "check-golden", help="check a golden on this machine against a fresh reference run",
+                 description="Run the reference again on the inputs a golden stores and compare stage by stage. "
+                             "The profile is exact where the library versions and the CPU are the recorded ones, "
+                             "--profile otherwise; the verdict names the libraries that changed version and the "
+                             "first stage out of tolerance, by how much. Exit 0 passed, 1 failed, 2 input error.")
+    p.add_argument("golden", type=Path, metavar="DIR", help="a golden written by `golden`")
+    p.add_argument("--models", type=Path, metavar="DIR",
+                   help="the models it was recorded with, for a golden that does not store them")
+    p.add_argument("--profile", choices=PROFILE_NAMES, default="desktop",
+                   help="tolerance profile when libraries or CPU differ from the recording (default desktop)")
+    p.add_argument("--threads", type=int, default=1, metavar="T", help="ONNX Runtime threads (default 1)")
     return parser
 
 
@@ -282,9 +298,18 @@ def cmd_fixtures(args: argparse.Namespace) -> int:
 def cmd_golden(args: argparse.Namespace) -> int:
     from reference.golden import write_golden
     path = write_golden(args.out, _source(args), args.audio, _models(args.models, args.threads), args.frames,
-                        _conventions(args.conventions), force=args.force)
+                        _conventions(args.conventions), force=args.force, store_models=args.store_models)
     print(f"golden -> {path}")
     return 0
+
+
+def cmd_check_golden(args: argparse.Namespace) -> int:
+    from harness.golden_check import check_golden
+    from reference.models import ModelFiles
+    check = check_golden(args.golden, ModelFiles.from_dir(args.models) if args.models else None, args.profile,
+                         args.threads)
+    print("\n".join(check.lines()))
+    return 0 if check.ok else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -382,6 +407,7 @@ def cmd_explain_layers(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"explain": cmd_explain, "explain-layers": cmd_explain_layers, "report": cmd_report, "infer": cmd_infer, "demo": cmd_demo, "fixtures": cmd_fixtures, "golden": cmd_golden,
+            "check-golden": cmd_check_golden,
             "run": cmd_run, "bench": cmd_bench, "compare": cmd_compare}
 
 

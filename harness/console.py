@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from harness.diagnosis.explain import causes
-from harness.tables import fmt_number, grid
+from harness.tables import fmt_number, fmt_pct, grid
 
 
 def _stat(run: dict, region: str, metric: str, which: str):
@@ -20,7 +20,7 @@ def results_table(results: dict, colour: bool = False) -> str:
         timings = run.get("timings", {})
         rows.append((
             run["backend"], run["audio"], run["status"].upper(),
-            fmt_number(_stat(run, "full", "identical_pct", "mean"), ".3f"),
+            fmt_pct(_stat(run, "full", "identical_pct", "mean")),
             fmt_number(_stat(run, "full", "psnr", "min"), ".2f"),
             fmt_number(_stat(run, "full", "ssim", "min"), ".5f"),
             fmt_number(_stat(run, "mouth", "ssim", "min"), ".5f"),

@@ -16,7 +16,7 @@ from pathlib import Path
 import jsonschema
 
 from reference.errors import InputError
-from reference.provenance import library_versions, sha256
+from reference.provenance import cpu_name, library_versions, sha256
 
 SCHEMA_ID = "synctalk-parity/results"
 VERSION = 1
@@ -74,17 +74,9 @@ SCHEMA = {
 
 def machine_info() -> dict:
     """This machine: name, OS, CPU, cores, Python and the versions of the libraries that decide numbers."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     libs = library_versions(LIBRARIES)
     return {"name": os.environ.get("SYNCTALK_PARITY_MACHINE") or platform.node(), "os": platform.platform(),
-            "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "libraries": libs}
+            "cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(), "libraries": libs}
 
 
 def tree_sha256(root: Path) -> str:

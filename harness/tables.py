@@ -18,6 +18,16 @@ def fmt_number(value, spec: str = ".2f", none: str = "-", infinity: str = "inf")
     return format(value, spec)
 
 
+def fmt_pct(value, decimals: int = 3, none: str = "-") -> str:
+    """A share in % with `decimals` decimals, never rounded up to 100 when below it (99.99996 is
+    "99.99996", not "100.000"): a cell that reads 100 % means identical."""
+    text = fmt_number(value, f".{decimals}f", none)
+    while text == format(100, f".{decimals}f") and value < 100 and decimals < 12:
+        decimals += 1
+        text = format(value, f".{decimals}f")
+    return text
+
+
 def grid(rows: list[tuple], colour: bool = False, verdict_col: int | None = None) -> list[str]:
     """Rows as aligned text columns under a dashed rule; the verdict column coloured with `colour`."""
     widths = [max(len(str(r[c])) for r in rows) for c in range(len(rows[0]))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 from harness.backends.base import in_stage_order
-from harness.tables import fmt_number
+from harness.tables import fmt_number, fmt_pct
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def evaluate(t: Thresholds, worst: dict, features: dict, fps: float | None) -> l
     failures = []
     if t.identical_pct_min is not None and worst["identical_pct"][0] < t.identical_pct_min:
         value, frame = worst["identical_pct"]
-        failures.append(f"pixel-identical {value:.3f} % on frame {frame + 1} < {t.identical_pct_min:g} %")
+        failures.append(f"pixel-identical {fmt_pct(value)} % on frame {frame + 1} < {t.identical_pct_min:g} %")
     if t.psnr_min is not None and worst["psnr"][0] < t.psnr_min:
         value, frame = worst["psnr"]
         failures.append(f"PSNR {fmt_number(value)} dB on frame {frame + 1} < {t.psnr_min:g} dB")

@@ -269,17 +269,23 @@ class Pack(TemplateSource):
     kind = "pack"
     default_crop_source: CropSource = "pack"
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, n_images: int | None = None) -> None:
+        """`n_images` opens a partial copy (a golden's stored inputs): the rects of all `n_images`
+        templates but the image files of only some; their numbering is not checked."""
         self.root = _existing_dir(root, "pack folder not found")
         self.rects_path = self.root / "cache" / "crop_rectangles.json"
+        self.has_model_inputs = (self.root / "model_inputs").is_dir()
+        self.has_landmarks = (self.root / "landmarks").is_dir()
+        if n_images is not None:
+            self._rects = self._load_rects(n_images)
+            self.n_images = n_images
+            return
         n = _check_numbering(self.root / "full_body_img", ".jpg", 1, "full-frame image")
         counts = {"full_body_img": n}
         for name in ("crops_328", "rois_320"):
             counts[name] = _check_numbering(self.root / name, ".jpg", 1, f"{name} image")
-        self.has_model_inputs = (self.root / "model_inputs").is_dir()
         if self.has_model_inputs:
             counts["model_inputs"] = _check_numbering(self.root / "model_inputs", ".jpg", 1, "model_inputs image")
-        self.has_landmarks = (self.root / "landmarks").is_dir()
         if self.has_landmarks:
             counts["landmarks"] = _check_numbering(self.root / "landmarks", ".lms", 0, "landmark")
         self._rects = self._load_rects(n)
@@ -375,8 +381,14 @@ class Dataset(TemplateSource):
     kind = "dataset"
     default_crop_source: CropSource = "computed"
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, n_images: int | None = None) -> None:
+        """`n_images` opens a partial copy (a golden's stored inputs): the files of only some of
+        `n_images` templates; their numbering is not checked."""
         self.root = _existing_dir(root, "dataset folder not found")
+        self._rects: dict[int, Rect] = {}
+        if n_images is not None:
+            self.n_images = n_images
+            return
         if not (self.root / "landmarks").is_dir() and (self.root / "crops_328").is_dir():
             raise InputError(self.root, "a pre-cut pack without landmarks/, not a raw dataset",
                              "give it as a pack (--pack, or pack = ... in a config)")
@@ -386,7 +398,6 @@ class Dataset(TemplateSource):
             raise InputError(self.root, f"full_body_img holds {n} images but landmarks holds {m} files",
                              "image K.jpg pairs with landmarks/(K-1).lms: the counts must match")
         self.n_images = n
-        self._rects: dict[int, Rect] = {}
 
     def landmarks_path(self, t: int) -> Path:
         self._check_index(t)

@@ -3,8 +3,12 @@
 Layout of a golden folder:
 
 * `manifest.json`: schema and version, frame count, conventions, sha256 of both models, the audio
-  and every template file used, library versions, and per frame its template index, rect and the
-  sha256 of its PNG.
+  and every template file used, library versions, the CPU fingerprint, and per frame its template
+  index, rect and the sha256 of its PNG.
+* `inputs/source/...` (the template files used, at their paths in the pack or dataset),
+  `inputs/audio/<audio file>` and, when recorded with `store_models`, `inputs/models/*.onnx`: the
+  inputs themselves, so that a golden is checked on another machine with exactly the files it was
+  recorded from (version 2; a version-1 golden stores none and can only stand for a reference).
 * `features/{mel,embeddings,padded_features}.npy`.
 * `frames/frame_00001.png`, ...: the face rect of each composited frame, lossless. Outside the
   rect a composited frame equals its template frame, whose hash is in the manifest, so the rect
@@ -24,16 +28,18 @@ import numpy as np
 
 from reference.atomic_swap import swap_paths
 from reference.conventions import Conventions
-from reference.data import TemplateSource
+from reference.data import Dataset, Pack, TemplateSource
 from reference.errors import InputError
-from reference.models import Models
+from reference.models import ModelFiles, Models
 from reference.output import encode_frame, frame_path
 from reference.pipeline import AudioFeatures, ReferencePipeline, audio_features
-from reference.provenance import library_versions, sha256
+from reference.provenance import cpu_fingerprint, library_versions, sha256
 
 SCHEMA = "synctalk-parity/golden"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 FEATURES = ("mel", "embeddings", "padded_features")
+INPUTS = "inputs"
 
 
 def _feature_arrays(feats: AudioFeatures) -> dict[str, np.ndarray]:
@@ -55,8 +61,10 @@ def _inputs(source: TemplateSource, audio_path: Path, models: Models, templates:
 
 
 def write_golden(out: str | Path, source: TemplateSource, audio_path: str | Path, models: Models,
-                 frames: int | None = None, conv: Conventions = Conventions(), force: bool = False) -> Path:
-    """Run the reference and record it as a golden in `out` (atomically; `force` replaces one)."""
+                 frames: int | None = None, conv: Conventions = Conventions(), force: bool = False,
+                 store_models: bool = False) -> Path:
+    """Run the reference and record it as a golden in `out` (atomically; `force` replaces one), with
+    the template files and the audio it used (and the models with `store_models`)."""
     out = Path(out)
     if out.exists() and not force:
         raise InputError(out, "a golden already exists here", "pass --force to replace it, or choose another --out")
@@ -76,15 +84,29 @@ def write_golden(out: str | Path, source: TemplateSource, audio_path: str | Path
             path = frame_path(tmp / "frames", r.index, "png")
             path.write_bytes(encode_frame(np.ascontiguousarray(r.frame[y1:y2, x1:x2]), "png", 9))
             records.append({"t": r.t, "rect": [x1, y1, x2, y2], "sha256": sha256(path)})
-        manifest = {"schema": SCHEMA, "version": VERSION, "frames": n, "conventions": conv.label(),
-                    **_inputs(source, Path(audio_path), models, [r["t"] for r in records], conv),
-                    "libraries": library_versions(), "machine": platform.platform(), "frame_records": records}
+        inputs = _inputs(source, Path(audio_path), models, [r["t"] for r in records], conv)
+        _store_inputs(tmp / INPUTS, source, Path(audio_path), models if store_models else None, inputs)
+        manifest = {"schema": SCHEMA, "version": VERSION, "frames": n, "conventions": conv.label(), **inputs,
+                    "stored": {"models": store_models}, "libraries": library_versions(), "cpu": cpu_fingerprint(),
+                    "machine": platform.platform(), "frame_records": records}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         _replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _store_inputs(folder: Path, source: TemplateSource, audio_path: Path, models: Models | None, inputs: dict) -> None:
+    """Copy the template files of `inputs`, the audio and (when given) the models into `folder`."""
+    copies = {source.root / rel: folder / "source" / rel for rel in inputs["source"]["files"]}
+    copies[audio_path] = folder / "audio" / inputs["audio"]["file"]
+    if models is not None:
+        copies[models.files.encoder] = folder / "models" / "audio_encoder.onnx"
+        copies[models.files.generator] = folder / "models" / "generator.onnx"
+    for src, dest in copies.items():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
 
 
 def _replace(new: Path, out: Path) -> None:
@@ -110,8 +132,9 @@ def read_manifest(golden: str | Path) -> dict:
         manifest = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise InputError(path, f"cannot read golden manifest: {exc}", "give a folder written by `golden`") from None
-    if manifest.get("schema") != SCHEMA or manifest.get("version") != VERSION:
-        raise InputError(path, f"not a version-{VERSION} golden manifest", "re-create it with `golden --force`")
+    if manifest.get("schema") != SCHEMA or manifest.get("version") not in READABLE_VERSIONS:
+        raise InputError(path, f"not a golden manifest of version {' or '.join(map(str, READABLE_VERSIONS))}",
+                         "re-create it with `golden --force`")
     return manifest
 
 
@@ -165,39 +188,63 @@ def read_golden(golden: str | Path, frames: int) -> dict:
     return {"templates": templates, "rects": rects, "patches": patches, "stages": stages}
 
 
-@dataclass
-class GoldenCheck:
-    """Differences between a golden and a fresh reference run."""
+@dataclass(frozen=True)
+class StoredInputs:
+    """The inputs a golden was recorded from, as stored in it."""
 
-    input_mismatches: list[str] = field(default_factory=list)
-    feature_max_abs: dict[str, float] = field(default_factory=dict)
-    frame_mismatches: list[int] = field(default_factory=list)
-
-    def ok(self, feature_tol: float = 1e-5) -> bool:
-        return (not self.input_mismatches and not self.frame_mismatches
-                and all(v <= feature_tol for v in self.feature_max_abs.values()))
+    source: TemplateSource
+    audio: Path
+    models: ModelFiles
 
 
-def check_golden(golden: str | Path, source: TemplateSource, audio_path: str | Path, models: Models) -> GoldenCheck:
-    """Re-run the reference with the golden's inputs and compare features and frames."""
+def stored_inputs(golden: str | Path, models: ModelFiles | None = None) -> StoredInputs:
+    """A golden's stored inputs, each checked against the manifest's sha256. `models` stand for models
+    the golden does not store (they must be the recorded ones); stored models are used otherwise."""
     golden = Path(golden)
     manifest = read_manifest(golden)
+    root = golden / INPUTS
+    if "stored" not in manifest or not root.is_dir():
+        raise InputError(golden, "this golden does not store the inputs it was recorded from (version 1)",
+                         "record it again with `synctalk-parity golden --force`")
+    if manifest["stored"]["models"]:
+        models = ModelFiles.from_dir(root / "models")
+    elif models is None:
+        raise InputError(golden, "this golden does not store its models", "give the models it was recorded with (--models DIR)")
+    audio = root / "audio" / manifest["audio"]["file"]
+    expected = {root / "source" / rel: digest for rel, digest in manifest["source"]["files"].items()}
+    expected.update({audio: manifest["audio"]["sha256"], models.encoder: manifest["models"]["audio_encoder"],
+                     models.generator: manifest["models"]["generator"]})
+    for path, digest in expected.items():
+        if not path.is_file() or sha256(path) != digest:
+            raise InputError(path, "missing, or not the file the golden was recorded from (its sha256 differs)",
+                             "give the models the golden was recorded with, or record the golden again")
+    kind = {"pack": Pack, "dataset": Dataset}[manifest["source"]["kind"]]
+    return StoredInputs(kind(root / "source", n_images=manifest["source"]["n_images"]), audio, models)
+
+
+@dataclass
+class GoldenRerun:
+    """A fresh reference run of a golden's stored inputs beside what the golden recorded: per stage
+    (recorded, now) arrays, and per frame (recorded, now) face rects."""
+
+    manifest: dict
+    stages: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    frames: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+
+def rerun_golden(golden: str | Path, models: ModelFiles | None = None, threads: int = 1) -> GoldenRerun:
+    """Run the reference again on a golden's stored inputs (see `stored_inputs`) with its conventions."""
+    golden = Path(golden)
+    inputs = stored_inputs(golden, models)
+    rerun = GoldenRerun(read_manifest(golden))
+    manifest = rerun.manifest
     conv = Conventions.parse("" if manifest["conventions"] == "canonical" else manifest["conventions"])
-    records = manifest["frame_records"]
-    check = GoldenCheck()
-    now = _inputs(source, Path(audio_path), models, [r["t"] for r in records], conv)
-    for key in ("models", "audio", "source"):
-        if now[key] != manifest[key]:
-            check.input_mismatches.append(key)
-    feats = audio_features(audio_path, models, conv, manifest["frames"])
+    engine = Models(inputs.models, threads=threads)
+    feats = audio_features(inputs.audio, engine, conv, manifest["frames"])
     for name, arr in _feature_arrays(feats).items():
-        want = np.load(golden / "features" / f"{name}.npy")
-        check.feature_max_abs[name] = (float(np.max(np.abs(arr - want))) if arr.shape == want.shape
-                                       else float("inf"))
-    pipeline = ReferencePipeline(source, models, conv)
-    for r in pipeline.frames(feats, manifest["frames"]):
-        x1, y1, x2, y2 = records[r.index]["rect"]
-        want = cv2.imread(str(frame_path(golden / "frames", r.index, "png")), cv2.IMREAD_UNCHANGED)
-        if want is None or want.shape != (y2 - y1, x2 - x1, 3) or not np.array_equal(r.frame[y1:y2, x1:x2], want):
-            check.frame_mismatches.append(r.index)
-    return check
+        rerun.stages[name] = (np.load(golden / "features" / f"{name}.npy", allow_pickle=False), arr)
+    patches = read_golden(golden, manifest["frames"])["patches"]
+    for r, want in zip(ReferencePipeline(inputs.source, engine, conv).frames(feats, manifest["frames"]), patches):
+        x1, y1, x2, y2 = manifest["frame_records"][r.index]["rect"]
+        rerun.frames.append((want, np.ascontiguousarray(r.frame[y1:y2, x1:x2])))
+    return rerun

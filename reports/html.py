@@ -20,7 +20,7 @@ from harness.results import read_results
 from harness.backends.base import in_stage_order
 from reports.charts import draw_charts
 from reports.gallery import worst_frame_panels
-from reports.runs import (REGION_LABELS, STATUS_WORDS, Row, build_rows, counts, fmt, fmt_sci, machine_names,
+from reports.runs import (REGION_LABELS, STATUS_WORDS, Row, build_rows, counts, fmt, fmt_pct, fmt_sci, machine_names,
                           short_audio)
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -32,7 +32,7 @@ WHERE_REGIONS = ("mouth", "face", "outside_face")
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(num=fmt, sci=fmt_sci, short_audio=short_audio)
+    env.filters.update(num=fmt, pct=fmt_pct, sci=fmt_sci, short_audio=short_audio)
     env.tests["mapping"] = lambda v: isinstance(v, dict)
     env.tests["seq"] = lambda v: isinstance(v, (list, tuple))
     return env

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from reports.runs import Row, build_rows, fmt, short_audio
+from reports.runs import Row, build_rows, fmt, fmt_pct, short_audio
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -32,7 +32,7 @@ def _metrics_text(row: Row) -> str:
     t = row.run.get("timings") or {}
     parts = [f"frames {row.run.get('frames', 0)}"]
     for region in ("full", "face", "mouth"):
-        parts.append(f"{region}: identical {fmt(row.stat(region, 'identical_pct', 'mean'), '.3f')} %, "
+        parts.append(f"{region}: identical {fmt_pct(row.stat(region, 'identical_pct', 'mean'))} %, "
                      f"PSNR min {fmt(row.stat(region, 'psnr', 'min'), '.2f')} dB, "
                      f"SSIM min {fmt(row.stat(region, 'ssim', 'min'), '.5f')}")
     parts.append(f"FPS {fmt(row.fps, '.2f')}, p50 {fmt(t.get('p50_ms'), '.1f')} ms, p99 {fmt(t.get('p99_ms'), '.1f')} ms"
