@@ -107,3 +107,11 @@ def test_results_page_names_every_schema_key():
     run = SCHEMA["properties"]["runs"]["items"]["properties"]
     for key in list(SCHEMA["properties"]) + list(run):
         assert f"| `{key}` |" in text, key
+
+
+def test_goldens_page_names_every_manifest_key():
+    from reference.golden import read_manifest
+    text = (DOCS / "goldens.md").read_text()
+    manifest = read_manifest(ROOT / "fixtures" / "golden" / "tiny-synthetic")
+    for key in manifest:
+        assert f"| `{key}` |" in text, key
