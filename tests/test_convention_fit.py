@@ -3,8 +3,10 @@ them) are reproduced and every knob is named; the prefits find the codec and the
 the generator; the renderer's caches stay bounded."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
+from itertools import pairwise
 from io import BytesIO
 
 import numpy as np
@@ -12,7 +14,7 @@ import pytest
 from PIL import Image, JpegImagePlugin
 
 from harness.diagnosis import render as render_mod
-from harness.diagnosis.conventions import bill_lines, fit_conventions, spread
+from harness.diagnosis.conventions import bill_deviations, bill_lines, fit_conventions, spread
 from harness.diagnosis.fit import fit_audio, fit_background
 from harness.diagnosis.render import LRU, Renderer
 from reference import image
@@ -27,6 +29,11 @@ FRAMES = 6
 def renderer(pack, models) -> Renderer:
     """One renderer for every fit below (its caches are bounded, so sharing it is safe)."""
     return Renderer(pack, pack.root / "audio.wav", models, FRAMES)
+
+
+def heaviest_first(bill: dict) -> bool:
+    """Whether the bill lists its deviations, and its minor ones, in non-increasing weight."""
+    return all(a["weight_db"] >= b["weight_db"] for key in ("deviations", "minor") for a, b in pairwise(bill[key]))
 
 
 def made_with(pack, models, conv: Conventions, n: int = FRAMES):
@@ -63,6 +70,7 @@ def test_fit_names_every_knob_of_a_combination(pack, models, renderer, variant, 
         assert np.array_equal(renderer.frame(fitted, i), candidate[i]), (i, bill["text"])
     assert bill["explained"] and bill["match"]["identical_pct"] == 100.0
     assert all(d["weight_db"] >= 0.5 for d in bill["deviations"]), bill["deviations"]
+    assert heaviest_first(bill), bill_lines(bill)
     assert bill["residual"]["max_abs"] == 0 and bill["residual"]["text"].startswith("none")
     assert bill["variants_rendered"] > 0 and bill["seconds"] > 0
 
@@ -93,8 +101,21 @@ def test_dumps_name_a_knob_too_small_to_see_in_pixels(pack, models, renderer):
     bill = fit_conventions(pack, pack.root / "audio.wav", models, candidate, FRAMES, {"audio_windows": windows},
                            render=renderer)
     named = {d["knob"]: d["value"] for d in bill["deviations"] + bill["minor"]}
-    assert named == injected.variants(), bill_lines(bill)
+    assert named == injected.variants() and heaviest_first(bill), bill_lines(bill)
     assert bill["prefit"]["audio"]["knobs"]["stft_window"] == "symmetric"
+
+
+def test_the_bill_lists_deviations_heaviest_first():
+    fitted = Conventions.parse("paste=direct,input_channels=rgb,mel_scale=htk,stft_window=symmetric,output=jpeg90")
+    weights = {"paste": (1.5, 40.0), "input_channels": (math.inf, None), "mel_scale": (7.25, 30.0)}
+    deviations, minor = bill_deviations(fitted, weights, {"output": 0.05, "stft_window": 0.3},
+                                        {"knobs": {"stft_window": "symmetric"}})
+    bill = {"deviations": deviations, "minor": minor}
+    assert heaviest_first(bill), bill
+    assert [(d["knob"], d["value"], d["canonical"]) for d in deviations] == [
+        ("input_channels", "rgb", "bgr"), ("mel_scale", "htk", "slaney"), ("paste", "direct", "crop328")]
+    assert [(d["knob"], d["evidence"]) for d in minor] == [
+        ("stft_window", "stage dumps"), ("output", "JPEG lattice of the background")]
 
 
 @pytest.mark.parametrize("output", ["lossless", "jpeg95", "jpeg70_444", "jpeg90"])

@@ -8,9 +8,12 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from harness.backends.base import Backend, BackendRun, RunInputs
 from harness.cli import main
-from harness.config import ConfigError, load_config
+from harness.config import BackendSpec, ConfigError, load_config
+from harness.parity import run_backend, run_reference
 from harness.results import read_results, write_results
+from harness.tolerances import PROFILES, Thresholds
 from reference.errors import InputError
 
 FAKE_PORTS = Path(__file__).parent / "fake_ports"
@@ -146,6 +149,45 @@ def test_only_a_broken_backend_exits_1(tmp_path, synthetic_pack, tiny_models_dir
     assert "FAILED" in out and "why:" in out and "reference[audio_window=tile]" in out
     path = write_config(tmp_path, synthetic_pack, tiny_models_dir, "[backends.ort]\nkind = \"onnxruntime\"\n")
     assert main(["run", "--config", str(path), "--quiet", "--frames", "3"]) == 0
+
+
+class OutsideTheFace(Backend):
+    """The reference's own frames, frame 2 with its top-left 128 x 128 corner, far from the face rect, off by 128."""
+
+    kind = "in-process test"
+
+    def __init__(self, ref) -> None:
+        super().__init__("outside_the_face")
+        self.ref = ref
+
+    def run(self, inputs: RunInputs) -> BackendRun:
+        def frames():
+            for i in range(inputs.frames):
+                frame = self.ref.frame(i)
+                if i == 1:
+                    frame[:128, :128] += 128  # wraps: every value 128 away
+                yield frame
+        return BackendRun(frames())
+
+
+@pytest.fixture(scope="module")
+def reference_of_3(synthetic_pack, tiny_models_dir, tmp_path_factory):
+    """The reference of the synthetic pack's first 3 frames."""
+    return run_reference(RunInputs(synthetic_pack, "pack", synthetic_pack / "audio.wav", tiny_models_dir, 3,
+                                   tmp_path_factory.mktemp("reference")), progress=False)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_port_differing_only_outside_the_face_fails_naming_the_frame(reference_of_3, synthetic_pack,
+                                                                        tiny_models_dir, tmp_path, profile):
+    """Frame criteria hold on the full frame, not the face rect."""
+    spec = BackendSpec("outside_the_face", OutsideTheFace(reference_of_3), Thresholds.for_profile(profile))
+    inputs = RunInputs(synthetic_pack, "pack", synthetic_pack / "audio.wav", tiny_models_dir, 3, tmp_path / "work")
+    record = run_backend(spec, reference_of_3, inputs, "audio.wav", tmp_path / "out", progress=False)
+    summary = record["summary"]
+    assert summary["face"]["identical_pct"]["min"] == 100.0 and summary["outside_face"]["identical_pct"]["min"] < 100
+    assert record["status"] == "failed" and record["failures"], record.get("reason")
+    assert all(" on frame 2 < " in f for f in record["failures"]), record["failures"]
 
 
 def test_compare_two_folders(tmp_path, synthetic_pack, tiny_models_dir, capsys):

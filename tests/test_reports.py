@@ -17,7 +17,7 @@ import onnxruntime as ort
 import pytest
 
 from harness.cli import main
-from harness.results import read_results
+from harness.results import new_results, read_results, write_results
 from reports.html import render_html
 from reports.junit import render_junit
 from reports.markdown import render_markdown
@@ -70,7 +70,8 @@ def results_files(tmp_path_factory, synthetic_pack, tiny_models_dir) -> list[Pat
 
 
 class _Page(HTMLParser):
-    """Images, links and verdict rows of a rendered page."""
+    """Images, links, verdict rows and the tables with an id (their text, and their rows as cell texts) of a
+    rendered page."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -78,8 +79,10 @@ class _Page(HTMLParser):
         self.urls: list[str] = []
         self.verdicts: list[dict] = []
         self.tables: dict[str, list[str]] = {}
+        self.rows: dict[str, list[list[str]]] = {}
         self._row: dict | None = None
         self._table: str | None = None
+        self._cell = False
         self.scripts = 0
 
     def handle_starttag(self, tag, attrs):
@@ -94,11 +97,20 @@ class _Page(HTMLParser):
         if tag == "table" and a.get("id"):
             self._table = a["id"]
             self.tables[self._table] = []
+            self.rows[self._table] = []
+        if self._table is not None and tag == "tr":
+            self.rows[self._table].append([])
+        if self._table is not None and tag in ("td", "th"):
+            self.rows[self._table][-1].append("")
+            self._cell = True
         if tag == "tr" and "verdict" in (a.get("class") or "").split():
             self._row = {**{k[5:]: v for k, v in a.items() if k.startswith("data-")}, "text": ""}
             self.verdicts.append(self._row)
 
     def handle_endtag(self, tag):
+        if self._cell and tag in ("td", "th"):
+            self.rows[self._table][-1][-1] = self.rows[self._table][-1][-1].strip()
+            self._cell = False
         if tag == "tr":
             self._row = None
         if tag == "table":
@@ -109,6 +121,8 @@ class _Page(HTMLParser):
             self._row["text"] += data
         if self._table is not None:
             self.tables[self._table].append(data)
+            if self._cell:
+                self.rows[self._table][-1][-1] += data
 
 
 def _parse(html: str) -> _Page:
@@ -166,6 +180,49 @@ def test_html_report_shows_every_run_with_its_verdict_charts_and_images(results_
     assert "mouth, difference" in html and "image missing" not in html
     assert html.count('class="panel"') >= 3
     assert "linux-box" in html and "m1-laptop" in html and "sha256" in html and "[backends.ort_cpu]" in html
+
+
+def _run(backend: str, status: str, **extra) -> dict:
+    return {"backend": backend, "kind": "subprocess", "audio": "audio.wav", "status": status, "failures": [],
+            "frames": 4, **extra}
+
+
+RUNS = [  # one per status, and two failed runs: one with feature dumps, one without
+    _run("ort_cpu", "passed", features={"mel": {"max_abs": 0.0}}, timings={"fps": 40.0, "total": 0.1}),
+    _run("drifting_port", "failed", failures=["stage mel: max abs 0.5 > 0.0001"], features={"mel": {"max_abs": 0.5}},
+         thresholds={"feature_max_abs": 1e-4}, timings={"fps": 20.0, "total": 0.2}),
+    _run("undumped_port", "failed", failures=["PSNR 20.00 dB on frame 2 < 45 dB"], thresholds={"psnr_min": 45.0},
+         summary={"full": {"psnr": {"min": 20.0}}}),
+    _run("crashing_port", "error", frames=0, reason="port exited with code 3"),
+    _run("coreml", "skipped", frames=0, reason="CoreMLExecutionProvider is not available"),
+]
+PER_RUN_TABLES = {  # every table of the page with an id -> the statuses of the runs it must show
+    "verdict-table": {"passed", "failed", "error", "skipped"},
+    "summary-table": {"passed", "failed", "error", "skipped"},
+    "drift-table": {"passed", "failed"},
+    "speed-table": {"passed", "failed", "error", "skipped"},
+}
+
+
+def test_every_run_has_one_row_in_every_table_that_shows_its_status(tmp_path):
+    """A failed run never vanishes from a table: one without feature dumps has a drift row of "–"."""
+    machine = {"name": "box", "os": "linux", "cpu": "cpu", "python": "3", "libraries": {}}
+    inputs = {"source": {"path": "pack", "kind": "pack", "sha256": "0"},
+              "models": {"audio_encoder": "0", "generator": "0"}, "audio": [{"name": "audio.wav", "sha256": "0"}]}
+    doc = new_results(machine, inputs, "desktop", {})
+    doc.update(partial=False, runs=RUNS)
+    path = write_results(doc, tmp_path / "results.json")
+    page = _parse(render_html([path], tmp_path / "report").read_text(encoding="utf-8"))
+    assert set(page.rows) == set(PER_RUN_TABLES)
+    for table, statuses in PER_RUN_TABLES.items():
+        head, *rows = page.rows[table]
+        column = head.index("backend")
+        backends = [row[column] for row in rows if len(row) > column]
+        for run in RUNS:
+            if run["status"] in statuses:
+                assert backends.count(run["backend"]) == 1, (table, run["backend"], backends)
+    undumped = next(row for row in page.rows["drift-table"] if row[1] == "undumped_port")
+    assert undumped[-1] == "–", undumped  # the mel column
 
 
 def _copy_results(src: Path, dest: Path) -> Path:

@@ -300,6 +300,20 @@ def _label(conv: Conventions) -> str:
     return f"reference[{conv.label()}]" if conv.variants() else "reference"
 
 
+def bill_deviations(fitted: Conventions, weights: dict, evidenced: dict, heard: dict | None) -> tuple[list, list]:
+    """The bill's deviations (`weights`: knob -> (weight dB, PSNR without it)) and minor deviations
+    (`evidenced`: knob -> weight dB; seen in the stage dumps when `heard`'s knobs hold it, else in the
+    background's JPEG lattice), each list heaviest first."""
+    canonical = Conventions()
+    deviations = [{"knob": k, "value": getattr(fitted, k), "canonical": getattr(canonical, k),
+                   "weight_db": weight, "psnr_without": without}
+                  for k, (weight, without) in sorted(weights.items(), key=lambda kv: kv[1][0], reverse=True)]
+    minor = [{"knob": k, "value": getattr(fitted, k), "canonical": getattr(canonical, k), "weight_db": w,
+              "evidence": "stage dumps" if heard and k in heard["knobs"] else "JPEG lattice of the background"}
+             for k, w in sorted(evidenced.items(), key=lambda kv: kv[1], reverse=True)]
+    return deviations, minor
+
+
 def fit_conventions(source, audio, models, candidate: dict[int, np.ndarray], n: int,
                     dumps: dict | None = None, render: Renderer | None = None) -> dict:
     """The bill of deviations of a candidate (`candidate`: frame index -> frame, `n` the frames it was
@@ -338,12 +352,7 @@ def fit_conventions(source, audio, models, candidate: dict[int, np.ndarray], n: 
             evidenced = {}
     found = match(render, fitted, candidate)
     canonical, fitted_score = score(Conventions(), confirm), score(fitted, confirm)
-    deviations = [{"knob": k, "value": getattr(fitted, k), "canonical": getattr(Conventions(), k),
-                   "weight_db": weight, "psnr_without": without}
-                  for k, (weight, without) in sorted(weights.items(), key=lambda kv: kv[1][0], reverse=True)]
-    minor = [{"knob": k, "value": getattr(fitted, k), "canonical": getattr(Conventions(), k), "weight_db": w,
-              "evidence": "stage dumps" if heard and k in heard["knobs"] else "JPEG lattice of the background"}
-             for k, w in sorted(evidenced.items(), key=lambda kv: kv[1], reverse=True)]
+    deviations, minor = bill_deviations(fitted, weights, evidenced, heard)
     explained = bool(deviations) and found["regions"]["full"]["psnr_min"] >= EXPLAINED_PSNR
     out = {"fitted": _label(fitted), "conventions": fitted.label(), "explained": explained,
            "match": found, "canonical": {"psnr": canonical.psnr, "identical_pct": canonical.identical_pct,
