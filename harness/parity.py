@@ -10,9 +10,11 @@ import math
 import shutil
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -29,7 +31,6 @@ from harness.crashlog import describe
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
 from harness.diagnosis.explain import DIAGNOSIS_FRAMES, diagnose
 from harness.memory import release_memory
-from reference.ordered_worker import OrderedWorker
 from harness.results import machine_info, new_results, tree_sha256, write_results
 from harness.tolerances import evaluate
 from harness.video import SideBySideVideo
@@ -38,6 +39,7 @@ from reference.errors import InputError
 from reference.golden import golden_problems, read_golden, read_manifest, sha256
 from reference.image import rect_mouth_box
 from reference.models import ModelFiles
+from reference.ordered_worker import OrderedWorker
 from reference.output import encode_frame
 
 WORST_FRAMES = 3
@@ -258,6 +260,18 @@ class WorstFrames:
         return out
 
 
+@contextmanager
+def closing_iterator(frames: Iterable) -> Iterator[Iterator]:
+    """An iterator over `frames` that is closed (a generator's `finally` run) when the block ends."""
+    it = iter(frames)
+    try:
+        yield it
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+
 def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bool, label: str,
                 worst_frames: WorstFrames | None = None, video=None, mouths: list | None = None,
                 first: list | None = None) -> tuple:
@@ -273,8 +287,11 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
                 worst_frames.offer(i, per_frame[-1]["full"]["psnr"], want, cand)
 
     n = 0
-    with OrderedWorker(metrics.frame_metrics, METRICS_AHEAD) as worker:
-        for i, cand in enumerate(tqdm(run.frames, total=frames, desc=label, unit="frame", disable=not progress,
+    # Closed here, not when garbage-collected: a streaming port is stopped (its process group killed)
+    # at once on an error or Ctrl-C, never in the interpreter's shutdown, where joining its
+    # supervisor thread could hang.
+    with OrderedWorker(metrics.frame_metrics, METRICS_AHEAD) as worker, closing_iterator(run.frames) as cands:
+        for i, cand in enumerate(tqdm(cands, total=frames, desc=label, unit="frame", disable=not progress,
                                       leave=False)):
             if i >= frames:
                 break

@@ -43,7 +43,7 @@ def interrupt_run(config: Path, pidfile: Path, sig: int) -> tuple[int, str]:
     """Start `synctalk-parity run`, send `sig` once the hanging port is up; (exit code, stderr)."""
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--config", str(config), "--quiet"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     try:
         deadline = time.monotonic() + 120
         while not pidfile.exists():
@@ -51,7 +51,11 @@ def interrupt_run(config: Path, pidfile: Path, sig: int) -> tuple[int, str]:
             assert time.monotonic() < deadline, "the hanging port never started"
             time.sleep(0.05)
         os.kill(proc.pid, sig)
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # the run did not end: its threads' stacks say where it waits
+            os.kill(proc.pid, signal.SIGABRT)
+            pytest.fail(f"the run did not end within 60 s of {sig!r}; its threads:\n{proc.communicate()[1][-8000:]}")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

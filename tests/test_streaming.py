@@ -14,8 +14,8 @@ from harness import metrics, parity
 from harness.backends.base import RunInputs
 from harness.backends.subprocess_port import SubprocessBackend
 from harness.config import BackendSpec
-from reference.ordered_worker import OrderedWorker
 from harness.tolerances import Thresholds
+from reference.ordered_worker import OrderedWorker
 
 SLOW = Path(__file__).parent / "fake_ports" / "slow_port.py"
 FRAMES = 8
@@ -93,6 +93,28 @@ def test_a_stopped_stream_kills_the_port(synthetic_pack, tiny_models_dir, tmp_pa
     started = time.monotonic()
     streamed.frames.close()
     assert time.monotonic() - started < 2 and streamed.timings == {}
+
+
+class InterruptedAt:
+    """The reference, with Ctrl-C pressed when frame `at` is asked for."""
+
+    def __init__(self, ref: parity.ReferenceFrames, at: int) -> None:
+        self.ref, self.at, self.templates, self.rects = ref, at, ref.templates, ref.rects
+
+    def frame(self, i: int):
+        if i == self.at:
+            raise KeyboardInterrupt
+        return self.ref.frame(i)
+
+
+def test_an_interrupted_comparison_stops_the_port_at_once(reference, synthetic_pack, tiny_models_dir, tmp_path):
+    """The stream is closed (its port stopped) before Ctrl-C leaves compare_run, not when its generator
+    is garbage-collected, which a kept traceback delays to the interpreter's shutdown."""
+    streamed = slow_port("--startup", "0.1", "--per-frame", "0.5").stream(
+        inputs(synthetic_pack, tiny_models_dir, tmp_path))
+    with pytest.raises(KeyboardInterrupt) as caught:
+        parity.compare_run(streamed, InterruptedAt(reference, 1), FRAMES, False, "slow")
+    assert caught.value.__traceback__ is not None and streamed.frames.gi_frame is None
 
 
 def test_the_worker_returns_results_in_order():
