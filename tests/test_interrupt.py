@@ -39,9 +39,15 @@ def write_config(tmp_path: Path, pack: Path, models: Path, backends: str) -> Pat
     return path
 
 
+# `python -m harness.cli`, with Ctrl-C raising KeyboardInterrupt even where the test's own process
+# ignores SIGINT (a shell's background job does, and Python then installs no handler for it).
+CLI_WITH_CTRL_C = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                   "runpy.run_module('harness.cli', run_name='__main__')")
+
+
 def interrupt_run(config: Path, pidfile: Path, sig: int) -> tuple[int, str]:
     """Start `synctalk-parity run`, send `sig` once the hanging port is up; (exit code, stderr)."""
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--config", str(config), "--quiet"],
+    proc = subprocess.Popen([sys.executable, "-c", CLI_WITH_CTRL_C, "run", "--config", str(config), "--quiet"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     try:

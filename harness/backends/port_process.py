@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -158,10 +157,6 @@ class PortProcess:
         return self.exit
 
     def stop(self) -> None:
-        """Kill the port's group now if it still runs, and wait until it is reaped (in the interpreter's
-        shutdown, where the supervisor thread no longer runs, only kill it)."""
+        """Kill the port's group now if it still runs, and wait until it is reaped."""
         self._abort.set()
-        if sys.is_finalizing():
-            killpg(self.proc.pid, signal.SIGKILL)
-            return
         self._thread.join()
