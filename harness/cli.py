@@ -314,7 +314,7 @@ def cmd_check_golden(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.config import load_config
-    from harness.console import results_table
+    from harness.console import golden_notes, results_table
     from harness.parity import exit_code, run_parity
     from harness.terminal import colour_enabled
     cfg = load_config(args.config, only=args.backend, output=args.output, frames=args.frames)
@@ -323,6 +323,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg.cache = cfg.cache and not args.no_cache
     results, path = run_parity(cfg, progress=_progress(args))
     print(results_table(results, colour_enabled()))
+    for note in golden_notes(results):
+        print(note)
     print(f"\nresults -> {path}")
     print(report_line(path, args.report or cfg.report))
     return exit_code(results)

@@ -31,3 +31,11 @@ def results_table(results: dict, colour: bool = False) -> str:
         if run.get("diagnosis", {}).keys() - {"audio_dependence"}:
             notes.extend(f"  {run['backend']} / {run['audio']}: cause: {text}" for text in causes(run))
     return "\n".join(grid(rows, colour, 2) + (["", "why:"] + notes if notes else []))
+
+
+def golden_notes(results: dict) -> list[str]:
+    """One line per golden that stood for a reference but was recorded with other library versions."""
+    return [f"note: the golden {entry['golden']} stood for the reference of {entry['audio']} and was recorded with "
+            f"other libraries ({', '.join(entry['libraries_changed'])}); `synctalk-parity check-golden "
+            f"{entry['golden']}` says whether its frames still hold here"
+            for entry in results.get("reference", []) if entry.get("libraries_changed")]

@@ -44,8 +44,7 @@ class GoldenCheck:
         verdict = "PASSED" if self.ok else "FAILED"
         out = [f"golden {self.golden}: {verdict} under profile {self.profile} ({self.why_profile})"]
         if self.library_changes:
-            out.append("  libraries changed since the recording: "
-                       + ", ".join(f"{name} {was} -> {now}" for name, was, now in self.library_changes))
+            out.append("  libraries changed since the recording: " + ", ".join(in_words(self.library_changes)))
         if self.cpu_changes:
             out.append("  CPU changed since the recording: " + "; ".join(self.cpu_changes))
         drift = ", ".join(f"{name} {value:.3g}" for name, value in self.stage_max_abs.items())
@@ -66,6 +65,11 @@ def library_changes(recorded: dict[str, str], installed: dict[str, str]) -> list
     """(name, recorded, installed) of each recorded library whose installed version differs."""
     return [(name, was, installed.get(name, "absent")) for name, was in recorded.items()
             if installed.get(name, "absent") != was]
+
+
+def in_words(changes: list[tuple[str, str, str]]) -> list[str]:
+    """`library_changes` as "name recorded -> installed"."""
+    return [f"{name} {was} -> {now}" for name, was, now in changes]
 
 
 def cpu_changes(recorded: dict | None, now: dict) -> list[str]:

@@ -30,6 +30,7 @@ from harness.config import SILENCE, BackendSpec, ParityConfig
 from harness.crashlog import describe
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
 from harness.diagnosis.explain import DIAGNOSIS_FRAMES, diagnose
+from harness.golden_check import in_words, library_changes
 from harness.memory import release_memory
 from harness.results import machine_info, new_results, tree_sha256, write_results
 from harness.tolerances import evaluate
@@ -41,6 +42,7 @@ from reference.image import rect_mouth_box
 from reference.models import ModelFiles
 from reference.ordered_worker import OrderedWorker
 from reference.output import encode_frame
+from reference.provenance import library_versions
 
 WORST_FRAMES = 3
 REFERENCE_DIR = "reference"  # the reference's work folder; no backend's folder takes this name
@@ -114,12 +116,15 @@ def cached_reference(inputs: RunInputs, key: str | None, progress: bool = True) 
 
 def golden_reference(inputs: RunInputs, golden: Path) -> tuple[ReferenceFrames, dict]:
     """The reference of `inputs` read from a golden (`synctalk-parity golden`): its face rects, rects,
-    templates and features; the reference pipeline does not run. Also {"cached", "stored", "golden", "seconds"}."""
+    templates and features; the reference pipeline does not run. Also {"cached", "stored", "golden",
+    "libraries_changed" (each library whose installed version is not the recorded one), "seconds"}."""
     started = time.perf_counter()
     fields = read_golden(golden, inputs.frames)
     mouths = np.stack([mouth_thumbnail(p, (0, 0, p.shape[1], p.shape[0])) for p in fields["patches"]])
     ref = ReferenceFrames(inputs.source, inputs.source_kind, mouths=mouths, timings={}, **fields)
-    return ref, {"cached": False, "stored": False, "golden": str(golden), "seconds": time.perf_counter() - started}
+    changed = in_words(library_changes(read_manifest(golden)["libraries"], library_versions()))
+    return ref, {"cached": False, "stored": False, "golden": str(golden), "libraries_changed": changed,
+                 "seconds": time.perf_counter() - started}
 
 
 def golden_audios(cfg: ParityConfig, inputs: dict) -> dict[str, Path]:

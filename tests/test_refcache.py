@@ -2,6 +2,7 @@
 entry is recomputed, --no-cache and [run] cache = false bypass it, and the oldest entries go past the cap."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from harness import parity, refcache
 from harness.cli import main
 from harness.config import load_config
+from harness.results import read_results
 from reference.conventions import Conventions
 
 CONFIG = """
@@ -192,6 +194,7 @@ def test_a_golden_stands_for_its_audios_reference(tmp_path, synthetic_pack, tiny
     assert calls == [1], "only the audio without a golden (silence) is computed"
     silence, speech = with_golden["reference"]
     assert speech["golden"] == str(golden) and speech["key"] is None and not speech["cached"]
+    assert speech["libraries_changed"] == []
     assert "golden" not in silence and silence["key"]
     computed = run(config(tmp_path, synthetic_pack, tiny_models_dir, run="cache = false"))
     assert calls == [1, 1]
@@ -222,3 +225,19 @@ def test_a_golden_that_cannot_stand_for_the_reference_is_named(tmp_path, synthet
     assert main(["run", "--config", str(path), "--quiet", "--no-explain"]) == 2
     err = capsys.readouterr().err
     assert message in err and str(golden) in err
+
+
+def test_a_golden_recorded_with_other_libraries_is_named_in_the_results_and_the_console(
+        tmp_path, synthetic_pack, tiny_models_dir, cache, golden, capsys):
+    manifest_path = golden / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    installed = manifest["libraries"]["numpy"]
+    manifest["libraries"]["numpy"] = "1.0.0"
+    manifest_path.write_text(json.dumps(manifest))
+    path = golden_config(tmp_path, synthetic_pack, tiny_models_dir, golden)
+    assert main(["run", "--config", str(path), "--quiet", "--no-explain"]) in (0, 1)
+    speech = read_results(tmp_path / "out" / "results.json")["reference"][1]
+    assert speech["libraries_changed"] == [f"numpy 1.0.0 -> {installed}"]
+    out = capsys.readouterr().out
+    assert (f"note: the golden {golden} stood for the reference of audio.wav and was recorded with other libraries "
+            f"(numpy 1.0.0 -> {installed}); `synctalk-parity check-golden {golden}`") in out
