@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.metrics import pixel_stats, psnr, ssim
+from harness.metrics import feature_drift, pixel_stats, psnr, ssim
 from harness.tables import fmt_number, fmt_pct
 from harness.tolerances import Thresholds, evaluate
 from reference.golden import FEATURES, rerun_golden
@@ -105,7 +105,7 @@ def check_golden(golden: str | Path, models: ModelFiles | None = None, profile: 
                (True, True): "libraries and CPU differ"}[bool(libs), bool(cpu)] + " from the recording"
     else:
         profile, why = "exact", "same library versions and CPU as the recording"
-    features = {name: {"max_abs": float(abs(now.astype("float64") - was).max()) if now.shape == was.shape else math.inf}
+    features = {name: {"max_abs": feature_drift(was, now)["max_abs"] if now.shape == was.shape else math.inf}
                 for name, (was, now) in rerun.stages.items()}
     worst = {"identical_pct": (math.inf, -1), "psnr": (math.inf, -1), "ssim": (math.inf, -1)}
     for i, (was, now) in enumerate(rerun.frames):

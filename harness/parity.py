@@ -292,9 +292,8 @@ def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bo
                 worst_frames.offer(i, per_frame[-1]["full"]["psnr"], want, cand)
 
     n = 0
-    # Closed here, not when garbage-collected: a streaming port is stopped (its process group killed)
-    # at once on an error or Ctrl-C, never in the interpreter's shutdown, where joining its
-    # supervisor thread could hang.
+    # Closed here, not left to garbage collection or to the progress wrapper: a streaming port is
+    # stopped (its process group killed) as soon as the comparison ends, by an error or Ctrl-C too.
     with OrderedWorker(metrics.frame_metrics, METRICS_AHEAD) as worker, closing_iterator(run.frames) as cands:
         for i, cand in enumerate(tqdm(cands, total=frames, desc=label, unit="frame", disable=not progress,
                                       leave=False)):

@@ -192,6 +192,7 @@ def read_golden(golden: str | Path, frames: int) -> dict:
 class StoredInputs:
     """The inputs a golden was recorded from, as stored in it."""
 
+    manifest: dict
     source: TemplateSource
     audio: Path
     models: ModelFiles
@@ -219,7 +220,7 @@ def stored_inputs(golden: str | Path, models: ModelFiles | None = None) -> Store
             raise InputError(path, "missing, or not the file the golden was recorded from (its sha256 differs)",
                              "give the models the golden was recorded with, or record the golden again")
     kind = {"pack": Pack, "dataset": Dataset}[manifest["source"]["kind"]]
-    return StoredInputs(kind(root / "source", n_images=manifest["source"]["n_images"]), audio, models)
+    return StoredInputs(manifest, kind(root / "source", n_images=manifest["source"]["n_images"]), audio, models)
 
 
 @dataclass
@@ -236,15 +237,16 @@ def rerun_golden(golden: str | Path, models: ModelFiles | None = None, threads: 
     """Run the reference again on a golden's stored inputs (see `stored_inputs`) with its conventions."""
     golden = Path(golden)
     inputs = stored_inputs(golden, models)
-    rerun = GoldenRerun(read_manifest(golden))
-    manifest = rerun.manifest
+    manifest = inputs.manifest
+    recorded = read_golden(golden, manifest["frames"])
+    rerun = GoldenRerun(manifest)
     conv = Conventions.parse("" if manifest["conventions"] == "canonical" else manifest["conventions"])
     engine = Models(inputs.models, threads=threads)
     feats = audio_features(inputs.audio, engine, conv, manifest["frames"])
     for name, arr in _feature_arrays(feats).items():
-        rerun.stages[name] = (np.load(golden / "features" / f"{name}.npy", allow_pickle=False), arr)
-    patches = read_golden(golden, manifest["frames"])["patches"]
-    for r, want in zip(ReferencePipeline(inputs.source, engine, conv).frames(feats, manifest["frames"]), patches):
+        rerun.stages[name] = (recorded["stages"][name], arr)
+    frames = ReferencePipeline(inputs.source, engine, conv).frames(feats, manifest["frames"])
+    for r, want in zip(frames, recorded["patches"]):
         x1, y1, x2, y2 = manifest["frame_records"][r.index]["rect"]
         rerun.frames.append((want, np.ascontiguousarray(r.frame[y1:y2, x1:x2])))
     return rerun
