@@ -1,0 +1,66 @@
+"""Stage dumps of two sides compared: how far apart, how alike in shape, how different in scale.
+
+For every stage both sides dumped (over their common rows): ``rel_error`` = ||b - a|| / ||a||,
+``correlation`` (Pearson, over every value), ``scale_ratio`` = RMS(b) / RMS(a). Read as
+"unrelated" when the correlation is under `UNRELATED` (another model, random weights, another
+audio), "scaled" when they correlate but differ in scale by more than `SCALE` (features too small
+or too large), "differs" otherwise, and not reported at all within `CLOSE` relative error.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from harness.backends.base import in_stage_order
+
+UNRELATED = 0.2
+SCALE = 0.1  # |scale_ratio - 1|
+CLOSE = 1e-3  # relative error
+
+
+def compare_stage(a: np.ndarray, b: np.ndarray) -> dict:
+    """The measures of the module docstring for one stage's arrays (rows compared: the common ones)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape[1:] != b.shape[1:]:
+        return {"error": f"shapes differ: {tuple(a.shape)} and {tuple(b.shape)}"}
+    n = min(len(a), len(b))
+    a, b = a[:n].ravel(), b[:n].ravel()
+    norm_a, norm_b = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    da, db = a - a.mean(), b - b.mean()
+    den = float(np.linalg.norm(da) * np.linalg.norm(db))
+    return {"rows": n, "rel_error": float(np.linalg.norm(b - a)) / norm_a if norm_a > 0 else None,
+            "correlation": float(da @ db) / den if den > 0 else 0.0,
+            "scale_ratio": norm_b / norm_a if norm_a > 0 else None}
+
+
+def reading(measures: dict) -> str | None:
+    """"unrelated", "scaled", "differs", or None when the stage agrees within CLOSE."""
+    rel, corr, scale = measures.get("rel_error"), measures.get("correlation"), measures.get("scale_ratio")
+    if rel is not None and rel <= CLOSE:
+        return None
+    if corr is not None and corr < UNRELATED:
+        return "unrelated"
+    if scale is not None and abs(scale - 1.0) > SCALE:
+        return "scaled"
+    return "differs"
+
+
+def stage_findings(stages_a: dict, stages_b: dict, label_a: str = "A", label_b: str = "B") -> list[dict]:
+    """One `stage` finding per stage both dumped that does not agree (pipeline order)."""
+    out = []
+    for stage in in_stage_order(stages_a.keys() & stages_b.keys()):
+        measures = compare_stage(stages_a[stage], stages_b[stage])
+        if "error" in measures:
+            out.append({"kind": "stage", "stage": stage, "reading": "mismatch", "frames": [], "explains_db": None,
+                        "summary": f"stage {stage}: {measures['error']}"})
+            continue
+        read = reading(measures)
+        if read is None:
+            continue
+        scale = measures["scale_ratio"]
+        summary = (f"stage {stage} {read}: {label_b}'s values are {scale:.3g}x {label_a}'s in RMS, correlation "
+                   f"{measures['correlation']:.3f}, relative error {measures['rel_error']:.3g} over "
+                   f"{measures['rows']} rows")
+        out.append({"kind": "stage", "stage": stage, "reading": read, "frames": list(range(1, measures["rows"] + 1))
+                    if stage in ("padded_features", "audio_windows", "generator_outputs") else [],
+                    "explains_db": None, "summary": summary, **measures})
+    return out

@@ -1,0 +1,224 @@
+"""Findings from the observations of `collect.Evidence`: one dict per kind that shows, ranked.
+
+Every finding has ``kind``, ``summary`` (one sentence with its numbers), ``frames`` (the frame
+numbers it was seen on, 1-based as in ``frame_00001``) and ``explains_db``: how much the PSNR over
+every compared pair rises when the finding's model replaces the reference on the frames it covers
+(the reference's patch on the candidate's templates, at the candidate's place, through its colour
+map, kernel or codec), or when the squared error it accounts for is removed (the mouth for
+``audio_drive``, the patch for ``precision_noise``); inf when nothing is left, None for
+``missing_frames`` and ``stage``, which are not pixel models. Findings are ranked like the bill:
+missing frames first, then by ``explains_db``, stage dumps last.
+"""
+from __future__ import annotations
+
+import math
+
+from harness.diagnosis.evidence import codec
+from harness.diagnosis.evidence.collect import Evidence
+from harness.diagnosis.evidence.colour import fit as fit_colour
+from harness.diagnosis.evidence.dumps import stage_findings
+from harness.diagnosis.evidence.mouth import audio_drive
+from harness.diagnosis.evidence.paste import Placement, paste_position
+from harness.diagnosis.evidence.pixels import frame_list, gain_db
+from harness.diagnosis.evidence.templates import template_sequence
+
+MIN_DB = 0.5  # a colour, kernel or noise model must explain at least this much to be named
+MIN_TEMPLATE_DB = 0.1
+KINDS = ("missing_frames", "template_sequence", "paste_position", "colour", "resize_kernel", "jpeg",
+         "audio_drive", "precision_noise", "stage")
+READINGS = {"weak drive": "the mouth barely follows the audio (features too small, or an encoder without its "
+                          "trained weights)",
+            "strong drive": "the mouth moves far more than the reference's (features too large)",
+            "unrelated": "the mouth moves, but unlike the reference's at any lag (another audio, or features "
+                         "that mean something else)",
+            "lag": "the mouth follows the audio with a delay (an audio offset)"}
+
+
+def _numbers(indices) -> list[int]:
+    return [i + 1 for i in sorted(indices)]
+
+
+def _db(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return "all of the residual" if math.isinf(value) else f"{value:.2f} dB"
+
+
+def _model_gain(ev: Evidence, attr: str) -> tuple[float, list[int]]:
+    """Squared error removed by one per-frame model over the frames that have it, and those frames."""
+    frames = [o for o in ev.obs.values() if getattr(o, attr) is not None]
+    return sum(o.sse - getattr(o, attr) for o in frames), [o.i for o in frames]
+
+
+def missing_finding(missing: list[int], extra: list[int], expected: int) -> dict:
+    """`missing` and `extra` are 0-based frame indices."""
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} of {expected} frames missing from the candidate ({frame_list(_numbers(missing))})")
+    if extra:
+        parts.append(f"{len(extra)} extra frames in the candidate ({frame_list(_numbers(extra))})")
+    return {"kind": "missing_frames", "summary": "; ".join(parts), "frames": _numbers(missing + extra),
+            "explains_db": None, "missing": len(missing), "extra": len(extra)}
+
+
+def _template(ev: Evidence, total: float) -> dict | None:
+    seq_a = {o.i: o.t_a for o in ev.obs.values()}
+    seq_b = {o.i: o.t_b for o in ev.obs.values()}
+    found = template_sequence(seq_a, seq_b, ev.index.n, ev.index.twins)
+    if found is None:
+        return None
+    removed, _ = _model_gain(ev, "template_sse")
+    if gain_db(total, removed) < MIN_TEMPLATE_DB:  # images the frames cannot tell apart
+        return None
+    parts = [f"composited on other pack images than the reference on {len(found['differ'])} of "
+             f"{found['frames_compared']} frames"]
+    if found["offset"]:
+        parts.append(f"offset {found['offset']:+d} on {found['offset_frames']} frames (its frame i sits on the "
+                     f"image {'after' if found['offset'] > 0 else 'before'} the reference's)")
+    parts.append(f"loop {found['loop_b']['order']} (reference: {found['loop_a']['order']})")
+    if found["repeats"]:
+        parts.append(f"repeats at frames {frame_list(_numbers(found['repeats']))}")
+    if found["drops"]:
+        parts.append(f"drops at frames {frame_list(_numbers(found['drops']))}")
+    if found["unmatched"]:
+        parts.append(f"{len(found['unmatched'])} frames match no pack image")
+    return {"kind": "template_sequence", "summary": "; ".join(parts), "frames": _numbers(found["differ"]),
+            "explains_db": gain_db(total, removed), "offset": found["offset"],
+            "loop": found["loop_b"]["order"], "loop_reference": found["loop_a"]["order"],
+            "repeats": _numbers(found["repeats"]), "drops": _numbers(found["drops"]),
+            "templates": {str(i + 1): t for i, t in sorted(seq_b.items())},
+            "templates_reference": {str(i + 1): t for i, t in sorted(seq_a.items())}}
+
+
+PATTERNS = {"shift": "a constant offset", "crop_border": "the 320 patch at another offset inside its 328 crop",
+            "y_flipped": "pasted with a bottom-left origin (y = H - y2)", "x_flipped": "mirrored in x (x = W - x2)",
+            "neighbour_rect": "on another image's face rect", "scaled": "resized to another size",
+            "irregular": "no single pattern"}
+
+
+def _paste(ev: Evidence, total: float) -> dict | None:
+    placements = [Placement(o.i, o.box_a, ev.index.rects[o.t_a], o.box_b, ev.index.rects[o.t_b], o.moved)
+                  for o in sorted(ev.obs.values(), key=lambda o: o.i) if o.box_a and o.box_b]
+    found = paste_position(placements, ev.shape[:2], ev.index.rects, {o.i: o.t_b for o in ev.obs.values()})
+    if found is None:
+        return None
+    removed, _ = _model_gain(ev, "paste_sse")
+    pattern = found["pattern"]
+    detail = {"crop_border": lambda: f", at ({found['crop_offset'][0]}, {found['crop_offset'][1]}) in the crop "
+                                      "instead of (4, 4)",
+              "neighbour_rect": lambda: f", {found['neighbour']:+d} images away"}.get(pattern, lambda: "")()
+    dys = [p["dy"] for p in found["per_frame"]]
+    summary = (f"the generated patch sits elsewhere on {len(found['frames'])} of {len(placements)} frames: "
+               f"{pattern}, {PATTERNS[pattern]}{detail}; dx {found['dx']:+.1f} px, dy {found['dy']:+.1f} px"
+               + (f" (from {min(dys):+.0f} to {max(dys):+.0f})" if max(dys) - min(dys) > 2 else "")
+               + f", scale {found['scale']:.3f}")
+    out = {"kind": "paste_position", "summary": summary, "frames": _numbers(found.pop("frames")),
+           "explains_db": gain_db(total, removed), **found}
+    out["per_frame"] = [{**p, "frame": p.pop("i") + 1} for p in out["per_frame"]]
+    return out
+
+
+def _colour(ev: Evidence, total: float) -> dict | None:
+    found = fit_colour(ev.colour, total)
+    if found is None or found["explains_db"] < MIN_DB:
+        return None
+    model = found["model"]
+    what = {"channel_swap": lambda: f"channels swapped ({', '.join(found['moved'])})",
+            "range": lambda: f"range changed (gain {found['gain']:.3f}, offset {found['offset']:+.1f})",
+            "gamma": lambda: f"gamma {found['gamma']:.2f}",
+            "tint": lambda: "tint (gain B/G/R " + "/".join(f"{g:.3f}" for g in found["gain"]) + ", offset "
+                            + "/".join(f"{o:+.1f}" for o in found["offset"]) + ")"}[model]()
+    return {"kind": "colour", "summary": f"inside the patch the candidate's colours are the reference's with {what}",
+            **found, "frames": _numbers(found["frames"])}
+
+
+def _resize(ev: Evidence, total: float) -> dict | None:
+    comparable = sum(o.comparable for o in ev.obs.values())
+    found = ev.resize.fit(total, comparable / max(len(ev.resize.frames), 1))
+    if found is None or found["explains_db"] < MIN_DB:
+        return None
+    hf = found["hf_ratio"]
+    tell = "" if hf is None else (f"; high-frequency energy {hf:.2f}x the reference's "
+                                  f"({'sharper, aliased' if hf > 1 else 'smoother'})")
+    return {"kind": "resize_kernel", "summary": f"the paste resizes with {found['kernel']}, not cv2_cubic{tell}",
+            **found, "frames": _numbers(found["frames"])}
+
+
+def _jpeg(ev: Evidence, total: float) -> dict | None:
+    a, b = ev.codec_a, ev.codec_b
+    if a is None or b is None:
+        return None
+    fields = {"quality_a": a["quality"] if a["format"] == "jpeg" else "lossless",
+              "quality_b": b["quality"] if b["format"] == "jpeg" else "lossless",
+              "subsampling_a": a["subsampling"], "subsampling_b": b["subsampling"], "codec_a": a, "codec_b": b}
+    for key, side in (("quality_a", a), ("quality_b", b)):
+        if side["format"] == "jpeg" and not side["ijg"]:
+            fields[key] = f"non-IJG tables (about q{side['estimate']})"
+    if codec.same(a, b):
+        return None
+    sampled = [o for o in ev.obs.values() if o.codec_sse is not None]
+    scale = len(ev.obs) / max(len(sampled), 1)
+    removed = scale * sum(o.sse - o.codec_sse for o in sampled)
+    explains = gain_db(total, removed)
+    return {"kind": "jpeg", "summary": f"the reference is {codec.describe(a)}, the candidate {codec.describe(b)}; "
+                                       f"re-encoding at the candidate's settings explains {_db(explains)}",
+            "frames": _numbers(o.i for o in sampled), "explains_db": explains, **fields}
+
+
+def _audio(ev: Evidence, total: float) -> dict | None:
+    found = audio_drive(ev.motion_a, ev.motion_b)
+    if found is None or found["reading"] is None:
+        return None
+    removed = sum(o.mouth_sse or 0.0 for o in ev.obs.values() if o.comparable)
+    read = found["reading"]
+    lag = f", best at lag {found['lag']:+d} frames" if found["lag"] else ""
+    summary = (f"audio drive, {read}: {READINGS[read]}; the candidate's mouth moves "
+               f"{found['amplitude_ratio']:.2f}x as much as the reference's, correlation {found['correlation']:.2f}{lag}")
+    return {"kind": "audio_drive", "summary": summary, **found, "frames": _numbers(found["frames"]),
+            "explains_db": gain_db(total, removed)}
+
+
+def _noise(ev: Evidence, total: float) -> dict | None:
+    found = ev.noise.fit(total)
+    if found is None or found["explains_db"] < MIN_DB:
+        return None
+    return {"kind": "precision_noise",
+            "summary": (f"a small, unstructured residual inside the patch only (mean abs {found['mean_abs']:.3f}, "
+                        f"max {found['max_abs']}, lag-1 autocorrelation {found['autocorrelation']:.2f}): consistent "
+                        "with reduced-precision compute (fp16) of the generator"),
+            **found, "frames": _numbers(found["frames"])}
+
+
+def rank(findings: list[dict]) -> list[dict]:
+    """Missing frames first, then by explains_db (largest first), stage dumps last."""
+    def key(f: dict):
+        db = f.get("explains_db")
+        return (f["kind"] != "missing_frames", f["kind"] == "stage", -(db if db is not None else -math.inf))
+    return sorted(findings, key=key)
+
+
+def findings(ev: Evidence | None, missing: list[int] = (), extra: list[int] = (), expected: int | None = None,
+             stages_a: dict | None = None, stages_b: dict | None = None) -> list[dict]:
+    """Every finding the observations (and the stage dumps of both sides) support, ranked."""
+    out = []
+    if missing or extra:
+        out.append(missing_finding(list(missing), list(extra), expected or 0))
+    if ev is not None and ev.obs:
+        total = sum(o.sse for o in ev.obs.values())
+        for make in (_template, _paste, _colour, _resize, _jpeg, _audio):
+            found = make(ev, total)
+            if found is not None:
+                out.append(found)
+        if not any(f["kind"] in ("colour", "resize_kernel", "paste_position") for f in out):
+            found = _noise(ev, total)
+            if found is not None:
+                out.append(found)
+    if stages_a and stages_b:
+        out.extend(stage_findings(stages_a, stages_b, "the reference", "the candidate"))
+    return rank(out)
+
+
+def finding_lines(found: list[dict]) -> list[str]:
+    """One line per finding, as the console prints them."""
+    return [f"{f['kind']}: {f['summary']}" + (f" [explains {_db(f['explains_db'])}]" if f.get("explains_db") is not None
+                                                else "") for f in found]

@@ -1,0 +1,84 @@
+"""Small pixel helpers shared by the evidence modules: fast channel maxima, half-size views, squared
+errors, boxes, and the dB a model gains on a residual."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+Box = tuple[int, int, int, int]  # x1, y1, x2, y2, exclusive ends
+
+
+def channel_max(diff: np.ndarray) -> np.ndarray:
+    """The largest of the three channels of an (H, W, 3) array (faster than ``max(axis=2)``)."""
+    return np.maximum(np.maximum(diff[..., 0], diff[..., 1]), diff[..., 2])
+
+
+def half_size(img: np.ndarray) -> np.ndarray:
+    """Every second pixel of every second row (``img[::2, ::2]``, contiguous)."""
+    return cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_NEAREST)
+
+
+def sse(a: np.ndarray, b: np.ndarray) -> float:
+    """Sum of squared differences of two uint8 arrays of one shape."""
+    d = cv2.absdiff(a, b).astype(np.float32).ravel()
+    return float(d @ d)
+
+
+def inset(box: Sequence[int], by: int) -> Box:
+    """`box` shrunk by `by` pixels on every side (never below one pixel)."""
+    x1, y1, x2, y2 = box
+    by = max(0, min(by, (x2 - x1 - 1) // 2, (y2 - y1 - 1) // 2))
+    return x1 + by, y1 + by, x2 - by, y2 - by
+
+
+def clip_box(box: Sequence[float], shape: Sequence[int]) -> Box | None:
+    """`box` rounded to pixels and clipped to a frame of `shape`; None when nothing is left."""
+    h, w = shape[:2]
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+    return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
+
+
+def region(img: np.ndarray, box: Sequence[int]) -> np.ndarray:
+    x1, y1, x2, y2 = box
+    return img[y1:y2, x1:x2]
+
+
+def moved_patch(background: np.ndarray, content: np.ndarray, to: Sequence[float]) -> np.ndarray:
+    """A copy of `background` with `content` resized (bicubic) into the box `to` (clipped to the frame)."""
+    out = background.copy()
+    box = clip_box(to, out.shape)
+    if box is None:
+        return out
+    x1, y1, x2, y2 = (int(round(v)) for v in to)
+    resized = cv2.resize(content, (x2 - x1, y2 - y1), interpolation=cv2.INTER_CUBIC)
+    bx1, by1, bx2, by2 = box
+    out[by1:by2, bx1:bx2] = resized[by1 - y1:by2 - y1, bx1 - x1:bx2 - x1]
+    return out
+
+
+def gain_db(total: float, removed: float) -> float:
+    """dB by which the PSNR over everything compared rises when `removed` of the `total` squared
+    error goes away (inf when all of it does; 0 when none or a negative share)."""
+    if total <= 0 or removed <= 0:
+        return 0.0
+    left = total - removed
+    return math.inf if left <= total * 1e-12 else 10.0 * math.log10(total / left)
+
+
+def frame_list(frames: Sequence[int]) -> str:
+    """Frame numbers as ranges: [1, 2, 3, 7] -> "1-3, 7"."""
+    out, run = [], []
+    for f in sorted(frames):
+        if run and f == run[-1] + 1:
+            run.append(f)
+            continue
+        if run:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [f]
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ", ".join(out)

@@ -1,0 +1,105 @@
+"""Folders of frames "made elsewhere": the reference with a planted defect, written to disk as a port
+on a Mac or a phone would bring them back.
+
+Defects the conventions name run through `reference.conventions` knobs; the others are made here from
+the reference's own parts: a paste at the wrong place (`paste`), audio features transformed before
+the generator (`features`), frames left out (`keep`), the output written by another JPEG encoder or
+quality (`fmt`, `quality`). The same arguments give the same files.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from reference.conventions import Conventions
+from reference.data import TemplateFrame, open_source, read_image
+from reference.image import ROI_SIZE, resize
+from reference.models import ModelFiles, Models
+from reference.pipeline import FrameResult, ReferencePipeline, audio_features
+
+PasteFn = Callable[[FrameResult, TemplateFrame], np.ndarray]  # the frame as the port composites it
+
+
+def y_flipped(result: FrameResult, tpl: TemplateFrame) -> np.ndarray:
+    """The face rect's content pasted with a bottom-left origin: at y = H - y2 instead of y1."""
+    x1, y1, x2, y2 = result.rect
+    out = tpl.full.copy()
+    h = out.shape[0]
+    out[h - y2:h - y1, x1:x2] = result.frame[y1:y2, x1:x2]
+    return out
+
+
+def shifted(dx: int, dy: int) -> PasteFn:
+    """The face rect's content pasted `dx`, `dy` pixels away from its rect."""
+    def paste(result: FrameResult, tpl: TemplateFrame) -> np.ndarray:
+        x1, y1, x2, y2 = result.rect
+        out = tpl.full.copy()
+        out[y1 + dy:y2 + dy, x1 + dx:x2 + dx] = result.frame[y1:y2, x1:x2]
+        return out
+    return paste
+
+
+def crop_border(offset: int) -> PasteFn:
+    """The 320 patch placed at (`offset`, `offset`) inside its 328 crop instead of (4, 4)."""
+    def paste(result: FrameResult, tpl: TemplateFrame) -> np.ndarray:
+        x1, y1, x2, y2 = result.rect
+        work = tpl.crop_328.copy()
+        work[offset:offset + ROI_SIZE, offset:offset + ROI_SIZE] = result.patch
+        out = tpl.full.copy()
+        out[y1:y2, x1:x2] = resize(work, (x2 - x1, y2 - y1))
+        return out
+    return paste
+
+
+def make_folder(pack: Path, audio: Path, models: Path, out: Path, frames: int,
+                conv: Conventions = Conventions(), *, fmt: str = "png", quality: int = 95,
+                encoder: str = "cv2", subsampling: str = "420", paste: PasteFn | None = None,
+                features: Callable[[np.ndarray], np.ndarray] | None = None,
+                keep: Callable[[int], bool] | None = None, dumps: bool = False) -> Path:
+    """Frames 1..`frames` of the reference (under `conv`, with the defects given) as
+    ``out/frame_00001.<fmt>``; with `dumps` also the generator's audio inputs as the seed ports write
+    them, ``out/../debug_audio_travelled_frame<k>.bin`` (k = 1..5)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    source = open_source(pack)
+    mdl = Models(ModelFiles.from_dir(models), threads=1)
+    feats = audio_features(audio, mdl, conv, frames)
+    if features is not None:
+        feats = replace(feats, padded=features(feats.padded).astype(np.float32))
+    pipe = ReferencePipeline(source, mdl, conv)
+    n = pipe.check_frames(feats, frames, audio)
+    for result in pipe.frames(feats, n):
+        frame = result.frame
+        if paste is not None:
+            frame = paste(result, source.frame(result.t))
+        if dumps and result.index < 5:
+            result.audio.astype("<f4").tofile(out.parent / f"debug_audio_travelled_frame{result.index + 1}.bin")
+        if keep is not None and not keep(result.index):
+            continue
+        write(out / f"frame_{result.index + 1:05d}.{fmt}", frame, fmt, quality, encoder, subsampling)
+    return out
+
+
+def write(path: Path, frame: np.ndarray, fmt: str, quality: int = 95, encoder: str = "cv2",
+          subsampling: str = "420") -> None:
+    """One frame as PNG, or JPEG by OpenCV or Pillow at `quality` and `subsampling` (420 or 444)."""
+    if fmt == "png":
+        cv2.imwrite(str(path), frame)
+    elif encoder == "cv2":
+        factor = cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420 if subsampling == "420" else cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444
+        cv2.imwrite(str(path), frame, [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, factor])
+    else:
+        from PIL import Image
+        Image.fromarray(frame[..., ::-1]).save(path, quality=quality, subsampling=0 if subsampling == "444" else 2)
+
+
+def reencode(src: Path, out: Path, quality: int, encoder: str = "cv2", subsampling: str = "420") -> Path:
+    """Every frame of `src` decoded and written again as JPEG (``frame_00001.jpg``...)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for path in sorted(src.glob("frame_*")):
+        write(out / (path.stem + ".jpg"), read_image(path), "jpg", quality, encoder, subsampling)
+    return out
