@@ -111,7 +111,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import re
 import shutil
@@ -129,7 +128,9 @@ import numpy as np
 from harness.backends import dump_dir
 from harness.backends.frame_watch import FrameWatcher
 from harness.backends.port_process import PortProcess
-from harness.backends.base import STAGES, Backend, BackendFailed, BackendRun, RunInputs
+from harness.backends.base import Backend, BackendFailed, BackendRun, RunInputs
+from harness.backends.port_files import (DumpError, frame_pattern, index_base, is_number, parse_dump, printf_regex,
+                                         read_dump, read_rows, read_spec)
 from reference.errors import InputError
 from reference.models import ModelFiles
 
@@ -154,8 +155,6 @@ DEFAULTS = {
     "private_pack": False,
 }
 OPTION_KEYS = ("kind", "command") + tuple(DEFAULTS)
-DUMP_KEYS = ("pattern", "format", "shape", "index_base")
-DUMP_FORMATS = ("npy", "f32le")
 PRIVATE_PACK = "pack"  # the private view of the pack, inside the run's workdir
 STDOUT_LOG = "port.stdout.log"
 LAUNCH_REPORT = "port.rusage.json"  # the launcher's report of the port's own rusage
@@ -166,7 +165,7 @@ _MAX_JSON_LINE = 64 * 1024  # longer stdout lines are not timing lines and are s
 _MAX_STAGE_MS = 1e12  # a stage line's "ms" is a duration: 0 <= ms < about 30 years, else the line is ignored
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_PRINTF = re.compile(r"%(?:%|(0?)([0-9]*)d|.?)", re.DOTALL)  # "%%", an int conversion, or anything else
+STALE_SLACK_S = 2.0  # a dump last written this long before the start is stale (coarse file-system timestamps)
 
 
 def preset_options(binary: str | Sequence[str], **overrides) -> dict:
@@ -195,81 +194,8 @@ def _check_placeholders(text: str, where: str) -> None:
                              f"known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")
 
 
-def _printf_fields(pattern: str, where: str) -> int:
-    """Number of integer conversions in a printf pattern (0 or 1); ValueError on anything else."""
-    count = 0
-    for match in _PRINTF.finditer(pattern):
-        token = match.group(0)
-        if token == "%%":
-            continue
-        if not token.endswith("d") or match.group(2) is None:
-            raise ValueError(f"{where}: unsupported printf conversion {token!r} in {pattern!r}; "
-                             "use %d, %5d or %05d (and %% for a literal %)")
-        count += 1
-    if count > 1:
-        raise ValueError(f"{where}: {pattern!r} has {count} integer conversions; use one")
-    return count
-
-
-def _printf_regex(pattern: str) -> re.Pattern:
-    """A regex matching the names `pattern % n` produces, the number as group 1."""
-    parts, pos = [], 0
-    for match in _PRINTF.finditer(pattern):
-        parts.append(re.escape(pattern[pos:match.start()]))
-        parts.append("%" if match.group(0) == "%%" else r"(\d+)")
-        pos = match.end()
-    parts.append(re.escape(pattern[pos:]))
-    return re.compile("".join(parts) + r"\Z")
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    """A finite int or float (not a bool); an int too large for a float is not one."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
-def _index_base(value, where: str) -> int:
-    if not _is_int(value) or value not in (0, 1):
-        raise ValueError(f"{where}: must be 0 or 1, got {value!r}")
-    return value
-
-
 def _parse_dump(stage: str, spec) -> dict:
-    where = f"stage_dumps.{stage}"
-    if stage not in STAGES:
-        raise ValueError(f"stage_dumps: unknown stage {stage!r}; known: {', '.join(STAGES)}")
-    if not isinstance(spec, dict):
-        raise ValueError(f"{where}: must be a table with 'pattern', got {type(spec).__name__}")
-    for key in spec:
-        if key not in DUMP_KEYS:
-            raise ValueError(f"{where}: unknown key {key!r}; known: {', '.join(DUMP_KEYS)}")
-    pattern = spec.get("pattern")
-    if not isinstance(pattern, str) or not pattern:
-        raise ValueError(f"{where}.pattern: must be a non-empty string, got {pattern!r}")
-    _check_placeholders(pattern, f"{where}.pattern")
-    per_frame = _printf_fields(pattern, f"{where}.pattern") == 1
-    fmt = spec.get("format", "npy")
-    if fmt not in DUMP_FORMATS:
-        raise ValueError(f"{where}.format: must be one of {', '.join(DUMP_FORMATS)}, got {fmt!r}")
-    shape = spec.get("shape")
-    if shape is not None:
-        if not isinstance(shape, (list, tuple)) or not all(_is_int(d) and (d > 0 or d == -1) for d in shape):
-            raise ValueError(f"{where}.shape: must be a list of positive integers, got {shape!r}")
-        if sum(d == -1 for d in shape) > (0 if (fmt == "f32le" and per_frame) else 1):
-            raise ValueError(f"{where}.shape: too many -1 entries in {shape!r}")
-        shape = tuple(shape)
-    elif fmt == "f32le":
-        raise ValueError(f"{where}.shape: required for format 'f32le'")
-    return {"pattern": pattern, "format": fmt, "shape": shape, "per_frame": per_frame,
-            "index_base": _index_base(spec.get("index_base", 0), f"{where}.index_base")}
+    return parse_dump(stage, spec, _check_placeholders)
 
 
 def parse_options(options: dict) -> dict:
@@ -292,14 +218,8 @@ def parse_options(options: dict) -> dict:
         _check_placeholders(part, "command")
     opts["command"] = list(command)
 
-    pattern = opts["output_pattern"]
-    if not isinstance(pattern, str) or not pattern:
-        raise ValueError(f"output_pattern: must be a non-empty string, got {pattern!r}")
-    if "/" in pattern or "\\" in pattern:
-        raise ValueError(f"output_pattern: {pattern!r} must be a file name; put folders in output_subdir")
-    if _printf_fields(pattern, "output_pattern") != 1:
-        raise ValueError(f"output_pattern: {pattern!r} needs one integer conversion such as %05d")
-    opts["index_base"] = _index_base(opts["index_base"], "index_base")
+    frame_pattern(opts["output_pattern"], "output_pattern")
+    opts["index_base"] = index_base(opts["index_base"], "index_base")
 
     subdir = opts["output_subdir"]
     if not isinstance(subdir, str) or Path(subdir).is_absolute() or ".." in Path(subdir).parts:
@@ -329,7 +249,7 @@ def parse_options(options: dict) -> dict:
 
     for key, minimum in (("timeout", None), ("kill_grace", 0)):
         value = opts[key]
-        if not _is_number(value) or (value <= 0 if minimum is None else value < minimum):
+        if not is_number(value) or (value <= 0 if minimum is None else value < minimum):
             raise ValueError(f"{key}: must be a {'positive' if minimum is None else 'non-negative'} "
                              f"number of seconds, got {value!r}")
         opts[key] = float(value)
@@ -378,7 +298,7 @@ def _parse_timing_lines(path: Path, latencies: list[float] | None = None) -> tup
             if not isinstance(record, dict):
                 continue
             stage, ms = record.get("stage"), record.get("ms")
-            if not isinstance(stage, str) or not _is_number(ms) or not 0 <= ms < _MAX_STAGE_MS:
+            if not isinstance(stage, str) or not is_number(ms) or not 0 <= ms < _MAX_STAGE_MS:
                 continue
             seconds[stage] = seconds.get(stage, 0.0) + ms / 1000.0
             if stage == "frame" and latencies is not None:
@@ -470,7 +390,7 @@ class SubprocessBackend(Backend):
     def __init__(self, name: str, options: dict | None = None) -> None:
         super().__init__(name, options)
         self.opts = parse_options(self.options)
-        self._frame_re = _printf_regex(self.opts["output_pattern"])
+        self._frame_re = printf_regex(self.opts["output_pattern"])
 
     # ---- availability
 
@@ -677,15 +597,15 @@ class SubprocessBackend(Backend):
                 stages[stage] = self._load_dump_dir(stage, dumps, frames, started_wall)
         return stages
 
+    def _failed(self, exc: DumpError) -> BackendFailed:
+        return BackendFailed(f"{self.name}: {exc}")
+
     def _load_dump_dir(self, stage: str, dumps: Path, frames: int, started_wall: float) -> np.ndarray:
         """The rows of `stage` the port wrote into the standard dump folder, stacked."""
         try:
-            files = dump_dir.row_files(dumps, stage, frames)
-        except ValueError as exc:
-            raise BackendFailed(f"{self.name}: stage dump {stage}: {exc}") from None
-        shape = dump_dir.ROW_SHAPES[stage]
-        return np.stack([self._read_dump(stage, {"format": fmt, "shape": shape}, path, started_wall)
-                         for path, fmt in files])
+            return read_rows(stage, dumps, frames, started_wall - STALE_SLACK_S)
+        except DumpError as exc:
+            raise self._failed(exc) from None
 
     def _load_dump(self, stage: str, spec: dict, cwd: Path, values: dict, frames: int,
                    started_wall: float) -> np.ndarray:
@@ -693,65 +613,13 @@ class SubprocessBackend(Backend):
             name = spec["pattern"] % index if index is not None else spec["pattern"].replace("%%", "%")
             return cwd / _substitute(name, values)  # an absolute result replaces cwd
 
-        if not spec["per_frame"]:
-            path = path_of(None)
-            if not path.is_file():
-                raise BackendFailed(f"{self.name}: stage dump {stage}: {path} does not exist")
-            return self._read_dump(stage, spec, path, started_wall)
-        arrays = []
-        for index in range(spec["index_base"], spec["index_base"] + frames):
-            path = path_of(index)
-            if not path.is_file():
-                if not arrays:
-                    raise BackendFailed(f"{self.name}: stage dump {stage}: first file {path} does not exist")
-                break
-            arrays.append(self._read_dump(stage, spec, path, started_wall))
-        first = arrays[0].shape
-        for k, arr in enumerate(arrays):
-            if arr.shape != first:
-                raise BackendFailed(f"{self.name}: stage dump {stage}: {path_of(spec['index_base'] + k)} "
-                                    f"has shape {arr.shape}, the first file {first}")
-        return np.stack(arrays)
+        try:
+            return read_spec(stage, spec, path_of, frames, started_wall - STALE_SLACK_S)
+        except DumpError as exc:
+            raise self._failed(exc) from None
 
     def _read_dump(self, stage: str, spec: dict, path: Path, started_wall: float) -> np.ndarray:
-        if path.stat().st_mtime < started_wall - 2.0:  # 2 s: coarse file-system timestamps
-            raise BackendFailed(f"{self.name}: stage dump {stage}: {path} predates this run (stale file)")
-        shape = spec["shape"]
-        if spec["format"] == "f32le":
-            size = path.stat().st_size
-            known = math.prod(d for d in shape if d != -1) * 4
-            if (-1 in shape and (size == 0 or size % known)) or (-1 not in shape and size != known):
-                raise BackendFailed(f"{self.name}: stage dump {stage}: {path} has {size} bytes, expected "
-                                    f"{'a multiple of ' if -1 in shape else ''}{known} "
-                                    f"(float32 x {list(shape)})")
-            return self._checked(stage, path, np.fromfile(path, dtype="<f4").reshape(shape).astype(np.float32))
-        arr = self._load_npy(stage, path)
-        if shape is not None and (len(arr.shape) != len(shape)
-                                  or any(d != -1 and d != a for d, a in zip(shape, arr.shape))):
-            raise BackendFailed(f"{self.name}: stage dump {stage}: {path} has shape {arr.shape}, "
-                                f"expected {list(shape)}")
-        return self._checked(stage, path, arr)
-
-    def _load_npy(self, stage: str, path: Path) -> np.ndarray:
-        """A .npy file's array, read through a memory map so that a header claiming more data than the
-        file holds (a truncated file) is an error, not a huge allocation."""
         try:
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-            if not isinstance(arr, np.ndarray):  # an .npz archive
-                arr.close()
-                raise ValueError("an .npz archive, not an .npy file")
-            return np.array(arr)
-        except (OSError, ValueError, EOFError, TypeError) as exc:
-            raise BackendFailed(f"{self.name}: stage dump {stage}: {path} is not a readable .npy file: {exc}") from exc
-
-    def _checked(self, stage: str, path: Path, arr: np.ndarray) -> np.ndarray:
-        """`arr` when it is a non-empty array of real numbers, all finite; BackendFailed naming the fault."""
-        where = f"{self.name}: stage dump {stage}: {path}"
-        if arr.dtype.kind not in "biuf":
-            raise BackendFailed(f"{where} holds {arr.dtype} values, not real numbers")
-        if arr.ndim == 0 or arr.size == 0:
-            raise BackendFailed(f"{where} is empty or a scalar (shape {arr.shape})")
-        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
-        if bad:
-            raise BackendFailed(f"{where} holds {bad} NaN or infinite values")
-        return arr
+            return read_dump(stage, spec, path, started_wall - STALE_SLACK_S)
+        except DumpError as exc:
+            raise self._failed(exc) from None
