@@ -150,12 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "reference cached, over the backend's own time)")
     _add_progress_args(p)
 
-    p = _command(sub, "compare", help="compare two folders of frames and give a verdict (exit 1 when it fails)",
+    p = _command(sub, "compare", help="compare two folders of frames, say why they differ, give a verdict",
                  description="Pair the frames of two folders by name and report pixel-identical %%, "
                              "within +-1/2/8 %%, MAE, PSNR and SSIM, per frame and overall, the missing "
                              "and extra frames, and the verdict under a tolerance profile: exit 0 when "
                              "it holds, 1 when a threshold fails or a frame is missing or extra, 2 for "
-                             "bad input.")
+                             "bad input. With --pack, also the image evidence, from the pack and the frames "
+                             "alone (no models): template sequence, paste position, colour, resize kernel, "
+                             "JPEG settings, audio drive, precision noise, each with the dB it explains "
+                             "(docs/evidence.md).")
     p.add_argument("dir_a", type=Path, metavar="DIR_A", help="reference frames")
     p.add_argument("dir_b", type=Path, metavar="DIR_B", help="candidate frames")
     p.add_argument("--pattern", default="frame_*.*", help="glob of the frame files (default frame_*.*)")
@@ -168,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", type=float, metavar="X", help=f"override the profile's minimum {what}")
     p.add_argument("--index-base", type=int, choices=(0, 1), default=1,
                    help="number in the first frame's file name, for --pack rects (default 1: frame_00001)")
+    for side, which in (("a", "DIR_A's"), ("b", "DIR_B's")):
+        p.add_argument(f"--stages-{side}", type=Path, metavar="DIR",
+                       help=f"{which} stage dumps (<stage>.npy, <stage>/<row>.f32 or debug_audio_*_frame<k>.bin): "
+                            "with both, each stage they share is compared (relative error, correlation, scale)")
+    _add_progress_args(p)
 
     p = _command(sub, "report", help="render results.json files (several machines merge) into an HTML report",
                  description="Render one or more results.json files into a self-contained HTML report "
@@ -352,7 +360,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     given = {"psnr_min": args.psnr_min, "ssim_min": args.ssim_min, "identical_pct_min": args.identical_pct_min}
     thresholds = Thresholds.for_profile(args.profile).override({k: v for k, v in given.items() if v is not None})
     return compare_folders(args.dir_a, args.dir_b, args.pattern, args.pack, args.json, thresholds,
-                           args.index_base, args.profile)
+                           args.index_base, args.profile, args.stages_a, args.stages_b, _progress(args))
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from harness import metrics
+from harness.backends.port_files import DumpError, find_stage_dumps
+from harness.diagnosis.evidence import codec
+from harness.diagnosis.evidence.collect import Evidence
+from harness.diagnosis.evidence.findings import finding_lines, findings
 from harness.terminal import colour_enabled, paint
 from harness.tolerances import Thresholds, evaluate
 from reference.data import open_source, read_image, template_index
@@ -62,20 +69,31 @@ def _rect(source, path: Path, index_base: int) -> tuple:
     return source.rect(template_index(number - index_base, source.n_images))
 
 
-def measure(pairs: list[tuple[Path, Path]], source, index_base: int) -> list[dict]:
-    """Metrics of every pair (per region with a pack source)."""
-    rows = []
-    for pa, pb in pairs:
-        ref, cand = read_image(pa), read_image(pb)
-        if ref.shape != cand.shape:
-            raise InputError(pb, f"is {cand.shape[1]}x{cand.shape[0]}, {pa} is {ref.shape[1]}x{ref.shape[0]}")
-        if source is not None:
-            rect = _rect(source, pa, index_base)
-            rows.append({"file": pa.name, "rect": list(rect), **metrics.frame_metrics(ref, cand, rect)})
-        else:
-            rows.append({"file": pa.name, "full": {**metrics.pixel_stats(ref, cand), "psnr": metrics.psnr(ref, cand),
-                                                   "ssim": metrics.ssim(ref, cand)}})
-    return rows
+def _index(path: Path, index_base: int) -> int | None:
+    number = frame_number(path)
+    return None if number is None or number < index_base else number - index_base
+
+
+def _measure_pair(pa: Path, pb: Path, source, index_base: int, evidence: Evidence | None) -> dict:
+    ref, cand = read_image(pa), read_image(pb)
+    if ref.shape != cand.shape:
+        raise InputError(pb, f"is {cand.shape[1]}x{cand.shape[0]}, {pa} is {ref.shape[1]}x{ref.shape[0]}")
+    if evidence is not None and _index(pa, index_base) is not None:
+        evidence.observe(_index(pa, index_base), ref, cand)
+    if source is not None:
+        rect = _rect(source, pa, index_base)
+        return {"file": pa.name, "rect": list(rect), **metrics.frame_metrics(ref, cand, rect)}
+    return {"file": pa.name, "full": {**metrics.pixel_stats(ref, cand), "psnr": metrics.psnr(ref, cand),
+                                      "ssim": metrics.ssim(ref, cand)}}
+
+
+def measure(pairs: list[tuple[Path, Path]], source, index_base: int, evidence: Evidence | None = None,
+            progress: bool = False) -> list[dict]:
+    """Metrics of every pair (per region with a pack source), in pair order; each pair is read once and
+    also observed by `evidence` when given. Pairs are measured on a thread per core."""
+    with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="compare") as pool:
+        jobs = pool.map(lambda pair: _measure_pair(*pair, source, index_base, evidence), pairs)
+        return list(tqdm(jobs, total=len(pairs), desc="compare", unit="pair", disable=not progress, leave=False))
 
 
 def verdict(rows: list[dict], thresholds: Thresholds, missing: list[str], extra: list[str]) -> list[str]:
@@ -109,20 +127,58 @@ def _print_table(rows: list[dict]) -> None:
         print("worst frames: " + ", ".join(f"{r['file']} ({r['full']['psnr']:.2f} dB)" for r in worst))
 
 
+def read_stages(folder: Path, frames: int) -> dict[str, np.ndarray]:
+    """The stage dumps a folder holds (`port_files.find_stage_dumps`); InputError when it holds none or
+    one is malformed."""
+    if not folder.is_dir():
+        raise InputError(folder, "not a folder of stage dumps")
+    found = find_stage_dumps(folder, frames)
+    if not found:
+        raise InputError(folder, "holds no stage dumps", "give a folder with <stage>.npy files (infer --dump-stages), "
+                         "<stage>/<row>.f32 files (the standard dump folder) or debug_audio_<name>_frame<k>.bin")
+    try:
+        return {stage: load() for stage, (_, load) in found.items()}
+    except DumpError as exc:
+        raise InputError(folder, str(exc)) from None
+
+
+def _codec(path: Path) -> dict:
+    try:
+        return codec.settings(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"cannot read its header: {exc}") from None
+
+
 def compare_folders(dir_a: Path, dir_b: Path, pattern: str = "frame_*.*", pack: Path | None = None,
                     json_out: Path | None = None, thresholds: Thresholds | None = None,
-                    index_base: int = 1, profile: str = "desktop") -> int:
-    """Print per-region statistics, the worst frames, missing and extra frames and the verdict under
-    `thresholds` (default: the `profile`'s); 0 when it holds, 1 when it does not."""
+                    index_base: int = 1, profile: str = "desktop", stages_a: Path | None = None,
+                    stages_b: Path | None = None, progress: bool = False) -> int:
+    """Print per-region statistics, the worst frames, missing and extra frames, the image evidence (with
+    a pack: findings from the pack and the frames alone; with both stage folders: their stages compared)
+    and the verdict under `thresholds` (default: the `profile`'s); 0 when it holds, 1 when it does not."""
     thresholds = thresholds if thresholds is not None else Thresholds.for_profile(profile)
     pairs, missing, extra = pair_frames(dir_a, dir_b, pattern)
-    rows = measure(pairs, open_source(pack) if pack else None, index_base)
+    expected = len(pairs) + len(missing)
+    dumps = [read_stages(folder, expected) if folder else None for folder in (stages_a, stages_b)]
+    source = open_source(pack) if pack else None
+    evidence = Evidence(source, len(pairs), _codec(pairs[0][0]), _codec(pairs[0][1])) if source else None
+    rows = measure(pairs, source, index_base, evidence, progress)
     print(f"{len(rows)} frame pairs ({dir_a} vs {dir_b})")
     if missing:
         print(f"missing in {dir_b}: {_listing(missing)}")
     if extra:
         print(f"extra in {dir_b}: {_listing(extra)}")
     _print_table(rows)
+    indices = lambda names: [i for i in (_index(Path(n), index_base) for n in names) if i is not None]  # noqa: E731
+    found = findings(evidence, indices(missing), indices(extra), expected, *dumps)
+    if found:
+        print("findings (from the pack and the frames alone), by the share of the residual each explains:")
+        for line in finding_lines(found):
+            print(f"  - {line}")
+    elif source is None and not all(dumps):
+        print("findings: none looked for (give --pack for the image evidence, --stages-a and --stages-b for the stages)")
+    else:
+        print("findings: none")
     failures = verdict(rows, thresholds, missing, extra)
     limits = ", ".join(f"{k}={v:g}" for k, v in thresholds.to_dict().items() if k != "feature_max_abs")
     word = paint("FAILED" if failures else "PASSED", colour_enabled())
@@ -132,6 +188,6 @@ def compare_folders(dir_a: Path, dir_b: Path, pattern: str = "frame_*.*", pack: 
     if json_out:
         from harness.results import to_json
         doc = {"pairs": rows, "only_a": missing, "only_b": extra, "thresholds": thresholds.to_dict(),
-               "passed": not failures, "failures": failures}
+               "passed": not failures, "failures": failures, "findings": found}
         json_out.write_text(json.dumps(to_json(doc), indent=1))
     return 1 if failures else 0

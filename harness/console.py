@@ -1,6 +1,7 @@
 """The short console table of a parity run."""
 from __future__ import annotations
 
+from harness.diagnosis.evidence.findings import finding_lines
 from harness.diagnosis.explain import causes
 from harness.tables import fmt_number, fmt_pct, grid
 
@@ -30,6 +31,7 @@ def results_table(results: dict, colour: bool = False) -> str:
             notes.append(f"  {run['backend']} / {run['audio']}: {text}")
         if run.get("diagnosis", {}).keys() - {"audio_dependence"}:
             notes.extend(f"  {run['backend']} / {run['audio']}: cause: {text}" for text in causes(run))
+        notes.extend(f"  {run['backend']} / {run['audio']}: finding: {text}" for text in finding_lines(run.get("findings", [])))
     return "\n".join(grid(rows, colour, 2) + (["", "why:"] + notes if notes else []))
 
 

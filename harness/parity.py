@@ -6,15 +6,12 @@ rebuilds the full frame from the template on demand; candidate frames are compar
 """
 from __future__ import annotations
 
-import math
 import shutil
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -22,14 +19,17 @@ from tqdm import tqdm
 
 from fixtures.cache import cached_models
 from harness import metrics, refcache
-from harness.backends.base import BackendFailed, BackendRun, BackendUnavailable, RunInputs
+from harness.backends.base import BackendFailed, BackendUnavailable, RunInputs
 from harness.backends.inprocess import open_template_source
 from harness.backends.reference import ReferenceBackend
-from harness.bench.stats import latency_stats, steady_from_appearances, steady_from_latencies
+from harness.timing import latency_stats, steady_from_appearances, steady_from_latencies
 from harness.config import SILENCE, BackendSpec, ParityConfig
 from harness.crashlog import describe
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
-from harness.diagnosis.explain import DIAGNOSIS_FRAMES, diagnose
+from harness.diagnosis.evidence.of_run import run_findings
+from harness.diagnosis.evidence.pixels import frame_list
+from harness.diagnosis.explain import diagnose
+from harness.frame_stream import WorstFrames, compare_run
 from harness.golden_check import in_words, library_changes
 from harness.memory import release_memory
 from harness.results import machine_info, new_results, tree_sha256, write_results
@@ -38,16 +38,10 @@ from harness.video import SideBySideVideo
 from reference.data import read_image, template_index
 from reference.errors import InputError
 from reference.golden import golden_problems, read_golden, read_manifest, sha256
-from reference.image import rect_mouth_box
 from reference.models import ModelFiles
-from reference.ordered_worker import OrderedWorker
-from reference.output import encode_frame
 from reference.provenance import library_versions
 
-WORST_FRAMES = 3
 REFERENCE_DIR = "reference"  # the reference's work folder; no backend's folder takes this name
-METRICS_AHEAD = 2  # frames whose metrics may wait in the worker while the backend produces the next
-PER_FRAME_KEYS = ("identical_pct", "within_1_pct", "mae", "max_abs", "psnr", "ssim")
 
 
 @dataclass
@@ -200,123 +194,6 @@ def feature_drift(ref: dict, cand: dict) -> dict:
     return out
 
 
-class _Summary:
-    """Running per-region statistics and the worst frame of each frame criterion."""
-
-    def __init__(self) -> None:
-        self.sums: dict = {}
-        self.mins: dict = {}
-        self.maxs: dict = {}
-        self.n = 0
-        self.worst = {"identical_pct": (math.inf, -1), "psnr": (math.inf, -1), "ssim": (math.inf, -1)}
-
-    def add(self, i: int, frame: dict) -> dict:
-        self.n += 1
-        compact = {}
-        for region in metrics.REGIONS:
-            compact[region] = {k: float(frame[region][k]) for k in PER_FRAME_KEYS}
-            for k, v in compact[region].items():
-                key = (region, k)
-                self.sums[key] = self.sums.get(key, 0.0) + v
-                self.mins[key] = min(self.mins.get(key, math.inf), v)
-                self.maxs[key] = max(self.maxs.get(key, -math.inf), v)
-        for k in self.worst:
-            if compact["full"][k] < self.worst[k][0]:
-                self.worst[k] = (compact["full"][k], i)
-        return compact
-
-    def to_dict(self) -> dict:
-        out: dict = {region: {} for region in metrics.REGIONS}
-        for (region, k), total in self.sums.items():
-            out[region][k] = {"mean": total / self.n, "min": self.mins[(region, k)], "max": self.maxs[(region, k)]}
-        return out
-
-
-class WorstFrames:
-    """Keeps the K frames with the lowest full-frame PSNR and writes face crops of them for the report."""
-
-    def __init__(self, k: int = WORST_FRAMES) -> None:
-        self.k = k
-        self.kept: list[tuple[float, int, np.ndarray, np.ndarray]] = []
-
-    def offer(self, i: int, psnr: float, want: np.ndarray, cand: np.ndarray) -> None:
-        if math.isinf(psnr):
-            return
-        if len(self.kept) < self.k or psnr < self.kept[-1][0]:
-            self.kept.append((psnr, i, want, cand))
-            self.kept.sort(key=lambda item: item[0])
-            del self.kept[self.k:]
-
-    def write(self, folder: Path, base: Path, rects: list) -> list[dict]:
-        """PNG face crops (rect plus a margin, lossless) of reference and candidate; paths relative to `base`."""
-        out = []
-        for psnr, i, want, cand in self.kept:
-            x1, y1, x2, y2 = rects[i]
-            m = (x2 - x1) // 4
-            box = (max(x1 - m, 0), max(y1 - m, 0), min(x2 + m, want.shape[1]), min(y2 + m, want.shape[0]))
-            folder.mkdir(parents=True, exist_ok=True)
-            files = {}
-            for name, img in (("reference", want), ("candidate", cand)):
-                path = folder / f"frame_{i + 1:05d}_{name}.png"
-                path.write_bytes(encode_frame(np.ascontiguousarray(img[box[1]:box[3], box[0]:box[2]]), "png", 3))
-                files[name] = path.relative_to(base).as_posix()
-            out.append({"i": i, "psnr": psnr, "crop_box": list(box), "rect": list(rects[i]),
-                        "mouth_box": list(rect_mouth_box(rects[i])), **files})
-        return out
-
-
-@contextmanager
-def closing_iterator(frames: Iterable) -> Iterator[Iterator]:
-    """An iterator over `frames` that is closed (a generator's `finally` run) when the block ends."""
-    it = iter(frames)
-    try:
-        yield it
-    finally:
-        close = getattr(it, "close", None)
-        if close is not None:
-            close()
-
-
-def compare_run(run: BackendRun, ref: ReferenceFrames, frames: int, progress: bool, label: str,
-                worst_frames: WorstFrames | None = None, video=None, mouths: list | None = None,
-                first: list | None = None) -> tuple:
-    """Stream a backend's frames against the reference: (summary, per_frame, worst, n_frames).
-    The metrics of frame i are computed in a worker thread while the backend produces frame i + 1.
-    `first` collects the first DIAGNOSIS_FRAMES candidate frames for the diagnosis."""
-    summary, per_frame = _Summary(), []
-
-    def take(done: list) -> None:
-        for (i, want, cand), result in done:
-            per_frame.append({"i": i, "t": ref.templates[i], **summary.add(i, result)})
-            if worst_frames is not None:
-                worst_frames.offer(i, per_frame[-1]["full"]["psnr"], want, cand)
-
-    n = 0
-    # Closed here, not left to garbage collection or to the progress wrapper: a streaming port is
-    # stopped (its process group killed) as soon as the comparison ends, by an error or Ctrl-C too.
-    with OrderedWorker(metrics.frame_metrics, METRICS_AHEAD) as worker, closing_iterator(run.frames) as cands:
-        for i, cand in enumerate(tqdm(cands, total=frames, desc=label, unit="frame", disable=not progress,
-                                      leave=False)):
-            if i >= frames:
-                break
-            want = ref.frame(i)
-            if cand.shape != want.shape:
-                raise BackendFailed(f"frame {i + 1} is {cand.shape[1]}x{cand.shape[0]}, "
-                                    f"expected {want.shape[1]}x{want.shape[0]}")
-            take(worker.submit((i, want, cand), want, cand, ref.rects[i]))
-            if video is not None:
-                video.add(want, cand)
-            if mouths is not None:
-                mouths.append(mouth_thumbnail(cand, ref.rects[i]))
-            if first is not None and i < DIAGNOSIS_FRAMES:
-                first.append(cand)
-            n += 1
-        take(worker.drain())
-    if n < frames:
-        raise BackendFailed(f"produced {n} frames, expected {frames}")
-    return summary.to_dict(), per_frame, summary.worst, n
-
-
 def record_error(record: dict, exc: Exception) -> dict:
     """A run record of a backend that could not run: "skipped" when unavailable here, else "error",
     with the reason (an engine's own exception by type and message) and, for a port, its log tail."""
@@ -366,8 +243,8 @@ def _run_and_judge(record: dict, spec: BackendSpec, ref: ReferenceFrames, inputs
     try:
         run = spec.backend.stream(inputs)
         first: list = []
-        summary, per_frame, worst, n = compare_run(run, ref, inputs.frames, progress, spec.name, worst_frames, movie,
-                                                   mouths, first if explain else None)
+        summary, per_frame, worst, n, missing = compare_run(run, ref, inputs.frames, progress, spec.name,
+                                                            worst_frames, movie, mouths, first if explain else None)
         stages = run.stages()
         features = feature_drift(ref.stages, stages)
     except BaseException:
@@ -382,6 +259,9 @@ def _run_and_judge(record: dict, spec: BackendSpec, ref: ReferenceFrames, inputs
     failures = evaluate(spec.thresholds, worst, features, timings.get("fps"))
     if run.info.get("extra_frames"):
         failures.insert(0, f"wrote {run.info['extra_frames']} frame files more than the {n} asked for")
+    if missing:
+        failures.insert(0, f"{len(missing)} of {inputs.frames} frames missing: frames {frame_list([i + 1 for i in missing])}")
+        record["missing_frames"] = [i + 1 for i in missing]
     record.update(status="failed" if failures else "passed", failures=failures, frames=n, summary=summary,
                   per_frame=per_frame, features=features, timings=timings, info=run.info,
                   worst_frames=worst_frames.write(results_dir / "worst_frames" / where, results_dir, ref.rects))
@@ -391,7 +271,9 @@ def _run_and_judge(record: dict, spec: BackendSpec, ref: ReferenceFrames, inputs
             record["video"] = written.relative_to(results_dir).as_posix()
         if movie.error is not None:
             add_error(record, "video", movie.error)
-    if explain and evaluate(spec.thresholds, worst, features, None):  # a frame or stage criterion failed
+    if explain and (missing or evaluate(spec.thresholds, worst, features, None)):  # a frame or stage criterion failed
+        record["findings"] = run_findings(ref, inputs, run.info, first, missing, ref.stages, stages,
+                                          results_dir / "evidence" / where, results_dir)
         record["diagnosis"] = diagnose(record, spec, inputs, ref, first, worst, stages)
     return record
 
@@ -425,6 +307,12 @@ def exit_code(results: dict) -> int:
 def audio_files(cfg: ParityConfig) -> list[Path]:
     """The audio matrix with "silence" made into a WAV in the output folder."""
     return [silence_wav(cfg.output / "audio", cfg.frames) if a == SILENCE else Path(a) for a in cfg.audio]
+
+
+def audio_names(cfg: ParityConfig) -> list[str]:
+    """The audios' names in the run (``{audio}`` of a frames backend's folder): each file's name without
+    its extension, "silence" for the silence the run makes."""
+    return [SILENCE if a == SILENCE else Path(a).stem for a in cfg.audio]
 
 
 def start_results(cfg: ParityConfig, models: Path, audios: list[Path]) -> dict:
@@ -479,13 +367,14 @@ def _run_matrix(cfg: ParityConfig, results: dict, path: Path, models: Path, audi
     for k, (audio, audio_dir, label) in enumerate(zip(audios, unique_names([a.stem for a in audios]),
                                                       audio_labels(audios))):
         ref_dir = fresh_dir(work / audio_dir / REFERENCE_DIR)
-        base = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, ref_dir)
+        name = audio_names(cfg)[k]
+        base = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames, ref_dir, name)
         ref, entry = reference_of(cfg, results, k, base, goldens, progress)
         results.setdefault("reference", []).append({"audio": label, **entry})
         ref_mouths[label] = ref.mouths
         for spec, backend_dir in zip(cfg.backends, backend_dirs):
             inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, cfg.frames,
-                               fresh_dir(work / audio_dir / backend_dir))
+                               fresh_dir(work / audio_dir / backend_dir), name)
             mouths: list = []
             results["runs"].append(run_backend(spec, ref, inputs, label, out, progress, cfg.video, mouths,
                                                cfg.explain))

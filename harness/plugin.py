@@ -43,7 +43,7 @@ class ParitySession:
     def __init__(self, config_path: str, only: list[str] | None, frames: int | None,
                  worker: tuple[str, str] | None = None) -> None:
         from harness.config import load_config
-        from harness.parity import audio_files, golden_audios, models_folder, start_results
+        from harness.parity import audio_files, audio_names, golden_audios, models_folder, start_results
         from reference.errors import ParityError
         try:
             self.cfg = load_config(config_path, only=only, frames=frames)
@@ -59,6 +59,7 @@ class ParitySession:
                      else self.cfg.output / "results.json")
         self.audio_dirs = dict(zip(self.audios, unique_names([a.stem for a in self.audios])))
         self.labels = dict(zip(self.audios, audio_labels(self.audios)))
+        self.names = dict(zip(self.audios, audio_names(self.cfg)))
         self.backend_dirs = dict(zip((s.name for s in self.cfg.backends),
                                      unique_names([s.name for s in self.cfg.backends], reserved=(REFERENCE_DIR,))))
         self.references: dict = {}
@@ -70,7 +71,8 @@ class ParitySession:
         backend's, from `backend_dirs`; a worker's reference folder is its own)."""
         from harness.parity import fresh_dir
         workdir = fresh_dir(self.cfg.output / "work" / self.audio_dirs[audio] / folder)
-        return RunInputs(self.cfg.source, self.cfg.source_kind, audio, self.models, self.cfg.frames, workdir)
+        return RunInputs(self.cfg.source, self.cfg.source_kind, audio, self.models, self.cfg.frames, workdir,
+                         self.names[audio])
 
     def reference(self, audio: Path):
         """The reference of `audio`, once per session: a golden, the cache's entry, or computed."""

@@ -19,7 +19,7 @@ from reference.errors import InputError
 from reference.provenance import cpu_name, library_versions, sha256
 
 SCHEMA_ID = "synctalk-parity/results"
-VERSION = 1
+VERSION = 2  # 2: runs carry "findings" (image evidence) and "missing_frames"
 LIBRARIES = ("numpy", "onnx", "onnxruntime", "openvino", "onnxconverter-common", "opencv-python-headless",
              "soundfile", "soxr", "scipy", "scikit-image")
 STATUSES = ("passed", "failed", "skipped", "error")
@@ -65,6 +65,12 @@ SCHEMA = {
                     "features": {"type": "object"},
                     "timings": {"type": "object"},
                     "info": {"type": "object"},
+                    "missing_frames": {"type": "array", "items": {"type": "integer", "minimum": 1}},
+                    "findings": {"type": "array", "items": {
+                        "type": "object", "required": ["kind", "summary", "frames", "explains_db"],
+                        "properties": {"kind": {"type": "string"}, "summary": {"type": "string"},
+                                       "frames": {"type": "array", "items": {"type": "integer"}},
+                                       "explains_db": _NUMBER}}},
                 },
             },
         },
@@ -141,6 +147,11 @@ def read_results(path: str | Path) -> dict:
         raise InputError(path, "results file not found") from None
     except (OSError, ValueError) as exc:
         raise InputError(path, f"not a readable results.json: {exc}") from None
+    version = results.get("version") if isinstance(results, dict) else None
+    if isinstance(results, dict) and results.get("schema") == SCHEMA_ID and version != VERSION:
+        raise InputError(path, f"is results.json version {version!r}; this synctalk-parity reads version {VERSION}",
+                         "write it again with this version (`synctalk-parity run`), or read it with the version "
+                         "that wrote it") from None
     try:
         jsonschema.validate(results, SCHEMA)
     except jsonschema.ValidationError as exc:

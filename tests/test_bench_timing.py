@@ -12,7 +12,7 @@ import pytest
 from harness.bench import baseline
 from harness.bench.measure import measure_inprocess
 from harness.bench.settings import parse_int_list
-from harness.bench.stats import latency_stats
+from harness.timing import latency_stats
 from harness.parity import timing_summary
 
 SLEEP = 0.02  # seconds per measured frame or generator call

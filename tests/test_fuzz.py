@@ -236,7 +236,7 @@ def test_toml_reader_returns_a_table_or_config_error(folder, text):
 
 # --------------------------------------------------------------------------- results.json reader
 
-VALID = {"schema": "synctalk-parity/results", "version": 1, "created": "now", "partial": False,
+VALID = {"schema": "synctalk-parity/results", "version": 2, "created": "now", "partial": False,
          "machine": {"name": "m", "os": "o", "cpu": "c", "python": "3", "libraries": {}}, "profile": "desktop",
          "inputs": {"source": {"path": "p", "kind": "pack", "sha256": "0"},
                     "models": {"audio_encoder": "0", "generator": "0"}, "audio": [{"name": "a", "sha256": "0"}]},

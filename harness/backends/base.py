@@ -58,15 +58,17 @@ class RunInputs:
     models: Path  # folder with audio_encoder.onnx and generator.onnx
     frames: int
     workdir: Path  # an empty folder this backend may write into (frames, dumps, logs)
+    audio_name: str = ""  # the audio's name in the run: its file name without extension, or "silence"
 
 
 @dataclass
 class BackendRun:
     """The result of `Backend.run`: frames are produced lazily; stages/timings are complete once they are consumed."""
 
-    frames: Iterator[np.ndarray]  # BGR uint8 (H, W, 3), frame 0 first
+    frames: Iterator[np.ndarray | None]  # BGR uint8 (H, W, 3), frame 0 first; None: that frame is missing
     stages: Callable[[], dict[str, np.ndarray]] = dict  # call after the frames are consumed
-    info: dict = field(default_factory=dict)  # providers, node counts, command line, versions
+    info: dict = field(default_factory=dict)  # providers, node counts, command line, versions; "frame_files":
+    # {"dir", "pattern", "index_base"} of a backend whose frames are files (their codec is evidence)
     timings: dict = field(default_factory=dict)  # seconds: "total", "stages": {...}, "frame_latency": [...]
 
 

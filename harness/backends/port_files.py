@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
 
 from harness.backends import dump_dir
@@ -67,6 +68,15 @@ def frame_pattern(pattern, where: str = "output_pattern") -> str:
     if printf_fields(pattern, where) != 1:
         raise ValueError(f"{where}: {pattern!r} needs one integer conversion such as %05d")
     return pattern
+
+
+def template_size(source: Path) -> tuple[int, int] | None:
+    """(height, width) of the template frames, from ``full_body_img/1.jpg`` when it is there."""
+    first = source / "full_body_img" / "1.jpg"
+    if not first.is_file():
+        return None
+    img = cv2.imread(str(first), cv2.IMREAD_COLOR)
+    return None if img is None else img.shape[:2]
 
 
 def is_int(value) -> bool:

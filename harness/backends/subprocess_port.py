@@ -92,7 +92,7 @@ seconds, for the p50/p90/p99 latency). Every other stdout line is ignored.
 While the port runs, a thread (`frame_watch.FrameWatcher`) polls the frames folder every 3 ms:
 ``frame_appear_s`` lists, per expected frame, when its file first appeared (seconds after the
 start; None if never seen before the exit), from which the time to first frame, the steady-state
-FPS and the per-frame intervals are derived (`harness.bench.stats.steady_from_appearances`);
+FPS and the per-frame intervals are derived (`harness.timing.steady_from_appearances`);
 ``frame_mtime_span_s`` (last minus first frame's ``st_mtime_ns``) cross-checks the span. A port
 that prints frame lines keeps its own per-frame figures.
 
@@ -130,7 +130,7 @@ from harness.backends.frame_watch import FrameWatcher
 from harness.backends.port_process import PortProcess
 from harness.backends.base import Backend, BackendFailed, BackendRun, RunInputs
 from harness.backends.port_files import (DumpError, frame_pattern, index_base, is_number, parse_dump, printf_regex,
-                                         read_dump, read_rows, read_spec)
+                                         read_dump, read_rows, read_spec, template_size)
 from reference.errors import InputError
 from reference.models import ModelFiles
 
@@ -353,15 +353,6 @@ def _private_pack(source: Path, models: Path, workdir: Path) -> Path:
     return view
 
 
-def _frame_size(source: Path) -> tuple[int, int] | None:
-    """(height, width) of the template frames, from ``full_body_img/1.jpg`` when it is there."""
-    first = source / "full_body_img" / "1.jpg"
-    if not first.is_file():
-        return None
-    img = cv2.imread(str(first), cv2.IMREAD_COLOR)
-    return None if img is None else img.shape[:2]
-
-
 @dataclass
 class _Launch:
     """A started port and what the checks after its end need."""
@@ -467,7 +458,8 @@ class SubprocessBackend(Backend):
         stdout_log, stderr_log = workdir / STDOUT_LOG, workdir / STDERR_LOG
         info = {"command": argv, "cwd": str(cwd), "env": extra_env, "pack": str(pack), "returncode": None,
                 "stdout_log": str(stdout_log), "stderr_log": str(stderr_log), "extra_frames": 0,
-                "dump_dir": str(dumps)}
+                "dump_dir": str(dumps), "frame_files": {"dir": str(frames_dir), "pattern": opts["output_pattern"],
+                                                        "index_base": opts["index_base"]}}
 
         started_wall = time.time()
         report = workdir / LAUNCH_REPORT
@@ -475,7 +467,7 @@ class SubprocessBackend(Backend):
         base = opts["index_base"]
         names = [opts["output_pattern"] % k for k in range(base, base + inputs.frames)]
         watcher = FrameWatcher(frames_dir, names)
-        expected = _frame_size(Path(inputs.source))
+        expected = template_size(Path(inputs.source))
         with open(stdout_log, "wb") as out, open(stderr_log, "wb") as err:
             start = time.perf_counter()
             try:

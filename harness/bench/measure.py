@@ -17,7 +17,7 @@ from harness.backends.inprocess import PipelineBackend
 from harness.bench.baseline import bare_generator_inputs
 from harness.bench.procfs import cores, cpu_seconds, os_threads, peak_rss_mb, reset_peak_rss
 from harness.bench.settings import effective_threads
-from harness.bench.stats import latency_stats, max_of, median_of
+from harness.timing import latency_stats, max_of, median_of
 from harness.parity import record_error
 from reference.models import Models
 from reference.pipeline import FRAME_STAGES as PIPELINE_FRAME_STAGES

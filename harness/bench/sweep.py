@@ -15,7 +15,7 @@ from harness.bench.overhead import parity_overhead
 from harness.bench.procfs import cores
 from harness.bench.settings import effective_threads, with_threads
 from harness.config import SILENCE, ConfigError, ParityConfig
-from harness.parity import models_folder, silence_wav, start_results, unique_names
+from harness.parity import audio_names, models_folder, silence_wav, start_results, unique_names
 from harness.results import write_results
 from reference.conventions import Conventions
 from reference.models import ModelFiles, Models
@@ -90,7 +90,8 @@ def run_bench(cfg: ParityConfig, warmup: int | None = None, repeats: int | None 
                                     "status": "error", "failures": [], "frames": 0, "reason": str(exc),
                                     "options": backend.options, "bench": {"threads": t, "frames": n}})
                     continue
-                inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, warmup + n, work / backend_dir)
+                inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, warmup + n, work / backend_dir,
+                                   audio_names(cfg)[0])
                 bare_t = effective_threads(backend_t)
                 bare = (Models(ModelFiles.from_dir(models), threads=bare_t)
                         if bare_t is not None and isinstance(backend_t, PipelineBackend) else None)

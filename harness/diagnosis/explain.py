@@ -8,12 +8,14 @@ cause ("no divergence" for a run that matches).
 """
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
 import numpy as np
 
 from harness.diagnosis.conventions import bill_lines
+from harness.diagnosis.evidence.findings import finding_lines
 from harness.diagnosis.offset import temporal_offset
 from harness.diagnosis.stages import localise_stage
 from harness.tolerances import evaluate
@@ -51,7 +53,8 @@ def diagnose(record: dict, spec, inputs, ref, candidate_first: list[np.ndarray],
              stages: dict | None = None) -> dict:
     """The diagnosis of one failed run of ``spec`` (``record`` as ``parity.run_backend`` fills it, ``worst``
     its worst frame per criterion, ``ref`` the ``parity.ReferenceFrames`` of the same audio,
-    ``candidate_first`` the candidate's first frames, ``stages`` the stage arrays it dumped)."""
+    ``candidate_first`` the candidate's first frames, None where one is missing, ``stages`` the stage
+    arrays it dumped)."""
     from harness.backends.inprocess import open_template_source
     from harness.diagnosis.conventions import fit_conventions
 
@@ -60,13 +63,14 @@ def diagnose(record: dict, spec, inputs, ref, candidate_first: list[np.ndarray],
     tolerance = thresholds.feature_max_abs if thresholds.feature_max_abs is not None else 1e-4
     out: dict = {"stages": localise_stage(record.get("features", {}), evaluate(thresholds, worst, {}, None),
                                           tolerance)}
-    found = temporal_offset(candidate_first[:OFFSET_FRAMES], ref.mouths, ref.rects)
+    leading = list(itertools.takewhile(lambda f: f is not None, candidate_first[:OFFSET_FRAMES]))  # a gap ends it
+    found = temporal_offset(leading, ref.mouths, ref.rects)
     if found is not None:
         out["offset"] = found
     models = diagnosis_models(Path(inputs.models))
     source = open_template_source(inputs.source, inputs.source_kind)
-    out["conventions"] = fit_conventions(source, inputs.audio, models, dict(enumerate(candidate_first)),
-                                         inputs.frames, stages)
+    present = {i: frame for i, frame in enumerate(candidate_first) if frame is not None}
+    out["conventions"] = fit_conventions(source, inputs.audio, models, present, inputs.frames, stages)
     layer = layer_candidate(spec.backend)
     model_inputs = None if layer is None else _layer_inputs(out["stages"]["first_stage"], source, inputs.audio, models)
     if model_inputs is not None:
@@ -137,5 +141,9 @@ def explain_text(results: dict, only: list[str] | None = None) -> str:
         lines.append(f"{run['backend']} / {run['audio']}: {run['status'].upper()}"
                      + (f" (diagnosed in {took:.1f} s)" if took is not None else ""))
         lines.extend(f"  - {text}" for text in causes(run))
+        found = finding_lines(run.get("findings", []))
+        if found:
+            lines.append("  image evidence (from the frames and the pack alone), by the share of the residual it explains:")
+            lines.extend(f"  - {text}" for text in found)
     return "\n".join(lines)
 

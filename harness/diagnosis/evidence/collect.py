@@ -162,13 +162,13 @@ def _union(a: Box, b: Box) -> Box:
 
 
 def observe_all(ev: Evidence, pairs, workers: int = 2) -> None:
-    """Observe every ``(i, load_ref, load_cand)`` of `pairs` (loaders return the frames) on `workers`
-    threads; the first error raised by a loader or an observation is raised here."""
+    """Observe every ``(i, load_ref, load_cand[, ref_template])`` of `pairs` (loaders return the frames)
+    on `workers` threads; the first error raised by a loader or an observation is raised here."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one(item) -> None:
-        i, load_a, load_b = item
-        ev.observe(i, load_a(), load_b())
+        i, load_a, load_b, *known = item
+        ev.observe(i, load_a(), load_b(), *known)
 
     with ThreadPoolExecutor(workers, thread_name_prefix="evidence") as pool:
         for _ in pool.map(one, pairs):

@@ -1,0 +1,144 @@
+"""Frames backend: a folder of frames made elsewhere (a phone, a Mac without Python, another CI job).
+
+Nothing runs: the frames are read from the folder in order and judged like any backend's. A frame
+file that is not there is handed out as None, so that the run counts it missing and goes on with
+the others; the folder may hold more frames than the run asks for (the whole clip), which are
+counted in ``info["frames_in_folder"]``.
+
+Options (one TOML table, every key checked):
+
+=============  ==============  ===================  ===============================================
+name           type            default              meaning
+=============  ==============  ===================  ===============================================
+dir            str             (required)           the folder; relative to the config file; may hold
+                                                    ``{audio}``: the audio's file name without its
+                                                    extension ("silence" for the run's silence), one
+                                                    folder per audio of the matrix
+pattern        str (printf)    "frame_%05d.jpg"     frame file name, one ``%d``/``%05d``
+index_base     int, 0 or 1     1                    number in the first frame's file name
+stage_dumps    table           {}                   stage name -> dump table, as for a subprocess
+                                                    port; patterns relative to ``dir``
+kind           str             "frames"             the registry's key
+=============  ==============  ===================  ===============================================
+
+Without ``stage_dumps`` the folder's dumps are found by name (`port_files.find_stage_dumps`): the
+standard dump layout, the reference's ``<stage>.npy`` and the seed ports'
+``debug_audio_<name>_frame<k>.bin`` beside the frames or one folder up. The frames must have the
+size of the pack's templates. ``info["frame_files"]`` tells the diagnosis where the files are
+(their codec is part of the evidence). There are no timings: the frames were made elsewhere.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from harness.backends.base import Backend, BackendFailed, BackendRun, RunInputs
+from harness.backends.port_files import (DumpError, find_stage_dumps, frame_pattern, index_base, parse_dump,
+                                         printf_regex, read_spec, template_size)
+
+OPTION_KEYS = ("kind", "dir", "pattern", "index_base", "stage_dumps")
+AUDIO = "{audio}"
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _check_audio_placeholder(text: str, where: str) -> None:
+    for match in _PLACEHOLDER.finditer(text):
+        if match.group(0) != AUDIO:
+            raise ValueError(f"{where}: unknown placeholder {match.group(0)!r}; the only one is {AUDIO}")
+
+
+def parse_options(options: dict) -> dict:
+    """Validated options with defaults filled in; ValueError naming the offending key."""
+    for key in options:
+        if key not in OPTION_KEYS:
+            raise ValueError(f"unknown option {key!r} for a frames backend; known: {', '.join(OPTION_KEYS)}")
+    if options.get("kind", FramesBackend.kind) != FramesBackend.kind:
+        raise ValueError(f"kind: {options['kind']!r} is not {FramesBackend.kind!r}")
+    folder = options.get("dir")
+    if not isinstance(folder, str) or not folder:
+        raise ValueError(f"dir: the folder of frames is required (a string), got {folder!r}")
+    _check_audio_placeholder(folder, "dir")
+    dumps = options.get("stage_dumps", {})
+    if not isinstance(dumps, dict):
+        raise ValueError(f"stage_dumps: must be a table, got {type(dumps).__name__}")
+    return {"dir": folder, "pattern": frame_pattern(options.get("pattern", "frame_%05d.jpg"), "pattern"),
+            "index_base": index_base(options.get("index_base", 1), "index_base"),
+            "stage_dumps": {stage: parse_dump(stage, spec, _check_audio_placeholder) for stage, spec in dumps.items()}}
+
+
+def audio_key(inputs: RunInputs) -> str:
+    """What ``{audio}`` stands for: the run's name of the audio, else its file name without extension."""
+    return inputs.audio_name or Path(inputs.audio).stem
+
+
+class FramesBackend(Backend):
+    """Frames read from a folder; see the module docstring for its options."""
+
+    kind = "frames"
+
+    def __init__(self, name: str, options: dict | None = None) -> None:
+        super().__init__(name, options)
+        self.opts = parse_options(self.options)
+        self._frame_re = printf_regex(self.opts["pattern"])
+
+    @property
+    def per_audio(self) -> bool:
+        """Whether the folder depends on the audio (``{audio}`` in ``dir``)."""
+        return AUDIO in self.opts["dir"]
+
+    def folder(self, inputs: RunInputs) -> Path:
+        return Path(self.opts["dir"].replace(AUDIO, audio_key(inputs)))
+
+    def run(self, inputs: RunInputs) -> BackendRun:
+        folder = self.folder(inputs)
+        if not folder.is_dir():
+            raise BackendFailed(f"{self.name}: folder of frames {folder} does not exist"
+                                + (f" ({AUDIO} = {audio_key(inputs)!r})" if self.per_audio else ""))
+        pattern, base = self.opts["pattern"], self.opts["index_base"]
+        in_folder = sum(1 for entry in os.scandir(folder) if self._frame_re.match(entry.name))
+        paths = [folder / (pattern % (i + base)) for i in range(inputs.frames)]
+        info = {"dir": str(folder), "frames_in_folder": in_folder,
+                "frame_files": {"dir": str(folder), "pattern": pattern, "index_base": base},
+                "missing_frames": [i for i, p in enumerate(paths) if not p.is_file()]}
+        if len(info["missing_frames"]) == inputs.frames:
+            raise BackendFailed(f"{self.name}: no frame file matching {pattern!r} (index base {base}) in {folder}; "
+                                f"{in_folder} files match the pattern")
+        dumps = self._dumps(folder, inputs.frames, audio_key(inputs))
+        info["stage_dumps"] = {stage: str(where) for stage, (where, _) in dumps.items()}
+        return BackendRun(frames=self._frames(paths, template_size(Path(inputs.source))),
+                          stages=lambda: self._load(dumps), info=info, timings={})
+
+    def _dumps(self, folder: Path, frames: int, audio: str) -> dict:
+        explicit = {}
+        for stage, spec in self.opts["stage_dumps"].items():
+            def path_of(index, spec=spec):
+                name = spec["pattern"] % index if index is not None else spec["pattern"].replace("%%", "%")
+                return folder / name.replace(AUDIO, audio)  # an absolute pattern replaces the folder
+            explicit[stage] = (path_of(spec["index_base"] if spec["per_frame"] else None),
+                               lambda s=stage, sp=spec, p=path_of: read_spec(s, sp, p, frames))
+        return explicit or find_stage_dumps(folder, frames)
+
+    def _load(self, dumps: dict) -> dict[str, np.ndarray]:
+        try:
+            return {stage: load() for stage, (_, load) in dumps.items()}
+        except DumpError as exc:
+            raise BackendFailed(f"{self.name}: {exc}") from None
+
+    def _frames(self, paths: list[Path], expected: tuple[int, int] | None) -> Iterator[np.ndarray | None]:
+        for path in paths:
+            if not path.is_file():
+                yield None
+                continue
+            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if img is None:
+                raise BackendFailed(f"{self.name}: frame {path} could not be read as an image")
+            if expected is not None and img.shape[:2] != tuple(expected):
+                raise BackendFailed(f"{self.name}: {path.name} is {img.shape[1]}x{img.shape[0]}, "
+                                    f"expected {expected[1]}x{expected[0]} (the pack's frames)")
+            expected = expected or img.shape[:2]
+            yield img

@@ -1,0 +1,58 @@
+"""The image evidence of one parity run (a backend against the canonical reference of one audio).
+
+The reference side is the run's reference (its frames rebuilt from their templates, which are known);
+the candidate's frames are read again from its files when the backend wrote files (a port, a folder
+of frames: every frame, and their codec is part of the evidence), else they are the first frames the
+comparison kept for the diagnosis. Crops of the most telling frame of ``paste_position`` and
+``resize_kernel`` are written beside the results for the report (``crop`` in the finding).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from harness.backends.inprocess import open_template_source
+from harness.diagnosis.evidence import codec
+from harness.diagnosis.evidence.collect import Evidence, observe_all
+from harness.diagnosis.evidence.findings import findings
+from reference.data import read_image
+from reference.output import encode_frame
+
+CROP_KINDS = ("paste_position", "resize_kernel")
+
+
+def _files(info: dict, frames: int) -> dict[int, Path]:
+    spec = info.get("frame_files") or {}
+    if not spec:
+        return {}
+    folder, pattern, base = Path(spec["dir"]), spec["pattern"], spec["index_base"]
+    return {i: folder / (pattern % (i + base)) for i in range(frames) if (folder / (pattern % (i + base))).is_file()}
+
+
+def run_findings(ref, inputs, info: dict, first: list, missing: list[int], ref_stages: dict, stages: dict,
+                 crops_dir: Path, base: Path) -> list[dict]:
+    """The ranked findings of a run (`ref` the reference's frames, `inputs` the run's inputs, `info` the
+    backend's, `first` the candidate frames kept, `missing` the indices it did not make, the stage
+    arrays of both sides); crops go to `crops_dir`, their paths relative to `base`."""
+    source = open_template_source(inputs.source, inputs.source_kind)
+    files = _files(info, inputs.frames)
+    cand_codec = codec.settings(next(iter(files.values()))) if files else None
+    ev = Evidence(source, len(files) or len(first), codec.LOSSLESS if cand_codec else None, cand_codec)
+    if files:  # the reference's templates are known
+        pairs = [(i, lambda i=i: ref.frame(i), lambda p=path: read_image(p), ref.templates[i])
+                 for i, path in sorted(files.items())]
+    else:
+        pairs = [(i, lambda i=i: ref.frame(i), lambda f=frame: f, ref.templates[i])
+                 for i, frame in enumerate(first) if frame is not None]
+    observe_all(ev, pairs)
+    found = findings(ev, missing, [], inputs.frames, ref_stages, stages)
+    for f in found:
+        if f["kind"] in CROP_KINDS and f["kind"] in ev.crops:
+            crops_dir.mkdir(parents=True, exist_ok=True)
+            path = crops_dir / f"{f['kind']}.png"
+            _, i, image = ev.crops[f["kind"]]
+            path.write_bytes(encode_frame(np.ascontiguousarray(image), "png", 3))
+            f["crop"] = {"path": path.relative_to(base).as_posix(), "frame": i + 1}
+    return found
+
