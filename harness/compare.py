@@ -1,4 +1,5 @@
-"""`synctalk-parity compare DIR_A DIR_B`: two folders of frames, paired by name, measured and judged.
+"""`synctalk-parity compare DIR_A DIR_B`: two folders of frames, paired by name (up to the extension),
+measured, explained and judged.
 
 The verdict uses a tolerance profile (and threshold overrides) like a parity run: exit 0 when every
 criterion holds for every frame, 1 when one fails or a frame is missing or extra, 2 for bad input.
@@ -41,19 +42,31 @@ def frame_number(path: Path) -> int | None:
     return int(found[-1]) if found else None
 
 
+def _by_stem(folder: Path, pattern: str) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for path in folder.glob(pattern):
+        if path.is_file():
+            if path.stem in files:
+                raise InputError(path, f"and {files[path.stem].name} are two files of one frame",
+                                 "keep one of them, or narrow --pattern")
+            files[path.stem] = path
+    return files
+
+
 def pair_frames(dir_a: Path, dir_b: Path, pattern: str) -> tuple[list[tuple[Path, Path]], list[str], list[str]]:
-    """Pairs of files with the same name (natural order), and the names only one side has."""
+    """Pairs of files with the same name up to the extension (``frame_00001.png`` pairs with
+    ``frame_00001.jpg``), in natural order, and the names only one side has."""
     for folder in (dir_a, dir_b):
         if not folder.is_dir():
             raise InputError(folder, "not a folder of frames")
-    a = {p.name: p for p in dir_a.glob(pattern) if p.is_file()}
-    b = {p.name: p for p in dir_b.glob(pattern) if p.is_file()}
+    a, b = _by_stem(dir_a, pattern), _by_stem(dir_b, pattern)
     common = sorted((a[n] for n in a.keys() & b.keys()), key=_natural)
     if not common:
         raise InputError(dir_b, f"no frame file matching {pattern!r} is in both folders",
                          "check --pattern and the frame names")
-    by_name = lambda names: sorted(names, key=lambda n: _natural(Path(n)))  # noqa: E731
-    return [(p, b[p.name]) for p in common], by_name(a.keys() - b.keys()), by_name(b.keys() - a.keys())
+    by_name = lambda paths: sorted((p.name for p in paths), key=lambda n: _natural(Path(n)))  # noqa: E731
+    return ([(p, b[p.stem]) for p in common], by_name(a[k] for k in a.keys() - b.keys()),
+            by_name(b[k] for k in b.keys() - a.keys()))
 
 
 def _listing(names: list[str]) -> str:
@@ -172,7 +185,7 @@ def compare_folders(dir_a: Path, dir_b: Path, pattern: str = "frame_*.*", pack: 
     indices = lambda names: [i for i in (_index(Path(n), index_base) for n in names) if i is not None]  # noqa: E731
     found = findings(evidence, indices(missing), indices(extra), expected, *dumps)
     if found:
-        print("findings (from the pack and the frames alone), by the share of the residual each explains:")
+        print("findings (from the pack, the frames and the dumps, no models), by the share of the residual each explains:")
         for line in finding_lines(found):
             print(f"  - {line}")
     elif source is None and not all(dumps):

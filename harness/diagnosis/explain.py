@@ -143,7 +143,7 @@ def explain_text(results: dict, only: list[str] | None = None) -> str:
         lines.extend(f"  - {text}" for text in causes(run))
         found = finding_lines(run.get("findings", []))
         if found:
-            lines.append("  image evidence (from the frames and the pack alone), by the share of the residual it explains:")
+            lines.append("  evidence without the models (frames, pack, stage dumps), by the share of the residual each explains:")
             lines.extend(f"  - {text}" for text in found)
     return "\n".join(lines)
 

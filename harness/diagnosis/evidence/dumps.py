@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.backends.base import in_stage_order
+from harness.backends.base import STAGE_ORDER, in_stage_order
 
 UNRELATED = 0.2
 SCALE = 0.1  # |scale_ratio - 1|
@@ -45,9 +45,9 @@ def reading(measures: dict) -> str | None:
 
 
 def stage_findings(stages_a: dict, stages_b: dict, label_a: str = "A", label_b: str = "B") -> list[dict]:
-    """One `stage` finding per stage both dumped that does not agree (pipeline order)."""
+    """One `stage` finding per stage of the pipeline both dumped that does not agree (pipeline order)."""
     out = []
-    for stage in in_stage_order(stages_a.keys() & stages_b.keys()):
+    for stage in in_stage_order(stages_a.keys() & stages_b.keys() & set(STAGE_ORDER)):
         measures = compare_stage(stages_a[stage], stages_b[stage])
         if "error" in measures:
             out.append({"kind": "stage", "stage": stage, "reading": "mismatch", "frames": [], "explains_db": None,
@@ -57,7 +57,7 @@ def stage_findings(stages_a: dict, stages_b: dict, label_a: str = "A", label_b: 
         if read is None:
             continue
         scale = measures["scale_ratio"]
-        summary = (f"stage {stage} {read}: {label_b}'s values are {scale:.3g}x {label_a}'s in RMS, correlation "
+        summary = (f"stage {stage} {read}: {label_b}'s values are {scale:.3f}x {label_a}'s in RMS, correlation "
                    f"{measures['correlation']:.3f}, relative error {measures['rel_error']:.3g} over "
                    f"{measures['rows']} rows")
         out.append({"kind": "stage", "stage": stage, "reading": read, "frames": list(range(1, measures["rows"] + 1))

@@ -175,7 +175,7 @@ def template_sequence(seq_a: dict[int, int | None], seq_b: dict[int, int | None]
     differ = [i for i in common if not same(seq_a[i], seq_b[i])]
     if not differ:
         return None
-    known = [i for i in differ if seq_a[i] is not None and seq_b[i] is not None]
+    known = [i for i in common if seq_a[i] is not None and seq_b[i] is not None]
     shifts = Counter(seq_b[i] - seq_a[i] for i in known)
     offset, count = shifts.most_common(1)[0] if shifts else (0, 0)
     repeats, drops = [], []
