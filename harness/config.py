@@ -247,6 +247,12 @@ def config_from_dict(raw: dict, path: Path, only: list[str] | None = None) -> Pa
         if only and name not in only:
             continue
         cfg.backends.append(_backend(path, name, table, profile))
+    for spec in cfg.backends:
+        if not spec.backend.follows_audio and len(audio) > 1:
+            raise ConfigError(f"{path}: [backends.{spec.name}]: its folder of frames has no {{audio}}, so the same "
+                              f"frames would be judged against each of the {len(audio)} audios of [data].audio; put "
+                              "{audio} in dir (one folder per audio, named after its file without the extension, "
+                              "\"silence\" for silence) or give [data].audio one file")
     if only:
         missing = sorted(set(only) - {b.name for b in cfg.backends})
         if missing:
@@ -279,6 +285,9 @@ def _backend(path: Path, name: str, table: object, profile: str) -> BackendSpec:
     if not isinstance(overrides, dict):
         raise ConfigError(f"{path}: [backends.{name}].thresholds must be a table, got {overrides!r}")
     overrides = dict(overrides)
+    folder = options.get("dir")
+    if isinstance(folder, str) and folder and not Path(folder).expanduser().is_absolute():
+        options["dir"] = str(path.parent / folder)  # a folder of frames is relative to the config
     command = options.get("command")
     if isinstance(command, list) and command and isinstance(command[0], str) and "/" in command[0] \
             and not Path(command[0]).is_absolute():

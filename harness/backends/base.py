@@ -76,6 +76,7 @@ class Backend:
     """Base class: subclasses set `kind` and implement `run` (and `check_available` when needed)."""
 
     kind = ""
+    follows_audio = True  # its frames are made from the run's audio (a folder made elsewhere may hold one audio's)
 
     def __init__(self, name: str, options: dict | None = None) -> None:
         self.name = name

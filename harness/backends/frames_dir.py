@@ -87,8 +87,8 @@ class FramesBackend(Backend):
         self._frame_re = printf_regex(self.opts["pattern"])
 
     @property
-    def per_audio(self) -> bool:
-        """Whether the folder depends on the audio (``{audio}`` in ``dir``)."""
+    def follows_audio(self) -> bool:
+        """Whether there is a folder per audio (``{audio}`` in ``dir``)."""
         return AUDIO in self.opts["dir"]
 
     def folder(self, inputs: RunInputs) -> Path:
@@ -98,7 +98,7 @@ class FramesBackend(Backend):
         folder = self.folder(inputs)
         if not folder.is_dir():
             raise BackendFailed(f"{self.name}: folder of frames {folder} does not exist"
-                                + (f" ({AUDIO} = {audio_key(inputs)!r})" if self.per_audio else ""))
+                                + (f" ({AUDIO} = {audio_key(inputs)!r})" if self.follows_audio else ""))
         pattern, base = self.opts["pattern"], self.opts["index_base"]
         in_folder = sum(1 for entry in os.scandir(folder) if self._frame_re.match(entry.name))
         paths = [folder / (pattern % (i + base)) for i in range(inputs.frames)]
