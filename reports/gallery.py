@@ -1,4 +1,5 @@
-"""Worst-frame images for the report: the saved face crops, an amplified difference heatmap, mouth close-ups.
+"""Images for the report: the worst frames' saved face crops, an amplified difference heatmap, mouth
+close-ups, and the crops the image evidence saved for its findings.
 
 A parity run saves, per backend x audio, PNG face crops (reference and candidate) of its worst
 frames with the crop box, face rect and mouth box in frame coordinates. Here they are copied into
@@ -127,3 +128,18 @@ def worst_frame_panels(worst_frames: list, base: Path, img_dir: Path) -> list[di
         panels.append({"frame": i + 1 if isinstance(i, int) else None, "i": i, "psnr": wf.get("psnr"),
                        "scale": scale, "images": images, "heatmap": heat_src})
     return panels
+
+
+def finding_images(findings: list, base: Path, img_dir: Path) -> list[dict | None]:
+    """Per finding, the image entry of its crop (reference | candidate, saved beside the results), or None
+    for a finding without one."""
+    out = []
+    for found in findings or []:
+        crop = found.get("crop") if isinstance(found, dict) else None
+        if not isinstance(crop, dict):
+            out.append(None)
+            continue
+        img, data, missing = _read_crop(base, crop.get("path"))
+        caption = f"frame {crop.get('frame', '?')}: reference | candidate"
+        out.append(_entry(caption, _store(data, img_dir, "evidence") if img is not None else None, missing))
+    return out

@@ -19,13 +19,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from harness.results import read_results
 from harness.backends.base import in_stage_order
 from reports.charts import draw_charts
-from reports.gallery import worst_frame_panels
+from reports.gallery import finding_images, worst_frame_panels
 from reports.runs import (REGION_LABELS, STATUS_WORDS, Row, build_rows, counts, fmt, fmt_pct, fmt_sci, machine_names,
                           short_audio)
 
 TEMPLATES = Path(__file__).parent / "templates"
 IMG = "img"
-IMAGE_PREFIXES = ("chart-", "ref-", "cand-", "diff-", "mouth-")  # every image name this module writes
+IMAGE_PREFIXES = ("chart-", "ref-", "cand-", "diff-", "mouth-", "evidence-")  # every image name this module writes
 WHERE_REGIONS = ("mouth", "face", "outside_face")
 
 
@@ -99,8 +99,15 @@ def _view_rows(rows: list[Row], out_dir: Path) -> list[dict]:
             "thumb": next((p["heatmap"] for p in panels if p["heatmap"]), None),
             "fps_pct": 100.0 * row.fps / top_fps if row.fps else 0.0, "drift": _drift_cells(row, stages),
             "stage_text": _stage_text(row), "video": _video(row, n, out_dir),
+            "findings": _findings(row, out_dir),
         })
     return views
+
+
+def _findings(row: Row, out_dir: Path) -> list[dict]:
+    """The run's findings, each with its crop's image entry (`image`, or None)."""
+    found = [f for f in row.run.get("findings") or [] if isinstance(f, dict)]
+    return [{"f": f, "image": image} for f, image in zip(found, finding_images(found, row.base, out_dir / IMG))]
 
 
 def _video(row: Row, n: int, out_dir: Path) -> dict | None:

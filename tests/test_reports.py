@@ -9,6 +9,7 @@ import copy
 import json
 import shutil
 import xml.etree.ElementTree as ET
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -339,12 +340,12 @@ def test_markdown_and_junit_count_every_run(results_files):
     assert error.get("message") == "timed out after 900 s" and "panic: index out of range" in error.text
 
 
-def test_report_renders_in_headless_chromium(results_files, tmp_path):
-    """The real browser: every image loads, the verdict table has its rows, and a screenshot is saved."""
+@contextmanager
+def chromium(tmp_path: Path):
+    """A headless Chromium driven through chromedriver (skipped where they are not installed)."""
     from selenium import webdriver
     if not (shutil.which("chromium") and shutil.which("chromedriver")):
         pytest.skip("chromium/chromedriver not installed: apt-get install chromium chromium-driver (.ci/run does)")
-    index = render_html(results_files, tmp_path / "report")
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium")
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -354,11 +355,24 @@ def test_report_renders_in_headless_chromium(results_files, tmp_path):
     service = webdriver.ChromeService(executable_path=shutil.which("chromedriver"))
     driver = webdriver.Chrome(options=options, service=service)
     try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _broken_images(driver) -> list:
+    images = driver.execute_script(
+        "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth]);")
+    assert images, "the report shows no image"
+    return [src for src, complete, width in images if not complete or width == 0]
+
+
+def test_report_renders_in_headless_chromium(results_files, tmp_path):
+    """The real browser: every image loads, the verdict table has its rows, and a screenshot is saved."""
+    index = render_html(results_files, tmp_path / "report")
+    with chromium(tmp_path) as driver:
         driver.get(index.as_uri())
-        images = driver.execute_script(
-            "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth]);")
-        assert images, "the report shows no image"
-        broken = [src for src, complete, width in images if not complete or width == 0]
+        broken = _broken_images(driver)
         assert broken == [], f"broken images in the browser: {broken}"
         rows = driver.execute_script(
             "return Array.from(document.querySelectorAll('#verdict-table tr.verdict')).map(r => "
@@ -367,5 +381,44 @@ def test_report_renders_in_headless_chromium(results_files, tmp_path):
         assert all(WORDS[r[3]] in r[4] for r in rows)
         shot = tmp_path / "report.png"
         assert driver.save_screenshot(str(shot)) and cv2.imread(str(shot)).shape[1] >= 1000
-    finally:
-        driver.quit()
+
+
+def test_findings_and_their_crops_render_in_headless_chromium(tmp_path, synthetic_pack, tiny_models_dir):
+    """Two folders of frames made elsewhere, one pasted y-flipped, one with a nearest-neighbour paste: the
+    report's findings table names both, with the crop of each loading in the browser."""
+    import travelled
+    from reference.conventions import Conventions
+    audio = synthetic_pack / "audio.wav"
+    travelled.make_folder(synthetic_pack, audio, tiny_models_dir, tmp_path / "flipped", 8, paste=travelled.y_flipped)
+    travelled.make_folder(synthetic_pack, audio, tiny_models_dir, tmp_path / "nearest", 8,
+                          Conventions(resize_kernel="nearest"))
+    config = tmp_path / "parity.toml"
+    config.write_text(f"""
+[data]
+pack = "{synthetic_pack}"
+models = "{tiny_models_dir}"
+audio = ["{audio}"]
+frames = 8
+[run]
+output = "{tmp_path / 'out'}"
+[backends.flipped]
+kind = "frames"
+dir = "flipped"
+pattern = "frame_%05d.png"
+[backends.nearest]
+kind = "frames"
+dir = "nearest"
+pattern = "frame_%05d.png"
+""")
+    assert main(["run", "--config", str(config), "--quiet"]) == 1
+    index = render_html([tmp_path / "out" / "results.json"], tmp_path / "report")
+    with chromium(tmp_path) as driver:
+        driver.get(index.as_uri())
+        assert _broken_images(driver) == []
+        sections = driver.execute_script(
+            "return Array.from(document.querySelectorAll('section.findings')).map(s => [s.querySelector('h3').innerText, "
+            "Array.from(s.querySelectorAll('tbody tr')).map(r => r.cells[1].innerText), "
+            "Array.from(s.querySelectorAll('img')).map(i => i.naturalWidth)]);")
+    by_backend = {title.split(" · ")[0]: (kinds, widths) for title, kinds, widths in sections}
+    assert by_backend["flipped"][0][0] == "paste_position" and by_backend["nearest"][0][0] == "resize_kernel"
+    assert all(len(widths) == 1 and widths[0] > 100 for _, widths in by_backend.values())
