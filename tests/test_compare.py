@@ -52,3 +52,16 @@ def test_pack_rects_follow_the_frame_numbers_and_gaps_are_listed(frames20, synth
         assert row["rect"] == list(source.rect(template_index(number - 1, source.n_images))), row["file"]
     assert all(row["outside_face"]["identical_pct"] == 100.0 for row in doc["pairs"])
     assert doc["only_a"] == ["frame_00003.png"] and doc["only_b"] == ["frame_00021.png"] and not doc["passed"]
+
+
+def test_one_extra_frame_and_none_missing_fails(frames20, tmp_path, capsys):
+    cand = tmp_path / "cand"
+    shutil.copytree(frames20, cand)
+    shutil.copy(cand / "frame_00020.png", cand / "frame_00021.png")
+    report = tmp_path / "c.json"
+    assert main(["compare", str(frames20), str(cand), "--json", str(report)]) == 1
+    out = capsys.readouterr().out
+    assert "missing in" not in out and "violated: 1 extra frame(s) in the candidate: frame_00021.png" in out
+    doc = json.loads(report.read_text())
+    assert doc["only_a"] == [] and doc["only_b"] == ["frame_00021.png"] and doc["failures"] == [
+        "1 extra frame(s) in the candidate: frame_00021.png"] and not doc["passed"]

@@ -404,3 +404,13 @@ def test_peak_rss_is_the_ports_own_not_the_harnesss(pack, tmp_path):
     assert measured["peak_rss_of"] == "port process (wait4)"
     from harness.bench.table import rss_text
     assert rss_text(measured).endswith(" (port)")
+
+
+@pytest.mark.parametrize("mode", ["run", "stream"])
+def test_a_port_that_writes_every_frame_and_then_fails_is_an_error_naming_its_exit_code(pack, tmp_path, mode):
+    """crash_port writes frames 1 and 2, then exits with code 3: with 2 frames asked, every frame is there,
+    and the run is still an error, never a pass."""
+    backend = fake("crash_port.py")
+    with pytest.raises(BackendFailed, match=r"port exited with code 3: fatal: generator.onnx: invalid protobuf"):
+        run = getattr(backend, mode)(inputs(pack, tmp_path, frames=2))
+        assert len(list(run.frames)) == 2
