@@ -37,6 +37,9 @@ provider = "coreml"
 [backends.port]
 kind = "subprocess"
 command = ["{sys.executable}", "{FAKE_PORTS / 'copy_port.py'}", "--sanders", "{{pack}}", "--audio", "{{audio}}", "--output", "{{output}}", "--frames", "{{frames}}"]
+[backends.elsewhere]
+kind = "frames"
+dir = "made-elsewhere/{{audio}}"
 """
 
 
@@ -71,8 +74,10 @@ def test_bench_measures_every_backend_at_every_sweep_point(bench):
     assert [(p["threads"], p["frames"]) for p in points] == [(1, 3), (1, 5), (2, 3), (2, 5)]
     assert results["bench"]["warmup"] == 2 and results["bench"]["audio"] == "audio.wav"
     assert not results["partial"]
-    # the config lists no reference: a canonical one is added and is the ratio's denominator
+    # the config lists no reference: a canonical one is added and is the ratio's denominator; frames made
+    # elsewhere are not timed
     assert {r["backend"] for r in results["runs"]} == {"reference", "ort_cpu", "coreml", "port"}
+    assert results["bench"]["not_timed"] == ["elsewhere"]
     assert len(results["runs"]) == 16
     for point in points:
         t, n = point["threads"], point["frames"]

@@ -77,6 +77,7 @@ class Backend:
 
     kind = ""
     follows_audio = True  # its frames are made from the run's audio (a folder made elsewhere may hold one audio's)
+    runs_here = True  # it makes its frames on this machine, so it can be timed (not a folder made elsewhere)
 
     def __init__(self, name: str, options: dict | None = None) -> None:
         self.name = name

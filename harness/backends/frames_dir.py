@@ -80,6 +80,7 @@ class FramesBackend(Backend):
     """Frames read from a folder; see the module docstring for its options."""
 
     kind = "frames"
+    runs_here = False
 
     def __init__(self, name: str, options: dict | None = None) -> None:
         super().__init__(name, options)

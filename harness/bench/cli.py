@@ -20,5 +20,7 @@ def bench_main(config: str | Path, backends: list[str] | None = None, threads: l
     path = cfg.output / "bench.json"
     results = run_bench(cfg, warmup, repeats, threads, frames, progress, results_path=path, overhead=overhead)
     print(bench_table(results, colour_enabled()))
+    for name in results["bench"]["not_timed"]:
+        print(f"{name}: not timed (frames made elsewhere: nothing runs here)")
     print(f"\nbench -> {path}")
     return exit_code(results)

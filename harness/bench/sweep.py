@@ -66,7 +66,8 @@ def run_bench(cfg: ParityConfig, warmup: int | None = None, repeats: int | None 
     results["bench"] = {"warmup": warmup, "repeats": repeats, "threads": threads, "frames": frames_sweep,
                         "audio": audio.name, "cores": cores(), "points": points}
 
-    configured = [spec.backend for spec in cfg.backends]
+    configured = [spec.backend for spec in cfg.backends if spec.backend.runs_here]
+    results["bench"]["not_timed"] = [spec.name for spec in cfg.backends if not spec.backend.runs_here]
     canonical = next((b for b in configured if _is_canonical_reference(b)), None)
     added = canonical is None
     if added:
@@ -121,7 +122,8 @@ def run_bench(cfg: ParityConfig, warmup: int | None = None, repeats: int | None 
     if overhead:
         results["bench"]["overhead"] = []
         passed = {r["backend"] for r in results["runs"] if r["status"] == "passed"}
-        for spec, backend_dir in zip(cfg.backends, unique_names([s.name for s in cfg.backends])):
+        timed = [spec for spec in cfg.backends if spec.backend.runs_here]
+        for spec, backend_dir in zip(timed, unique_names([s.name for s in timed])):
             if spec.name not in passed:  # it could not run: nothing to compare its run with
                 results["bench"]["overhead"].append(
                     {"backend": spec.name, "status": "not measured", "frames": frame_counts[0],

@@ -50,7 +50,7 @@ class ColourStats:
             self.count[c] += np.bincount(x[:, c], minlength=256)
             self.sum_y[c] += np.bincount(x[:, c], weights=y[:, c], minlength=256)
         self.sum_yy += np.einsum("ij,ij->j", y, y)
-        self.cross += y.T @ x.astype(np.float64)
+        self.cross += np.einsum("ic,id->cd", y, x.astype(np.float64))  # einsum: no BLAS threads to wait on
         self.frames.append(i)
 
     def merge(self, other: "ColourStats") -> None:

@@ -23,8 +23,7 @@ def half_size(img: np.ndarray) -> np.ndarray:
 
 def sse(a: np.ndarray, b: np.ndarray) -> float:
     """Sum of squared differences of two uint8 arrays of one shape."""
-    d = cv2.absdiff(a, b).astype(np.float32).ravel()
-    return float(d @ d)
+    return float(cv2.norm(np.ascontiguousarray(a), np.ascontiguousarray(b), cv2.NORM_L2SQR))
 
 
 def inset(box: Sequence[int], by: int) -> Box:

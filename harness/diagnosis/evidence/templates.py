@@ -32,6 +32,9 @@ FOREIGN = 8  # grey levels: a pixel this far from every image scored is not the 
 TWIN = 1.0  # mean clipped squared difference under which two images are the same around the face
 NO_MATCH = 200.0  # mean clipped squared difference above which no pack image is the template
 FULL_CACHE = 24  # decoded full templates kept
+BAND_CACHE = 96  # templates' half-resolution face bands kept
+EXACT = 0.05  # a first hint within this score over EXACT_SHARE of the band is taken without a search (lossless)
+EXACT_SHARE = 0.5
 TIE = 0.05  # scores within 5 % (and 0.05) of the lowest are a tie, which the first hint wins
 
 
@@ -77,11 +80,14 @@ class TemplateIndex:
                  max(0, (x1 - BAND_MARGIN) // THUMB):(x2 + BAND_MARGIN) // THUMB + 1] = False
         if mask.sum() < 16:  # the face covers the frame: use all of it
             mask[:] = True
-        self._mask = mask
-        self._thumbs = np.stack([t[mask] for t in thumbs]).astype(np.float32)
+        sparse = np.zeros_like(mask)
+        sparse[::2, ::2] = True  # every other thumbnail pixel ranks the images well enough, 4x faster
+        self._mask = mask & sparse if (mask & sparse).sum() >= 16 else mask
+        self._thumbs = np.stack([t[self._mask] for t in thumbs]).astype(np.float32)
         self._norms = np.einsum("ij,ij->i", self._thumbs, self._thumbs)
         self.band = _union_box(self.rects, BAND_MARGIN, self.shape[:2])
         self._twins: dict[tuple[int, int], bool] = {}
+        self._bands = _LRU(BAND_CACHE)
 
     def _thumb_of_file(self, t: int) -> np.ndarray:
         path = self.source.image_path(t)
@@ -100,11 +106,14 @@ class TemplateIndex:
         """Template image `t` (BGR uint8), decoded once while it is among the last FULL_CACHE used."""
         return self._full.get(t, lambda: read_image(self.source.image_path(t)))
 
-    def _difference(self, frame: np.ndarray, t: int) -> np.ndarray:
-        """The clipped difference to template `t` over the face band, at half resolution."""
+    def _band(self, t: int) -> np.ndarray:
+        """Template `t`'s face band at half resolution (kept while among the last BAND_CACHE used)."""
         ys, xs = self.band
-        a, b = half_size(frame[ys, xs]), half_size(self.full(t)[ys, xs])
-        return np.minimum(channel_max(cv2.absdiff(a, b)), CLIP).astype(np.float32)
+        return self._bands.get(t, lambda: half_size(self.full(t)[ys, xs]))
+
+    def _difference(self, band: np.ndarray, t: int) -> np.ndarray:
+        """The clipped difference of a frame's half-resolution face band to template `t`'s."""
+        return np.minimum(channel_max(cv2.absdiff(band, self._band(t))), CLIP).astype(np.float32)
 
     def match(self, frame: np.ndarray, hints: Sequence[int] = ()) -> tuple[int | None, float]:
         """The template of `frame` and its score (the mean clipped squared difference over the face band,
@@ -113,12 +122,19 @@ class TemplateIndex:
         expects) are always scored; ties go to the first hint, else to the image nearest to it."""
         if frame.shape != self.shape:
             return None, float("inf")
+        ys, xs = self.band
+        band = half_size(frame[ys, xs])
+        hinted = [t for t in dict.fromkeys(hints) if t is not None and 0 <= t < self.n]
+        if hinted:  # a hint that matches all but the patch needs no search
+            first = self._difference(band, hinted[0])
+            keep = first < FOREIGN
+            if keep.mean() >= EXACT_SHARE and float(np.mean(first[keep] ** 2)) <= EXACT:
+                return hinted[0], float(np.mean(first[keep] ** 2))
         f = self.thumb(frame)[self._mask].astype(np.float32)
-        coarse = self._norms - 2.0 * (self._thumbs @ f)
-        order = np.argsort(coarse)[:COARSE_TOP]
-        hinted = [t for t in hints if t is not None and 0 <= t < self.n]
+        coarse = self._norms - 2.0 * np.einsum("ij,j->i", self._thumbs, f)  # no BLAS threads: they wait on a busy machine
+        order = np.argpartition(coarse, COARSE_TOP)[:COARSE_TOP] if self.n > COARSE_TOP else range(self.n)
         candidates = list(dict.fromkeys(hinted + [int(t) for t in order]))
-        diffs = {t: self._difference(frame, t) for t in candidates}
+        diffs = {t: self._difference(band, t) for t in candidates}
         keep = np.min(np.stack(list(diffs.values())), axis=0) < FOREIGN
         scores = {t: float(np.mean(d[keep] ** 2)) if keep.any() else float(np.mean(d ** 2)) for t, d in diffs.items()}
         lowest = min(scores.values())
