@@ -34,12 +34,11 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-import cv2
 import numpy as np
 
 from harness.backends.base import Backend, BackendFailed, BackendRun, RunInputs
 from harness.backends.port_files import (DumpError, find_stage_dumps, frame_pattern, index_base, parse_dump,
-                                         printf_regex, read_spec, template_size)
+                                         printf_regex, read_frame, read_spec, template_size)
 
 OPTION_KEYS = ("kind", "dir", "pattern", "index_base", "stage_dumps")
 AUDIO = "{audio}"
@@ -135,11 +134,9 @@ class FramesBackend(Backend):
             if not path.is_file():
                 yield None
                 continue
-            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if img is None:
-                raise BackendFailed(f"{self.name}: frame {path} could not be read as an image")
-            if expected is not None and img.shape[:2] != tuple(expected):
-                raise BackendFailed(f"{self.name}: {path.name} is {img.shape[1]}x{img.shape[0]}, "
-                                    f"expected {expected[1]}x{expected[0]} (the pack's frames)")
+            try:
+                img = read_frame(path, path.name, expected)
+            except ValueError as exc:
+                raise BackendFailed(f"{self.name}: {exc}") from None
             expected = expected or img.shape[:2]
             yield img

@@ -122,7 +122,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-import cv2
 import numpy as np
 
 from harness.backends import dump_dir
@@ -130,7 +129,7 @@ from harness.backends.frame_watch import FrameWatcher
 from harness.backends.port_process import PortProcess
 from harness.backends.base import Backend, BackendFailed, BackendRun, RunInputs
 from harness.backends.port_files import (DumpError, frame_pattern, index_base, is_number, parse_dump, printf_regex,
-                                         read_dump, read_rows, read_spec, template_size)
+                                         read_dump, read_frame, read_rows, read_spec, template_size)
 from reference.errors import InputError
 from reference.models import ModelFiles
 
@@ -569,14 +568,10 @@ class SubprocessBackend(Backend):
 
     def _read_frame(self, path: Path, output: Path, expected: tuple[int, int] | None) -> np.ndarray:
         """A frame file as BGR uint8; BackendFailed when it is no image or not `expected` (h, w) in size."""
-        label = path.relative_to(output).as_posix()
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if img is None:
-            raise BackendFailed(f"{self.name}: output frame {label} could not be read as an image ({path})")
-        if expected is not None and img.shape[:2] != tuple(expected):
-            raise BackendFailed(f"{self.name}: {label} is {img.shape[1]}x{img.shape[0]}, "
-                                f"expected {expected[1]}x{expected[0]}")
-        return img
+        try:
+            return read_frame(path, path.relative_to(output).as_posix(), expected)
+        except ValueError as exc:
+            raise BackendFailed(f"{self.name}: {exc}") from None
 
     # ---- stage dumps
 
