@@ -68,7 +68,8 @@ def test_example_config_holds_the_same_port_options(shared_data):
 
 def test_go_ports_are_reproduced_by_their_bills(go_ports, shared_data, tiny_models_dir, tmp_path, capsys):
     """explain on both ports, speech and silence: the fitted variant reproduces each at >= 45 dB (worst
-    full frame) and >= 40 dB (worst face rect), and every named deviation is worth >= 0.5 dB."""
+    full frame) and >= 40 dB (worst face rect), and every named deviation is worth >= 0.5 dB; the image
+    evidence names what it can see without the models."""
     from harness.cli import main
     raw = {
         "data": {"pack": str(shared_data / "sanders_pack"), "models": str(tiny_models_dir),
@@ -94,6 +95,12 @@ def test_go_ports_are_reproduced_by_their_bills(go_ports, shared_data, tiny_mode
         assert named["audio_window"] == "tile", named
         assert bill["fitted"] in out and f"diagnosed in {run['diagnosis']['seconds']:.1f} s" in out
         assert bill["variants_rendered"] > 0 and bill["seconds"] > 0
+        # the image evidence, without the models, names the same template pairing and paste, and the Go
+        # encoder: JPEG q95 4:2:0 tables, but not what libjpeg makes of the templates
+        found = {f["kind"]: f for f in run["findings"]}
+        assert found["template_sequence"]["offset"] == -1 and found["paste_position"]["pattern"] == "scaled", found
+        assert (found["jpeg"]["quality_b"], found["jpeg"]["subsampling_b"]) == (95, "4:2:0")
+        assert found["jpeg"]["other_encoder"], found["jpeg"]
     from reports.html import render_html
     html = render_html([tmp_path / "out" / "results.json"], tmp_path / "report").read_text()
     bills = html.index('<h2 id="bills">Bills of deviations</h2>')

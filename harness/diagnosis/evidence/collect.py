@@ -45,6 +45,8 @@ class Observation:
     template_sse: float | None = None  # the reference's patch on the candidate's template
     paste_sse: float | None = None  # the reference's patch at the candidate's place
     codec_sse: float | None = None  # the reference round-tripped through the candidate's codec
+    background_sse: float | None = None  # outside the face band: the JPEG side against its template
+    background_codec_sse: float | None = None  # ... against its template round-tripped through its settings
     mouth_sse: float | None = None  # the pair's squared error inside the mouth (comparable frames)
     comparable: bool = False  # same template, same place
 
@@ -81,22 +83,40 @@ class Evidence:
         t_a = ref_template if ref_template is not None else self.index.match(ref, [expected])[0]
         t_b = self.index.match(cand, [t_a, expected])[0] if ref.shape == cand.shape else None
         ob = Observation(i, t_a, t_b, sse(ref, cand) if ref.shape == cand.shape else 0.0)
-        sampled = i % self.every == 0
-        if sampled and ref.shape == cand.shape:
-            self._codec_model(ob, ref, cand)
         if t_a is not None and t_b is not None:
             self._geometry(ob, ref, cand)
+        if i % self.every == 0 and ref.shape == cand.shape:
+            self._codec_model(ob, ref, cand)
         with self._lock:
             self.obs[i] = ob
 
+    def _background_sse(self, a: np.ndarray, b: np.ndarray) -> float:
+        """Squared error outside the face band (where a composited frame is its template)."""
+        ys, xs = self.index.band
+        return sse(a, b) - sse(a[ys, xs], b[ys, xs])
+
     def _codec_model(self, ob: Observation, ref: np.ndarray, cand: np.ndarray) -> None:
+        """The reference round-tripped through the candidate's codec (or the other way); and, outside the
+        face band, the JPEG side against its own template round-tripped through its settings by OpenCV's
+        libjpeg: what that leaves is another encoder. Both JPEG at the same settings: their backgrounds on
+        a shared template."""
         a, b = self.codec_a, self.codec_b
-        if a is None or b is None or codec.same(a, b):
+        if a is None or b is None or (a["format"] != "jpeg" and b["format"] != "jpeg"):
+            return
+        if codec.same(a, b):
+            if ob.t_a is not None and ob.t_a == ob.t_b:
+                ob.background_sse = ob.background_codec_sse = self._background_sse(ref, cand)
             return
         if b["format"] == "jpeg":
             ob.codec_sse = sse(codec.roundtrip(ref, b), cand)
+            frame, t, settings = cand, ob.t_b, b
         else:  # a lossless candidate of a JPEG reference: the candidate round-tripped the other way
             ob.codec_sse = sse(ref, codec.roundtrip(cand, a))
+            frame, t, settings = ref, ob.t_a, a
+        if t is not None:
+            template = self.index.full(t)
+            ob.background_sse = self._background_sse(template, frame)
+            ob.background_codec_sse = self._background_sse(codec.roundtrip(template, settings), frame)
 
     def _geometry(self, ob: Observation, ref: np.ndarray, cand: np.ndarray) -> None:
         tpl_a, tpl_b = self.index.full(ob.t_a), self.index.full(ob.t_b)

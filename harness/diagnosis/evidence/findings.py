@@ -24,6 +24,7 @@ from harness.diagnosis.evidence.templates import template_sequence
 
 MIN_DB = 0.5  # a colour, kernel or noise model must explain at least this much to be named
 MIN_TEMPLATE_DB = 0.1
+OTHER_ENCODER_PCT = 10.0  # share of the background's squared error a round trip may leave from the same encoder
 KINDS = ("missing_frames", "template_sequence", "paste_position", "colour", "resize_kernel", "jpeg",
          "audio_drive", "precision_noise", "stage")
 READINGS = {"weak drive": "the mouth barely follows the audio (features too small, or an encoder without its "
@@ -145,8 +146,11 @@ def _resize(ev: Evidence, total: float) -> dict | None:
 
 
 def _jpeg(ev: Evidence, total: float) -> dict | None:
+    """Each side's settings, what re-encoding the reference at the candidate's explains, and whether the JPEG
+    side's background is what OpenCV's libjpeg makes of its template at those settings (else: another
+    encoder or decoder)."""
     a, b = ev.codec_a, ev.codec_b
-    if a is None or b is None:
+    if a is None or b is None or (a["format"] != "jpeg" and b["format"] != "jpeg"):
         return None
     fields = {"quality_a": a["quality"] if a["format"] == "jpeg" else "lossless",
               "quality_b": b["quality"] if b["format"] == "jpeg" else "lossless",
@@ -154,15 +158,29 @@ def _jpeg(ev: Evidence, total: float) -> dict | None:
     for key, side in (("quality_a", a), ("quality_b", b)):
         if side["format"] == "jpeg" and not side["ijg"]:
             fields[key] = f"non-IJG tables (about q{side['estimate']})"
-    if codec.same(a, b):
-        return None
-    sampled = [o for o in ev.obs.values() if o.codec_sse is not None]
-    scale = len(ev.obs) / max(len(sampled), 1)
-    removed = scale * sum(o.sse - o.codec_sse for o in sampled)
-    explains = gain_db(total, removed)
-    return {"kind": "jpeg", "summary": f"the reference is {codec.describe(a)}, the candidate {codec.describe(b)}; "
-                                       f"re-encoding at the candidate's settings explains {_db(explains)}",
-            "frames": _numbers(o.i for o in sampled), "explains_db": explains, **fields}
+    sampled = [o for o in ev.obs.values() if o.background_sse is not None]
+    before = sum(o.background_sse for o in sampled)
+    left = sum(o.background_codec_sse for o in sampled)
+    same = codec.same(a, b)
+    fields["background_left_pct"] = 100.0 * left / before if before > 0 else 0.0
+    fields["other_encoder"] = other = before > 0 and fields["background_left_pct"] >= OTHER_ENCODER_PCT
+    if same:
+        if not other:
+            return None
+        explains = gain_db(total, len(ev.obs) / len(sampled) * before)  # the sampled frames stand for all
+        summary = (f"both sides are {codec.describe(a)}, but outside the face, where each frame is the same template, "
+                   "they differ: another JPEG encoder or decoder")
+    else:
+        coded = [o for o in ev.obs.values() if o.codec_sse is not None]
+        explains = gain_db(total, len(ev.obs) / max(len(coded), 1) * sum(o.sse - o.codec_sse for o in coded))
+        summary = (f"the reference is {codec.describe(a)}, the candidate {codec.describe(b)}; re-encoding at the "
+                   f"candidate's settings explains {_db(explains)}")
+        if before > 0:
+            summary += (f"; outside the face the JPEG side is {'not ' if other else ''}what libjpeg makes of its "
+                        f"template at those settings ({fields['background_left_pct']:.0f} % of the difference left)"
+                        + (": another JPEG encoder or decoder" if other else ""))
+    return {"kind": "jpeg", "summary": summary, "frames": _numbers(o.i for o in sampled), "explains_db": explains,
+            **fields}
 
 
 def _audio(ev: Evidence, total: float) -> dict | None:
