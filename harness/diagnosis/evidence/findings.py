@@ -112,11 +112,16 @@ def _paste(ev: Evidence, total: float) -> dict | None:
     summary = (f"the generated patch sits elsewhere on {len(found['frames'])} of {len(placements)} frames: "
                f"{pattern}, {PATTERNS[pattern]}{detail}; dx {found['dx']:+.1f} px, dy {found['dy']:+.1f} px"
                + (f" (from {min(dys):+.0f} to {max(dys):+.0f})" if max(dys) - min(dys) > 2 else "")
-               + f", scale {found['scale']:.3f}")
+               + f", scale {found['scale']:.3f}; against the canonical rect, the reference's patch sits at "
+               + _at(found["reference_vs_rect"]) + ", the candidate's at " + _at(found["candidate_vs_rect"]))
     out = {"kind": "paste_position", "summary": summary, "frames": _numbers(found.pop("frames")),
            "explains_db": gain_db(total, removed), **found}
     out["per_frame"] = [{**p, "frame": p.pop("i") + 1} for p in out["per_frame"]]
     return out
+
+
+def _at(where: dict) -> str:
+    return f"({where['dx']:+.0f}, {where['dy']:+.0f}) x{where['scale']:.3f}"
 
 
 def _colour(ev: Evidence, total: float) -> dict | None:

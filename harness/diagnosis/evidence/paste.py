@@ -183,8 +183,10 @@ def paste_position(placements: list[Placement], shape: tuple[int, int], rects: S
         pattern = "crop_border" if in_crop and not whole else "shift"
     else:
         pattern = best
-    out = {"pattern": pattern.split("+")[0].split("-")[0] if pattern.startswith("neighbour") else pattern,
+    out = {"pattern": pattern,
            "frames": [p.i for p in moved], "frames_agreeing": len(placements) - len(moved),
+           "reference_vs_rect": _against_rect([(p.box_a, p.rect_a) for p in placements]),
+           "candidate_vs_rect": _against_rect([(p.box_b, p.rect_b) for p in placements]),
            "dx": dx, "dy": dy, "scale": scale, "model_error_px": errors.get(best),
            "per_frame": [{"i": p.i, "dx": o[0], "dy": o[1], "scale": o[2], "box_a": list(p.box_a),
                           "box_b": list(p.box_b), "rect_a": list(p.rect_a), "rect_b": list(p.rect_b)}
@@ -194,6 +196,13 @@ def paste_position(placements: list[Placement], shape: tuple[int, int], rects: S
     if pattern.startswith("neighbour"):
         out["pattern"], out["neighbour"] = "neighbour_rect", int(best.removeprefix("neighbour_rect"))
     return out
+
+
+def _against_rect(pairs: list[tuple[Box, Box]]) -> dict:
+    """Where a side's boxes sit against the canonical rects of its templates: median dx, dy of the top-left
+    corner (pixels) and width ratio."""
+    return {"dx": statistics.median(b[0] - r[0] for b, r in pairs), "dy": statistics.median(b[1] - r[1] for b, r in pairs),
+            "scale": statistics.median((b[2] - b[0]) / (r[2] - r[0]) for b, r in pairs)}
 
 
 def _whole(value: float, within: float = 0.35) -> bool:
