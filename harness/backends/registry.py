@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from harness.backends.base import Backend
+from harness.backends.coreml_backend import CoreMLBackend
 from harness.backends.fp16_backend import Fp16Backend
 from harness.backends.openvino_backend import OpenVINOBackend
 from harness.backends.ort_backend import OrtBackend
@@ -9,7 +10,8 @@ from harness.backends.reference import ReferenceBackend
 from harness.backends.subprocess_port import SubprocessBackend
 
 KINDS: dict[str, type[Backend]] = {
-    cls.kind: cls for cls in (ReferenceBackend, OrtBackend, OpenVINOBackend, Fp16Backend, SubprocessBackend)
+    cls.kind: cls for cls in (ReferenceBackend, OrtBackend, OpenVINOBackend, Fp16Backend, CoreMLBackend,
+                               SubprocessBackend)
 }
 
 
