@@ -198,6 +198,8 @@ def _weight_findings(pairs: list[WeightPair], cand: Graph, structure_only: bool)
             continue
         w = p.source or p.candidate
         where = f"{w.name} {tuple(w.shape)} ({w.op})"
+        if p.source is not None and p.candidate is not None and p.candidate.name != p.source.name:
+            where += f" = candidate {p.candidate.name}"
         label = {"random": "random/untrained", "shape": "shape differs"}.get(p.status, p.status)
         size = f" (max abs diff {p.max_abs:.3g} > allowed {p.allowed:.3g})" if p.status not in (
             "missing", "extra", "shape", "transposed") else ""

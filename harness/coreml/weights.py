@@ -6,7 +6,8 @@ candidate's storage dtype allows: one unit in the last place of that dtype at th
 fp16 copy is rounded to nearest, half a unit; a converter that re-rounds may reach one). A pair that
 does not match is named:
 
-* **scaled**: the candidate is s x source (least squares s, within the rounding of s x source);
+* **scaled**: the candidate is s x source (least squares s, within two ulps of s x source: a scaled
+  copy may be rounded before and after its scaling);
 * **transposed**: a permutation of the source's axes matches it;
 * **random/untrained**: unrelated values (|Pearson correlation| < 0.2 over at least 16 values);
 * **zero**: all zeros where the source is not;
@@ -59,8 +60,8 @@ class WeightPair:
                 "max_abs": self.max_abs, "allowed": self.allowed, "detail": self.detail}
 
 
-def _within(cand: np.ndarray, expected: np.ndarray, dtype: str) -> bool:
-    return bool(np.all(np.abs(cand - expected) <= allowed(expected, dtype)))
+def _within(cand: np.ndarray, expected: np.ndarray, dtype: str, ulps: int = 1) -> bool:
+    return bool(np.all(np.abs(cand - expected) <= ulps * allowed(expected, dtype)))
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -103,7 +104,7 @@ def classify(source: Weight, candidate: Weight) -> WeightPair:
         return pair
     flat = src.ravel().astype(np.float64)
     scale = float(cand.ravel().astype(np.float64) @ flat / (flat @ flat)) if flat.any() else 0.0
-    if scale and abs(scale - 1.0) > 1e-3 and _within(cand, (src * scale).astype(np.float32), dtype):
+    if scale and abs(scale - 1.0) > 1e-3 and _within(cand, (src * scale).astype(np.float32), dtype, ulps=2):
         pair.status, pair.detail = "scaled", f"scaled by {scale:.4g}"
         return pair
     perm = _transposition(cand, src, dtype)
