@@ -17,7 +17,7 @@ PROFILE_NAMES = ("exact", "desktop", "mobile", "lossy")  # harness.tolerances.PR
 EPILOG = """exit codes: 0 success, 1 parity/perf threshold failed (only that), 2 usage, config or input error,
 3 infrastructure error (a backend could not run, an engine error, an unexpected crash: the traceback
 goes to a log file under $SYNCTALK_PARITY_CACHE/logs, default ~/.cache/synctalk-parity/logs).
-Docs: README.md and docs/ (pipeline, conventions, metrics, results, ports)."""
+Docs: README.md and docs/ (pipeline, conventions, metrics, results, ports, coreml)."""
 
 
 def _add_source_args(p: argparse.ArgumentParser) -> None:

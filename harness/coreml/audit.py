@@ -82,8 +82,8 @@ def _compare_tensor(role: str, cand: TensorInfo, src: TensorInfo) -> list[Findin
     if layout:
         out.append(Finding("io", f"{role} {src.name!r}: layout {layout}", True))
     elif len(cand.shape) != len(src.shape) or any(s is not None and c != s for c, s in zip(cand.shape, src.shape)):
-        out.append(Finding("io", f"{role} {src.name!r} has shape {cand.describe().split('(')[-1][:-1]} in the "
-                           f"candidate, {src.describe().split('(')[-1][:-1]} in the source", True))
+        out.append(Finding("io", f"{role} {src.name!r} has shape {cand.shape_text()} in the candidate, "
+                           f"{src.shape_text()} in the source", True))
     else:
         fixed = [i for i, (c, s) in enumerate(zip(cand.shape, src.shape)) if s is None and c is not None]
         if fixed:

@@ -44,10 +44,13 @@ class TensorInfo:
     dtype: str  # float32, float16, int32, ... ("image" inputs: see kind)
     kind: str = "tensor"  # "tensor", or "image (RGB)" / "image (BGR)" / "image (grayscale)"
 
+    def shape_text(self) -> str:
+        """The shape as 1x6x320x320, N for a flexible dimension."""
+        return "x".join("N" if d is None else str(d) for d in self.shape)
+
     def describe(self) -> str:
-        shape = "x".join("N" if d is None else str(d) for d in self.shape)
         kind = "" if self.kind == "tensor" else f" {self.kind}"
-        return f"{self.name} {self.dtype}{kind} ({shape})"
+        return f"{self.name} {self.dtype}{kind} ({self.shape_text()})"
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class Graph:
         return Counter(op.kind for op in self.ops if op.kind not in NOT_COUNTED)
 
     def dtype_counts(self) -> dict[str, Counter]:
-        """Per output dtype, the counted op kinds computing in it (casts counted apart)."""
+        """Per output dtype, the op kinds computing in it (casts included, constants not)."""
         out: dict[str, Counter] = {}
         for op in self.ops:
             if op.kind != "const":

@@ -82,6 +82,30 @@ class _Parser:
             if not depth:
                 return
 
+    def items(self, close: str, read) -> list:
+        """`item, item, ...` up to the `close` token (not taken), each read by `read()`."""
+        out = []
+        while self.peek() != close:
+            out.append(read())
+            if self.peek() == ",":
+                self.take(",")
+        return out
+
+    def parameter(self) -> TensorInfo:
+        dtype, shape = self.type_()
+        return TensorInfo(self.take(), shape, dtype)
+
+    def pairs(self, close: str, value) -> dict:
+        """`key = value, ...` up to the `close` token (not taken), each value read by `value()`."""
+        out = {}
+        while self.peek() != close:
+            key = self.take()
+            self.take("=")
+            out[key] = value()
+            if self.peek() == ",":
+                self.take(",")
+        return out
+
     def type_(self) -> tuple[str, tuple]:
         """tensor<dtype, [dims]> -> (dtype, shape); other types (dict, list, state) -> (name, ())."""
         name = self.take()
@@ -92,12 +116,7 @@ class _Parser:
         dtype = DTYPES.get(self.take(), "?")
         self.take(",")
         self.take("[")
-        dims = []
-        while self.peek() != "]":
-            dim = self.take()
-            dims.append(int(dim) if dim.isdigit() else None)
-            if self.peek() == ",":
-                self.take(",")
+        dims = [int(d) if d.isdigit() else None for d in self.items("]", self.take)]
         self.take("]")
         self.take(">")
         return dtype, tuple(dims)
@@ -108,23 +127,13 @@ class _Parser:
         if text in ("[", "{"):
             close = "]" if text == "[" else "}"
             self.take()
-            items = []
-            while self.peek() != close:
-                items.append(self.content())
-                if self.peek() == ",":
-                    self.take(",")
+            items = self.items(close, self.content)
             self.take(close)
             return items
         self.take()
         if text == "BLOBFILE":
             self.take("(")
-            fields = {}
-            while self.peek() != ")":
-                key = self.take()
-                self.take("=")
-                fields[key] = self.literal().value
-                if self.peek() == ",":
-                    self.take(",")
+            fields = self.pairs(")", lambda: self.literal().value)
             self.take(")")
             return ("BLOBFILE", fields)
         if kind == "str":
@@ -152,11 +161,7 @@ class _Parser:
         """An op argument: a bound name, a literal, or a tuple of them (concat's values)."""
         if self.peek() == "(":
             self.take("(")
-            items = []
-            while self.peek() != ")":
-                items += self.argument()
-                if self.peek() == ",":
-                    self.take(",")
+            items = [name for group in self.items(")", self.argument) for name in group]
             self.take(")")
             return items
         if self.peek() == "tensor" and self.peek(1) == "<":
@@ -179,23 +184,12 @@ class _Parser:
         self.take("=")
         op_type = self.take()
         self.take("(")
-        inputs = {}
-        while self.peek() != ")":
-            key = self.take()
-            self.take("=")
-            inputs[key] = self.argument()
-            if self.peek() == ",":
-                self.take(",")
+        inputs = self.pairs(")", self.argument)
         self.take(")")
         attrs = {}
         if self.peek() == "[":
             self.take("[")
-            while self.peek() != "]":
-                key = self.take()
-                self.take("=")
-                attrs[key] = self.literal()
-                if self.peek() == ",":
-                    self.take(",")
+            attrs = self.pairs("]", self.literal)
             self.take("]")
         if self.peek() == "{":
             raise ValueError(f"op {outputs[0][0]} ({op_type}) holds nested blocks (control flow), not read here")
@@ -215,12 +209,7 @@ class _Parser:
             opset = self.take()
             self.take(">")
         self.take("(")
-        inputs = []
-        while self.peek() != ")":
-            dtype, shape = self.type_()
-            inputs.append(TensorInfo(self.take(), shape, dtype))
-            if self.peek() == ",":
-                self.take(",")
+        inputs = self.items(")", self.parameter)
         self.take(")")
         self.take("{")
         ops = []
@@ -229,12 +218,7 @@ class _Parser:
         self.take("}")
         self.take("->")
         self.take("(")
-        outputs = []
-        while self.peek() != ")":
-            outputs.append(self.take())
-            if self.peek() == ",":
-                self.take(",")
-        return opset, inputs, ops, outputs
+        return opset, inputs, ops, self.items(")", self.take)
 
 
 def parse_program(text: str) -> tuple[str, list[TensorInfo], list[MilOp], list[str]]:

@@ -31,7 +31,8 @@ def _precision_rows(a: Audit) -> list[tuple]:
         return ", ".join(f"{d} x{n}" for d, n in sorted(g.storage().items())) or "no weights"
 
     def compute(g: Graph) -> str:
-        return "; ".join(f"{d}: {sum(c.values())} ops" for d, c in sorted(g.dtype_counts().items()))
+        counts = [(d, sum(c.values())) for d, c in sorted(g.dtype_counts().items())]
+        return "; ".join(f"{d}: {n} op{'s' if n != 1 else ''}" for d, n in counts)
     rows = [("", "candidate", "source"), ("storage", storage(a.candidate), storage(a.source)),
             ("compute", compute(a.candidate), compute(a.source))]
     for key in ("storage_precision", "compute_precision"):
@@ -44,7 +45,7 @@ def _histogram_rows(a: Audit) -> list[tuple]:
     hc, hs = a.candidate.histogram(), a.source.histogram()
     onnx_names = {op.kind: op.type for op in a.source.ops}
     mil_names = {op.kind: op.type for op in a.candidate.ops}
-    rows = [("op", "candidate", "source", "")]
+    rows = [("op", "candidate", "source", "difference")]
     for kind in sorted(set(hc) | set(hs), key=lambda k: (-hs[k], k)):
         label = f"{onnx_names.get(kind, '-')} / {mil_names.get(kind, '-')}"
         diff = hc[kind] - hs[kind]
@@ -111,8 +112,10 @@ def verdict_line(a: Audit) -> str:
     if a.faithful:
         return f"verdict: FAITHFUL up to {a.precision} precision" + (" (structure only: weights absent)" if a.candidate.weights_absent else "")
     sections = {"io": "inputs/outputs", "ops": "ops", "resampling": "resampling", "weights": "weights"}
-    failing = [name for key, name in sections.items() if a.failing(key)]
-    return "verdict: NOT FAITHFUL: " + ", ".join(failing) + " differ"
+    absent = bool(a.candidate.weights_absent) and bool(a.failing("weights"))
+    failing = [name for key, name in sections.items() if a.failing(key) and not (key == "weights" and absent)]
+    parts = ([", ".join(failing) + " differ"] if failing else []) + (["weights absent"] if absent else [])
+    return "verdict: NOT FAITHFUL: " + "; ".join(parts)
 
 
 def write_json(path: Path, document: dict) -> None:
