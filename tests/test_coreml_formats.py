@@ -138,3 +138,31 @@ def test_neural_network_mlmodel_is_audited_against_its_onnx_twin(ct, tmp_path):
     bad = [f for f in audit(read_model(tmp_path / "half.mlmodel"), source).findings if f.fails]
     assert [f.text for f in bad] == ["resample 1 (up): bilinear half_pixel, x2x2 in the candidate, bilinear "
                                      "align_corners, x2x2 in the source (coordinates differ)"]
+
+
+def _pair(source: np.ndarray, candidate: np.ndarray, dtype: str = "float32"):
+    from harness.coreml.graph import Weight
+    from harness.coreml.weights import classify
+    return classify(Weight("w", source.shape, "float32", "op", "weight", source),
+                    Weight("w", candidate.shape, dtype, "op", "weight", candidate))
+
+
+def test_each_weight_difference_gets_its_name():
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    assert _pair(w, w.copy()).status == "match"
+    assert _pair(w, w.astype(np.float16).astype(np.float32), "float16").status == "match"
+    assert _pair(w, w.astype(np.float16).astype(np.float32)).status != "match"  # fp16 values stored as fp32
+    scaled = _pair(w, w * np.float32(0.9))
+    assert scaled.status == "scaled" and scaled.detail == "scaled by 0.9"
+    assert _pair(w, np.ascontiguousarray(w.transpose(1, 0, 2, 3))).detail == "axes permuted (1, 0, 2, 3)"
+    assert _pair(w, np.zeros_like(w)).status == "zero"
+    bad = w.copy()
+    bad[0, 0, 0, 0] = np.nan
+    assert _pair(w, bad).detail == "1 values are NaN or Inf"
+    other = rng.standard_normal(w.shape).astype(np.float32)
+    assert _pair(w, other).status == "random"
+    nudged = w + 0.5 * other  # related, but not by rounding, scale or transposition
+    assert _pair(w, nudged).status == "differs" and _pair(w, nudged).detail.startswith("correlation 0.8")
+    small = rng.standard_normal(8).astype(np.float32)
+    assert _pair(small, rng.standard_normal(8).astype(np.float32)).status == "differs"  # too few values to call

@@ -76,6 +76,8 @@ def _weights_summary(a: Audit) -> str:
     text = f"{len(a.source.weights)} source tensors, {len(a.candidate.weights)} candidate tensors, in graph order: " + ", ".join(parts)
     if worst is not None and worst.max_abs:
         text += f"; matches are {within} (largest difference {worst.max_abs:.3g}, allowed there {worst.allowed:.3g})"
+    elif worst is not None:
+        text += "; every matched value is the source's bit for bit"
     return text
 
 

@@ -9,7 +9,9 @@ does not match is named:
 * **scaled**: the candidate is s x source (least squares s, within two ulps of s x source: a scaled
   copy may be rounded before and after its scaling);
 * **transposed**: a permutation of the source's axes matches it;
-* **random/untrained**: unrelated values (|Pearson correlation| < 0.2 over at least 16 values);
+* **random/untrained**: unrelated values: over at least 16 values, a Pearson correlation with the
+  source within chance (|r| < 3 / sqrt(n), three standard deviations of r for unrelated tensors of
+  n values) or below 0.2;
 * **zero**: all zeros where the source is not;
 * otherwise **differs**, with the correlation.
 """
@@ -112,7 +114,7 @@ def classify(source: Weight, candidate: Weight) -> WeightPair:
         pair.status, pair.detail = "transposed", f"axes permuted {perm}"
         return pair
     r = _correlation(cand, src)
-    if src.size >= MIN_VALUES_FOR_CORRELATION and abs(r) < RANDOM_CORRELATION:
+    if src.size >= MIN_VALUES_FOR_CORRELATION and abs(r) < max(RANDOM_CORRELATION, 3 / np.sqrt(src.size)):
         pair.status = "random"
         pair.detail = f"unrelated to the source (correlation {r:.2f}; std {cand.std():.3g} vs {src.std():.3g})"
     else:
