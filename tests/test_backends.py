@@ -1,6 +1,8 @@
 """In-process backends: reference variants, ONNX Runtime providers and options, OpenVINO, fp16, the registry."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -179,5 +181,7 @@ def test_nodes_per_provider_come_from_the_providers_log_and_a_fallback_is_said()
     assert ort_backend.cpu_fallback("CoreMLExecutionProvider", {"CoreMLExecutionProvider": 3}, {}) == ""
     assert ort_backend.cpu_fallback("CPUExecutionProvider", {"CPUExecutionProvider": 9}, {}) == ""
     from harness.console import results_table
+    from reports.runs import Row
     run = {"backend": "coreml_all", "audio": "talk.wav", "status": "passed", "info": {"cpu_fallback": said}}
     assert f"  coreml_all / talk.wav: {said}" in results_table({"runs": [run]})
+    assert Row("mac", run, {"runs": [run]}, Path("."), 0).why == [said]  # the report lists it with the verdict

@@ -262,7 +262,8 @@ def test_bad_candidates_are_exit_2_naming_the_file(converted, tiny_models_dir, t
         assert main(["audit-model", str(path), "--against", against]) == 2, path
         err = capsys.readouterr().err
         assert message in err and path.name in err, err
-    assert main(["audit-model", str(converted["fp32"] / "Generator.mlpackage"), "--against", str(tmp_path / "notes.txt")]) == 2
+    good = str(converted["fp32"] / "Generator.mlpackage")
+    assert main(["audit-model", good, "--against", str(tmp_path / "notes.txt")]) == 2
 
 
 def test_coreml_backend_options_and_its_place_in_the_registry():

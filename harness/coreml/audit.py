@@ -109,7 +109,7 @@ def audit_io(cand: list[TensorInfo], src: list[TensorInfo], role: str) -> list[F
             continue
         unmatched.remove(twin)
         out.append(Finding("io", f"{role} {s.name!r} of the source is named {twin.name!r} in the candidate", True))
-        out += [f for f in _compare_tensor(role, twin, s) if f.fails or "fixed" in f.text]
+        out += _compare_tensor(role, twin, s)
     out += [Finding("io", f"extra {role} {c.name!r} in the candidate", True) for c in unmatched]
     return out
 
@@ -136,10 +136,11 @@ def _locate(cand: list[Op], src: list[Op], expected: int) -> list[str]:
         return [op for op in ops if op.kind not in NOT_COUNTED and op.kind not in SHAPE_ONLY]
     a, b = seq(src), seq(cand)
     lines = []
-    for tag, i1, i2, j1, j2 in SequenceMatcher(None, [o.kind for o in a], [o.kind for o in b], autojunk=False).get_opcodes():
+    matcher = SequenceMatcher(None, [o.kind for o in a], [o.kind for o in b], autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag in ("delete", "replace"):
-            lines += [f"dropped: {op.type} {op.name} (source op {i1 + k + 1}, after {a[i1 + k - 1].name if i1 + k else 'the inputs'})"
-                      for k, op in enumerate(a[i1:i2])]
+            lines += [f"dropped: {op.type} {op.name} (source op {i1 + k + 1}, "
+                      f"after {a[i1 + k - 1].name if i1 + k else 'the inputs'})" for k, op in enumerate(a[i1:i2])]
         if tag in ("insert", "replace"):
             lines += [f"added: {op.type} {op.name} (candidate op {j1 + k + 1})" for k, op in enumerate(b[j1:j2])]
     return lines if len(lines) == expected else []

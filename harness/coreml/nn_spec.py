@@ -16,7 +16,8 @@ import numpy as np
 from harness.coreml.graph import Graph, Op, Weight, conv_params, resample_params
 from harness.coreml.mil_proto import declared, feature
 
-ACTIVATIONS = {"ReLU": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "leakyReLU": "leaky_relu", "linear": "linear_activation"}
+ACTIVATIONS = {"ReLU": "relu", "sigmoid": "sigmoid", "tanh": "tanh", "leakyReLU": "leaky_relu",
+               "linear": "linear_activation"}
 LAYER_KINDS = {"convolution": "conv", "add": "add", "concat": "concat", "concatND": "concat", "squeeze": "squeeze",
                "upsample": "resample", "resizeBilinear": "resample", "batchnorm": "batch_norm", "innerProduct": "linear",
                "reshape": "reshape", "reshapeStatic": "reshape", "expandDims": "expand_dims", "flatten": "reshape",

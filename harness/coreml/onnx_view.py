@@ -80,7 +80,8 @@ def onnx_resample_params(node: onnx.NodeProto, consts: dict, shapes: dict) -> di
             size, before = consts[node.input[3]], shapes.get(node.input[0])
             scales = None if before is None or None in before else np.asarray(size, float) / np.asarray(before, float)
     if mode == "nearest":
-        coords += f", {as_text(attrs.get('nearest_mode', 'round_prefer_floor'))}" if node.op_type == "Resize" else ", floor"
+        rounding = as_text(attrs.get("nearest_mode", "round_prefer_floor")) if node.op_type == "Resize" else "floor"
+        coords += f", {rounding}"
     scale = None if scales is None or np.size(scales) < 2 else tuple(np.asarray(scales, float).ravel()[-2:])
     return resample_params(mode or "?", coords, scale)
 
@@ -117,6 +118,6 @@ def onnx_graph(path: Path) -> Graph:
             seen.add(inp)
             role = roles[k] if k < len(roles) else f"input{k}"
             weights.append(Weight(inp, tuple(value.shape), str(value.dtype), name, role, value.astype(np.float32)))
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
     return Graph(Path(path), "ONNX", inputs, outputs, ops, weights,
-                 declared={"producer": f"{model.producer_name} {model.producer_version}".strip(),
-                           "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)})
+                 declared={"producer": f"{model.producer_name} {model.producer_version}".strip(), "opset": opset})

@@ -21,7 +21,8 @@ def package_spec_path(package: Path) -> Path:
         item = info["itemInfoEntries"][info["rootModelIdentifier"]]
         path = package / "Data" / item["path"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(manifest, f"unreadable manifest ({exc.__class__.__name__}: {exc})", "save the package again") from None
+        raise InputError(manifest, f"unreadable manifest ({exc.__class__.__name__}: {exc})",
+                         "save the package again") from None
     if not path.is_file():
         raise InputError(path, "the model spec the manifest names is missing", "copy the whole package")
     return path

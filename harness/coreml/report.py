@@ -20,7 +20,8 @@ STATUS_WORDS = {"match": "match", "scaled": "scaled", "transposed": "transposed"
 
 def _io_rows(a: Audit) -> list[tuple]:
     rows = [("", "candidate", "source")]
-    for role, cand, src in (("input", a.candidate.inputs, a.source.inputs), ("output", a.candidate.outputs, a.source.outputs)):
+    for role, cand, src in (("input", a.candidate.inputs, a.source.inputs),
+                            ("output", a.candidate.outputs, a.source.outputs)):
         for k in range(max(len(cand), len(src))):
             rows.append((role, cand[k].describe() if k < len(cand) else "-", src[k].describe() if k < len(src) else "-"))
     return rows
@@ -54,7 +55,8 @@ def _histogram_rows(a: Audit) -> list[tuple]:
 
 
 def _per_dtype(g: Graph) -> str:
-    return "; ".join(f"{d}: " + ", ".join(f"{k} {n}" for k, n in c.most_common()) for d, c in sorted(g.dtype_counts().items()))
+    return "; ".join(f"{d}: " + ", ".join(f"{k} {n}" for k, n in c.most_common())
+                     for d, c in sorted(g.dtype_counts().items()))
 
 
 def _resample_rows(a: Audit) -> list[tuple]:
@@ -73,7 +75,8 @@ def _weights_summary(a: Audit) -> str:
     matched = [p for p in a.weights if p.ok]
     worst = max(matched, key=lambda p: p.max_abs / p.allowed if p.allowed else p.max_abs, default=None)
     within = f"within {a.precision} rounding" if a.precision in ("fp16", "bf16") else "within one fp32 ulp"
-    text = f"{len(a.source.weights)} source tensors, {len(a.candidate.weights)} candidate tensors, in graph order: " + ", ".join(parts)
+    text = (f"{len(a.source.weights)} source tensors, {len(a.candidate.weights)} candidate tensors, in graph order: "
+            + ", ".join(parts))
     if worst is not None and worst.max_abs:
         text += f"; matches are {within} (largest difference {worst.max_abs:.3g}, allowed there {worst.allowed:.3g})"
     elif worst is not None:
@@ -112,7 +115,8 @@ def audit_lines(a: Audit) -> list[str]:
 
 def verdict_line(a: Audit) -> str:
     if a.faithful:
-        return f"verdict: FAITHFUL up to {a.precision} precision" + (" (structure only: weights absent)" if a.candidate.weights_absent else "")
+        absent = " (structure only: weights absent)" if a.candidate.weights_absent else ""
+        return f"verdict: FAITHFUL up to {a.precision} precision{absent}"
     sections = {"io": "inputs/outputs", "ops": "ops", "resampling": "resampling", "weights": "weights"}
     absent = bool(a.candidate.weights_absent) and bool(a.failing("weights"))
     failing = [name for key, name in sections.items() if a.failing(key) and not (key == "weights" and absent)]

@@ -130,8 +130,9 @@ class _Translator:
         coords = as_text(attrs.get("coordinate_transformation_mode", "half_pixel"))
         if mode == "linear" and coords in BILINEAR:
             align, half = BILINEAR[coords]
-            return self.mb.upsample_bilinear(x=x, scale_factor_height=float(scales[2]), scale_factor_width=float(scales[3]),
-                                             align_corners=align, half_pixel_centers=half, name=name)
+            return self.mb.upsample_bilinear(x=x, scale_factor_height=float(scales[2]),
+                                             scale_factor_width=float(scales[3]), align_corners=align,
+                                             half_pixel_centers=half, name=name)
         nearest = as_text(attrs.get("nearest_mode", "round_prefer_floor"))
         if mode == "nearest" and coords == "asymmetric" and nearest == "floor":
             return self.mb.upsample_nearest_neighbor(x=x, scale_factor_height=float(scales[2]),
