@@ -184,4 +184,4 @@ def test_nodes_per_provider_come_from_the_providers_log_and_a_fallback_is_said()
     from reports.runs import Row
     run = {"backend": "coreml_all", "audio": "talk.wav", "status": "passed", "info": {"cpu_fallback": said}}
     assert f"  coreml_all / talk.wav: {said}" in results_table({"runs": [run]})
-    assert Row("mac", run, {"runs": [run]}, Path("."), 0).why == [said]  # the report lists it with the verdict
+    assert Row("mac", run, {"runs": [run]}, Path("."), 0).why() == [said]  # the report lists it with the verdict
