@@ -27,7 +27,8 @@ def results_table(results: dict, colour: bool = False) -> str:
             fmt_number(_stat(run, "mouth", "ssim", "min"), ".5f"),
             fmt_number(timings.get("fps"), ".2f"), fmt_number(timings.get("p50_ms"), ".1f"), fmt_number(timings.get("p99_ms"), ".1f"),
         ))
-        for text in run.get("failures", []) + ([run["reason"]] if run.get("reason") else []) + run.get("errors", []):
+        fallback = [run["info"]["cpu_fallback"]] if run.get("info", {}).get("cpu_fallback") else []
+        for text in run.get("failures", []) + ([run["reason"]] if run.get("reason") else []) + run.get("errors", []) + fallback:
             notes.append(f"  {run['backend']} / {run['audio']}: {text}")
         if run.get("diagnosis", {}).keys() - {"audio_dependence"}:
             notes.extend(f"  {run['backend']} / {run['audio']}: cause: {text}" for text in causes(run))

@@ -56,11 +56,14 @@ class Row:
         return f"{self.machine} · {self.backend} · {short_audio(self.audio)}"
 
     def why(self) -> list[str]:
-        """The failed criteria in words, or the reason it was skipped or errored, and what failed after
-        the verdict (the diagnosis, the video: results.json's ``errors``)."""
+        """The failed criteria in words, or the reason it was skipped or errored, nodes that fell back to
+        the CPU under another execution provider, and what failed after the verdict (the diagnosis, the
+        video: results.json's ``errors``)."""
         out = list(self.run.get("failures") or [])
         if self.run.get("reason"):
             out.append(self.run["reason"])
+        if (self.run.get("info") or {}).get("cpu_fallback"):
+            out.append(self.run["info"]["cpu_fallback"])
         return out + [f"after the verdict, {text}" for text in self.run.get("errors", [])]
 
     def causes(self) -> list[str]:

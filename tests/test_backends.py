@@ -1,18 +1,21 @@
 """In-process backends: reference variants, ONNX Runtime providers and options, OpenVINO, fp16, the registry."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnxruntime as ort
 import pytest
 
 from harness import metrics
 from harness.backends import ort_backend
-from harness.backends.base import BackendUnavailable, RunInputs
+from harness.backends.base import BackendFailed, BackendUnavailable, RunInputs
 from harness.backends.fp16_backend import Fp16Backend
 from harness.backends.openvino_backend import OpenVINOBackend
 from harness.backends.ort_backend import OrtBackend
 from harness.backends.reference import ReferenceBackend
 from harness.backends.registry import make_backend
+from harness.plugin import PLATFORM_SKIP
 
 
 @pytest.fixture()
@@ -127,3 +130,58 @@ def test_registry_builds_by_kind_and_by_name():
     assert isinstance(make_backend("anything", {"kind": "fp16"}), Fp16Backend)
     with pytest.raises(ValueError, match="unknown kind 'tensorflow'"):
         make_backend("tf", {"kind": "tensorflow"})
+
+
+def test_strict_placement_fails_loudly_where_the_provider_cannot_take_the_model(inputs):
+    """ONNX Runtime's Azure provider runs no graph node: without strict placement everything silently
+    falls back to the CPU (and info says so), with it the session creation fails and the run says why."""
+    if "AzureExecutionProvider" not in ort.get_available_providers():
+        pytest.skip(f"{PLATFORM_SKIP}: this onnxruntime build has no AzureExecutionProvider")
+    lenient = OrtBackend("azure", {"provider": "AzureExecutionProvider", "intra_op_threads": 1})
+    run = lenient.run(inputs)
+    assert len(list(run.frames)) == 4
+    kernels = run.info["kernels_per_provider"]
+    assert set(kernels) == {"CPUExecutionProvider"}
+    n = kernels["CPUExecutionProvider"]
+    assert run.info["cpu_fallback"].startswith(f"{n} of {n} generator kernels ran on the CPU, not on "
+                                               "AzureExecutionProvider")
+    assert run.info["strict_placement"] is False
+    strict = OrtBackend("azure", {"provider": "AzureExecutionProvider", "strict_placement": True})
+    assert strict.providers() == [("AzureExecutionProvider", {})]  # no CPU provider listed beside it
+    with pytest.raises(BackendFailed, match="strict_placement: AzureExecutionProvider cannot run the whole model, "
+                                            "and the CPU fallback is off: .*fallback to CPU EP has been explicitly "
+                                            "disabled"):
+        strict.run(inputs)
+
+
+def test_strict_placement_options_are_checked():
+    with pytest.raises(ValueError, match="strict_placement forbids a fallback to the CPU"):
+        OrtBackend("cpu", {"provider": "cpu", "strict_placement": True})
+    with pytest.raises(ValueError, match="option 'strict_placement' must be bool"):
+        OrtBackend("coreml", {"provider": "coreml", "strict_placement": "yes"})
+    coreml = OrtBackend("coreml", {"provider": "coreml", "strict_placement": True,
+                                   "provider_options": {"ModelFormat": "MLProgram"}})
+    assert coreml.providers() == [("CoreMLExecutionProvider", {"ModelFormat": "MLProgram"})]
+    options = coreml.session_options()
+    assert options.get_session_config_entry("session.disable_cpu_ep_fallback") == "1"
+    with pytest.raises(RuntimeError, match="does not have configuration with key"):
+        OrtBackend("coreml", {"provider": "coreml"}).session_options().get_session_config_entry(
+            "session.disable_cpu_ep_fallback")
+
+
+def test_nodes_per_provider_come_from_the_providers_log_and_a_fallback_is_said():
+    log = ("2026-01-05 10:00:00 [I:onnxruntime:, coreml_execution_provider.cc:104 GetCapability] "
+           "CoreMLExecutionProvider::GetCapability, number of partitions supported by CoreML: 3 number of nodes in "
+           "the graph: 189 number of nodes supported by CoreML: 181\n")
+    nodes = ort_backend.nodes_from_log(log)
+    assert nodes == {"CoreMLExecutionProvider": 181, "CPUExecutionProvider": 8}
+    assert ort_backend.nodes_from_log("nothing logged") == {}
+    said = ort_backend.cpu_fallback("CoreMLExecutionProvider", {"CPUExecutionProvider": 9}, nodes)
+    assert said.startswith("8 of 189 generator nodes ran on the CPU, not on CoreMLExecutionProvider")
+    assert ort_backend.cpu_fallback("CoreMLExecutionProvider", {"CoreMLExecutionProvider": 3}, {}) == ""
+    assert ort_backend.cpu_fallback("CPUExecutionProvider", {"CPUExecutionProvider": 9}, {}) == ""
+    from harness.console import results_table
+    from reports.runs import Row
+    run = {"backend": "coreml_all", "audio": "talk.wav", "status": "passed", "info": {"cpu_fallback": said}}
+    assert f"  coreml_all / talk.wav: {said}" in results_table({"runs": [run]})
+    assert Row("mac", run, {"runs": [run]}, Path("."), 0).why() == [said]  # the report lists it with the verdict

@@ -229,7 +229,7 @@ def test_example_configs_load(shared_data, name):
     cfg = load_config(Path(__file__).resolve().parents[1] / "examples" / name)
     assert cfg.backends and cfg.source.is_dir() and cfg.audio[-1] == "silence"
     kinds = {spec.backend.kind for spec in cfg.backends}
-    assert kinds >= ({"onnxruntime", "subprocess", "fp16"} if name == "apple_silicon.toml" else {"onnxruntime"})
+    assert kinds >= ({"onnxruntime", "subprocess", "fp16", "coreml"} if name == "apple_silicon.toml" else {"onnxruntime"})
 
 
 def test_video_has_three_panels_and_the_audio(tmp_path, synthetic_pack, tiny_models_dir):

@@ -74,11 +74,12 @@ def test_the_go_snippet_runs_as_a_port_whose_dump_and_timings_the_harness_reads(
     assert 0 < sum(run.timings["frame_latency"]) <= run.timings["total"]
 
 
-def test_the_swift_snippet_parses():
+@pytest.mark.parametrize("snippet", ["dump.swift", "coreml.swift"])
+def test_the_swift_snippets_parse(snippet):
     swiftc = shutil.which("swiftc")
     if swiftc is None:
-        pytest.skip(f"{PLATFORM_SKIP}: no swiftc on PATH; docs/snippets/dump.swift is shown only")
-    done = subprocess.run([swiftc, "-parse", str(SNIPPETS / "dump.swift")], capture_output=True, text=True,
+        pytest.skip(f"{PLATFORM_SKIP}: no swiftc on PATH; docs/snippets/{snippet} is shown only")
+    done = subprocess.run([swiftc, "-parse", str(SNIPPETS / snippet)], capture_output=True, text=True,
                           stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr
 
@@ -93,8 +94,10 @@ def _functions(source: str, names: tuple[str, ...]) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("snippet", ["dump.go", "dump.swift"])
-def test_the_guide_shows_the_tested_snippets(snippet):
+@pytest.mark.parametrize("snippet, names", [("dump.go", ("writeDump", "printTiming")),
+                                             ("dump.swift", ("writeDump", "printTiming")),
+                                             ("coreml.swift", ("loadModel", "generate"))])
+def test_the_guide_shows_the_tested_snippets(snippet, names):
     guide = GUIDE.read_text()
-    for function in _functions((SNIPPETS / snippet).read_text(), ("writeDump", "printTiming")):
+    for function in _functions((SNIPPETS / snippet).read_text(), names):
         assert function in guide, f"docs/ports.md does not show {snippet}'s\n{function}"

@@ -88,10 +88,26 @@ def test_matrix_runs_linux_and_apple_silicon(workflow):
 def test_mac_job_runs_only_in_process_backends_of_its_config(workflow):
     mac = next(e for e in workflow["jobs"]["parity"]["strategy"]["matrix"]["include"] if e["os"] == "macos-14")
     names = re.findall(r"--backend\s+(\S+)", mac["backends"])
-    assert names == ["ort_cpu", "coreml_ane", "coreml_all", "fp16"]
+    assert names == ["ort_cpu", "coreml_ane", "coreml_all", "coreml_strict", "coreml_native", "coreml_native_ane",
+                     "fp16"]
     config = tomllib.loads((ROOT / mac["config"]).read_text())
     assert set(names) <= set(config["backends"])
-    assert {b["kind"] for n, b in config["backends"].items() if n in names} <= {"onnxruntime", "fp16"}
+    chosen = {n: b for n, b in config["backends"].items() if n in names}
+    assert {b["kind"] for b in chosen.values()} <= {"onnxruntime", "fp16", "coreml"}
+    # native Core ML beside the CoreML execution provider, and the provider once with strict placement
+    assert [n for n, b in chosen.items() if b["kind"] == "coreml"] == ["coreml_native", "coreml_native_ane"]
+    assert chosen["coreml_strict"]["provider"] == "coreml" and chosen["coreml_strict"]["strict_placement"] is True
+
+
+def test_mac_job_converts_and_audits_the_core_ml_models_before_the_run(workflow):
+    steps = _steps(workflow["jobs"]["parity"])
+    names = [s.get("name", "") for s in steps]
+    convert = next(s for s in steps if "convert coreml" in s.get("run", ""))
+    assert convert["if"] == "runner.os == 'macOS'"
+    assert names.index(convert["name"]) < names.index("Parity run")
+    calls = _cli_calls(convert["run"])
+    assert [c[0] for c in calls] == ["fixtures", "convert", "audit-model", "audit-model"]
+    assert {Path(c[1]).name for c in calls if c[0] == "audit-model"} == {"Generator.mlpackage", "AudioEncoder.mlpackage"}
 
 
 def test_results_are_uploaded_and_merged_into_one_report(workflow):

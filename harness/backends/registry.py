@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from harness.backends.base import Backend
+from harness.backends.coreml_backend import CoreMLBackend
 from harness.backends.frames_dir import FramesBackend
 from harness.backends.fp16_backend import Fp16Backend
 from harness.backends.openvino_backend import OpenVINOBackend
@@ -10,8 +11,8 @@ from harness.backends.reference import ReferenceBackend
 from harness.backends.subprocess_port import SubprocessBackend
 
 KINDS: dict[str, type[Backend]] = {
-    cls.kind: cls for cls in (ReferenceBackend, OrtBackend, OpenVINOBackend, Fp16Backend, SubprocessBackend,
-                              FramesBackend)
+    cls.kind: cls for cls in (ReferenceBackend, OrtBackend, OpenVINOBackend, Fp16Backend, CoreMLBackend,
+                              SubprocessBackend, FramesBackend)
 }
 
 

@@ -1,0 +1,224 @@
+"""A converted model audited against its ONNX source, section by section, each difference named.
+
+Sections: inputs and outputs (names, shapes, dtypes, layout), precision (storage and compute, per-op
+dtype counts), the op histogram (with the positions of added or dropped ops where the two graphs
+order their ops alike) and the conv geometry, each resampling op's mode and coordinate transform,
+and every weight tensor (`weights`). A `Finding` that `fails` makes the conversion not faithful;
+the others are notes (a fixed batch axis, fp16 storage, a different count of shape-only ops).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+
+from harness.coreml.graph import NOT_COUNTED, ONNX_KINDS, SHAPE_ONLY, Graph, Op, TensorInfo, describe_resample
+from harness.coreml.weights import WeightPair, compare_weights
+
+FLOAT_NAMES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One named observation of one section; `fails` when it makes the conversion unfaithful."""
+
+    section: str  # io, precision, ops, resampling, weights
+    text: str
+    fails: bool
+
+
+@dataclass
+class Audit:
+    """The result of `audit`: both graphs, the weight pairs and the findings."""
+
+    candidate: Graph
+    source: Graph
+    weights: list[WeightPair]
+    findings: list[Finding] = field(default_factory=list)
+    structure_only: bool = False
+
+    @property
+    def faithful(self) -> bool:
+        return not any(f.fails for f in self.findings)
+
+    @property
+    def precision(self) -> str:
+        """The candidate's storage precision: fp16, fp32, bf16 or mixed."""
+        names = {FLOAT_NAMES.get(d, d) for d in self.candidate.storage()}
+        return names.pop() if len(names) == 1 else "mixed" if names else "none"
+
+    def failing(self, section: str) -> list[Finding]:
+        return [f for f in self.findings if f.fails and f.section == section]
+
+    def to_json(self) -> dict:
+        def graph(g: Graph) -> dict:
+            return {"path": str(g.path), "format": g.format, "inputs": [vars(t) for t in g.inputs],
+                    "outputs": [vars(t) for t in g.outputs], "histogram": dict(g.histogram()),
+                    "dtype_counts": {k: dict(v) for k, v in g.dtype_counts().items()},
+                    "storage": dict(g.storage()), "resampling": [op.params | {"op": op.name} for op in g.resamples()],
+                    "weights_absent": g.weights_absent, "declared": g.declared}
+        return {"faithful": self.faithful, "precision": self.precision, "structure_only": self.structure_only,
+                "candidate": graph(self.candidate), "source": graph(self.source),
+                "findings": [vars(f) for f in self.findings], "weights": [p.to_json() for p in self.weights]}
+
+
+def _layout(cand: tuple, src: tuple) -> str | None:
+    """'NHWC' (or the permutation) when `cand` is `src`'s shape with its axes permuted."""
+    if len(cand) != len(src) or None in cand or None in src or sorted(cand) != sorted(src) or cand == src:
+        return None
+    if len(src) == 4 and cand == (src[0], src[2], src[3], src[1]):
+        return "NHWC where the source is NCHW"
+    return f"axes permuted: {cand} where the source has {src}"
+
+
+def _compare_tensor(role: str, cand: TensorInfo, src: TensorInfo) -> list[Finding]:
+    out = []
+    if cand.kind != src.kind:
+        out.append(Finding("io", f"{role} {src.name!r} is {cand.kind} in the candidate, {src.kind} in the source", True))
+        return out
+    if cand.dtype != src.dtype:
+        out.append(Finding("io", f"{role} {src.name!r} is {cand.dtype} in the candidate, {src.dtype} in the source", True))
+    layout = _layout(cand.shape, src.shape)
+    if layout:
+        out.append(Finding("io", f"{role} {src.name!r}: layout {layout}", True))
+    elif len(cand.shape) != len(src.shape) or any(s is not None and c != s for c, s in zip(cand.shape, src.shape)):
+        out.append(Finding("io", f"{role} {src.name!r} has shape {cand.shape_text()} in the candidate, "
+                           f"{src.shape_text()} in the source", True))
+    else:
+        fixed = [i for i, (c, s) in enumerate(zip(cand.shape, src.shape)) if s is None and c is not None]
+        if fixed:
+            out.append(Finding("io", f"{role} {src.name!r}: axis {fixed[0]} fixed to {cand.shape[fixed[0]]} where "
+                               "the source's is dynamic (one item per call)", False))
+    return out
+
+
+def audit_io(cand: list[TensorInfo], src: list[TensorInfo], role: str) -> list[Finding]:
+    """Inputs (or outputs) matched by name; an unmatched pair of the same shape and dtype is a rename."""
+    out = []
+    by_name = {t.name: t for t in cand}
+    unmatched = [t for t in cand if t.name not in {s.name for s in src}]
+    for s in src:
+        if s.name in by_name:
+            out += _compare_tensor(role, by_name[s.name], s)
+            continue
+        twin = next((c for c in unmatched if c.dtype == s.dtype and len(c.shape) == len(s.shape)
+                     and all(x is None or x == y for x, y in zip(s.shape, c.shape))), None)
+        twin = twin or (unmatched[0] if len(unmatched) == 1 and len(src) == len(cand) else None)
+        if twin is None:
+            out.append(Finding("io", f"{role} {s.name!r} of the source is missing from the candidate", True))
+            continue
+        unmatched.remove(twin)
+        out.append(Finding("io", f"{role} {s.name!r} of the source is named {twin.name!r} in the candidate", True))
+        out += _compare_tensor(role, twin, s)
+    out += [Finding("io", f"extra {role} {c.name!r} in the candidate", True) for c in unmatched]
+    return out
+
+
+def audit_precision(cand: Graph, src: Graph) -> list[Finding]:
+    """Storage and compute precision, side by side: notes, since the weights say whether it is faithful."""
+    def summary(g: Graph) -> str:
+        storage = ", ".join(f"{n} {d}" for d, n in sorted(g.storage().items())) or "no weights"
+        compute = "; ".join(f"{d}: " + ", ".join(f"{k} {n}" for k, n in c.most_common())
+                            for d, c in sorted(g.dtype_counts().items()))
+        return f"storage {storage}; compute {compute}"
+    return [Finding("precision", f"candidate: {summary(cand)}", False),
+            Finding("precision", f"source: {summary(src)}", False)]
+
+
+def _kind_name(kind: str) -> str:
+    onnx = sorted(k for k, v in ONNX_KINDS.items() if v == kind)
+    return f"{onnx[0]}/{kind}" if onnx else kind
+
+
+def _locate(cand: list[Op], src: list[Op], expected: int) -> list[str]:
+    """Where ops were added or dropped, if the two op sequences align with exactly `expected` changes."""
+    def seq(ops: list[Op]) -> list[Op]:
+        return [op for op in ops if op.kind not in NOT_COUNTED and op.kind not in SHAPE_ONLY]
+    a, b = seq(src), seq(cand)
+    lines = []
+    matcher = SequenceMatcher(None, [o.kind for o in a], [o.kind for o in b], autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag in ("delete", "replace"):
+            lines += [f"dropped: {op.type} {op.name} (source op {i1 + k + 1}, "
+                      f"after {a[i1 + k - 1].name if i1 + k else 'the inputs'})" for k, op in enumerate(a[i1:i2])]
+        if tag in ("insert", "replace"):
+            lines += [f"added: {op.type} {op.name} (candidate op {j1 + k + 1})" for k, op in enumerate(b[j1:j2])]
+    return lines if len(lines) == expected else []
+
+
+def audit_ops(cand: Graph, src: Graph) -> list[Finding]:
+    """The op histogram and, where the conv counts agree, each conv's geometry."""
+    out = []
+    hc, hs = cand.histogram(), src.histogram()
+    changed = 0
+    for kind in sorted(set(hc) | set(hs)):
+        if hc[kind] == hs[kind]:
+            continue
+        shape_only = kind in SHAPE_ONLY
+        changed += 0 if shape_only else abs(hc[kind] - hs[kind])
+        more = "more" if hc[kind] > hs[kind] else "fewer"
+        note = " (moves no values: a note)" if shape_only else ""
+        out.append(Finding("ops", f"{_kind_name(kind)}: {hc[kind]} in the candidate, {hs[kind]} in the source "
+                           f"({abs(hc[kind] - hs[kind])} {more}){note}", not shape_only))
+    if changed:
+        located = _locate(cand.ops, src.ops, changed)
+        out += [Finding("ops", line, True) for line in located]
+    convs_c = [op for op in cand.ops if op.kind == "conv"]
+    convs_s = [op for op in src.ops if op.kind == "conv"]
+    if len(convs_c) == len(convs_s):
+        for k, (c, s) in enumerate(zip(convs_c, convs_s), 1):
+            diffs = [f"{key} {c.params.get(key)} vs {s.params.get(key)}" for key in ("strides", "dilations", "groups", "pad")
+                     if c.params.get(key) != s.params.get(key)
+                     and not (key == "pad" and (isinstance(c.params.get(key), str) or isinstance(s.params.get(key), str)))]
+            if diffs:
+                out.append(Finding("ops", f"conv {k} ({s.name}): " + ", ".join(diffs), True))
+    return out
+
+
+def audit_resampling(cand: Graph, src: Graph) -> list[Finding]:
+    """Each resampling op's kernel, coordinate transform and scale against the source's, in graph order."""
+    out = []
+    for k, (c, s) in enumerate(zip(cand.resamples(), src.resamples()), 1):
+        same = {key: c.params.get(key) == s.params.get(key) for key in ("mode", "coordinates", "scale")}
+        if c.params.get("scale") is None or s.params.get("scale") is None:
+            same["scale"] = True
+        if not all(same.values()):
+            wrong = ", ".join(key for key, ok in same.items() if not ok)
+            out.append(Finding("resampling", f"resample {k} ({s.name}): {describe_resample(c.params)} in the candidate, "
+                               f"{describe_resample(s.params)} in the source ({wrong} differ)", True))
+    return out
+
+
+def _weight_findings(pairs: list[WeightPair], cand: Graph, structure_only: bool) -> list[Finding]:
+    out = []
+    if cand.weights_absent:
+        out.append(Finding("weights", f"weights absent: {cand.weights_absent}; structure and precision checked, "
+                           "the weight values not", not structure_only))
+    for p in pairs:
+        if p.ok or p.status == "unread":
+            continue
+        w = p.source or p.candidate
+        where = f"{w.name} {tuple(w.shape)} ({w.op})"
+        if p.source is not None and p.candidate is not None and p.candidate.name != p.source.name:
+            where += f" = candidate {p.candidate.name}"
+        label = {"random": "random/untrained", "shape": "shape differs"}.get(p.status, p.status)
+        size = f" (max abs diff {p.max_abs:.3g} > allowed {p.allowed:.3g})" if p.status not in (
+            "missing", "extra", "shape", "transposed") else ""
+        out.append(Finding("weights", f"{label}: {where}: {p.detail}{size}", True))
+    statuses = Counter(p.status for p in pairs)
+    if statuses["random"] >= 2 and statuses["random"] * 2 >= len(pairs) - statuses["match"]:
+        values = sum(p.source.values.size for p in pairs if p.status == "random")
+        total = sum(p.source.values.size for p in pairs if p.source is not None and p.source.values is not None)
+        out.insert(0, Finding("weights", f"the weights look random/untrained: {statuses['random']} of {len(pairs)} "
+                              f"tensors ({100 * values / max(total, 1):.1f} % of the values) are unrelated to the "
+                              "source's", True))
+    return out
+
+
+def audit(candidate: Graph, source: Graph, structure_only: bool = False) -> Audit:
+    """Compare `candidate` with its `source`, section by section."""
+    pairs = compare_weights(source.weights, candidate.weights)
+    findings = (audit_io(candidate.inputs, source.inputs, "input") + audit_io(candidate.outputs, source.outputs, "output")
+                + audit_precision(candidate, source) + audit_ops(candidate, source)
+                + audit_resampling(candidate, source) + _weight_findings(pairs, candidate, structure_only))
+    return Audit(candidate, source, pairs, findings, structure_only)

@@ -1,0 +1,182 @@
+"""ONNX -> Core ML ML program through coremltools' MIL builder, without torch.
+
+A translator for the ops the pipeline's two models use (`SUPPORTED`); any other op is refused by name,
+never guessed. Each ONNX node becomes one MIL op named after its output (names sanitised to MIL
+identifiers), in graph order, so the audit can pair them; graph inputs and outputs keep their names
+(`mel` -> `emb`, `input` + `audio` -> `output`). A dynamic dimension (the encoder's batch axis) is
+fixed to 1: the encoder then takes one window per call, as the Swift ports call it.
+
+MIL semantics used (coremltools' op definitions): `conv` pads are (top, bottom, left, right), ONNX's
+(top, left, bottom, right); `upsample_bilinear` with `align_corners` True and `half_pixel_centers`
+False is ONNX's `align_corners` transform, False/True its `half_pixel`, False/False `asymmetric`;
+`upsample_nearest_neighbor` is ONNX's nearest with `asymmetric` coordinates and `floor`.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from harness.coreml.onnx_view import node_attrs, as_text, constants, load_onnx
+from harness.coreml.quiet import coremltools, no_progress_bars
+from reference.errors import InputError
+
+SUPPORTED = ("Conv", "Relu", "Sigmoid", "Add", "Concat", "Resize", "Squeeze", "Constant", "Identity")
+PRECISIONS = ("fp16", "fp32")
+TARGET = "macOS13"  # MIL opset iOS16: upsample_bilinear has half_pixel_centers; macOS 13 / iOS 16 and later
+BILINEAR = {"align_corners": (True, False), "half_pixel": (False, True), "pytorch_half_pixel": (False, True),
+            "asymmetric": (False, False)}
+"""ONNX coordinate transform -> (align_corners, half_pixel_centers) of upsample_bilinear.
+pytorch_half_pixel differs from half_pixel only for an output of length 1, which a 2x upsampling never has."""
+
+
+def mil_name(name: str) -> str:
+    """An ONNX value name as a MIL identifier."""
+    clean = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "v"
+    return clean if not clean[0].isdigit() else f"v_{clean}"
+
+
+class _Translator:
+    """Walks one ONNX graph in order and emits MIL ops into the current function."""
+
+    def __init__(self, model: onnx.ModelProto, path: Path) -> None:
+        from coremltools.converters.mil import Builder as mb
+        self.mb = mb
+        self.path = path
+        self.consts = constants(model)
+        self.env: dict = {}
+        self.outputs = {o.name for o in model.graph.output}
+
+    def refuse(self, node: onnx.NodeProto, problem: str) -> InputError:
+        return InputError(self.path, f"node {node.name or node.output[0]} ({node.op_type}): {problem}",
+                          f"the translator supports {', '.join(SUPPORTED)} as the pipeline's models use them")
+
+    def const(self, node: onnx.NodeProto, k: int, what: str) -> np.ndarray:
+        if k >= len(node.input) or node.input[k] not in self.consts:
+            raise self.refuse(node, f"its {what} must be a constant (an initializer or Constant node)")
+        return self.consts[node.input[k]]
+
+    def value(self, name: str):
+        if name in self.env:
+            return self.env[name]
+        if name in self.consts:
+            return self.consts[name].astype(np.float32) if self.consts[name].dtype.kind == "f" else self.consts[name]
+        raise InputError(self.path, f"value {name!r} is used before it is computed", "is the graph sorted?")
+
+    def node(self, node: onnx.NodeProto) -> None:
+        op = node.op_type
+        if op == "Constant":
+            return  # already in self.consts
+        if op not in SUPPORTED:
+            raise self.refuse(node, "not an op the translator supports")
+        out = node.output[0]
+        name = out if out in self.outputs else mil_name(out)
+        if op == "Identity":
+            self.env[out] = self.value(node.input[0])
+            return
+        handler = getattr(self, f"_{op.lower()}")
+        self.env[out] = handler(node, node_attrs(node), name)
+
+    def _conv(self, node, attrs, name):
+        weight = self.const(node, 1, "weight").astype(np.float32)
+        if weight.ndim != 4:
+            raise self.refuse(node, f"a {weight.ndim - 2}-D convolution (only 2-D ones are translated)")
+        bias = self.const(node, 2, "bias").astype(np.float32) if len(node.input) > 2 and node.input[2] else None
+        auto = as_text(attrs.get("auto_pad", "NOTSET"))
+        kwargs = {"pad_type": {"VALID": "valid", "SAME_UPPER": "same", "SAME_LOWER": "same_lower"}.get(auto, "custom")}
+        if auto == "NOTSET":
+            t, l, b, r = attrs.get("pads", [0, 0, 0, 0])
+            kwargs["pad"] = [t, b, l, r]
+        if bias is not None:
+            kwargs["bias"] = bias
+        return self.mb.conv(x=self.value(node.input[0]), weight=weight, strides=list(attrs.get("strides", [1, 1])),
+                            dilations=list(attrs.get("dilations", [1, 1])), groups=int(attrs.get("group", 1)),
+                            name=name, **kwargs)
+
+    def _relu(self, node, attrs, name):
+        return self.mb.relu(x=self.value(node.input[0]), name=name)
+
+    def _sigmoid(self, node, attrs, name):
+        return self.mb.sigmoid(x=self.value(node.input[0]), name=name)
+
+    def _add(self, node, attrs, name):
+        return self.mb.add(x=self.value(node.input[0]), y=self.value(node.input[1]), name=name)
+
+    def _concat(self, node, attrs, name):
+        return self.mb.concat(values=[self.value(i) for i in node.input], axis=int(attrs["axis"]), name=name)
+
+    def _squeeze(self, node, attrs, name):
+        axes = attrs.get("axes")
+        if axes is None and len(node.input) > 1:
+            axes = self.const(node, 1, "axes")
+        x = self.value(node.input[0])
+        kwargs = {} if axes is None else {"axes": [int(a) for a in np.ravel(axes)]}
+        return self.mb.squeeze(x=x, name=name, **kwargs)
+
+    def _resize(self, node, attrs, name):
+        x = self.value(node.input[0])
+        if x.rank != 4:
+            raise self.refuse(node, f"resampling a rank-{x.rank} tensor (only NCHW images are translated)")
+        scales = self.consts.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        if scales is None or scales.size == 0:
+            sizes = self.const(node, 3, "scales or sizes")
+            scales = np.asarray(sizes, np.float64) / np.asarray(x.shape, np.float64)
+        scales = np.asarray(scales, np.float64).ravel()
+        if scales.size != 4 or scales[0] != 1 or scales[1] != 1:
+            raise self.refuse(node, f"scales {scales.tolist()} resample more than height and width")
+        mode = as_text(attrs.get("mode", "nearest"))
+        coords = as_text(attrs.get("coordinate_transformation_mode", "half_pixel"))
+        if mode == "linear" and coords in BILINEAR:
+            align, half = BILINEAR[coords]
+            return self.mb.upsample_bilinear(x=x, scale_factor_height=float(scales[2]),
+                                             scale_factor_width=float(scales[3]), align_corners=align,
+                                             half_pixel_centers=half, name=name)
+        nearest = as_text(attrs.get("nearest_mode", "round_prefer_floor"))
+        if mode == "nearest" and coords == "asymmetric" and nearest == "floor":
+            return self.mb.upsample_nearest_neighbor(x=x, scale_factor_height=float(scales[2]),
+                                                     scale_factor_width=float(scales[3]), name=name)
+        raise self.refuse(node, f"mode {mode} with coordinate_transformation_mode {coords}"
+                          + (f" and nearest_mode {nearest}" if mode == "nearest" else "")
+                          + " has no MIL resampling op of the same arithmetic")
+
+
+def translate(path: Path):
+    """The MIL program (coremltools' `Program`) of the ONNX model at `path`."""
+    ct = coremltools()
+    from coremltools.converters.mil import Builder as mb
+    from coremltools.converters.mil.mil import Function, Program, types
+    model = load_onnx(path)
+    graph = model.graph
+    inits = {t.name for t in graph.initializer}
+    placeholders = {}
+    for value in graph.input:
+        if value.name in inits:
+            continue
+        if value.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+            raise InputError(path, f"input {value.name!r} is not float32", "export the model in float32")
+        shape = [d.dim_value if d.HasField("dim_value") else 1 for d in value.type.tensor_type.shape.dim]
+        placeholders[value.name] = mb.placeholder(shape=shape, dtype=types.fp32)
+    translator = _Translator(model, path)
+    with Function(placeholders, opset_version=getattr(ct.target, TARGET)) as function:
+        translator.env.update(function.inputs)
+        for node in graph.node:
+            translator.node(node)
+        function.set_outputs([translator.env[o.name] for o in graph.output])
+    program = Program()
+    program.add_function("main", function)
+    return program
+
+
+def convert_onnx(path: Path, precision: str = "fp16"):
+    """The ONNX model at `path` as a Core ML ML program (coremltools `MLModel`, not yet saved), with fp16
+    or fp32 weights and compute; inputs and outputs stay float32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    ct = coremltools()
+    program = translate(path)
+    compute = ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32
+    with no_progress_bars():
+        return ct.convert(program, convert_to="mlprogram", compute_precision=compute,
+                          minimum_deployment_target=getattr(ct.target, TARGET), skip_model_load=True)
