@@ -1,6 +1,10 @@
 """Streaming a backend's frames against the reference: per-frame metrics in a worker thread while
 the backend makes the next frame, running per-region statistics, the worst frames kept for the report.
 
+Reference frames are never all held in memory: a composited frame equals its template frame outside
+the face rect, so `ReferenceFrames` keeps only each frame's rect region (about 100 KB) and rebuilds
+the full frame from the template on demand; candidate frames are compared one at a time.
+
 A backend may hand out None for a frame it did not make (a folder of frames made elsewhere with a
 gap): the frame is counted missing and the comparison goes on with the next one.
 """
@@ -8,26 +12,53 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 from tqdm import tqdm
 
 from harness import metrics
 from harness.backends.base import BackendFailed, BackendRun
+from harness.backends.inprocess import open_template_source
 from harness.diagnosis.audio import mouth_thumbnail
 from harness.diagnosis.explain import DIAGNOSIS_FRAMES
+from reference.data import read_image
 from reference.image import rect_mouth_box
 from reference.ordered_worker import OrderedWorker
 from reference.output import encode_frame
 
-if TYPE_CHECKING:
-    from harness.parity import ReferenceFrames
 
 WORST_FRAMES = 3
 METRICS_AHEAD = 2  # frames whose metrics may wait in the worker while the backend produces the next
 PER_FRAME_KEYS = ("identical_pct", "within_1_pct", "mae", "max_abs", "psnr", "ssim")
+
+
+@dataclass
+class ReferenceFrames:
+    """The canonical reference of one audio: rect regions of every frame plus its stages."""
+
+    source_path: Path
+    source_kind: str
+    templates: list[int]
+    rects: list[tuple[int, int, int, int]]
+    patches: list[np.ndarray]
+    stages: dict
+    timings: dict
+    mouths: np.ndarray  # (frames, 32, 32) grey mouth thumbnails, for the audio-dependence check
+
+    def __post_init__(self) -> None:
+        source = open_template_source(self.source_path, self.source_kind)
+        self._template = lru_cache(maxsize=8)(lambda t: read_image(source.image_path(t)))
+
+    def frame(self, i: int) -> np.ndarray:
+        """Full reference frame `i`: its template frame with the generated rect pasted in."""
+        out = self._template(self.templates[i]).copy()
+        x1, y1, x2, y2 = self.rects[i]
+        out[y1:y2, x1:x2] = self.patches[i]
+        return out
 
 
 class _Summary:

@@ -1,16 +1,10 @@
-"""Parity runs: the canonical reference once per audio, every backend streamed against it, verdicts.
-
-Reference frames are never all held in memory: a composited frame equals its template frame
-outside the face rect, so the reference keeps only each frame's rect region (about 100 KB) and
-rebuilds the full frame from the template on demand; candidate frames are compared one at a time.
-"""
+"""Parity runs: the canonical reference once per audio (computed, cached or read from a golden), every
+backend streamed against it (`harness.frame_stream`), verdicts, diagnoses and results.json."""
 from __future__ import annotations
 
 import shutil
 import time
 import traceback
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -29,44 +23,19 @@ from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
 from harness.diagnosis.evidence.of_run import run_findings
 from harness.diagnosis.evidence.pixels import frame_list
 from harness.diagnosis.explain import diagnose
-from harness.frame_stream import WorstFrames, compare_run
+from harness.frame_stream import ReferenceFrames, WorstFrames, compare_run
 from harness.golden_check import in_words, library_changes
 from harness.memory import release_memory
 from harness.results import machine_info, new_results, tree_sha256, write_results
 from harness.tolerances import evaluate
 from harness.video import SideBySideVideo
-from reference.data import read_image, template_index
+from reference.data import template_index
 from reference.errors import InputError
 from reference.golden import golden_problems, read_golden, read_manifest, sha256
 from reference.models import ModelFiles
 from reference.provenance import library_versions
 
 REFERENCE_DIR = "reference"  # the reference's work folder; no backend's folder takes this name
-
-
-@dataclass
-class ReferenceFrames:
-    """The canonical reference of one audio: rect regions of every frame plus its stages."""
-
-    source_path: Path
-    source_kind: str
-    templates: list[int]
-    rects: list[tuple[int, int, int, int]]
-    patches: list[np.ndarray]
-    stages: dict
-    timings: dict
-    mouths: np.ndarray  # (frames, 32, 32) grey mouth thumbnails, for the audio-dependence check
-
-    def __post_init__(self) -> None:
-        source = open_template_source(self.source_path, self.source_kind)
-        self._template = lru_cache(maxsize=8)(lambda t: read_image(source.image_path(t)))
-
-    def frame(self, i: int) -> np.ndarray:
-        """Full reference frame `i`: its template frame with the generated rect pasted in."""
-        out = self._template(self.templates[i]).copy()
-        x1, y1, x2, y2 = self.rects[i]
-        out[y1:y2, x1:x2] = self.patches[i]
-        return out
 
 
 def run_reference(inputs: RunInputs, progress: bool = True) -> ReferenceFrames:

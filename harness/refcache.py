@@ -36,7 +36,7 @@ DEFAULT_CAP_MB = 2048.0
 FORMAT = 1
 MANIFEST, ARRAYS, TIMINGS = "manifest.json", "arrays.npz", "timings.json"
 LOCKS = ".locks"  # lock files, one per key, beside the entries
-FIELDS = ("templates", "rects", "patches", "mouths", "stages", "timings")  # of `parity.ReferenceFrames`
+FIELDS = ("templates", "rects", "patches", "mouths", "stages", "timings")  # of `frame_stream.ReferenceFrames`
 _STAGE = "stage:"  # prefix of a stage array's name in arrays.npz
 _STALE_TMP_S = 3600.0  # a temporary folder older than this was left by a killed run
 

@@ -52,7 +52,7 @@ def diagnosis_models(folder: Path):
 def diagnose(record: dict, spec, inputs, ref, candidate_first: list[np.ndarray], worst: dict,
              stages: dict | None = None) -> dict:
     """The diagnosis of one failed run of ``spec`` (``record`` as ``parity.run_backend`` fills it, ``worst``
-    its worst frame per criterion, ``ref`` the ``parity.ReferenceFrames`` of the same audio,
+    its worst frame per criterion, ``ref`` the ``frame_stream.ReferenceFrames`` of the same audio,
     ``candidate_first`` the candidate's first frames, None where one is missing, ``stages`` the stage
     arrays it dumped)."""
     from harness.backends.inprocess import open_template_source
