@@ -161,6 +161,9 @@ def failure_message(record: dict) -> str:
     if record.get("diagnosis", {}).keys() - {"audio_dependence"}:
         from harness.diagnosis.explain import causes
         lines += [f"  cause: {text}" for text in causes(record)]
+    if record.get("findings"):
+        from harness.diagnosis.evidence.findings import finding_lines
+        lines += [f"  finding: {text}" for text in finding_lines(record["findings"])]
     features = record.get("features", {})
     for stage in in_stage_order(features):
         drift = features[stage]

@@ -115,3 +115,10 @@ def test_goldens_page_names_every_manifest_key():
     manifest = read_manifest(ROOT / "fixtures" / "golden" / "tiny-synthetic")
     for key in manifest:
         assert f"| `{key}` |" in text, key
+
+
+def test_evidence_page_describes_every_finding_kind():
+    from harness.diagnosis.evidence.findings import KINDS
+    text = (DOCS / "evidence.md").read_text()
+    missing = [kind for kind in KINDS if f"**`{kind}`**" not in text]
+    assert missing == [], f"docs/evidence.md does not describe: {missing}"

@@ -45,10 +45,9 @@ def _db(value: float | None) -> str:
     return "all of the residual" if math.isinf(value) else f"{value:.2f} dB"
 
 
-def _model_gain(ev: Evidence, attr: str) -> tuple[float, list[int]]:
-    """Squared error removed by one per-frame model over the frames that have it, and those frames."""
-    frames = [o for o in ev.obs.values() if getattr(o, attr) is not None]
-    return sum(o.sse - getattr(o, attr) for o in frames), [o.i for o in frames]
+def _model_gain(ev: Evidence, attr: str) -> float:
+    """Squared error removed by one per-frame model over the frames that have it."""
+    return sum(o.sse - getattr(o, attr) for o in ev.obs.values() if getattr(o, attr) is not None)
 
 
 def missing_finding(missing: list[int], extra: list[int], expected: int) -> dict:
@@ -68,7 +67,7 @@ def _template(ev: Evidence, total: float) -> dict | None:
     found = template_sequence(seq_a, seq_b, ev.index.n, ev.index.twins)
     if found is None:
         return None
-    removed, _ = _model_gain(ev, "template_sse")
+    removed = _model_gain(ev, "template_sse")
     if gain_db(total, removed) < MIN_TEMPLATE_DB:  # images the frames cannot tell apart
         return None
     parts = [f"composited on other pack images than the reference on {len(found['differ'])} of "
@@ -103,7 +102,7 @@ def _paste(ev: Evidence, total: float) -> dict | None:
     found = paste_position(placements, ev.shape[:2], ev.index.rects, {o.i: o.t_b for o in ev.obs.values()})
     if found is None:
         return None
-    removed, _ = _model_gain(ev, "paste_sse")
+    removed = _model_gain(ev, "paste_sse")
     pattern = found["pattern"]
     detail = {"crop_border": lambda: f", at ({found['crop_offset'][0]}, {found['crop_offset'][1]}) in the crop "
                                       "instead of (4, 4)",
