@@ -143,8 +143,7 @@ def _resize(ev: Evidence, total: float) -> dict | None:
     if found is None or found["explains_db"] < MIN_DB:
         return None
     hf = found["hf_ratio"]
-    tell = "" if hf is None else (f"; high-frequency energy {hf:.2f}x the reference's "
-                                  f"({'sharper, aliased' if hf > 1 else 'smoother'})")
+    tell = "" if hf is None else f"; high-frequency energy in the patch {hf:.2f}x the reference's"
     return {"kind": "resize_kernel", "summary": f"the paste resizes with {found['kernel']}, not cv2_cubic{tell}",
             **found, "frames": _numbers(found["frames"])}
 

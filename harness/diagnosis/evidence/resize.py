@@ -5,8 +5,8 @@ kernel. Without the models the crop is not known, but the reference's rect regio
 328x328 stands for it: each kernel of `reference.image.RESIZE_KERNELS` then resizes that crop to
 the rect again, and the kernel whose result is closest to the candidate's rect region (against the
 bicubic round trip, which carries the same loss) is the candidate's. `hf_ratio` is the patch's
-high-frequency energy (the mean squared Laplacian) in the candidate over the reference's: above 1
-the candidate is sharper or aliased (nearest), below 1 smoother (bilinear, area).
+high-frequency energy (the mean squared Laplacian) in the candidate over the reference's, reported
+beside the kernel: the kernel itself is named by the simulation, not by this ratio.
 """
 from __future__ import annotations
 
