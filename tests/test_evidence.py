@@ -24,8 +24,8 @@ N = 50
 OTHERS_BELOW_DB = 1.0
 RANDOM = np.random.default_rng(7).standard_normal((512, 512)).astype(np.float32) / np.sqrt(512)
 
-CASES = {  # name -> (make_folder arguments, expected kind, expected fields)
-    "missing": ({"keep": lambda i: i < 22}, "missing_frames", {"missing": 28, "extra": 0}),
+CASES = {  # name -> (make_folder arguments, or None: made from the reference's frames; expected kind and fields)
+    "missing": (None, "missing_frames", {"missing": 28, "extra": 0}),
     "template_offset": ({"conv": Conventions(template_order="linear")}, "template_sequence", {"offset": -1}),
     "y_flipped": ({"paste": travelled.y_flipped}, "paste_position", {"pattern": "y_flipped"}),
     "shift": ({"paste": travelled.shifted(6, -4)}, "paste_position", {"pattern": "shift"}),
@@ -33,7 +33,7 @@ CASES = {  # name -> (make_folder arguments, expected kind, expected fields)
                                                                           "crop_offset": [0, 0]}),
     "channel_swap": ({"conv": Conventions(output_channels="rgb")}, "colour", {"model": "channel_swap"}),
     "nearest": ({"conv": Conventions(resize_kernel="nearest")}, "resize_kernel", {"kernel": "nearest"}),
-    "jpeg75": ({"fmt": "jpg", "quality": 75}, "jpeg", {"quality_a": "lossless", "quality_b": 75}),
+    "jpeg75": (None, "jpeg", {"quality_a": "lossless", "quality_b": 75}),
     "weak": ({"features": lambda f: f * 0.01}, "audio_drive", {"reading": "weak drive"}),
     "random": ({"features": lambda f: f @ RANDOM}, "audio_drive", {"reading": "unrelated"}),
     "lag2": ({"conv": Conventions(audio_offset=2)}, "audio_drive", {"reading": "lag", "lag": 2}),
@@ -52,12 +52,17 @@ def made(tmp_path_factory) -> Path:
     models = root / "models"
     build_models(models, "tiny", seed=0)
     audio = pack / "audio.wav"
-    travelled.make_folder(pack, audio, models, root / "reference" / "frames", N, dumps=True)
+    reference = travelled.make_folder(pack, audio, models, root / "reference" / "frames", N, dumps=True)
     for name, (kwargs, _, _) in CASES.items():
-        travelled.make_folder(pack, audio, models, root / name / "frames", N, dumps=True, **kwargs)
+        if kwargs is not None:
+            travelled.make_folder(pack, audio, models, root / name / "frames", N, dumps=True, **kwargs)
+    (root / "missing" / "frames").mkdir(parents=True)
+    for path in sorted(reference.glob("frame_*.png"))[:22]:  # 22 of 50 frames came out
+        shutil.copy(path, root / "missing" / "frames")
+    travelled.reencode(reference, root / "jpeg75" / "frames", 75)
     travelled.make_folder(pack, audio, models, root / "three" / "frames", N, Conventions(output_channels="rgb"),
                           fmt="jpg", quality=80, keep=lambda i: i < 40)
-    travelled.reencode(root / "reference" / "frames", root / "reference95" / "frames", 95)
+    travelled.reencode(reference, root / "reference95" / "frames", 95)
     shutil.rmtree(models)
     return root
 
