@@ -241,8 +241,11 @@ def _run_and_judge(record: dict, spec: BackendSpec, ref: ReferenceFrames, inputs
         if movie.error is not None:
             add_error(record, "video", movie.error)
     if explain and (missing or evaluate(spec.thresholds, worst, features, None)):  # a frame or stage criterion failed
-        record["findings"] = run_findings(ref, inputs, run.info, first, missing, ref.stages, stages,
-                                          results_dir / "evidence" / where, results_dir)
+        try:  # a failing evidence is noted, and the diagnosis still runs
+            record["findings"] = run_findings(ref, inputs, run.info, first, missing, ref.stages, stages,
+                                              results_dir / "evidence" / where, results_dir)
+        except Exception as exc:  # noqa: BLE001 - reported as the run's error (exit 3), never lost
+            add_error(record, "evidence", describe(exc))
         record["diagnosis"] = diagnose(record, spec, inputs, ref, first, worst, stages)
     return record
 

@@ -141,3 +141,22 @@ def test_a_folder_of_a_buggy_ports_frames_gets_the_ports_bill(tmp_path, syntheti
     assert [f["kind"] for f in subprocess_run["findings"]] == [f["kind"] for f in frames_run["findings"]]
     assert subprocess_run["diagnosis"]["stages"]["first_stage"] == frames_run["diagnosis"]["stages"]["first_stage"]
     assert "deviation 1: audio_window=tile (canonical window)" in out
+
+
+def test_a_failing_evidence_is_an_error_of_the_run_and_the_diagnosis_still_runs(tmp_path, synthetic_pack,
+                                                                                 tiny_models_dir, made_elsewhere,
+                                                                                 monkeypatch):
+    import harness.parity
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("evidence broke")
+    monkeypatch.setattr(harness.parity, "run_findings", broken)
+    folder = tmp_path / "frames"
+    shutil.copytree(made_elsewhere / "frames" / "audio", folder)
+    (folder / "frame_00002.png").unlink()
+    backends = f'[backends.phone]\nkind = "frames"\ndir = "{folder}"\npattern = "frame_%05d.png"\n'
+    assert main(["run", "--config", str(write_config(tmp_path, synthetic_pack, tiny_models_dir, backends)),
+                 "--quiet"]) == 3
+    run = read_results(tmp_path / "out" / "results.json")["runs"][0]
+    assert run["status"] == "failed" and run["errors"] == ["evidence: RuntimeError: evidence broke"]
+    assert "findings" not in run and run["diagnosis"]["conventions"]["fitted"]
