@@ -25,7 +25,7 @@ from harness import metrics, refcache
 from harness.backends.base import BackendFailed, BackendRun, BackendUnavailable, RunInputs
 from harness.backends.inprocess import open_template_source
 from harness.backends.reference import ReferenceBackend
-from harness.bench.stats import latency_stats, steady_from_appearances, steady_from_latencies
+from harness.bench.stats import frame_ms, latency_stats, steady_from_appearances, steady_from_latencies
 from harness.config import SILENCE, BackendSpec, ParityConfig
 from harness.crashlog import describe
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
@@ -164,9 +164,9 @@ def reference_of(cfg: ParityConfig, results: dict, audio_index: int, inputs: Run
 
 
 def timing_summary(timings: dict, frames: int) -> dict:
-    """FPS end to end (`fps`), steady state (`steady_fps`, `ttff_s`, `steady`) and latency percentiles
-    from a backend's raw timings: its own per-frame latencies when it has them, else the intervals
-    between the frame files a port wrote."""
+    """FPS end to end (`fps`), steady state (`steady_fps`, `ttff_s`, `steady`), latency percentiles and
+    every frame's latency (`frame_ms`) from a backend's raw timings: its own per-frame latencies when it
+    has them, else the intervals between the frame files a port wrote."""
     out = {k: v for k, v in timings.items() if k not in ("frame_latency", "frame_appear_s")}
     total = timings.get("total")
     out["fps"] = frames / total if total else None
@@ -180,6 +180,9 @@ def timing_summary(timings: dict, frames: int) -> dict:
     if steady:
         out.update(steady_fps=steady["steady_fps"], ttff_s=steady["ttff_s"],
                    steady={k: v for k, v in steady.items() if k not in ("steady_fps", "ttff_s")})
+    every = frame_ms(own, timings.get("frame_appear_s") or [])
+    if every:
+        out["frame_ms"] = every
     return out
 
 

@@ -30,7 +30,8 @@ def test_parity_timing_summary_fps_and_percentiles():
     out = timing_summary({"total": 2.0, "frame_latency": [0.01, 0.03], "stages": {"mel": 0.1}}, frames=10)
     assert out["fps"] == pytest.approx(5.0) and out["stages"] == {"mel": 0.1}
     assert out["p50_ms"] == pytest.approx(20.0) and out["max_ms"] == pytest.approx(30.0)
-    assert "frame_latency" not in out
+    assert "frame_latency" not in out and out["frame_ms"] == pytest.approx([10.0, 30.0])
+    assert "frame_ms" not in timing_summary({"total": 2.0, "frame_appear_s": [0.5, None]}, frames=2)  # never seen
 
 
 def test_bare_generator_times_a_known_sleep(monkeypatch):
