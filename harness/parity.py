@@ -25,6 +25,7 @@ from harness import metrics, refcache
 from harness.backends.base import BackendFailed, BackendRun, BackendUnavailable, RunInputs
 from harness.backends.inprocess import open_template_source
 from harness.backends.reference import ReferenceBackend
+from harness.bench.procfs import BackgroundProbe
 from harness.bench.stats import frame_ms, latency_stats, steady_from_appearances, steady_from_latencies
 from harness.config import SILENCE, BackendSpec, ParityConfig
 from harness.crashlog import describe
@@ -362,6 +363,7 @@ def _run_and_judge(record: dict, spec: BackendSpec, ref: ReferenceFrames, inputs
                    progress: bool, video: bool, mouths: list | None, explain: bool) -> dict:
     spec.backend.check_available()
     started = time.perf_counter()
+    background = BackgroundProbe()
     worst_frames = WorstFrames()
     where = Path(inputs.workdir.parent.name) / inputs.workdir.name
     movie = SideBySideVideo(results_dir / "videos" / where.with_suffix(".mp4"), inputs.audio) if video else None
@@ -382,6 +384,7 @@ def _run_and_judge(record: dict, spec: BackendSpec, ref: ReferenceFrames, inputs
             run.frames.close()  # a port still running when the comparison stopped is killed now
     timings = timing_summary(run.timings, n)
     timings["wall_with_comparison"] = time.perf_counter() - started
+    timings["background_cpu"] = background.share()
     failures = evaluate(spec.thresholds, worst, features, timings.get("fps"))
     if run.info.get("extra_frames"):
         failures.insert(0, f"wrote {run.info['extra_frames']} frame files more than the {n} asked for")

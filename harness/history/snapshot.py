@@ -13,7 +13,8 @@ A snapshot is a plain dict:
 - ``bill``: the bill of deviations, ``[{"knob", "value", "weight_db"}]`` (None when the diagnosis did
   not fit one: a run that passed, or one run without the diagnosis), and ``fitted``;
 - ``speed``: ``fps``, ``steady_fps``, ``ttff_s``, ``p50_ms``, ``p99_ms``, ``rss_mb``, ``x_bare`` (steady
-  FPS over the bare generator's, bench records only) and ``frame_ms``: the steady frames' latencies
+  FPS over the bare generator's, bench records only), ``background_cpu`` (the share of the machine's
+  CPU other processes used during the run) and ``frame_ms``: the steady frames' latencies
   (a parity record's ``timings.frame_ms`` after its start-up frames; a bench record's measured
   frames of every repeat), [] when the file has none.
 """
@@ -74,7 +75,7 @@ def _speed(run: dict) -> dict:
     return {"fps": timings.get("fps"), "steady_fps": timings.get("steady_fps"), "ttff_s": timings.get("ttff_s"),
             "p50_ms": timings.get("p50_ms"), "p99_ms": timings.get("p99_ms"),
             "rss_mb": timings.get("peak_rss_mb", bench.get("peak_rss_mb")), "x_bare": bench.get("x_bare"),
-            "frame_ms": _steady_latencies(run)}
+            "background_cpu": timings.get("background_cpu"), "frame_ms": _steady_latencies(run)}
 
 
 def _regions(run: dict) -> dict:

@@ -5,8 +5,10 @@ size of the change is the Hodges-Lehmann estimate on log latencies, the median o
 difference ``log b_j - log a_i``, given as a ratio ``exp(median) - 1`` (+10 %: 10 % slower), with
 its distribution-free confidence interval (Moses; Hollander & Wolfe, *Nonparametric Statistical
 Methods*, 3rd ed., sec. 4.3): the k-th smallest and k-th largest pairwise difference, k from the
-normal approximation of U's null distribution. The interval holds exactly the shifts that the
-same test, run on the shifted sample, would not reject at `alpha`.
+normal approximation of U's null distribution (no continuity correction; the ties correction
+of the p-value is left out of the interval). The interval holds exactly the shifts that the same
+test, run on the shifted sample, would not reject at `alpha`: it excludes no change exactly when
+p < alpha.
 
 A change is a regression (or an improvement) only when the test rejects at `alpha` **and** the
 estimate moves by at least `min_effect` (in the log scale: +5 % slower or 1/1.05 faster), so a
@@ -76,29 +78,37 @@ def _thin(values: np.ndarray, keep: int) -> np.ndarray:
     return np.sort(values)[np.linspace(0, len(values) - 1, keep).round().astype(int)]
 
 
-def pairwise_log_differences(before: np.ndarray, after: np.ndarray) -> np.ndarray:
-    """Every ``log b - log a`` (flattened), thinning both samples to at most MAX_PAIRS pairs."""
-    a, b = np.log(before), np.log(after)
+def log_differences(before, after) -> tuple[np.ndarray, int, int]:
+    """Every ``log b - log a`` (flattened) and the two sample sizes, both samples thinned (`_thin`) to at
+    most MAX_PAIRS pairs."""
+    a, b = np.log(np.asarray(before, np.float64)), np.log(np.asarray(after, np.float64))
     if a.size * b.size > MAX_PAIRS:
         side = int(math.sqrt(MAX_PAIRS))
-        a, b = _thin(a, side), _thin(b, side)
-    return np.subtract.outer(b, a).ravel()
+        a, b = _thin(a, max(side, MAX_PAIRS // b.size)), _thin(b, max(side, MAX_PAIRS // a.size))
+        a = _thin(a, MAX_PAIRS // b.size)
+    return np.subtract.outer(b, a).ravel(), a.size, b.size
 
 
 def hodges_lehmann(before, after, alpha: float = ALPHA) -> tuple[float, float, float]:
     """The Hodges-Lehmann shift of log latency and its (1 - alpha) confidence interval, as ratios - 1."""
-    d = pairwise_log_differences(np.asarray(before, np.float64), np.asarray(after, np.float64))
-    m, n = len(before), len(after)
+    d, m, n = log_differences(before, after)
     mn = d.size
-    if mn != m * n:  # thinned: the interval's rank comes from the thinned sizes
-        m = n = int(math.isqrt(mn))
     z = stats.norm.ppf(1 - alpha / 2)
-    k = int(math.floor(mn / 2 - z * math.sqrt(mn * (m + n + 1) / 12)))
-    k = min(max(k, 1), mn)
+    # U(shift) = #{differences > shift} is accepted while |U - mn/2| < z sigma: from the k-th smallest
+    # difference to the k-th largest
+    k = int(math.floor(mn / 2 - z * math.sqrt(mn * (m + n + 1) / 12))) + 1
+    k = min(max(k, 1), (mn + 1) // 2)
     low, mid_low, mid_high, high = np.partition(d, sorted({k - 1, (mn - 1) // 2, mn // 2, mn - k}))[
         [k - 1, (mn - 1) // 2, mn // 2, mn - k]]
     estimate = (mid_low + mid_high) / 2
     return math.expm1(estimate), math.expm1(low), math.expm1(high)
+
+
+def mann_whitney_p(before, after) -> float:
+    """Two-sided p-value of Mann-Whitney U, normal approximation without continuity correction (the
+    test that `hodges_lehmann`'s interval inverts)."""
+    return float(stats.mannwhitneyu(after, before, alternative="two-sided", method="asymptotic",
+                                    use_continuity=False).pvalue)
 
 
 def speed_change(before_ms, after_ms, alpha: float = ALPHA, min_effect: float = MIN_EFFECT) -> SpeedChange | None:
@@ -107,7 +117,7 @@ def speed_change(before_ms, after_ms, alpha: float = ALPHA, min_effect: float = 
     b = np.asarray([x for x in after_ms if x > 0], np.float64)
     if len(a) < MIN_FRAMES or len(b) < MIN_FRAMES:
         return None
-    p = float(stats.mannwhitneyu(b, a, alternative="two-sided").pvalue)
+    p = mann_whitney_p(a, b)
     change, low, high = hodges_lehmann(a, b, alpha)
     return SpeedChange(len(a), len(b), float(np.median(a)), float(np.median(b)), change, low, high, p, alpha,
                        min_effect)
