@@ -148,13 +148,20 @@ def baseline_of(against: str, store: Path, after: list[dict]) -> tuple[list[dict
     return found, f"branch {branch} ({', '.join(commits) or 'no run'}) in {store}", missing
 
 
+def run_gate(results: Path, against: str, store: Path | None = None, settings=None):
+    """The gate of the results file `results` against `against` (a results file or ``branch:NAME`` of
+    `store`, default `default_store()`): (GateResult, a description of the baseline)."""
+    from harness.history.gate import GateSettings, compare
+    from harness.history.snapshot import snapshots
+    from harness.history.store import default_store
+    after = snapshots(read_complete(results))
+    before, described, missing = baseline_of(against, store or default_store(), after)
+    return compare(before, after, settings or GateSettings(), missing), described
+
+
 def gate_main(args: argparse.Namespace) -> int:
     """`synctalk-parity gate`: the text on stdout, the markdown table with --markdown; the exit code."""
-    from harness.history.gate import compare
-    from harness.history.snapshot import snapshots
-    after = snapshots(read_complete(args.results))
-    before, described, missing = baseline_of(args.against, _store(args), after)
-    result = compare(before, after, settings_of(args), missing)
+    result, described = run_gate(args.results, args.against, args.store, settings_of(args))
     print(result.text(described))
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
