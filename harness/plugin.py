@@ -39,6 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "a regression fails the session")
     group.addoption("--parity-gate-store", metavar="PATH", help="the history store that branch:NAME reads")
     group.addoption("--parity-gate-markdown", metavar="FILE", help="also write the gate's table as markdown")
+    group.addoption("--parity-gate-max-background", type=float, metavar="SHARE",
+                    help="the gate compares speed only when other processes used at most this share of the CPU "
+                         "(default 0.1, as `synctalk-parity gate --max-background`)")
 
 
 class ParityFailure(Exception):
@@ -304,10 +307,13 @@ def gate_session(session: pytest.Session, results: Path) -> None:
     if not against:
         return
     from harness.history.cli import run_gate
+    from harness.history.gate import GateSettings
     from reference.errors import ParityError
     store = config.getoption("--parity-gate-store")
+    busy = config.getoption("--parity-gate-max-background")
+    settings = GateSettings() if busy is None else GateSettings(max_background=busy)
     try:
-        result, described = run_gate(results, against, Path(store) if store else None)
+        result, described = run_gate(results, against, Path(store) if store else None, settings)
     except ParityError as exc:
         config.stash[GATE] = f"gate: cannot run: {exc}"
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

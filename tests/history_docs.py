@@ -26,8 +26,9 @@ def latencies(median_ms: float = 70.0, n: int = 40, seed: int = 0, sigma: float 
 
 def run(backend: str = "ort_cpu", audio: str = "talk.wav", status: str = "passed", psnr: float = math.inf,
         identical: float = 100.0, frame_ms: list[float] | None = None, bill: list[tuple] | None = None,
-        features: dict | None = None, **extra) -> dict:
-    """A parity run record; `bill` as (knob, value, weight_db) triples makes a diagnosis with that bill."""
+        features: dict | None = None, background: float | None = 0.02, **extra) -> dict:
+    """A parity run record; `bill` as (knob, value, weight_db) triples makes a diagnosis with that bill;
+    `background` is the share of the CPU other processes used during it."""
     frame_ms = latencies() if frame_ms is None else frame_ms
     record = {"backend": backend, "kind": "onnxruntime", "audio": audio, "status": status,
               "failures": [] if status == "passed" else [f"PSNR {psnr:.2f} dB on frame 2 < 45 dB"],
@@ -40,7 +41,7 @@ def run(backend: str = "ort_cpu", audio: str = "talk.wav", status: str = "passed
               "features": features if features is not None else {"mel": {"max_abs": 0.0}, "embeddings": {"max_abs": 0.0}},
               "timings": {"fps": 12.0, "steady_fps": 14.0, "ttff_s": 0.5, "p50_ms": float(np.median(frame_ms)),
                           "p99_ms": float(np.percentile(frame_ms, 99)), "frame_ms": frame_ms,
-                          "steady": {"skipped_frames": 4}},
+                          "steady": {"skipped_frames": 4}, "background_cpu": background},
               **extra}
     if bill is not None:
         record["diagnosis"] = {"conventions": {

@@ -189,3 +189,20 @@ def test_the_command_against_a_file_and_against_a_branch_of_the_store(tmp_path, 
     assert main(["gate", str(new), "--against", str(tmp_path / "missing.json")]) == 2
     assert "baseline not found" in capsys.readouterr().err
     assert main(["gate", str(new), "--against", "branch:", "--store", store]) == 2
+
+
+def test_speed_is_not_compared_while_the_machine_was_busy_with_other_work():
+    slow = docs.latencies(90.0, seed=2)
+    busy = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1))], [docs.run(frame_ms=slow, background=0.55)])
+    assert busy.exit_code == 0 and busy.findings == []
+    assert busy.notes == ["ort_cpu / talk.wav: speed not compared: the machine was busy with other work (other "
+                          "processes used 2 % during the baseline, 55 % during this run; speed is compared up to 10 %, "
+                          "--max-background)"]
+    quiet = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1))], [docs.run(frame_ms=slow, background=0.08)])
+    assert quiet.exit_code == 1 and quiet.notes == []
+    unknown = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1), background=None)], [docs.run(frame_ms=slow)])
+    assert unknown.exit_code == 1 and "how busy the machine was during the baseline is unknown" in unknown.notes[0]
+    allowed = compare(snapshots(docs.results([docs.run(frame_ms=docs.latencies(70.0, seed=1))])),
+                      snapshots(docs.results([docs.run(frame_ms=slow, background=0.55)], created="x")),
+                      GateSettings(max_background=0.6))
+    assert allowed.exit_code == 1

@@ -77,12 +77,16 @@ def add_gate_settings(p: argparse.ArgumentParser) -> None:
         help=f"the fall of the worst PSNR that counts (default {d.psnr_drop_db:g} dB)")
     add("--identical-drop", type=float, default=d.identical_drop_pct, metavar="PCT",
         help=f"the fall of identical %% that counts, in points (default {d.identical_drop_pct:g}: any fall)")
+    add("--max-background", type=float, default=d.max_background, metavar="SHARE",
+        help=f"speed: compared only when other processes used at most this share of the CPU during both runs "
+             f"(default {d.max_background:g}: a busier machine measures their work as much as this one)")
 
 
 def settings_of(values: argparse.Namespace):
     """GateSettings from parsed options (`add_gate_settings`)."""
     from harness.history.gate import GateSettings
-    return GateSettings(values.alpha, values.min_effect, values.psnr_drop, values.identical_drop)
+    return GateSettings(values.alpha, values.min_effect, values.psnr_drop, values.identical_drop,
+                        values.max_background)
 
 
 def _store(args: argparse.Namespace) -> Path:

@@ -15,7 +15,10 @@ Checks of each pair, every one a *comparison*:
 - **bill of deviations**: a deviation gained or changed (``knob=value``) is a regression, one lost
   an improvement (a run that passed has an empty bill);
 - **speed**: the per-frame latencies, `harness.history.stats` (Mann-Whitney U, p < alpha, and a
-  Hodges-Lehmann change of the median of at least `min_effect`).
+  Hodges-Lehmann change of the median of at least `min_effect`), only when the machine was not busy
+  with other work during either run: other processes used at most `max_background` of its CPU
+  (``timings.background_cpu``). On a shared machine the other work moves the latencies of one run
+  against another's by far more than 5 % (docs/metrics.md has the measurement).
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ class GateSettings:
     min_effect: float = MIN_EFFECT
     psnr_drop_db: float = 0.5
     identical_drop_pct: float = 0.0
+    max_background: float = 0.10  # speed is compared only when other processes used at most this share of the CPU
 
 
 @dataclass(frozen=True)
@@ -255,8 +259,27 @@ def _speed(before: dict, after: dict, settings: GateSettings, result: GateResult
         result.notes.append(f"{_where(after)}: speed not compared: {which} has under {MIN_FRAMES} per-frame "
                             "latencies (timings.frame_ms)")
         return
+    if _busy(before, after, settings, result):
+        return
     result.comparisons += 1
     change = speed_change(a, b, settings.alpha, settings.min_effect)
     if change.verdict != "same":
         found(change.verdict == "slower", "speed", f"{change.median_before_ms:.1f} ms",
               f"{change.median_after_ms:.1f} ms", change.text())
+
+
+def _busy(before: dict, after: dict, settings: GateSettings, result: GateResult) -> bool:
+    """True (with a note) when other processes used more than `max_background` of the machine's CPU during
+    either run: their latencies then measure the other work as much as this one."""
+    shares = {"the baseline": before["speed"].get("background_cpu"), "this run": after["speed"].get("background_cpu")}
+    if any(share is None for share in shares.values()):
+        unknown = " and ".join(name for name, share in shares.items() if share is None)
+        result.notes.append(f"{_where(after)}: how busy the machine was during {unknown} is unknown (no /proc/stat, "
+                            "or a file written before timings.background_cpu): speed compared as if it was idle")
+        return False
+    if max(shares.values()) <= settings.max_background:
+        return False
+    used = ", ".join(f"{100 * share:.0f} % during {name}" for name, share in shares.items())
+    result.notes.append(f"{_where(after)}: speed not compared: the machine was busy with other work (other processes "
+                        f"used {used}; speed is compared up to {100 * settings.max_background:g} %, --max-background)")
+    return True
