@@ -2,7 +2,9 @@
 bills and per-frame latencies, written through the real schema (`harness.results.write_results`)."""
 from __future__ import annotations
 
+import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +63,30 @@ def results(runs: list[dict], created: str = "2025-01-01T00:00:00+00:00", machin
 def write(path: Path, runs: list[dict], **kwargs) -> Path:
     """A results.json at `path` with these runs (see `results`)."""
     return write_results(results(runs, **kwargs), path)
+
+
+def _toml(value) -> str:
+    """A TOML value: a dict as an inline table, anything else as JSON writes it (strings, numbers, booleans)."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{key} = {_toml(v)}" for key, v in value.items()) + " }"
+    return json.dumps(value)
+
+
+def port_table(name: str, script: Path, *args: str, **options) -> str:
+    """The [backends.NAME] table of a fake port run by this Python with the ports' command line (`args`
+    after it); `options` become its other keys."""
+    argv = [sys.executable, str(script), "--sanders", "{pack}", "--audio", "{audio}", "--output", "{output}",
+            "--frames", "{frames}", *args]
+    lines = [f'[backends.{name}]', 'kind = "subprocess"', f"command = {json.dumps(argv)}"]
+    lines += [f"{key} = {_toml(value)}" for key, value in options.items()]
+    return "\n".join(lines) + "\n"
+
+
+def parity_config(path: Path, pack: Path, models: str | Path, audio: Path, frames: int, backends: str,
+                  **run) -> Path:
+    """A parity config at `path` of one audio; `run` adds [run] keys (output "out" below it by default)."""
+    run = {"output": "out", **run}
+    lines = ["[data]", f'pack = "{pack}"', f'models = "{models}"', f'audio = ["{audio}"]', f"frames = {frames}", "[run]"]
+    lines += [f"{key} = {_toml(value)}" for key, value in run.items()]
+    path.write_text("\n".join(lines) + "\n" + backends)
+    return path

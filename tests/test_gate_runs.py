@@ -13,11 +13,11 @@ The A/A measurement on the demo data (twenty pairs, the real pipeline) is the be
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
+import history_docs as docs
 from harness.cli import main
 from harness.results import read_results
 
@@ -26,24 +26,8 @@ SLOW_PORT = Path(__file__).parent / "fake_ports" / "slow_port.py"
 
 
 def _config(tmp: Path, pack: Path, models: Path, frames: int) -> Path:
-    command = ", ".join(f'"{a}"' for a in [sys.executable, str(PORT), "--sanders", "{pack}", "--audio", "{audio}",
-                                           "--models", "{models}", "--output", "{output}", "--frames", "{frames}"])
-    path = tmp / "parity.toml"
-    path.write_text(f"""
-[data]
-pack = "{pack}"
-models = "{models}"
-audio = ["{pack}/audio.wav"]
-frames = {frames}
-[run]
-output = "out"
-profile = "desktop"
-[backends.port]
-kind = "subprocess"
-command = [{command}]
-output_pattern = "frame_%05d.png"
-""")
-    return path
+    port = docs.port_table("port", PORT, "--models", "{models}", output_pattern="frame_%05d.png")
+    return docs.parity_config(tmp / "parity.toml", pack, models, pack / "audio.wav", frames, port, profile="desktop")
 
 
 def _run(config: Path, out: Path) -> Path:
@@ -76,24 +60,10 @@ def test_a_port_with_one_convention_changed_is_a_parity_regression_naming_it(tmp
 def _slow_config(folder: Path, pack: Path, frames: int = 22) -> Path:
     """A config of slow_port.py: frames that take a known $SLOW_PORT_PER_FRAME seconds (a sleep, timed from
     the files it writes, which the machine's load barely moves)."""
-    port = [sys.executable, str(SLOW_PORT), "--sanders", "{pack}", "--audio", "{audio}", "--output", "{output}",
-            "--frames", "{frames}", "--startup", "0.2"]
-    config = folder / "slow.toml"
-    config.write_text(f"""
-[data]
-pack = "{pack}"
-models = "synthetic:tiny"
-audio = ["{pack}/audio.wav"]
-frames = {frames}
-[run]
-output = "out"
-explain = false
-[backends.port]
-kind = "subprocess"
-command = [{", ".join(f'"{a}"' for a in port)}]
-thresholds = {{ psnr_min = 0 }}  # it copies the template frames: judged on speed alone
-""")
-    return config
+    port = docs.port_table("port", SLOW_PORT, "--startup", "0.2",  # it copies the template frames:
+                           thresholds={"psnr_min": 0})  # judged on speed alone
+    return docs.parity_config(folder / "slow.toml", pack, "synthetic:tiny", pack / "audio.wav", frames, port,
+                              explain=False)
 
 
 def test_a_ten_percent_slower_port_is_found_and_the_same_port_again_is_not(tmp_path, synthetic_pack, monkeypatch,

@@ -23,12 +23,11 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
-import pytest
 
+import history_docs as docs
 from harness.config import load_config
 from harness.history.gate import compare
 from harness.history.snapshot import snapshots
@@ -42,28 +41,11 @@ PORT = Path(__file__).resolve().parents[1] / "fake_ports" / "defect_port.py"
 
 
 def _config(tmp: Path, data: Path) -> Path:
-    command = ", ".join(f'"{a}"' for a in [sys.executable, str(PORT), "--sanders", "{pack}", "--audio", "{audio}",
-                                           "--models", "{models}", "--output", "{output}", "--frames", "{frames}"])
-    path = tmp / "gate.toml"
-    path.write_text(f"""
-[data]
-pack = "{data / 'sanders_pack'}"
-models = "synthetic:full"
-audio = ["{data / 'audio' / 'talk_hb.wav'}"]
-frames = {FRAMES}
-[run]
-output = "{tmp / 'out'}"
-profile = "desktop"
-explain = false
-[backends.ort_cpu]
-kind = "onnxruntime"
-provider = "cpu"
-[backends.port]
-kind = "subprocess"
-command = [{command}]
-output_pattern = "frame_%05d.png"
-""")
-    return path
+    backends = '[backends.ort_cpu]\nkind = "onnxruntime"\nprovider = "cpu"\n' + docs.port_table(
+        "port", PORT, "--models", "{models}", output_pattern="frame_%05d.png")
+    return docs.parity_config(tmp / "gate.toml", data / "sanders_pack", "synthetic:full",
+                              data / "audio" / "talk_hb.wav", FRAMES, backends, output=str(tmp / "out"),
+                              profile="desktop", explain=False)
 
 
 def _run(config: Path, name: str, only: list[str] | None = None) -> list[dict]:
