@@ -206,3 +206,17 @@ def test_speed_is_not_compared_while_the_machine_was_busy_with_other_work():
                       snapshots(docs.results([docs.run(frame_ms=slow, background=0.55)], created="x")),
                       GateSettings(max_background=0.6))
     assert allowed.exit_code == 1
+
+
+def test_the_history_page_of_the_docs_states_the_gates_defaults():
+    from pathlib import Path
+
+    from harness.history.stats import MIN_FRAMES
+    from harness.history.store import BUSY_TIMEOUT_S
+    text = " ".join((Path(__file__).resolve().parents[1] / "docs" / "history.md").read_text().split())
+    d = GateSettings()
+    for phrase in (f"`--psnr-drop` (default {d.psnr_drop_db:g} dB", f"`--identical-drop` points (default {d.identical_drop_pct:g}",
+                   f"`--alpha` (default {d.alpha:g})", f"`--min-effect` (default {d.min_effect:g}",
+                   f"`--max-background` (default {d.max_background:.2f})", f"Fewer than {MIN_FRAMES} steady frames",
+                   f"busy timeout of {BUSY_TIMEOUT_S:g} s"):
+        assert phrase in text, phrase

@@ -11,7 +11,9 @@ writes). For each of ``$GATE_AA_PAIRS`` (default 20) pairs:
   in the run before (``$DEFECT_PORT_SLEEP_MS``: the configured command stays the same), gated
   against the run before it: the gate must name the port's speed as a regression.
 
-The gate compares speed only when the machine was not busy with other work (`--max-background`);
+With ``$GATE_AA_QUIET_WAIT`` seconds, each pair first waits (up to that long) for other processes to
+use at most the gate's busy share of the CPU over 5 s. The gate compares speed only when the
+machine was not busy with other work (`--max-background`);
 each pair also records what the speed test alone says without that guard, and every run's
 ``background_cpu``. The table of every pair, the false-alarm and detection counts are printed, and
 written as JSON to ``$GATE_STATS_OUT`` when set. Asserted: no A/A gate failure, and every A/B pair
@@ -29,12 +31,14 @@ from pathlib import Path
 
 import history_docs as docs
 from harness.config import load_config
-from harness.history.gate import compare
+from harness.bench.procfs import BackgroundProbe
+from harness.history.gate import GateSettings, compare
 from harness.history.snapshot import snapshots
 from harness.history.stats import speed_change
 from harness.parity import run_parity
 
 PAIRS = int(os.environ.get("GATE_AA_PAIRS", "20"))
+QUIET_WAIT_S = float(os.environ.get("GATE_AA_QUIET_WAIT", "0"))  # wait up to this long for a quiet machine per pair
 FRAMES = int(os.environ.get("GATE_AA_FRAMES", "60"))
 SLOWDOWN = 0.10
 PORT = Path(__file__).resolve().parents[1] / "fake_ports" / "defect_port.py"
@@ -46,6 +50,19 @@ def _config(tmp: Path, data: Path) -> Path:
     return docs.parity_config(tmp / "gate.toml", data / "sanders_pack", "synthetic:full",
                               data / "audio" / "talk_hb.wav", FRAMES, backends, output=str(tmp / "out"),
                               profile="desktop", explain=False)
+
+
+def _wait_for_quiet() -> float:
+    """Up to QUIET_WAIT_S seconds until other processes use at most the gate's busy share of the CPU over
+    5 s; the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < QUIET_WAIT_S:
+        probe = BackgroundProbe()
+        time.sleep(5)
+        share = probe.share()
+        if share is None or share <= GateSettings().max_background:
+            break
+    return time.monotonic() - started
 
 
 def _run(config: Path, name: str, only: list[str] | None = None) -> list[dict]:
@@ -79,6 +96,7 @@ def test_aa_false_alarms_and_ab_detection(benchmark, shared_data, tmp_path, monk
     _run(config, "warm")  # builds the models, caches the reference, warms the page cache
     rows, aa, ab = [], [], []
     for k in range(PAIRS):
+        waited = _wait_for_quiet()
         first, second = _run(config, f"a{k}"), _run(config, f"a{k}-again")
         gate = compare(first, second)
         aa.append(gate)
@@ -89,7 +107,7 @@ def test_aa_false_alarms_and_ab_detection(benchmark, shared_data, tmp_path, monk
         monkeypatch.delenv("DEFECT_PORT_SLEEP_MS")
         detected = compare([port], slowed)
         ab.append(detected)
-        rows.append({"pair": k + 1, "load": [first[0]["load"], second[0]["load"], slowed[0]["load"]],
+        rows.append({"pair": k + 1, "waited_s": waited, "load": [first[0]["load"], second[0]["load"], slowed[0]["load"]],
                      "aa_exit": gate.exit_code, "aa_findings": [f.text() for f in gate.findings],
                      "aa": {b: _speed(gate, b) for b in ("ort_cpu", "port")},
                      "aa_unguarded": {s["backend"]: _unguarded(f, s) for f, s in zip(first, second)},
