@@ -130,7 +130,7 @@ def change_rows(series: list[Series], commits: list[dict]) -> list[dict]:
                              "audio": short_audio(s.audio), "family": family,
                              "kind": "regression" if finding.regression else "improvement",
                              "check": finding.check, "before": finding.before, "after": finding.after,
-                             "detail": finding.detail})
+                             "detail": finding.detail, "caveat": finding.caveat})
     return sorted(rows, key=lambda r: (r["k"], r["machine"], r["audio"]))
 
 

@@ -71,7 +71,9 @@ def draw_trends(backend: str, series: list, commits: list[dict], path: Path) -> 
         handles = [Line2D([], [], color=colour[m], linewidth=2, label=m) for m in machines]
         handles += [Line2D([], [], color="#57606a", linestyle=style[a], label=short_audio(a)) for a in audios]
         handles += [Line2D([], [], color=REGRESSION, marker="v", linestyle="none", markersize=9, label="regression"),
-                    Line2D([], [], color=IMPROVEMENT, marker="^", linestyle="none", markersize=9, label="improvement")]
+                    Line2D([], [], color=IMPROVEMENT, marker="^", linestyle="none", markersize=9, label="improvement"),
+                    Line2D([], [], color="white", markeredgecolor="#57606a", markeredgewidth=2, marker="v",
+                           linestyle="none", markersize=9, label="hollow: machine load unknown")]
         axes[0].legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.02), ncol=min(len(handles), 6),
                        frameon=False)
         axes[0].set_title(backend, loc="left", fontweight="bold", pad=28)
@@ -80,7 +82,9 @@ def draw_trends(backend: str, series: list, commits: list[dict], path: Path) -> 
         plt.close(fig)
     return (f"{backend} over {len(commits)} commits: one colour per machine ({', '.join(machines)}), one line style "
             f"per audio; ▼ a regression and ▲ an improvement where the gate's test says the level moved from the "
-            "commit before (parity on PSNR and identical %, speed on FPS / bare and p99; RSS has no test).")
+            "commit before (parity on PSNR and identical %, speed on FPS / bare and p99; RSS has no test); a hollow "
+            "mark is a speed change found where how busy the machine was is not known (results written before "
+            "timings.background_cpu, or off Linux), which other work on the machine may explain.")
 
 
 def _panel(ax, key: str, series: list, xs, get, modes, family, colour, style) -> bool:
@@ -105,8 +109,11 @@ def _panel(ax, key: str, series: list, xs, get, modes, family, colour, style) ->
             found = [f for fam, f in s.changes.get(k, []) if fam == family]
             if found:
                 worse = any(f.regression for f in found)
-                ax.plot([k], [y], marker="v" if worse else "^", markersize=11, linestyle="none",
-                        color=REGRESSION if worse else IMPROVEMENT, markeredgecolor="white", zorder=5)
+                tint = REGRESSION if worse else IMPROVEMENT
+                sure = not all(f.caveat for f in found)  # hollow: found on a machine whose load is unknown
+                ax.plot([k], [y], marker="v" if worse else "^", markersize=11, linestyle="none", zorder=5,
+                        color=tint if sure else "white", markeredgecolor="white" if sure else tint,
+                        markeredgewidth=1 if sure else 2)
     if any(not math.isfinite(v) for _, points in lines for _, v, _ in points):
         ticks = [t for t in ax.get_yticks() if t < ceiling - 5]
         ax.set_yticks(ticks + [ceiling], [f"{t:g}" for t in ticks] + ["∞"])

@@ -94,6 +94,7 @@ def test_a_port_is_benched_from_the_frame_files_it_writes(synthetic_pack, tmp_pa
     assert b["fps_end_to_end"] < 0.6 * b["fps"] and len(b["frame_latency_ms"][0]) == 12
     assert b["latency"]["p50_ms"] == pytest.approx(50.0, rel=0.3)
     assert record["timings"]["steady_fps"] == b["fps"] and record["timings"]["ttff_s"] == b["ttff_s"]
+    assert "background_cpu" in record["timings"]  # what other processes used meanwhile (harness.bench.procfs)
 
 
 @pytest.mark.parametrize("text, message", [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 
 import pytest
 
@@ -202,6 +203,8 @@ def test_speed_is_not_compared_while_the_machine_was_busy_with_other_work():
     assert quiet.exit_code == 1 and quiet.notes == []
     unknown = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1), background=None)], [docs.run(frame_ms=slow)])
     assert unknown.exit_code == 1 and "how busy the machine was during the baseline is unknown" in unknown.notes[0]
+    assert unknown.regressions[0].caveat == "how busy the machine was during the baseline is unknown"
+    assert unknown.regressions[0].text().endswith("frames); how busy the machine was during the baseline is unknown)")
     allowed = compare(snapshots(docs.results([docs.run(frame_ms=docs.latencies(70.0, seed=1))])),
                       snapshots(docs.results([docs.run(frame_ms=slow, background=0.55)], created="x")),
                       GateSettings(max_background=0.6))
@@ -209,8 +212,6 @@ def test_speed_is_not_compared_while_the_machine_was_busy_with_other_work():
 
 
 def test_the_history_page_of_the_docs_states_the_gates_defaults():
-    from pathlib import Path
-
     from harness.history.stats import MIN_FRAMES
     from harness.history.store import BUSY_TIMEOUT_S
     text = " ".join((Path(__file__).resolve().parents[1] / "docs" / "history.md").read_text().split())
@@ -220,3 +221,27 @@ def test_the_history_page_of_the_docs_states_the_gates_defaults():
                    f"`--max-background` (default {d.max_background:.2f})", f"Fewer than {MIN_FRAMES} steady frames",
                    f"busy timeout of {BUSY_TIMEOUT_S:g} s"):
         assert phrase in text, phrase
+
+
+BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < {s}: pass\n"
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="not on this platform: /proc/stat is Linux's")
+def test_the_background_probe_counts_other_processes_and_not_the_runs_own():
+    """A process that is not ours (not waited for) burning a core shows as background; a child we wait for
+    is the run's own (a port), and its CPU time is taken off."""
+    import subprocess
+    import sys
+    import time
+
+    from harness.bench.procfs import BackgroundProbe, _own_seconds
+    probe = BackgroundProbe()
+    other = subprocess.Popen([sys.executable, "-c", BURN.format(s=1.5)])
+    time.sleep(1.5)
+    share = probe.share()
+    other.wait()
+    assert share is not None and share >= 0.3  # one busy core of two: 0.5, more when the machine is loaded
+    own = _own_seconds()
+    probe = BackgroundProbe()
+    subprocess.run([sys.executable, "-c", BURN.format(s=1.0)], check=True)
+    assert _own_seconds() - own >= 0.9 and probe.share() is not None

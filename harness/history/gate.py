@@ -55,11 +55,13 @@ class Finding:
     before: str
     after: str
     detail: str = ""
+    caveat: str = ""  # what makes the finding less certain than its test says
 
     def text(self) -> str:
         word = "REGRESSION" if self.regression else "improvement"
-        tail = f" ({self.detail})" if self.detail else ""
-        return f"{word}: {self.backend} / {self.audio}: {self.check}: {self.before} -> {self.after}{tail}"
+        tail = "; ".join(t for t in (self.detail, self.caveat) if t)
+        return f"{word}: {self.backend} / {self.audio}: {self.check}: {self.before} -> {self.after}" + \
+            (f" ({tail})" if tail else "")
 
 
 @dataclass
@@ -167,8 +169,8 @@ def compare(before: list[dict], after: list[dict], settings: GateSettings = Gate
 
 def compare_pair(before: dict, after: dict, settings: GateSettings, result: GateResult) -> None:
     """The checks of one pair (see the module doc), added to `result`."""
-    def found(regression: bool, check: str, was: str, now: str, detail: str = "") -> None:
-        result.findings.append(Finding(regression, after["backend"], after["audio"], check, was, now, detail))
+    def found(regression: bool, check: str, was: str, now: str, detail: str = "", caveat: str = "") -> None:
+        result.findings.append(Finding(regression, after["backend"], after["audio"], check, was, now, detail, caveat))
 
     result.comparisons += 1
     was, now = STATUS_RANK.get(before["status"], 3), STATUS_RANK.get(after["status"], 3)
@@ -259,24 +261,26 @@ def _speed(before: dict, after: dict, settings: GateSettings, result: GateResult
         result.notes.append(f"{_where(after)}: speed not compared: {which} has under {MIN_FRAMES} per-frame "
                             "latencies (timings.frame_ms)")
         return
-    if _busy(before, after, settings, result):
+    busy = _busy(before, after, settings, result)
+    if busy is True:
         return
     result.comparisons += 1
     change = speed_change(a, b, settings.alpha, settings.min_effect)
     if change.verdict != "same":
         found(change.verdict == "slower", "speed", f"{change.median_before_ms:.1f} ms",
-              f"{change.median_after_ms:.1f} ms", change.text())
+              f"{change.median_after_ms:.1f} ms", change.text(), busy or "")
 
 
-def _busy(before: dict, after: dict, settings: GateSettings, result: GateResult) -> bool:
+def _busy(before: dict, after: dict, settings: GateSettings, result: GateResult) -> bool | str:
     """True (with a note) when other processes used more than `max_background` of the machine's CPU during
-    either run: their latencies then measure the other work as much as this one."""
+    either run: their latencies then measure the other work as much as this one. When that is unknown
+    for a run, the caveat a speed finding carries (and a note); else False."""
     shares = {"the baseline": before["speed"].get("background_cpu"), "this run": after["speed"].get("background_cpu")}
     if any(share is None for share in shares.values()):
         unknown = " and ".join(name for name, share in shares.items() if share is None)
         result.notes.append(f"{_where(after)}: how busy the machine was during {unknown} is unknown (no /proc/stat, "
                             "or a file written before timings.background_cpu): speed compared as if it was idle")
-        return False
+        return f"how busy the machine was during {unknown} is unknown"
     if max(shares.values()) <= settings.max_background:
         return False
     used = ", ".join(f"{100 * share:.0f} % during {name}" for name, share in shares.items())
