@@ -16,7 +16,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from harness.history.gate import compare
+from harness.history.gate import GateSettings, compare, pair_key, quiet_median
+from harness.history.stats import NOISE_RUNS, run_noise
 from harness.history.store import load_runs
 from reports.history_charts import METRICS, draw_trends
 from reports.runs import short_audio
@@ -77,12 +78,19 @@ def build_series(runs: list[dict], commits: list[dict]) -> dict[str, list[Series
 
 
 def _change_points(series: Series) -> None:
-    """The gate between each run and the previous commit's run of the same mode: its findings, under the
-    family of charts they mark (``speed`` or ``parity``)."""
+    """The gate between each run and the previous commit's run of the same mode, with the run-to-run noise
+    of the quiet runs up to the earlier one (as `gate --against branch:NAME` measures it): its findings,
+    under the family of charts they mark (``speed`` or ``parity``)."""
+    settings = GateSettings()
     for mode in ("parity", "bench"):
         points = sorted(k for m, k in series.runs if m == mode)
+        medians: list[float] = []
         for before, after in zip(points, points[1:]):
-            result = compare([series.runs[(mode, before)]], [series.runs[(mode, after)]])
+            base, run = series.runs[(mode, before)], series.runs[(mode, after)]
+            quiet = quiet_median(base, settings)
+            medians += [quiet] if quiet is not None else []
+            recent = medians[-NOISE_RUNS[1]:]
+            result = compare([base], [run], settings, noise={pair_key(run): (run_noise(recent), len(recent))})
             for finding in result.findings:
                 family = "speed" if finding.check == "speed" else "parity"
                 series.changes.setdefault(after, []).append((family, finding))

@@ -24,7 +24,7 @@ def test_the_same_run_again_is_no_change():
     result = _gate([docs.run(), docs.run("fp16")], [docs.run(), docs.run("fp16")])
     assert result.exit_code == 0 and result.findings == [] and result.pairs == 2
     # per run: verdict, worst PSNR, identical %, two stages, the bill, speed
-    assert result.comparisons == 2 * 7 and result.text("base.json").endswith("14 comparisons, no change")
+    assert result.comparisons == 2 * 7 and "\n14 comparisons, no change\n" in result.text("base.json")
 
 
 def test_a_ten_percent_slowdown_is_a_regression_with_its_interval():
@@ -200,7 +200,7 @@ def test_speed_is_not_compared_while_the_machine_was_busy_with_other_work():
                           "processes used 2 % during the baseline, 55 % during this run; speed is compared up to 10 %, "
                           "--max-background)"]
     quiet = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1))], [docs.run(frame_ms=slow, background=0.08)])
-    assert quiet.exit_code == 1 and quiet.notes == []
+    assert quiet.exit_code == 1 and not any("busy" in note for note in quiet.notes)
     unknown = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1), background=None)], [docs.run(frame_ms=slow)])
     assert unknown.exit_code == 1 and "how busy the machine was during the baseline is unknown" in unknown.notes[0]
     assert unknown.regressions[0].caveat == "how busy the machine was during the baseline is unknown"
@@ -245,3 +245,43 @@ def test_the_background_probe_counts_other_processes_and_not_the_runs_own():
     probe = BackgroundProbe()
     subprocess.run([sys.executable, "-c", BURN.format(s=1.0)], check=True)
     assert _own_seconds() - own >= 0.9 and probe.share() is not None
+
+
+def test_a_change_within_the_run_to_run_noise_does_not_count():
+    from harness.history.gate import pair_key
+    from harness.history.stats import run_noise
+    assert run_noise([70.0, 77.0]) is None and run_noise([70.0, 77.0, 73.5]) == pytest.approx(0.1)
+    assert run_noise([100.0] + [70.0, 71.0, 72.0] * 4) == pytest.approx(72 / 70 - 1)  # the 10 latest only
+    before = snapshots(docs.results([docs.run(frame_ms=docs.latencies(70.0, seed=1))]))
+    after = snapshots(docs.results([docs.run(frame_ms=docs.latencies(77.0, seed=2))], created="x"))
+    unknown = compare(before, after)
+    assert unknown.exit_code == 1 and any("run-to-run noise is unknown" in note for note in unknown.notes)
+    noisy = compare(before, after, noise={pair_key(after[0]): (0.15, 6)})
+    assert noisy.exit_code == 0 and noisy.findings == [] and noisy.notes == []
+    quiet = compare(before, after, noise={pair_key(after[0]): (0.06, 6)})
+    assert quiet.exit_code == 1 and quiet.regressions[0].detail.endswith("; past the run-to-run noise of 6.0 % over 6 "
+                                                                         "runs of the baseline's branch")
+    given = compare(before, after, GateSettings(noise=0.2))
+    assert given.exit_code == 0 and given.notes == []
+
+
+def test_the_noise_comes_from_the_branchs_quiet_runs(tmp_path, capsys):
+    store = str(tmp_path / "history.sqlite")
+    runs = [(70.0, 0.02), (80.0, 0.02), (140.0, 0.6), (74.0, 0.02), (71.0, 0.02)]  # the third on a busy machine
+    for k, (median, background) in enumerate(runs):
+        path = docs.write(tmp_path / f"main{k}.json", [docs.run(frame_ms=docs.latencies(median, seed=k),
+                                                                background=background)],
+                          created=f"2025-01-0{k + 1}T00:00:00+00:00")
+        assert main(["history", "add", str(path), "--store", store, "--commit", f"{k}" * 40, "--branch", "main"]) == 0
+    capsys.readouterr()
+    within = docs.write(tmp_path / "within.json", [docs.run(frame_ms=docs.latencies(79.0, seed=7))], created="2025-02")
+    assert main(["gate", str(within), "--against", "branch:main", "--store", store]) == 0  # 71 -> 79 ms: +11 %
+    out = capsys.readouterr().out
+    assert "0 regression(s)" in out and "noise is unknown" not in out
+    assert main(["gate", str(within), "--against", str(tmp_path / "main4.json")]) == 1  # one run: noise unknown
+    assert "run-to-run noise is unknown" in capsys.readouterr().out
+    past = docs.write(tmp_path / "past.json", [docs.run(frame_ms=docs.latencies(90.0, seed=8))], created="2025-02")
+    assert main(["gate", str(past), "--against", "branch:main", "--store", store]) == 1
+    # the busy run is left out of the noise: 4 runs, about 80 / 70 - 1 apart
+    assert re.search(r"; past the run-to-run noise of 1[3-7]\.\d % over 4 runs of the baseline's branch\)",
+                     capsys.readouterr().out)

@@ -46,7 +46,7 @@ def add_commands(sub, command) -> None:
                 description="Compare every run of RESULTS.json with the baseline's run of the same backend and "
                             "audio on an alike machine: the verdict, worst PSNR, identical %%, feature drift per "
                             "stage, the bill of deviations, and speed (Mann-Whitney U on the per-frame latencies, "
-                            "with a minimum effect). Prints one line per regression, then the improvements, then "
+                            "with a minimum effect, past the run-to-run noise when the store knows it). Prints one line per regression, then the improvements, then "
                             "how many comparisons did not change. " + GATE_EXIT)
     p.add_argument("results", type=Path, metavar="RESULTS.json", help="the run to judge (results.json or bench.json)")
     p.add_argument("--against", required=True, metavar="BASELINE",
@@ -77,6 +77,9 @@ def add_gate_settings(p: argparse.ArgumentParser) -> None:
         help=f"the fall of the worst PSNR that counts (default {d.psnr_drop_db:g} dB)")
     add("--identical-drop", type=float, default=d.identical_drop_pct, metavar="PCT",
         help=f"the fall of identical %% that counts, in points (default {d.identical_drop_pct:g}: any fall)")
+    add("--noise", type=float, metavar="R",
+        help="speed: the run-to-run noise of the backends on this machine (e.g. 0.12 = 12 %%, from A/A runs): only a "
+             "larger change counts (default: from the baseline branch's latest quiet runs in the store, else unknown)")
     add("--max-background", type=float, default=d.max_background, metavar="SHARE",
         help=f"speed: compared only when other processes used at most this share of the CPU during both runs "
              f"(default {d.max_background:g}: a busier machine measures their work as much as this one)")
@@ -86,7 +89,7 @@ def settings_of(values: argparse.Namespace):
     """GateSettings from parsed options (`add_gate_settings`)."""
     from harness.history.gate import GateSettings
     return GateSettings(values.alpha, values.min_effect, values.psnr_drop, values.identical_drop,
-                        values.max_background)
+                        values.max_background, values.noise)
 
 
 def _store(args: argparse.Namespace) -> Path:
@@ -124,32 +127,35 @@ def history_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def baseline_of(against: str, store: Path, after: list[dict]) -> tuple[list[dict], str, dict]:
-    """The baseline snapshots for `after`, a description of them and why some have none (by `pair_key`):
-    from a results file, or (``branch:NAME``) the store's latest run of each on that branch with its
-    fingerprint."""
-    from harness.history.gate import pair_key
+def baseline_of(against: str, store: Path, after: list[dict], settings) -> tuple[list[dict], str, dict, dict]:
+    """The baseline snapshots for `after`, a description of them, why some have none and the run-to-run
+    noise of each (both by `pair_key`): from a results file (noise unknown), or (``branch:NAME``) the
+    store's latest run of each on that branch with its fingerprint, the noise from its quiet runs there."""
+    from harness.history.gate import pair_key, quiet_median
     from harness.history.snapshot import snapshots
-    from harness.history.store import latest_on_branch
+    from harness.history.stats import NOISE_RUNS, run_noise
+    from harness.history.store import on_branch
     from reference.errors import InputError
     if not against.startswith(BRANCH_PREFIX):
         if not Path(against).is_file():
             raise InputError(against, "baseline not found",
                              f"give a results.json, or {BRANCH_PREFIX}NAME for the store's latest runs on a branch")
-        return snapshots(read_complete(Path(against))), against, {}
+        return snapshots(read_complete(Path(against))), against, {}, {}
     branch = against[len(BRANCH_PREFIX):]
     if not branch:
         raise InputError(against, "no branch name after branch:", "e.g. --against branch:main")
-    found, missing = [], {}
+    found, missing, noise = [], {}, {}
     for snap in after:
-        base = latest_on_branch(store, branch, snap)
-        if base is None:
+        runs = on_branch(store, branch, snap)
+        if not runs:
             missing[pair_key(snap)] = (f"no {snap['mode']} run on branch {branch} with this machine's fingerprint "
                                        f"{snap['fingerprint']} in the store")
-        else:
-            found.append(base)
+            continue
+        found.append(runs[-1])
+        medians = [m for m in (quiet_median(r, settings) for r in runs) if m is not None][-NOISE_RUNS[1]:]
+        noise[pair_key(snap)] = (run_noise(medians), len(medians))
     commits = sorted({b["commit_sha"][:12] for b in found})
-    return found, f"branch {branch} ({', '.join(commits) or 'no run'}) in {store}", missing
+    return found, f"branch {branch} ({', '.join(commits) or 'no run'}) in {store}", missing, noise
 
 
 def run_gate(results: Path, against: str, store: Path | None = None, settings=None):
@@ -159,8 +165,9 @@ def run_gate(results: Path, against: str, store: Path | None = None, settings=No
     from harness.history.snapshot import snapshots
     from harness.history.store import default_store
     after = snapshots(read_complete(results))
-    before, described, missing = baseline_of(against, store or default_store(), after)
-    return compare(before, after, settings or GateSettings(), missing), described
+    settings = settings or GateSettings()
+    before, described, missing, noise = baseline_of(against, store or default_store(), after, settings)
+    return compare(before, after, settings, missing, noise), described
 
 
 def gate_main(args: argparse.Namespace) -> int:

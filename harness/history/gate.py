@@ -15,7 +15,8 @@ Checks of each pair, every one a *comparison*:
 - **bill of deviations**: a deviation gained or changed (``knob=value``) is a regression, one lost
   an improvement (a run that passed has an empty bill);
 - **speed**: the per-frame latencies, `harness.history.stats` (Mann-Whitney U, p < alpha, and a
-  Hodges-Lehmann change of the median of at least `min_effect`), only when the machine was not busy
+  Hodges-Lehmann change of the median of at least `min_effect`, or of the run-to-run noise of the
+  backend on that machine when it is known and larger), only when the machine was not busy
   with other work during either run: other processes used at most `max_background` of its CPU
   (``timings.background_cpu``). On a shared machine the other work moves the latencies of one run
   against another's by far more than 5 % (docs/metrics.md has the measurement).
@@ -23,10 +24,11 @@ Checks of each pair, every one a *comparison*:
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass, field
 
 from harness.history.snapshot import machine_differences
-from harness.history.stats import ALPHA, MIN_EFFECT, MIN_FRAMES, speed_change
+from harness.history.stats import ALPHA, MIN_EFFECT, MIN_FRAMES, NOISE_RUNS, signed_pct, speed_change
 from harness.tables import fmt_number, fmt_pct
 
 STATUS_RANK = {"passed": 0, "failed": 1, "skipped": 2, "error": 3}
@@ -42,6 +44,7 @@ class GateSettings:
     psnr_drop_db: float = 0.5
     identical_drop_pct: float = 0.0
     max_background: float = 0.10  # speed is compared only when other processes used at most this share of the CPU
+    noise: float | None = None  # the run-to-run noise of speed, when known better than from the baseline's history
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class GateResult:
     pairs: int = 0
     not_compared: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    noise: dict = field(default_factory=dict)  # pair_key -> (run-to-run noise, runs it comes from)
 
     @property
     def regressions(self) -> list[Finding]:
@@ -147,10 +151,12 @@ def _where(snap: dict) -> str:
 
 
 def compare(before: list[dict], after: list[dict], settings: GateSettings = GateSettings(),
-            missing: dict | None = None) -> GateResult:
+            missing: dict | None = None, noise: dict | None = None) -> GateResult:
     """Every run of `after` against the run of `before` with its `pair_key` (snapshots, `harness.history.snapshot`);
-    `missing` says, by `pair_key`, why a run has no baseline."""
+    `missing` says, by `pair_key`, why a run has no baseline; `noise` gives, by `pair_key`, the run-to-run
+    noise of speed and how many runs it comes from (`stats.run_noise` of the baseline's branch)."""
     result = GateResult()
+    result.noise = noise or {}
     baseline = {pair_key(s): s for s in before}
     for snap in after:
         base = baseline.pop(pair_key(snap), None)
@@ -265,10 +271,30 @@ def _speed(before: dict, after: dict, settings: GateSettings, result: GateResult
     if busy is True:
         return
     result.comparisons += 1
-    change = speed_change(a, b, settings.alpha, settings.min_effect)
+    threshold, floor = _speed_threshold(after, settings, result)
+    change = speed_change(a, b, settings.alpha, threshold)
     if change.verdict != "same":
         found(change.verdict == "slower", "speed", f"{change.median_before_ms:.1f} ms",
-              f"{change.median_after_ms:.1f} ms", change.text(), busy or "")
+              f"{change.median_after_ms:.1f} ms", change.text() + floor, busy or "")
+
+
+def _speed_threshold(after: dict, settings: GateSettings, result: GateResult) -> tuple[float, str]:
+    """The change of speed that counts: the minimum effect, or the run-to-run noise when it is larger (a
+    note when that noise is unknown); and the words that say which."""
+    noise, runs = result.noise.get(pair_key(after), (None, 0))
+    if settings.noise is not None:
+        noise, runs = settings.noise, 0
+    if noise is None:
+        note = (f"speed: the run-to-run noise is unknown where the baseline is one run (a results file, or fewer than "
+                f"{NOISE_RUNS[0]} earlier quiet runs on its branch): a change past the minimum effect but within "
+                "that noise counts; --noise sets it")
+        if note not in result.notes:
+            result.notes.append(note)
+        return settings.min_effect, ""
+    if noise <= settings.min_effect:
+        return settings.min_effect, ""
+    source = f"over {runs} runs of the baseline's branch" if runs else "--noise"
+    return noise, f"; past the run-to-run noise of {signed_pct(noise).lstrip('+')} {source}"
 
 
 def _busy(before: dict, after: dict, settings: GateSettings, result: GateResult) -> bool | str:
@@ -287,3 +313,12 @@ def _busy(before: dict, after: dict, settings: GateSettings, result: GateResult)
     result.notes.append(f"{_where(after)}: speed not compared: the machine was busy with other work (other processes "
                         f"used {used}; speed is compared up to {100 * settings.max_background:g} %, --max-background)")
     return True
+
+
+def quiet_median(snap: dict, settings: GateSettings) -> float | None:
+    """The median steady frame latency of a run on a machine that was not busy (None otherwise): what the
+    run-to-run noise is measured on."""
+    share, frames = snap["speed"].get("background_cpu"), snap["speed"].get("frame_ms") or []
+    if share is None or share > settings.max_background or len(frames) < MIN_FRAMES:
+        return None
+    return statistics.median(frames)

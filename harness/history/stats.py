@@ -13,6 +13,11 @@ p < alpha.
 A change is a regression (or an improvement) only when the test rejects at `alpha` **and** the
 estimate moves by at least `min_effect` (in the log scale: +5 % slower or 1/1.05 faster), so a
 difference that is real but too small to matter, or large but not supported by the data, is not.
+
+The frames of one run are not independent draws: a whole run can be slower than the next on an
+idle machine (other virtual machines on the host, the CPU's clock, where memory landed), which
+the test cannot see in one pair of runs. `run_noise` measures that from earlier runs of the same
+backend on the same machine: the gate then counts only a change larger than it.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from scipy import stats
 ALPHA = 0.01
 MIN_EFFECT = 0.05
 MIN_FRAMES = 8  # per side; fewer steady frames are not compared
+NOISE_RUNS = (3, 10)  # run-to-run noise: from at least 3 and at most the 10 latest runs
 MAX_PAIRS = 4_000_000  # pairwise differences computed at most; larger samples are thinned evenly
 
 
@@ -121,3 +127,10 @@ def speed_change(before_ms, after_ms, alpha: float = ALPHA, min_effect: float = 
     change, low, high = hodges_lehmann(a, b, alpha)
     return SpeedChange(len(a), len(b), float(np.median(a)), float(np.median(b)), change, low, high, p, alpha,
                        min_effect)
+
+
+def run_noise(medians: list[float]) -> float | None:
+    """The run-to-run noise of a backend on a machine, from the median frame latencies of its latest runs
+    (oldest first): ``max / min - 1`` of the last ``NOISE_RUNS[1]``; None with fewer than ``NOISE_RUNS[0]``."""
+    recent = [m for m in medians if m > 0][-NOISE_RUNS[1]:]
+    return max(recent) / min(recent) - 1 if len(recent) >= NOISE_RUNS[0] else None

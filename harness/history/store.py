@@ -148,9 +148,9 @@ def load_runs(path: Path, where: str = "", params: tuple = ()) -> list[dict]:
     return [{**json.loads(row[-1]), **dict(zip(COLUMNS, row[:-1]))} for row in rows]
 
 
-def latest_on_branch(path: Path, branch: str, snap: dict) -> dict | None:
-    """The latest run (by its start time) filed on `branch` with the machine fingerprint, mode, backend
-    and audio of `snap`; None when there is none."""
+def on_branch(path: Path, branch: str, snap: dict) -> list[dict]:
+    """Every run filed on `branch` with the machine fingerprint, mode, backend and audio of `snap`, by start
+    time: the last is the baseline `gate --against branch:NAME` takes."""
     found = load_runs(path, "branch = ? AND fingerprint = ? AND mode = ? AND backend = ? AND audio_sha256 IS ?",
                       (branch, snap["fingerprint"], snap["mode"], snap["backend"], snap["audio_sha256"]))
-    return max(found, key=lambda r: (r["created"], r["id"]), default=None)
+    return sorted(found, key=lambda r: (r["created"], r["id"]))
