@@ -35,7 +35,7 @@ class Series:
     fingerprint: str
     audio: str
     runs: dict = field(default_factory=dict)  # (mode, commit index) -> run
-    changes: dict = field(default_factory=dict)  # commit index -> [(family, Finding)]
+    changes: dict = field(default_factory=dict)  # commit index -> [(family, mode, Finding)]
 
 
 def _commits(runs: list[dict]) -> list[dict]:
@@ -93,7 +93,7 @@ def _change_points(series: Series) -> None:
             result = compare([base], [run], settings, noise={pair_key(run): (run_noise(recent), len(recent))})
             for finding in result.findings:
                 family = "speed" if finding.check == "speed" else "parity"
-                series.changes.setdefault(after, []).append((family, finding))
+                series.changes.setdefault(after, []).append((family, mode, finding))
 
 
 def _bill_cell(run: dict | None) -> dict:
@@ -133,9 +133,9 @@ def change_rows(series: list[Series], commits: list[dict]) -> list[dict]:
     rows = []
     for s in series:
         for k, found in sorted(s.changes.items()):
-            for family, finding in found:
+            for family, mode, finding in found:
                 rows.append({"commit": commits[k]["short"], "k": k, "machine": s.machine,
-                             "audio": short_audio(s.audio), "family": family,
+                             "audio": short_audio(s.audio), "family": family, "mode": mode,
                              "kind": "regression" if finding.regression else "improvement",
                              "check": finding.check, "before": finding.before, "after": finding.after,
                              "detail": finding.detail, "caveat": finding.caveat})

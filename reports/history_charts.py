@@ -105,8 +105,8 @@ def _panel(ax, key: str, series: list, xs, get, modes, family, colour, style) ->
                 markersize=4, linewidth=1.6)
         if family is None:
             continue
-        for (k, _, _), y in zip(points, ys):
-            found = [f for fam, f in s.changes.get(k, []) if fam == family]
+        for (k, _, mode), y in zip(points, ys):  # the changes of the runs the point was read from
+            found = [f for fam, m, f in s.changes.get(k, []) if fam == family and m == mode]
             if found:
                 worse = any(f.regression for f in found)
                 tint = REGRESSION if worse else IMPROVEMENT

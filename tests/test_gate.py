@@ -204,6 +204,9 @@ def test_speed_is_not_compared_while_the_machine_was_busy_with_other_work():
     unknown = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1), background=None)], [docs.run(frame_ms=slow)])
     assert unknown.exit_code == 1 and "how busy the machine was during the baseline is unknown" in unknown.notes[0]
     assert unknown.regressions[0].caveat == "how busy the machine was during the baseline is unknown"
+    half = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1), background=None)],
+                 [docs.run(frame_ms=slow, background=0.4)])  # one run known busy: not compared, whatever the other
+    assert half.exit_code == 0 and "used 40 % during this run; speed is compared up to 10 %" in half.notes[0]
     assert unknown.regressions[0].text().endswith("frames); how busy the machine was during the baseline is unknown)")
     allowed = compare(snapshots(docs.results([docs.run(frame_ms=docs.latencies(70.0, seed=1))])),
                       snapshots(docs.results([docs.run(frame_ms=slow, background=0.55)], created="x")),

@@ -302,14 +302,15 @@ def _busy(before: dict, after: dict, settings: GateSettings, result: GateResult)
     either run: their latencies then measure the other work as much as this one. When that is unknown
     for a run, the caveat a speed finding carries (and a note); else False."""
     shares = {"the baseline": before["speed"].get("background_cpu"), "this run": after["speed"].get("background_cpu")}
-    if any(share is None for share in shares.values()):
+    if any(share is None for share in shares.values()) and \
+            all(share is None or share <= settings.max_background for share in shares.values()):
         unknown = " and ".join(name for name, share in shares.items() if share is None)
         result.notes.append(f"{_where(after)}: how busy the machine was during {unknown} is unknown (no /proc/stat, "
                             "or a file written before timings.background_cpu): speed compared as if it was idle")
         return f"how busy the machine was during {unknown} is unknown"
-    if max(shares.values()) <= settings.max_background:
+    if all(share <= settings.max_background for share in shares.values() if share is not None):
         return False
-    used = ", ".join(f"{100 * share:.0f} % during {name}" for name, share in shares.items())
+    used = ", ".join(f"{100 * share:.0f} % during {name}" for name, share in shares.items() if share is not None)
     result.notes.append(f"{_where(after)}: speed not compared: the machine was busy with other work (other processes "
                         f"used {used}; speed is compared up to {100 * settings.max_background:g} %, --max-background)")
     return True
