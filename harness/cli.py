@@ -279,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", choices=PROFILE_NAMES, default="desktop",
                    help="tolerance profile when libraries or CPU differ from the recording (default desktop)")
     p.add_argument("--threads", type=int, default=1, metavar="T", help="ONNX Runtime threads (default 1)")
+
+    from harness.history.cli import add_commands
+    add_commands(sub, _command)
     return parser
 
 
@@ -462,9 +465,24 @@ def cmd_explain_layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    if args.action == "report":
+        from harness.history.store import default_store
+        from reports.history import render_history
+        print(f"history -> {render_history(args.store or default_store(), args.out)}")
+        return 0
+    from harness.history.cli import history_main
+    return history_main(args)
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from harness.history.cli import gate_main
+    return gate_main(args)
+
+
 COMMANDS = {"explain": cmd_explain, "explain-layers": cmd_explain_layers, "report": cmd_report, "infer": cmd_infer, "demo": cmd_demo, "fixtures": cmd_fixtures, "golden": cmd_golden,
             "check-golden": cmd_check_golden, "audit-model": cmd_audit_model, "convert": cmd_convert,
-            "run": cmd_run, "bench": cmd_bench, "compare": cmd_compare}
+            "run": cmd_run, "bench": cmd_bench, "compare": cmd_compare, "history": cmd_history, "gate": cmd_gate}
 
 
 class Terminated(KeyboardInterrupt):

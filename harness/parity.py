@@ -16,7 +16,8 @@ from harness import metrics, refcache
 from harness.backends.base import BackendFailed, BackendUnavailable, RunInputs
 from harness.backends.inprocess import open_template_source
 from harness.backends.reference import ReferenceBackend
-from harness.timing import latency_stats, steady_from_appearances, steady_from_latencies
+from harness.procfs import BackgroundProbe
+from harness.timing import frame_ms, latency_stats, steady_from_appearances, steady_from_latencies
 from harness.config import SILENCE, BackendSpec, ParityConfig
 from harness.crashlog import describe
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
@@ -127,9 +128,9 @@ def reference_of(cfg: ParityConfig, results: dict, audio_index: int, inputs: Run
 
 
 def timing_summary(timings: dict, frames: int) -> dict:
-    """FPS end to end (`fps`), steady state (`steady_fps`, `ttff_s`, `steady`) and latency percentiles
-    from a backend's raw timings: its own per-frame latencies when it has them, else the intervals
-    between the frame files a port wrote."""
+    """FPS end to end (`fps`), steady state (`steady_fps`, `ttff_s`, `steady`), latency percentiles and
+    every frame's latency (`frame_ms`) from a backend's raw timings: its own per-frame latencies when it
+    has them, else the intervals between the frame files a port wrote."""
     out = {k: v for k, v in timings.items() if k not in ("frame_latency", "frame_appear_s")}
     total = timings.get("total")
     out["fps"] = frames / total if total else None
@@ -143,6 +144,9 @@ def timing_summary(timings: dict, frames: int) -> dict:
     if steady:
         out.update(steady_fps=steady["steady_fps"], ttff_s=steady["ttff_s"],
                    steady={k: v for k, v in steady.items() if k not in ("steady_fps", "ttff_s")})
+    every = frame_ms(own, timings.get("frame_appear_s") or [])
+    if every:
+        out["frame_ms"] = every
     return out
 
 
@@ -205,6 +209,7 @@ def _run_and_judge(record: dict, spec: BackendSpec, ref: ReferenceFrames, inputs
                    progress: bool, video: bool, mouths: list | None, explain: bool) -> dict:
     spec.backend.check_available()
     started = time.perf_counter()
+    background = BackgroundProbe()
     worst_frames = WorstFrames()
     where = Path(inputs.workdir.parent.name) / inputs.workdir.name
     movie = SideBySideVideo(results_dir / "videos" / where.with_suffix(".mp4"), inputs.audio) if video else None
@@ -225,6 +230,7 @@ def _run_and_judge(record: dict, spec: BackendSpec, ref: ReferenceFrames, inputs
             run.frames.close()  # a port still running when the comparison stopped is killed now
     timings = timing_summary(run.timings, n)
     timings["wall_with_comparison"] = time.perf_counter() - started
+    timings["background_cpu"] = background.share()
     failures = evaluate(spec.thresholds, worst, features, timings.get("fps"))
     if run.info.get("extra_frames"):
         failures.insert(0, f"wrote {run.info['extra_frames']} frame files more than the {n} asked for")

@@ -5,7 +5,10 @@ workers; the reference of each audio is computed once for all of them (the refer
 lock) and their records are merged into one results.json.
 
 Also `--benchmark`: tests that use pytest-benchmark's `benchmark` fixture are deselected in a plain
-run and run only with this flag. JUnit XML comes from pytest's own `--junitxml`.
+run and run only with this flag. JUnit XML comes from pytest's own `--junitxml`. `--parity-gate
+BASELINE` runs `synctalk-parity gate` on the session's results.json when every test has run (the
+benchmarks too with `--benchmark`): a regression fails the session and the gate's lines close the
+terminal summary.
 """
 from __future__ import annotations
 
@@ -30,6 +33,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--backend", action="append", metavar="NAME", help="only this backend of the parity config")
     group.addoption("--parity-frames", type=int, metavar="N", help="override [data].frames of the parity config")
     group.addoption("--benchmark", action="store_true", help="run the benchmark tests (deselected otherwise)")
+    group.addoption("--parity-gate", metavar="BASELINE",
+                    help="after the tests (the benchmarks with --benchmark), gate the --parity-config run's "
+                         "results.json against BASELINE (a results.json, or branch:NAME of the history store): "
+                         "a regression fails the session")
+    group.addoption("--parity-gate-store", metavar="PATH", help="the history store that branch:NAME reads")
+    group.addoption("--parity-gate-markdown", metavar="FILE", help="also write the gate's table as markdown")
+    group.addoption("--parity-gate-max-background", type=float, metavar="SHARE",
+                    help="the gate compares speed only when other processes used at most this share of the CPU "
+                         "(default 0.1, as `synctalk-parity gate --max-background`)")
 
 
 class ParityFailure(Exception):
@@ -176,6 +188,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """With pytest-xdist (`-n N`) and a parity config, the controller sends each backend's tests to one
     worker (a backend's audio-dependence check needs all its audios) and merges the workers' records
     into one results.json at the end."""
+    if config.getoption("--parity-gate") and not config.getoption("--parity-config"):
+        raise pytest.UsageError("--parity-gate gates the results.json of a --parity-config run: give --parity-config")
     if not config.getoption("--parity-config") or not getattr(config.option, "numprocesses", None) \
             or hasattr(config, "workerinput"):
         return
@@ -229,6 +243,8 @@ class PartsMerger:
             path = write_results(merged, self.cfg.output / "results.json")
             self.summary = (f"{len(merged['runs'])} runs of {len(list(folder.glob('*.json')))} workers merged "
                             f"into {path}")
+            if not merged["partial"]:
+                gate_session(session, path)
         shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(OSError):
             folder.parent.rmdir()  # when no other run's parts are there
@@ -276,10 +292,50 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """results.json (or a worker's part) marked complete, unless the run was interrupted."""
+    """results.json (or a worker's part) marked complete, unless the run was interrupted; then, without
+    pytest-xdist, the gate (`--parity-gate`)."""
     parity = session.config.stash.get(SESSION, None)
     if parity is not None and parity.results["runs"]:
         parity.write(finished=exitstatus != pytest.ExitCode.INTERRUPTED)
+        if parity.worker is None and exitstatus != pytest.ExitCode.INTERRUPTED:
+            gate_session(session, parity.path)
+
+
+GATE = pytest.StashKey[str]()  # the gate's text, for the terminal summary
+
+
+def gate_session(session: pytest.Session, results: Path) -> None:
+    """With --parity-gate: the gate of `results` against the baseline; a regression, or nothing to compare,
+    fails the session (exit 1)."""
+    config = session.config
+    against = config.getoption("--parity-gate")
+    if not against:
+        return
+    from harness.history.cli import run_gate
+    from harness.history.gate import GateSettings
+    from reference.errors import ParityError
+    store = config.getoption("--parity-gate-store")
+    busy = config.getoption("--parity-gate-max-background")
+    settings = GateSettings() if busy is None else GateSettings(max_background=busy)
+    try:
+        result, described = run_gate(results, against, Path(store) if store else None, settings)
+    except ParityError as exc:
+        config.stash[GATE] = f"gate: cannot run: {exc}"
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
+    config.stash[GATE] = result.text(described)
+    if config.getoption("--parity-gate-markdown"):
+        Path(config.getoption("--parity-gate-markdown")).write_text(result.markdown(described))
+    if result.exit_code:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    text = config.stash.get(GATE, None)
+    if text is not None:
+        terminalreporter.section("synctalk-parity gate")
+        for line in text.splitlines():
+            terminalreporter.write_line(line)
 
 
 class ParityFile(pytest.File):

@@ -63,7 +63,8 @@ SCHEMA = {
                     "summary": {"type": "object"},
                     "per_frame": {"type": "array", "items": {"type": "object"}},
                     "features": {"type": "object"},
-                    "timings": {"type": "object"},
+                    "timings": {"type": "object", "properties": {
+                        "frame_ms": {"type": "array", "items": {"type": "number", "minimum": 0}}}},
                     "info": {"type": "object"},
                     "missing_frames": {"type": "array", "items": {"type": "integer", "minimum": 1}},
                     "findings": {"type": "array", "items": {

@@ -50,6 +50,17 @@ def steady_from_appearances(appear: list[float | None]) -> dict:
             "source": "output folder"}
 
 
+def frame_ms(latencies: list[float], appear: list[float | None]) -> list[float]:
+    """Every frame's latency in ms, in the order the frames came: the backend's own per-frame durations
+    (seconds) when it has them, else the intervals between its frame files' appearances (seconds after
+    the start; the first frame's from the start); [] when neither is complete."""
+    if latencies:
+        return [float(s) * 1000.0 for s in latencies]
+    if not appear or any(t is None for t in appear):
+        return []
+    return (np.diff(np.sort(np.asarray(appear, dtype=np.float64)), prepend=0.0) * 1000.0).tolist()
+
+
 def steady_from_latencies(latencies: list[float], before_first: float = 0.0) -> dict:
     """The same figures from per-frame durations (a backend's own or a port's frame lines): the
     frames after the first `steady_skip`; time to first frame = `before_first` + the first duration."""

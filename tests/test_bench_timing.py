@@ -30,7 +30,8 @@ def test_parity_timing_summary_fps_and_percentiles():
     out = timing_summary({"total": 2.0, "frame_latency": [0.01, 0.03], "stages": {"mel": 0.1}}, frames=10)
     assert out["fps"] == pytest.approx(5.0) and out["stages"] == {"mel": 0.1}
     assert out["p50_ms"] == pytest.approx(20.0) and out["max_ms"] == pytest.approx(30.0)
-    assert "frame_latency" not in out
+    assert "frame_latency" not in out and out["frame_ms"] == pytest.approx([10.0, 30.0])
+    assert "frame_ms" not in timing_summary({"total": 2.0, "frame_appear_s": [0.5, None]}, frames=2)  # never seen
 
 
 def test_bare_generator_times_a_known_sleep(monkeypatch):
@@ -93,6 +94,7 @@ def test_a_port_is_benched_from_the_frame_files_it_writes(synthetic_pack, tmp_pa
     assert b["fps_end_to_end"] < 0.6 * b["fps"] and len(b["frame_latency_ms"][0]) == 12
     assert b["latency"]["p50_ms"] == pytest.approx(50.0, rel=0.3)
     assert record["timings"]["steady_fps"] == b["fps"] and record["timings"]["ttff_s"] == b["ttff_s"]
+    assert "background_cpu" in record["timings"]  # what other processes used meanwhile (harness.procfs)
 
 
 @pytest.mark.parametrize("text, message", [

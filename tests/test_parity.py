@@ -106,6 +106,8 @@ def test_parity_run_judges_every_backend_and_audio(parity_run, capsys):
         assert run["summary"]["full"]["identical_pct"]["min"] == 100.0
         assert run["features"]["embeddings"]["max_abs"] == 0.0
         assert run["timings"]["fps"] > 0 and run["timings"]["p99_ms"] >= run["timings"]["p50_ms"]
+        every = run["timings"]["frame_ms"]  # each frame's own latency, in ms, that the percentiles summarise
+        assert len(every) == 6 and min(every) > 0 and max(every) == pytest.approx(run["timings"]["max_ms"])
         assert run["info"]["kernels_per_provider"]["CPUExecutionProvider"] > 0
     for run in _runs(results, "fp16"):
         assert run["status"] == "passed", run["failures"]

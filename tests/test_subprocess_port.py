@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -79,6 +80,10 @@ def test_a_port_without_timing_lines_is_timed_from_the_files_it_writes(pack, tmp
     assert out["p50_ms"] == pytest.approx(per_frame * 1000, rel=0.3) and out["p50_ms"] <= out["p90_ms"] <= out["p99_ms"]
     assert out["steady"]["source"] == "output folder" and out["steady"]["skipped_frames"] == 3
     assert "frame_appear_s" not in out
+    # every frame's latency: the first from the port's start, then the intervals between the files
+    assert len(out["frame_ms"]) == frames and out["frame_ms"][0] == pytest.approx(appear[0] * 1000)
+    assert sum(out["frame_ms"]) == pytest.approx(appear[-1] * 1000)
+    assert statistics.median(out["frame_ms"][3:]) == pytest.approx(per_frame * 1000, rel=0.3)
 
 
 def test_a_port_with_frame_lines_keeps_its_own_latencies(pack, tmp_path):
@@ -90,6 +95,7 @@ def test_a_port_with_frame_lines_keeps_its_own_latencies(pack, tmp_path):
     assert out["steady"]["source"] == "frame latencies"
     assert out["steady_fps"] == pytest.approx(3 / ((53.0 + 54.0 + 55.0) / 1000))  # frames 4-6 of 6
     assert out["ttff_s"] == run.timings["frame_appear_s"][0] > 0
+    assert out["frame_ms"] == [50.0 + i for i in range(N)]  # every frame's own line, in order
 
 def test_copy_port_frames_timings_and_info(pack, tmp_path):
     import cv2

@@ -112,7 +112,7 @@ def test_mac_job_converts_and_audits_the_core_ml_models_before_the_run(workflow)
 
 def test_results_are_uploaded_and_merged_into_one_report(workflow):
     parity, report = workflow["jobs"]["parity"], workflow["jobs"]["report"]
-    upload = _uses(parity, "actions/upload-artifact")
+    upload = [u for u in _uses(parity, "actions/upload-artifact") if u["with"]["name"] == "parity-${{ matrix.name }}"]
     assert len(upload) == 1 and upload[0].get("if") == "always()"
     assert "results.json" in upload[0]["with"]["path"] and "worst_frames" in upload[0]["with"]["path"]
     assert upload[0]["with"]["name"].startswith("parity-")
@@ -137,3 +137,30 @@ def test_every_cli_call_parses(workflow):
             parser.parse_args(call)
         except SystemExit:
             pytest.fail(f"{where}: `synctalk-parity {' '.join(call)}` does not parse with harness.cli.build_parser()")
+
+
+def _step(job: dict, fragment: str) -> dict:
+    return next(s for s in _steps(job) if fragment in s.get("run", ""))
+
+
+def test_each_machine_keeps_its_history_store_and_pull_requests_are_gated_against_main(workflow):
+    parity = workflow["jobs"]["parity"]
+    assert parity["permissions"].get("actions") == "read"  # gh run download of main's store
+    fetch = _step(parity, "gh run download")
+    assert "--branch main" in fetch["run"] and "parity-history-${{ matrix.name }}" in fetch["run"]
+    gate = _step(parity, "synctalk-parity gate")
+    assert "pull_request" in gate["if"] and "cancelled()" in gate["if"]
+    (call,) = _cli_calls(_expand(gate["run"], {}))
+    assert call[call.index("--against") + 1] == "branch:main" and "--markdown" in call and "--store" in call
+    assert '>> "$GITHUB_STEP_SUMMARY"' in gate["run"] and "1) " in gate["run"] and "exit 1" in gate["run"]
+    add = _step(parity, "synctalk-parity history add")
+    store = call[call.index("--store") + 1]
+    (add_call, report_call) = _cli_calls(_expand(add["run"], {}))
+    assert add_call[add_call.index("--store") + 1] == store and "--branch" in add_call
+    assert report_call[:2] == ["history", "report"]
+    steps = [s.get("name") for s in _steps(parity)]
+    assert steps.index(fetch["name"]) < steps.index(gate["name"]) < steps.index(add["name"])  # gated before filed
+    (upload,) = [u for u in _uses(parity, "actions/upload-artifact") if "history" in u["with"]["name"]]
+    assert upload["with"]["name"] == "parity-history-${{ matrix.name }}"
+    assert upload["with"]["path"].split()[0].rstrip("/") == Path(store).parent.as_posix()
+    assert steps.index(add["name"]) < steps.index(upload["name"])

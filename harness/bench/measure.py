@@ -15,7 +15,7 @@ from tqdm import tqdm
 from harness.backends.base import Backend, BackendFailed, RunInputs
 from harness.backends.inprocess import PipelineBackend
 from harness.bench.baseline import bare_generator_inputs
-from harness.bench.procfs import cores, cpu_seconds, os_threads, peak_rss_mb, reset_peak_rss
+from harness.procfs import BackgroundProbe, cores, cpu_seconds, os_threads, peak_rss_mb, reset_peak_rss
 from harness.bench.settings import effective_threads
 from harness.timing import latency_stats, max_of, median_of
 from harness.parity import record_error
@@ -151,6 +151,7 @@ def bench_backend(backend: Backend, inputs: RunInputs, warmup: int, frames: int,
                         "repeats": repeats}}
     inprocess = isinstance(backend, PipelineBackend)
     runs = []
+    background = BackgroundProbe()
     try:
         backend.check_available()
         for k in range(repeats):
@@ -193,5 +194,5 @@ def bench_backend(backend: Backend, inputs: RunInputs, warmup: int, frames: int,
                            "ttff_s": bench["ttff_s"], **{k: v for k, v in bench["latency"].items()},
                            "stages": bench["stages_s"], "peak_rss_mb": bench["peak_rss_mb"],
                            "cpu_util": bench["cpu_util"], "os_threads": bench["os_threads"],
-                           "warmup_frames": warmup})
+                           "warmup_frames": warmup, "background_cpu": background.share()})
     return record

@@ -12,7 +12,7 @@ from harness.backends.reference import ReferenceBackend
 from harness.bench.baseline import bare_generator
 from harness.bench.measure import bench_backend
 from harness.bench.overhead import parity_overhead
-from harness.bench.procfs import cores
+from harness.procfs import cores
 from harness.bench.settings import effective_threads, with_threads
 from harness.config import SILENCE, ConfigError, ParityConfig
 from harness.parity import audio_names, models_folder, silence_wav, start_results, unique_names

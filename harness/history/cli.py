@@ -1,0 +1,181 @@
+"""`synctalk-parity history add|list` and `synctalk-parity gate`: their options and what they do.
+
+(`history report` renders with `reports.history`, a layer above; `harness.cli` calls it.)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+BRANCH_PREFIX = "branch:"
+GATE_EXIT = ("exit codes: 0 no regression, 1 a regression the data supports, 2 nothing could be compared (other "
+             "machine, backend, audio or inputs: the message says why) or bad input, 3 an unexpected crash.")
+
+
+def add_commands(sub, command) -> None:
+    """The `history` and `gate` subcommands, made with `command(sub, name, **kwargs)` (harness.cli's)."""
+    p = command(sub, "history", help="file runs into the history store, list them, render the history page",
+                description="A history of parity and speed per commit and machine, in one SQLite file "
+                            "(default $SYNCTALK_PARITY_HISTORY, else ~/.local/share/synctalk-parity/history.sqlite).")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser("add", help="file every run of results.json / bench.json files under a commit",
+                           description="File every run of the given results.json or bench.json files under the "
+                                       "commit (git HEAD of the current folder, or --commit), the machine "
+                                       "fingerprint (CPU model and count, OS, library versions), the backend, "
+                                       "audio and config hash. Adding a run again changes nothing; a bad file is "
+                                       "refused and the store is left as it was.")
+    a.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json", help="results.json or bench.json files")
+    _store_arg(a)
+    a.add_argument("--commit", metavar="HASH", help="the commit the runs belong to (default: git HEAD of this folder)")
+    a.add_argument("--branch", metavar="NAME",
+                   help="the branch to file them under (default: the checkout's branch; none when detached or "
+                        "with --commit); `gate --against branch:NAME` compares with a branch's latest runs")
+    a = actions.add_parser("list", help="the runs in the store, oldest commit first")
+    _store_arg(a)
+    a = actions.add_parser("report", help="render the history page: trend charts per backend and metric",
+                           description="Render the store into a self-contained HTML page (DIR/index.html, charts "
+                                       "beside it): per backend, worst PSNR, identical %%, steady FPS over the "
+                                       "bare generator, p99 latency and RSS over commits, one line per machine, "
+                                       "change points marked where the gate's test says the level moved, and "
+                                       "the bill of deviations per commit.")
+    _store_arg(a)
+    a.add_argument("--out", type=Path, required=True, metavar="DIR", help="report folder")
+
+    p = command(sub, "gate", help="compare a run with its baseline: exit 1 only on a regression the data supports",
+                description="Compare every run of RESULTS.json with the baseline's run of the same backend and "
+                            "audio on an alike machine: the verdict, worst PSNR, identical %%, feature drift per "
+                            "stage, the bill of deviations, and speed (Mann-Whitney U on the per-frame latencies, "
+                            "with a minimum effect, past the run-to-run noise when the store knows it). Prints one line per regression, then the improvements, then "
+                            "how many comparisons did not change. " + GATE_EXIT)
+    p.add_argument("results", type=Path, metavar="RESULTS.json", help="the run to judge (results.json or bench.json)")
+    p.add_argument("--against", required=True, metavar="BASELINE",
+                   help="a results.json (or bench.json), or branch:NAME for the store's latest run of each backend "
+                        "and audio on that branch with this machine's fingerprint")
+    _store_arg(p, "the store that branch:NAME reads")
+    add_gate_settings(p)
+    p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the result as a markdown table "
+                   "(append it to $GITHUB_STEP_SUMMARY)")
+
+
+def _store_arg(p: argparse.ArgumentParser, what: str = "the history store") -> None:
+    p.add_argument("--store", type=Path, metavar="PATH",
+                   help=f"{what} (default $SYNCTALK_PARITY_HISTORY, else ~/.local/share/synctalk-parity/history.sqlite)")
+
+
+def add_gate_settings(p: argparse.ArgumentParser) -> None:
+    """The gate's thresholds as options."""
+    from harness.history.gate import GateSettings
+    add = p.add_argument
+    d = GateSettings()
+    add("--alpha", type=float, default=d.alpha, metavar="P",
+        help=f"speed: the Mann-Whitney test's significance level (default {d.alpha:g})")
+    add("--min-effect", type=float, default=d.min_effect, metavar="R",
+        help=f"speed: the smallest change of the median frame latency that counts (default {d.min_effect:g} = "
+             f"{100 * d.min_effect:g} %%)")
+    add("--psnr-drop", type=float, default=d.psnr_drop_db, metavar="DB",
+        help=f"the fall of the worst PSNR that counts (default {d.psnr_drop_db:g} dB)")
+    add("--identical-drop", type=float, default=d.identical_drop_pct, metavar="PCT",
+        help=f"the fall of identical %% that counts, in points (default {d.identical_drop_pct:g}: any fall)")
+    add("--noise", type=float, metavar="R",
+        help="speed: the run-to-run noise of the backends on this machine (e.g. 0.12 = 12 %%, from A/A runs): only a "
+             "larger change counts (default: from the baseline branch's latest quiet runs in the store, else unknown)")
+    add("--max-background", type=float, default=d.max_background, metavar="SHARE",
+        help=f"speed: compared only when other processes used at most this share of the CPU during both runs "
+             f"(default {d.max_background:g}: a busier machine measures their work as much as this one)")
+
+
+def settings_of(values: argparse.Namespace):
+    """GateSettings from parsed options (`add_gate_settings`)."""
+    from harness.history.gate import GateSettings
+    return GateSettings(values.alpha, values.min_effect, values.psnr_drop, values.identical_drop,
+                        values.max_background, values.noise)
+
+
+def _store(args: argparse.Namespace) -> Path:
+    from harness.history.store import default_store
+    return args.store or default_store()
+
+
+def read_complete(path: Path) -> dict:
+    """A results (or bench) file, read and validated; InputError for a partial one."""
+    from harness.results import read_results
+    from reference.errors import InputError
+    results = read_results(path)
+    if results.get("partial"):
+        raise InputError(path, "a partial results file (the run did not finish)", "run it again to the end")
+    return results
+
+
+def history_main(args: argparse.Namespace) -> int:
+    """`history add` and `history list`."""
+    from harness.history.store import add_results, load_runs
+    store = _store(args)
+    if args.action == "add":
+        from harness.history.commits import find_commit
+        documents = [(path, read_complete(path)) for path in args.results]  # every file checked before a write
+        commit = find_commit(Path.cwd(), args.commit, args.branch)
+        done = add_results(store, documents, commit)
+        print(f"{done.added} run(s) filed, {done.already} already there, under {commit.sha[:12]}"
+              f"{' on ' + commit.branch if commit.branch else ''} -> {store}")
+        return 0
+    from harness.tables import grid
+    rows = [("commit", "branch", "machine", "fingerprint", "mode", "backend", "audio", "status", "created")]
+    rows += [(r["commit_sha"][:12], r["branch"] or "-", r["machine"] or "-", r["fingerprint"], r["mode"], r["backend"],
+              r["audio"], r["status"], r["created"][:19]) for r in load_runs(store)]
+    print("\n".join(grid(rows)) if len(rows) > 1 else f"{store}: no runs")
+    return 0
+
+
+def baseline_of(against: str, store: Path, after: list[dict], settings) -> tuple[list[dict], str, dict, dict]:
+    """The baseline snapshots for `after`, a description of them, why some have none and the run-to-run
+    noise of each (both by `pair_key`): from a results file (noise unknown), or (``branch:NAME``) the
+    store's latest run of each on that branch with its fingerprint, the noise from its quiet runs there."""
+    from harness.history.gate import pair_key, quiet_median
+    from harness.history.snapshot import snapshots
+    from harness.history.stats import NOISE_RUNS, run_noise
+    from harness.history.store import on_branch
+    from reference.errors import InputError
+    if not against.startswith(BRANCH_PREFIX):
+        if not Path(against).is_file():
+            raise InputError(against, "baseline not found",
+                             f"give a results.json, or {BRANCH_PREFIX}NAME for the store's latest runs on a branch")
+        return snapshots(read_complete(Path(against))), against, {}, {}
+    branch = against[len(BRANCH_PREFIX):]
+    if not branch:
+        raise InputError(against, "no branch name after branch:", "e.g. --against branch:main")
+    found, missing, noise = [], {}, {}
+    for snap in after:
+        runs = on_branch(store, branch, snap)
+        if not runs:
+            missing[pair_key(snap)] = (f"no {snap['mode']} run on branch {branch} with this machine's fingerprint "
+                                       f"{snap['fingerprint']} in the store")
+            continue
+        found.append(runs[-1])
+        medians = [m for m in (quiet_median(r, settings) for r in runs) if m is not None][-NOISE_RUNS[1]:]
+        noise[pair_key(snap)] = (run_noise(medians), len(medians))
+    commits = sorted({b["commit_sha"][:12] for b in found})
+    return found, f"branch {branch} ({', '.join(commits) or 'no run'}) in {store}", missing, noise
+
+
+def run_gate(results: Path, against: str, store: Path | None = None, settings=None):
+    """The gate of the results file `results` against `against` (a results file or ``branch:NAME`` of
+    `store`, default `default_store()`): (GateResult, a description of the baseline)."""
+    from harness.history.gate import GateSettings, compare
+    from harness.history.snapshot import snapshots
+    from harness.history.store import default_store
+    after = snapshots(read_complete(results))
+    settings = settings or GateSettings()
+    before, described, missing, noise = baseline_of(against, store or default_store(), after, settings)
+    return compare(before, after, settings, missing, noise), described
+
+
+def gate_main(args: argparse.Namespace) -> int:
+    """`synctalk-parity gate`: the text on stdout, the markdown table with --markdown; the exit code."""
+    result, described = run_gate(args.results, args.against, args.store, settings_of(args))
+    print(result.text(described))
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(result.markdown(described))
+        print(f"markdown -> {args.markdown}", file=sys.stderr)
+    return result.exit_code
