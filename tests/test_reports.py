@@ -9,7 +9,6 @@ import copy
 import json
 import shutil
 import xml.etree.ElementTree as ET
-from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import cv2
 import onnxruntime as ort
 import pytest
 
+from browser import broken_images, chromium
 from harness.cli import main
 from harness.results import new_results, read_results, write_results
 from reports.html import render_html
@@ -340,37 +340,16 @@ def test_markdown_and_junit_count_every_run(results_files):
     assert error.get("message") == "timed out after 900 s" and "panic: index out of range" in error.text
 
 
-@contextmanager
-def chromium(tmp_path: Path):
-    """A headless Chromium driven through chromedriver (skipped where they are not installed)."""
-    from selenium import webdriver
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
-        pytest.skip("chromium/chromedriver not installed: apt-get install chromium chromium-driver (.ci/run does)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1400,2400",
-                 f"--user-data-dir={tmp_path / 'chrome'}"):
-        options.add_argument(flag)
-    service = webdriver.ChromeService(executable_path=shutil.which("chromedriver"))
-    driver = webdriver.Chrome(options=options, service=service)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 def _broken_images(driver) -> list:
-    images = driver.execute_script(
-        "return Array.from(document.images).map(i => [i.getAttribute('src'), i.complete, i.naturalWidth]);")
-    assert images, "the report shows no image"
-    return [src for src, complete, width in images if not complete or width == 0]
+    shown, broken = broken_images(driver)
+    assert shown, "the report shows no image"
+    return broken
 
 
 def test_report_renders_in_headless_chromium(results_files, tmp_path):
     """The real browser: every image loads, the verdict table has its rows, and a screenshot is saved."""
     index = render_html(results_files, tmp_path / "report")
-    with chromium(tmp_path) as driver:
+    with chromium(tmp_path / "chrome") as driver:
         driver.get(index.as_uri())
         broken = _broken_images(driver)
         assert broken == [], f"broken images in the browser: {broken}"
@@ -412,7 +391,7 @@ pattern = "frame_%05d.png"
 """)
     assert main(["run", "--config", str(config), "--quiet"]) == 1
     index = render_html([tmp_path / "out" / "results.json"], tmp_path / "report")
-    with chromium(tmp_path) as driver:
+    with chromium(tmp_path / "chrome") as driver:
         driver.get(index.as_uri())
         assert _broken_images(driver) == []
         sections = driver.execute_script(

@@ -24,7 +24,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from harness.bench.stats import steady_skip
+from harness.timing import steady_skip
 
 REGIONS = ("full", "face", "mouth", "outside_face")
 REGION_METRICS = ("identical_pct", "psnr", "ssim")
