@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from harness.cli import PROFILE_NAMES, main
+from harness.cli import main
+from harness.cli_args import PROFILE_NAMES
 from harness.golden_check import check_golden
 from harness.tolerances import PROFILES
 from reference.conventions import Conventions
