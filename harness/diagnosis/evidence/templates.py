@@ -52,6 +52,9 @@ class _LRU:
         return value
 
 
+_THUMBNAILS = _LRU(2)  # the thumbnails of the last packs seen: every run of a parity run matches the same pack
+
+
 def _union_box(rects: Sequence[tuple[int, int, int, int]], margin: int, shape: tuple[int, int]) -> tuple[slice, slice]:
     h, w = shape
     x1 = max(0, min(r[0] for r in rects) - margin)
@@ -72,7 +75,7 @@ class TemplateIndex:
         self.shape = first.shape
         self._full = _LRU(FULL_CACHE)
         self._full.get(0, lambda: first)
-        thumbs = [self._thumb_of_file(t) for t in range(self.n)]
+        thumbs = _THUMBNAILS.get(self._files_key(), lambda: [self._thumb_of_file(t) for t in range(self.n)])
         th, tw = thumbs[0].shape
         mask = np.ones((th, tw), bool)
         for x1, y1, x2, y2 in self.rects:
@@ -88,6 +91,11 @@ class TemplateIndex:
         self.band = _union_box(self.rects, BAND_MARGIN, self.shape[:2])
         self._twins: dict[tuple[int, int], bool] = {}
         self._bands = _LRU(BAND_CACHE)
+
+    def _files_key(self) -> tuple:
+        """The pack's image files as they are now (path, size, modification time): the thumbnails' key."""
+        stats = [(path, path.stat()) for path in (self.source.image_path(t) for t in range(self.n))]
+        return tuple((str(path), st.st_size, st.st_mtime_ns) for path, st in stats)
 
     def _thumb_of_file(self, t: int) -> np.ndarray:
         path = self.source.image_path(t)
