@@ -211,21 +211,22 @@ class ReferencePipeline:
         return self.finish(prepared, self.generate(prepared))
 
     def frames(self, feats: AudioFeatures, n: int) -> Iterator[FrameResult]:
-        """Frames 0..n-1 in order. The calling thread runs only the generator: one helper thread decodes
-        templates and builds generator inputs `prefetch` frames ahead, and composites frame i while the
-        generator makes frame i + 1 (so frame i is yielded once frame i + 1's generator call is done)."""
+        """Frames 0..n-1 in order. The calling thread runs only the generator: one helper thread
+        prepares frames (template decode, generator inputs) `prefetch` ahead of it and composites
+        frame i while it makes frame i + 1, so frame i is yielded after frame i + 1's generator call.
+        Each composite is queued before the next prepare, so it never waits behind the look-ahead."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="frame-helper", initializer=background_priority) as helper:
             ahead: deque[Future] = deque(helper.submit(self.prepare, i, feats) for i in range(min(self.prefetch, n)))
             behind: deque[Future] = deque()
             try:
                 for i in range(n):
                     prepared = ahead.popleft().result()
+                    output = self.generate(prepared)
+                    behind.append(helper.submit(self.finish, prepared, output))
                     if i + self.prefetch < n:
                         ahead.append(helper.submit(self.prepare, i + self.prefetch, feats))
-                    output = self.generate(prepared)
-                    while behind:  # the frame composited during this generator call
+                    if len(behind) > 1:  # composited during this generator call
                         yield behind.popleft().result()
-                    behind.append(helper.submit(self.finish, prepared, output))
                 while behind:
                     yield behind.popleft().result()
             finally:  # stopped early (an error, close(), Ctrl-C): what has not started never runs
