@@ -37,24 +37,38 @@ def prepare_output(folder: str | Path) -> Path:
     return folder
 
 
-def encode_frame(img: np.ndarray, fmt: str, png_level: int = PNG_LEVEL, jpeg_quality: int = 95) -> bytes:
-    """PNG (lossless, zlib level `png_level`; the "up" row filter, one filter for every row and cheaper
-    to encode than OpenCV's adaptive choice per row, or none at level 0, whose stored bytes no filter
-    shrinks) or JPEG (`jpeg_quality`) bytes of a BGR frame."""
+def _codec(fmt: str, png_level: int, jpeg_quality: int) -> tuple[str, list[int]]:
+    """OpenCV's file extension and parameters for a frame format: PNG (lossless, zlib level
+    `png_level`; the "up" row filter, one filter for every row and cheaper to encode than OpenCV's
+    adaptive choice per row, or none at level 0, whose stored bytes no filter shrinks) or JPEG."""
     if fmt == "png":
         row_filter = cv2.IMWRITE_PNG_FILTER_NONE if png_level == 0 else cv2.IMWRITE_PNG_FILTER_UP
-        ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, png_level, cv2.IMWRITE_PNG_FILTER, row_filter])
-    elif fmt == "jpg":
-        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-    else:
-        raise ValueError(f"unknown frame format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        return ".png", [cv2.IMWRITE_PNG_COMPRESSION, png_level, cv2.IMWRITE_PNG_FILTER, row_filter]
+    if fmt == "jpg":
+        return ".jpg", [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
+    raise ValueError(f"unknown frame format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def encode_frame(img: np.ndarray, fmt: str, png_level: int = PNG_LEVEL, jpeg_quality: int = 95) -> bytes:
+    """PNG or JPEG (`jpeg_quality`) bytes of a BGR frame (see `_codec`)."""
+    ext, params = _codec(fmt, png_level, jpeg_quality)
+    ok, buf = cv2.imencode(ext, img, params)
     if not ok:
         raise RuntimeError(f"OpenCV could not encode a {img.shape} frame as {fmt}")
     return buf.tobytes()
 
 
 def write_frame(path: Path, img: np.ndarray, fmt: str, png_level: int = PNG_LEVEL) -> None:
-    """Encode and write one frame."""
+    """Encode and write one frame, the same bytes as `encode_frame`'s. OpenCV writes the file as it
+    encodes (5-6 ms of CPU for a 1280x720 PNG at level 0, against about 8 ms for `encode_frame`, whose
+    buffer grows by copies, and a second write); where it cannot, the bytes are written by Python, so
+    that a failure raises its own error (no space, no permission)."""
+    params = _codec(fmt, png_level, 95)[1]
+    try:
+        if cv2.imwrite(str(path), img, params):
+            return
+    except cv2.error:
+        pass
     path.write_bytes(encode_frame(img, fmt, png_level))
 
 

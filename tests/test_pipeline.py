@@ -18,7 +18,7 @@ from reference.errors import InputError
 from reference.features import audio_window, pad_features
 from reference.infer import infer
 from reference.models import ModelFiles, Models
-from reference.output import PNG_LEVEL, frame_path
+from reference.output import PNG_LEVEL, encode_frame, frame_path, write_frame
 from reference.pipeline import ReferencePipeline, audio_features
 
 
@@ -152,6 +152,20 @@ def test_stopping_early_cancels_what_has_not_started(models, synthetic_pack, fea
     assert next(frames).index == 0
     frames.close()
     assert started[:3] == [0, 1, 2] and 4 not in started, started
+
+
+@pytest.mark.parametrize("fmt, level", [("png", 0), ("png", 1), ("png", 9), ("jpg", 0)])
+def test_write_frame_writes_encode_frames_bytes(synthetic_pack, tmp_path, fmt, level):
+    frame = cv2.imread(str(synthetic_pack / "full_body_img" / "1.jpg"))
+    path = tmp_path / f"frame.{fmt}"
+    write_frame(path, frame, fmt, level)
+    assert path.read_bytes() == encode_frame(frame, fmt, level)
+
+
+def test_write_frame_raises_the_systems_error_where_opencv_cannot_write(synthetic_pack, tmp_path):
+    frame = cv2.imread(str(synthetic_pack / "full_body_img" / "1.jpg"))
+    with pytest.raises(FileNotFoundError, match="missing"):
+        write_frame(tmp_path / "missing" / "frame.png", frame, "png")
 
 
 def test_too_many_frames_is_a_clear_error(models, synthetic_pack, feats, tmp_path):
