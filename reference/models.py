@@ -126,9 +126,13 @@ def load_session(path: Path, io: dict, options: ort.SessionOptions, providers: l
 def session_options(threads: int = 0, spinning: bool = False) -> ort.SessionOptions:
     """CPU session options; `threads` 0 lets ONNX Runtime choose.
 
-    Idle intra-op threads do not spin by default here: spinning burns the cores that the decode and
-    PNG-encode threads of the pipelined reference need, which slows it on a machine with few cores
-    while the bare generator is unchanged (`synctalk-parity bench` measures both).
+    Idle intra-op threads do not spin by default (`session.intra_op.allow_spinning` 0): spinning
+    burns the cores that the pipeline's helper and writer threads need. Measured on 2 shared cores
+    (full synthetic models, the Sanders pack, 2 threads; 10 paired rounds of 40 frames of `infer`'s
+    pipeline and 20 bare generator calls, spinning on and off in alternating order, load 1.2-2.8):
+    with spinning, the pipeline took 1.020 and 1.037 times as long per frame in two runs (every
+    round of the second slower) and 3.6-5.7 % more CPU, while the bare generator alone was 3.7 %
+    faster. The pipeline is what runs, so it stays off (`synctalk-parity bench` measures both).
     """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
