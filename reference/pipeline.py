@@ -215,7 +215,7 @@ class ReferencePipeline:
         prepares frames (template decode, generator inputs) `prefetch` ahead of it and composites
         frame i while it makes frame i + 1, so frame i is yielded after frame i + 1's generator call.
         Each composite is queued before the next prepare, so it never waits behind the look-ahead."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="frame-helper", initializer=background_priority) as helper:
+        with ThreadPoolExecutor(1, thread_name_prefix="frame-helper", initializer=background_priority) as helper:
             ahead: deque[Future] = deque(helper.submit(self.prepare, i, feats) for i in range(min(self.prefetch, n)))
             behind: deque[Future] = deque()
             try:

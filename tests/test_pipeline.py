@@ -122,8 +122,8 @@ def test_frames_prepare_ahead_and_composite_behind_the_generator(models, synthet
     def generate_waiting(prepared):
         i = prepared.index
         assert threading.current_thread() is threading.main_thread()
-        assert i + 1 == n or done["prepared", i + 1].wait(10), f"frame {i + 1} not prepared during frame {i}'s generator"
-        assert i == 0 or done["finished", i - 1].wait(10), f"frame {i - 1} not composited during frame {i}'s generator"
+        assert i + 1 == n or done["prepared", i + 1].wait(10), f"frame {i + 1} not prepared during frame {i}"
+        assert i == 0 or done["finished", i - 1].wait(10), f"frame {i - 1} not composited during frame {i}"
         return generate(prepared)
 
     pipeline.prepare, pipeline.finish, pipeline.generate = prepare_ahead, finish_behind, generate_waiting

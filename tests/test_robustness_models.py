@@ -105,7 +105,8 @@ def test_wrong_io_says_what_was_expected(tmp_path, build, io, fragments):
     expect_error(lambda: check_model(path, io), path, *fragments)
 
 
-@pytest.mark.parametrize("case", [f"io-{k}" for k in range(len(WRONG_IO))] + [f"file-{k}" for k in range(len(NOT_ONNX))])
+@pytest.mark.parametrize("case", [f"io-{k}" for k in range(len(WRONG_IO))]
+                         + [f"file-{k}" for k in range(len(NOT_ONNX))])
 def test_models_say_what_check_model_says(tmp_path, case):
     """Models checks ONNX Runtime's loaded sessions, and reads a file ONNX Runtime cannot load with
     onnx: the errors of check_model either way."""

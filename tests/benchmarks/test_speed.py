@@ -65,7 +65,8 @@ STARTUP_MAX_S = 0.8  # `infer --frames 1`: wall time minus its reported work
 THREADS = 0  # every engine's default thread count, the bare generator's too
 GFLOP_PER_FRAME = 9.8
 
-TARGETS = {"reference": 0.86, "reference_with_start_up": 0.78, "reference_vs_bare": 0.9, "ort_cpu": 0.9, "openvino": 0.6, "fp16": 0.6}
+TARGETS = {"reference": 0.86, "reference_with_start_up": 0.78, "reference_vs_bare": 0.9, "ort_cpu": 0.9,
+           "openvino": 0.6, "fp16": 0.6}
 BACKENDS = {
     "ort_cpu": {"kind": "onnxruntime", "provider": "cpu", "intra_op_threads": THREADS, "count_nodes": False},
     "openvino": {"kind": "openvino"},
