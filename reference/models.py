@@ -1,11 +1,15 @@
-"""Loading and checking the two ONNX models (audio encoder, generator) with ONNX Runtime."""
+"""Loading and checking the two ONNX models (audio encoder, generator) with ONNX Runtime.
+
+Running them needs no `onnx` package (0.6 s of import): ONNX Runtime's sessions say what the models
+take and give, and `onnx` reads a file only where ONNX Runtime cannot load it (to say why) or for
+another engine (`check_model`).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 
 from reference.errors import InputError
@@ -47,35 +51,24 @@ class ModelFiles:
                          "build synthetic ones with `synctalk-parity fixtures models --out DIR`")
 
 
-def _shape(value_info: onnx.ValueInfoProto) -> tuple:
-    dims = value_info.type.tensor_type.shape.dim
-    return tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+# An input or output as the checks see it: (element type as ONNX names it, lower case; shape, None
+# where a dimension is dynamic).
+Signature = tuple[str, tuple]
 
 
-def check_model(path: Path, io: dict) -> None:
-    """Raise InputError unless the model at `path` has exactly the expected float32 inputs and outputs."""
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # onnx raises DecodeError and others for non-ONNX files
-        raise InputError(path, f"not an ONNX model ({exc.__class__.__name__})", "give a .onnx file") from exc
-    if not model.graph.node:
-        raise InputError(path, "not an ONNX model (empty graph)", "give a .onnx file")
-    inits = {t.name for t in model.graph.initializer}
-    found = {"inputs": {v.name: v for v in model.graph.input if v.name not in inits},
-             "outputs": {v.name: v for v in model.graph.output}}
+def check_io(path: Path, found: dict[str, dict[str, Signature]], io: dict) -> None:
+    """Raise InputError unless `found` ({"inputs": {name: signature}, "outputs": ...}) is exactly `io`,
+    in float32."""
     for kind in ("inputs", "outputs"):
         expected = io[kind]
         if set(found[kind]) != set(expected):
             raise InputError(path, f"{kind} are {sorted(found[kind])}, expected {sorted(expected)}",
                              f"export with {kind[:-1]} names {', '.join(expected)}")
         for name, want in expected.items():
-            info = found[kind][name]
-            elem = info.type.tensor_type.elem_type
-            if elem != onnx.TensorProto.FLOAT:
-                got_type = onnx.TensorProto.DataType.Name(elem).lower()
-                raise InputError(path, f"{kind[:-1]} {name!r} is {got_type}, expected float32",
+            elem, got = found[kind][name]
+            if elem != "float":
+                raise InputError(path, f"{kind[:-1]} {name!r} is {elem}, expected float32",
                                  "export the model in float32")
-            got = _shape(info)
             ok = len(got) == len(want) and all(w is None or g in (None, w) for g, w in zip(got, want))
             if not ok:
                 shown = tuple("N" if w is None else w for w in want)
@@ -83,12 +76,63 @@ def check_model(path: Path, io: dict) -> None:
                                  "this is not a SyncTalk_2D 328 model")
 
 
+def check_model(path: Path, io: dict) -> None:
+    """Raise InputError unless the file at `path` is an ONNX model with exactly the expected float32
+    inputs and outputs (read with `onnx`, imported here: engines other than ONNX Runtime check with it,
+    and `Models` only when ONNX Runtime cannot load a file)."""
+    import onnx
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and others for non-ONNX files
+        raise InputError(path, f"not an ONNX model ({exc.__class__.__name__})", "give a .onnx file") from exc
+    if not model.graph.node:
+        raise InputError(path, "not an ONNX model (empty graph)", "give a .onnx file")
+
+    def signature(value_info: onnx.ValueInfoProto) -> Signature:
+        tensor = value_info.type.tensor_type
+        dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim)
+        return onnx.TensorProto.DataType.Name(tensor.elem_type).lower(), dims
+
+    inits = {t.name for t in model.graph.initializer}
+    check_io(path, {"inputs": {v.name: signature(v) for v in model.graph.input if v.name not in inits},
+                    "outputs": {v.name: signature(v) for v in model.graph.output}}, io)
+
+
+def check_session(path: Path, session: ort.InferenceSession, io: dict) -> None:
+    """Raise InputError unless the loaded `session` of the model at `path` has exactly the expected
+    float32 inputs and outputs (ONNX Runtime lists its inputs without the initializers)."""
+
+    def signature(arg) -> Signature:  # arg.type "tensor(float)"; arg.shape ints, names or None
+        elem = arg.type[len("tensor("):-1] if arg.type.startswith("tensor(") else arg.type
+        return elem, tuple(d if isinstance(d, int) else None for d in arg.shape)
+
+    check_io(path, {"inputs": {a.name: signature(a) for a in session.get_inputs()},
+                    "outputs": {a.name: signature(a) for a in session.get_outputs()}}, io)
+
+
+def load_session(path: Path, io: dict, options: ort.SessionOptions, providers: list) -> ort.InferenceSession:
+    """An ONNX Runtime session of the model at `path`, its inputs and outputs checked against `io`. A
+    file ONNX Runtime cannot load is read again with `onnx`, so that a file which is not an ONNX model
+    or has the wrong inputs is an InputError saying so; an engine's own error is raised as it is."""
+    try:
+        session = ort.InferenceSession(str(path), options, providers=providers)
+    except Exception:  # ONNX Runtime's Fail, InvalidProtobuf, InvalidArgument, ...
+        check_model(path, io)
+        raise
+    check_session(path, session, io)
+    return session
+
+
 def session_options(threads: int = 0, spinning: bool = False) -> ort.SessionOptions:
     """CPU session options; `threads` 0 lets ONNX Runtime choose.
 
-    Idle intra-op threads do not spin by default here: spinning burns the cores that the decode and
-    PNG-encode threads of the pipelined reference need, which slows it on a machine with few cores
-    while the bare generator is unchanged (`synctalk-parity bench` measures both).
+    Idle intra-op threads do not spin by default (`session.intra_op.allow_spinning` 0): spinning
+    burns the cores that the pipeline's helper and writer threads need. Measured on 2 shared cores
+    (full synthetic models, the Sanders pack, 2 threads; 10 paired rounds of 40 frames of `infer`'s
+    pipeline and 20 bare generator calls, spinning on and off in alternating order, load 1.2-2.8):
+    with spinning, the pipeline took 1.020 and 1.037 times as long per frame in two runs (every
+    round of the second slower) and 3.6-5.7 % more CPU, while the bare generator alone was 3.7 %
+    faster. The pipeline is what runs, so it stays off (`synctalk-parity bench` measures both).
     """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
@@ -106,13 +150,11 @@ class Models:
 
     def __init__(self, files: ModelFiles, threads: int = 0, providers: list | None = None,
                  options: ort.SessionOptions | None = None) -> None:
-        check_model(files.encoder, ENCODER_IO)
-        check_model(files.generator, GENERATOR_IO)
         self.files = files
         providers = providers or ["CPUExecutionProvider"]
         opts = options or session_options(threads)
-        self.encoder = ort.InferenceSession(str(files.encoder), opts, providers=providers)
-        self.generator = ort.InferenceSession(str(files.generator), opts, providers=providers)
+        self.encoder = load_session(files.encoder, ENCODER_IO, opts, providers)
+        self.generator = load_session(files.generator, GENERATOR_IO, opts, providers)
         batch = self.encoder.get_inputs()[0].shape[0]
         self.encoder_batch = 64 if not isinstance(batch, int) else batch
 

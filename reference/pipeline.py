@@ -1,9 +1,9 @@
 """The reference pipeline: audio features once, then one composited frame per padded feature row.
 
 Every stage is timed (seconds, summed over frames): audio_load, mel, encoder on `AudioFeatures`,
-frame_decode, preprocess, generator, postprocess on `ReferencePipeline.seconds`. `frames()`
-decodes the next templates in a worker thread while the generator runs (OpenCV and ONNX Runtime
-release the GIL), with a bounded look-ahead.
+frame_decode, preprocess, generator, postprocess on `ReferencePipeline.seconds`. `frames()` keeps
+the generator alone on the calling thread: a helper thread decodes the next templates and builds
+their inputs ahead of it and composites behind it (OpenCV, numpy and ONNX Runtime release the GIL).
 """
 from __future__ import annotations
 
@@ -94,6 +94,16 @@ class FrameResult:
     frame: np.ndarray  # (H, W, 3) uint8 BGR composited frame
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A frame ready for the generator: its template and its generator inputs."""
+
+    index: int
+    template: TemplateFrame
+    image: np.ndarray  # (1, 6, 320, 320) float32
+    audio: np.ndarray  # (1, 32, 16, 16) float32
+
+
 def masked_half(roi: np.ndarray, pack_masked: np.ndarray | None, mode: str) -> np.ndarray:
     """The generator's masked half under `masked_input`: the ROI with the canonical box zeroed
     ("memory"), with the two-corner box ("two_point"), the pack's model_inputs image ("pack") or the
@@ -161,20 +171,28 @@ class ReferencePipeline:
         aud = features.audio_window(rows, i, conv.audio_window, conv.audio_offset)
         return image.generator_input(roi, masked), aud
 
-    def frame(self, i: int, feats: AudioFeatures, tpl: TemplateFrame | None = None) -> FrameResult:
-        """Run the generator for frame `i` and composite it into its template frame (decoded here if not given)."""
-        tpl = tpl or self.load_template(i)
-        t0 = time.perf_counter()
-        x, aud = self.generator_inputs(i, feats, tpl)
-        t1 = time.perf_counter()
-        output = self.models.generate(x, aud)
-        t2 = time.perf_counter()
-        patch, frame = self.composite(tpl, output)
-        t3 = time.perf_counter()
-        self.seconds["preprocess"] += t1 - t0
-        self.seconds["generator"] += t2 - t1
-        self.seconds["postprocess"] += t3 - t2
-        return FrameResult(i, tpl.t, tpl.rect, aud, output, patch, frame)
+    def prepare(self, i: int, feats: AudioFeatures) -> Prepared:
+        """Decode frame `i`'s template (timed as frame_decode) and build its generator inputs (preprocess)."""
+        tpl = self.load_template(i)
+        start = time.perf_counter()
+        image_in, audio_in = self.generator_inputs(i, feats, tpl)
+        self.seconds["preprocess"] += time.perf_counter() - start
+        return Prepared(i, tpl, image_in, audio_in)
+
+    def generate(self, prepared: Prepared) -> np.ndarray:
+        """The generator's output for a prepared frame (timed as generator)."""
+        start = time.perf_counter()
+        output = self.models.generate(prepared.image, prepared.audio)
+        self.seconds["generator"] += time.perf_counter() - start
+        return output
+
+    def finish(self, prepared: Prepared, output: np.ndarray) -> FrameResult:
+        """Composite the generator `output` of a prepared frame (timed as postprocess)."""
+        start = time.perf_counter()
+        patch, frame = self.composite(prepared.template, output)
+        self.seconds["postprocess"] += time.perf_counter() - start
+        tpl = prepared.template
+        return FrameResult(prepared.index, tpl.t, tpl.rect, prepared.audio, output, patch, frame)
 
     def composite(self, tpl: TemplateFrame, output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The patch (320, 320, 3) uint8 made of a generator `output` and the composited frame: every
@@ -187,12 +205,30 @@ class ReferencePipeline:
         frame = output_roundtrip(frame, conv.output)
         return patch, frame
 
+    def frame(self, i: int, feats: AudioFeatures) -> FrameResult:
+        """Frame `i` alone, every step in the calling thread."""
+        prepared = self.prepare(i, feats)
+        return self.finish(prepared, self.generate(prepared))
+
     def frames(self, feats: AudioFeatures, n: int) -> Iterator[FrameResult]:
-        """Frames 0..n-1 in order; templates are decoded `prefetch` frames ahead in a worker thread."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode", initializer=background_priority) as pool:
-            ahead: deque[Future] = deque(pool.submit(self.load_template, i) for i in range(min(self.prefetch, n)))
-            for i in range(n):
-                tpl = ahead.popleft().result()
-                if i + len(ahead) + 1 < n:
-                    ahead.append(pool.submit(self.load_template, i + len(ahead) + 1))
-                yield self.frame(i, feats, tpl)
+        """Frames 0..n-1 in order. The calling thread runs only the generator: one helper thread
+        prepares frames (template decode, generator inputs) `prefetch` ahead of it and composites
+        frame i while it makes frame i + 1, so frame i is yielded after frame i + 1's generator call.
+        Each composite is queued before the next prepare, so it never waits behind the look-ahead."""
+        with ThreadPoolExecutor(1, thread_name_prefix="frame-helper", initializer=background_priority) as helper:
+            ahead: deque[Future] = deque(helper.submit(self.prepare, i, feats) for i in range(min(self.prefetch, n)))
+            behind: deque[Future] = deque()
+            try:
+                for i in range(n):
+                    prepared = ahead.popleft().result()
+                    output = self.generate(prepared)
+                    behind.append(helper.submit(self.finish, prepared, output))
+                    if i + self.prefetch < n:
+                        ahead.append(helper.submit(self.prepare, i + self.prefetch, feats))
+                    if len(behind) > 1:  # composited during this generator call
+                        yield behind.popleft().result()
+                while behind:
+                    yield behind.popleft().result()
+            finally:  # stopped early (an error, close(), Ctrl-C): what has not started never runs
+                for future in (*ahead, *behind):
+                    future.cancel()

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
 
 from reference.models import ENCODER_FILE, GENERATOR_FILE, ModelFiles, Models
 from reference.provenance import cache_dir, cached, sha256
+
+if TYPE_CHECKING:  # onnx is imported where a conversion runs: 0.6 s that an fp32 run does not pay
+    import onnx
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 VARIANTS = "precision_variants"  # the attribute of a models object holding {precision: models-like}
@@ -33,6 +36,7 @@ def fp16_model(model: onnx.ModelProto) -> onnx.ModelProto:
 
 def convert_to_fp16(files: ModelFiles, out: Path) -> ModelFiles:
     """Write float16 copies of both models (float32 inputs and outputs kept) into `out`."""
+    import onnx
     for src, name in ((files.encoder, ENCODER_FILE), (files.generator, GENERATOR_FILE)):
         onnx.save(fp16_model(onnx.load(str(src))), str(out / name))
     return ModelFiles(out / ENCODER_FILE, out / GENERATOR_FILE)

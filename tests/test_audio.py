@@ -128,6 +128,15 @@ def test_symmetric_window_changes_mel(talk_wav: np.ndarray) -> None:
     assert np.abs(periodic - symmetric).max() > 1e-3
 
 
+@pytest.mark.parametrize("periodic", [True, False])
+def test_hann_window_is_scipys_bit_for_bit(periodic: bool) -> None:
+    for n in [*range(8), 15, 16, 399, 400, 799, audio.WIN, 801, 1024]:
+        ours = audio.hann_window(n, periodic)
+        theirs = scipy.signal.get_window("hann", n, fftbins=periodic) if n else np.ones(0)
+        assert ours.dtype == theirs.dtype == np.float64 and ours.tobytes() == theirs.tobytes(), n
+    assert not np.array_equal(audio.hann_window(audio.WIN, True), audio.hann_window(audio.WIN, False))
+
+
 def test_preemphasis_matches_lfilter(talk_wav: np.ndarray) -> None:
     ours = audio.preemphasis(talk_wav)
     assert ours.dtype == np.float64

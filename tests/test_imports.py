@@ -1,12 +1,16 @@
-"""The import graph of the project's packages: no cycle, and the reference stands alone.
+"""The import graph of the project's packages: no cycle, the reference stands alone, and the reference
+run imports no slow package it does not use.
 
-Every module of reference/, harness/, fixtures/ and reports/ is parsed with `ast` (nothing is
-imported), and every import of a project module is an edge, function-level ones included: an import
-inside a function still makes the two modules depend on each other.
+For the graph every module of reference/, harness/, fixtures/ and reports/ is parsed with `ast`
+(nothing is imported), and every import of a project module is an edge, function-level ones
+included: an import inside a function still makes the two modules depend on each other. The slow
+packages are looked for in the sys.modules of a fresh interpreter that imported the reference run.
 """
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -146,3 +150,23 @@ def test_the_reference_imports_nothing_from(forbidden):
     leaks = sorted(f"{m} imports {t}" for m, targets in graph.items() if m.split(".")[0] == "reference"
                    for t in targets if t.split(".")[0] == forbidden)
     assert leaks == [], f"the reference depends on {forbidden}/:\n" + "\n".join(leaks)
+
+
+# Heavy packages the canonical run does not use; each costs 0.1-0.7 s of every command's start-up.
+SLOW_IMPORTS = ("onnx", "scipy.signal", "openvino", "matplotlib", "selenium")
+
+
+@pytest.mark.parametrize("entry", ["reference.pipeline", "reference.infer harness.cli"])
+def test_the_reference_run_imports_no_slow_package(entry):
+    """What `infer` imports (the pipeline, the CLI module) leaves the slow packages out of sys.modules."""
+    code = (f"import sys\nfor name in {entry.split()!r}: __import__(name)\n"
+            f"print(' '.join(m for m in {SLOW_IMPORTS!r} if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == [], f"import {entry} pulls in {run.stdout.split()} (import it where it is used)"
+
+
+def test_the_slow_import_check_sees_an_import():
+    code = "import reference.pipeline, sys, scipy.signal\nprint('scipy.signal' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.stdout.strip() == "True", run.stderr

@@ -1,9 +1,10 @@
 """The reference pipeline: features, frame windows, conventions, a run, stage dumps."""
 from __future__ import annotations
 
-import re
-
 import json
+import re
+import threading
+import time
 
 import cv2
 import numpy as np
@@ -17,7 +18,7 @@ from reference.errors import InputError
 from reference.features import audio_window, pad_features
 from reference.infer import infer
 from reference.models import ModelFiles, Models
-from reference.output import PNG_LEVEL, frame_path
+from reference.output import PNG_LEVEL, encode_frame, frame_path, write_frame
 from reference.pipeline import ReferencePipeline, audio_features
 
 
@@ -93,6 +94,78 @@ def test_written_frames_decode_to_the_exact_composited_frames(models, synthetic_
         assert written.dtype == np.uint8 and np.array_equal(written, result.frame)
     infer_options = build_parser()._subparsers._group_actions[0].choices["infer"]
     assert infer_options.get_default("png_level") == PNG_LEVEL
+
+
+def test_frames_prepare_ahead_and_composite_behind_the_generator(models, synthetic_pack, feats):
+    """While the calling thread runs the generator for frame i, the helper thread has prepared frame
+    i + 1 and composites frame i - 1: a generator call that waits for both would hang (and fail here)
+    in a pipeline that did them in turn; and the frames are those of frame(), one by one."""
+    pipeline = ReferencePipeline(Pack(synthetic_pack), models)
+    n = 6
+    done: dict[tuple[str, int], threading.Event] = {(k, i): threading.Event() for k in ("prepared", "finished")
+                                                   for i in range(n)}
+    helpers: set[int] = set()
+    prepare, finish, generate = pipeline.prepare, pipeline.finish, pipeline.generate
+
+    def prepare_ahead(i, feats):
+        helpers.add(threading.get_ident())
+        prepared = prepare(i, feats)
+        done["prepared", i].set()
+        return prepared
+
+    def finish_behind(prepared, output):
+        helpers.add(threading.get_ident())
+        result = finish(prepared, output)
+        done["finished", prepared.index].set()
+        return result
+
+    def generate_waiting(prepared):
+        i = prepared.index
+        assert threading.current_thread() is threading.main_thread()
+        assert i + 1 == n or done["prepared", i + 1].wait(10), f"frame {i + 1} not prepared during frame {i}"
+        assert i == 0 or done["finished", i - 1].wait(10), f"frame {i - 1} not composited during frame {i}"
+        return generate(prepared)
+
+    pipeline.prepare, pipeline.finish, pipeline.generate = prepare_ahead, finish_behind, generate_waiting
+    results = list(pipeline.frames(feats, n))
+    assert len(helpers) == 1 and threading.get_ident() not in helpers
+    sequential = ReferencePipeline(Pack(synthetic_pack), models)
+    for i, result in enumerate(results):
+        assert result.index == i and np.array_equal(result.frame, sequential.frame(i, feats).frame)
+
+
+def test_stopping_early_cancels_what_has_not_started(models, synthetic_pack, feats):
+    """Closing the iteration (an error, Ctrl-C) waits only for the helper's current call: the work
+    queued behind it never runs."""
+    pipeline = ReferencePipeline(Pack(synthetic_pack), models, prefetch=3)
+    started: list[int] = []
+    prepare = pipeline.prepare
+
+    def slow_prepare(i, feats):
+        started.append(i)
+        if i >= 3:
+            time.sleep(0.5)  # frame 4's prepare (queued at frame 1) has not started when the iteration is closed
+        return prepare(i, feats)
+
+    pipeline.prepare = slow_prepare
+    frames = pipeline.frames(feats, 12)
+    assert next(frames).index == 0
+    frames.close()
+    assert started[:3] == [0, 1, 2] and 4 not in started, started
+
+
+@pytest.mark.parametrize("fmt, level", [("png", 0), ("png", 1), ("png", 9), ("jpg", 0)])
+def test_write_frame_writes_encode_frames_bytes(synthetic_pack, tmp_path, fmt, level):
+    frame = cv2.imread(str(synthetic_pack / "full_body_img" / "1.jpg"))
+    path = tmp_path / f"frame.{fmt}"
+    write_frame(path, frame, fmt, level)
+    assert path.read_bytes() == encode_frame(frame, fmt, level)
+
+
+def test_write_frame_raises_the_systems_error_where_opencv_cannot_write(synthetic_pack, tmp_path):
+    frame = cv2.imread(str(synthetic_pack / "full_body_img" / "1.jpg"))
+    with pytest.raises(FileNotFoundError, match="missing"):
+        write_frame(tmp_path / "missing" / "frame.png", frame, "png")
 
 
 def test_too_many_frames_is_a_clear_error(models, synthetic_pack, feats, tmp_path):

@@ -69,18 +69,21 @@ def test_one_model_missing_is_named(tmp_path, present, absent):
 
 # --------------------------------------------------------------------------- not ONNX, wrong I/O
 
-@pytest.mark.parametrize("content, fragment", [
+NOT_ONNX = [
     (b"not a model at all" * 10, "not an ONNX model (DecodeError)"),
     (b"", "not an ONNX model (empty graph)"),
     (b"\x89PNG\r\n\x1a\n" + bytes(64), "not an ONNX model"),
-])
+]
+
+
+@pytest.mark.parametrize("content, fragment", NOT_ONNX)
 def test_not_onnx_is_named(tmp_path, content, fragment):
     path = tmp_path / "audio_encoder.onnx"
     path.write_bytes(content)
     expect_error(lambda: check_model(path, ENCODER_IO), path, fragment)
 
 
-@pytest.mark.parametrize("build, io, fragments", [
+WRONG_IO = [
     (lambda p: encoder(p, name="spectrogram"), ENCODER_IO,
      ("inputs are ['spectrogram'], expected ['mel']", "export with input names mel")),
     (lambda p: encoder(p, out="embedding"), ENCODER_IO, ("outputs are ['embedding'], expected ['emb']",)),
@@ -93,10 +96,30 @@ def test_not_onnx_is_named(tmp_path, content, fragment):
      ("input 'input' has shape (1, 6, 328, 328), expected (1, 6, 320, 320)",)),
     (lambda p: generator(p, audio="aud"), GENERATOR_IO, ("inputs are ['aud', 'input'], expected ['audio', 'input']",)),
     (lambda p: encoder(p), GENERATOR_IO, ("inputs are ['mel'], expected ['audio', 'input']",)),
-])
+]
+
+
+@pytest.mark.parametrize("build, io, fragments", WRONG_IO)
 def test_wrong_io_says_what_was_expected(tmp_path, build, io, fragments):
     path = build(tmp_path / "model.onnx")
     expect_error(lambda: check_model(path, io), path, *fragments)
+
+
+@pytest.mark.parametrize("case", [f"io-{k}" for k in range(len(WRONG_IO))]
+                         + [f"file-{k}" for k in range(len(NOT_ONNX))])
+def test_models_say_what_check_model_says(tmp_path, case):
+    """Models checks ONNX Runtime's loaded sessions, and reads a file ONNX Runtime cannot load with
+    onnx: the errors of check_model either way."""
+    kind, k = case.split("-")
+    if kind == "io":
+        build, io, fragments = WRONG_IO[int(k)]
+    else:
+        content, fragment = NOT_ONNX[int(k)]
+        build, io, fragments = (lambda p: p.write_bytes(content)), ENCODER_IO, (fragment,)
+    enc, gen = encoder(tmp_path / ENCODER_FILE), generator(tmp_path / GENERATOR_FILE)
+    bad = enc if io is ENCODER_IO else gen
+    build(bad)
+    expect_error(lambda: Models(ModelFiles(enc, gen), threads=1), bad, *fragments)
 
 
 def test_handmade_models_with_the_right_io_load(tmp_path):

@@ -3,18 +3,22 @@
 Full synthetic models (the real architecture, ~9.8 GFLOP per frame) and the real Sanders pack.
 Every test measures what it asserts itself (``time.perf_counter``), so the assertions hold with
 ``--benchmark-disable`` too; pytest-benchmark's fixture times the same work for its table and JSON
-(``benchmark.extra_info`` carries FPS and ratios). Ratios, not absolute speeds, are asserted: a
-backend's end-to-end FPS against the **bare generator** (the generator model alone on pre-built
-inputs, same thread count, measured in the same test: for in-process backends interleaved block by
-block with the backend's frames, so a change of machine load hits both).
+(``benchmark.extra_info`` carries FPS and ratios). Ratios, not absolute speeds, are asserted (the
+start-up and frame_metrics excepted): a backend's end-to-end FPS against the **bare generator** (the
+generator model alone on pre-built inputs, same thread count, measured in the same test: for
+in-process backends interleaved block by block with the backend's frames, so a change of machine
+load hits both; for `infer`, which runs as its own process, just before and just after it).
 
 Targets:
 
 ===========================  =======================================================================
-reference end to end         `infer`'s work on 250 frames (audio features, frames, PNG writes):
-                             >= 0.8 x bare, interleaved block by block (0.85-0.89 measured on 2
-                             cores, where the generator alone keeps both busy and decode, PNG
-                             encode and writes take ~8.5 ms of CPU a frame; 0.95 needs more cores)
+reference start-up           `infer --frames 1` in a fresh process: wall time minus the work it
+                             reports <= 0.8 s (imports, the two sessions, the pack's rects)
+reference end to end         `infer` on 250 frames in a fresh process, as a user runs it: its
+                             reported FPS >= 0.86 x bare, and 250 frames over the wall time from
+                             process start to the last frame on disk >= 0.78 x bare (2 cores: the
+                             generator alone keeps both busy, so decode, paste and the PNG writes
+                             cost what their CPU takes from it)
 reference vs bare            the reference backend's frames >= 0.9 x bare, interleaved (the
                              pipeline around the generator costs < 10 %)
 onnxruntime cpu              >= 0.9 x bare (same engine and pipeline as the reference)
@@ -30,10 +34,12 @@ frame_metrics per pair       median <= 15 ms (all regions, histograms, PSNR, SSI
 from __future__ import annotations
 
 import gc
+import re
 import shutil
 import statistics
+import subprocess
+import sys
 import time
-from itertools import islice
 from pathlib import Path
 
 import cv2
@@ -46,21 +52,21 @@ from harness.backends.base import RunInputs
 from harness.backends.registry import make_backend
 from harness.bench.baseline import bare_generator, bare_generator_inputs
 from reference.data import open_source
-from reference.infer import FrameWriter, infer
 from reference.models import ModelFiles, Models
-from reference.output import prepare_output
-from reference.pipeline import ReferencePipeline, audio_features
 
 FRAMES = 30  # measured frames per end-to-end run
 WARMUP = 3  # frames made and not timed (sessions warm up, the decode-ahead worker fills)
 BARE_FRAMES = 10
 BLOCK = 3  # frames per alternating block of backend and bare generator
 E2E_FRAMES = 250  # frames of the reference end-to-end run
-E2E_BLOCK = 5  # its frames per block
+E2E_BARE_FRAMES = 40  # bare generator calls measured before it and after it
+STARTUP_RUNS = 3
+STARTUP_MAX_S = 0.8  # `infer --frames 1`: wall time minus its reported work
 THREADS = 0  # every engine's default thread count, the bare generator's too
 GFLOP_PER_FRAME = 9.8
 
-TARGETS = {"reference": 0.8, "reference_vs_bare": 0.9, "ort_cpu": 0.9, "openvino": 0.6, "fp16": 0.6}
+TARGETS = {"reference": 0.86, "reference_with_start_up": 0.78, "reference_vs_bare": 0.9, "ort_cpu": 0.9,
+           "openvino": 0.6, "fp16": 0.6}
 BACKENDS = {
     "ort_cpu": {"kind": "onnxruntime", "provider": "cpu", "intra_op_threads": THREADS, "count_nodes": False},
     "openvino": {"kind": "openvino"},
@@ -197,57 +203,61 @@ def test_bare_generator(benchmark, full_models):
     assert 0.5 <= harness["p50_ms"] / median <= 2.0
 
 
-def test_reference_end_to_end(benchmark, full_models, sanders, tmp_path):
-    """`synctalk-parity infer`'s work, run with infer's own pieces (audio_features,
-    ReferencePipeline.frames, FrameWriter at its default PNG level) and interleaved with the bare
-    generator: E2E_FRAMES frames, 40 s on 2 idle cores, up to 2 minutes on busy ones.
-
-    The audio features run between two bare blocks; then blocks of E2E_BLOCK frames, each ending
-    once its frames are written (so no work spills into a bare block; its last write overlaps
-    nothing), alternate with bare blocks of as many calls. A frame's cost in bare frames is the
-    median over blocks of the block's time over the mean of the bare blocks either side, plus the
-    audio features' time (over the bare blocks either side of it) spread over the E2E_FRAMES frames;
-    x bare is its inverse.
-    """
+def infer_cli(models: Path, sanders: tuple[Path, Path], out: Path, frames: int) -> dict:
+    """`synctalk-parity infer` as a user runs it, in a fresh interpreter: `wall_s` from the process's
+    start to its exit (its last frame is on disk by then), `reported_s` and `reported_fps` as it
+    prints them (its work: audio features, frames, writes)."""
     pack, audio = sanders
-    models = Models(ModelFiles.from_dir(full_models), threads=THREADS)
-    source = open_source(pack)
-    infer(source, audio, models, tmp_path / "warmup", WARMUP, progress=False)  # sessions warm
-    bare = BareBlocks(full_models, E2E_BLOCK)
-    gc.collect()
-    bare.run()
+    command = [sys.executable, "-m", "harness.cli", "infer", "--pack", str(pack), "--audio", str(audio),
+               "--models", str(models), "--output", str(out), "--frames", str(frames), "--threads", str(THREADS),
+               "--quiet"]
     start = time.perf_counter()
-    feats = audio_features(audio, models, frames=E2E_FRAMES)
-    audio_s = time.perf_counter() - start
-    pipeline = ReferencePipeline(source, models)
-    frames = pipeline.frames(feats, E2E_FRAMES)
-    block_s: list[float] = []
-    with FrameWriter(prepare_output(tmp_path / "frames")) as writer:
+    run = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    wall = time.perf_counter() - start
+    assert run.returncode == 0, run.stderr
+    reported = re.search(r"\(([0-9.]+) FPS end to end", run.stdout)
+    assert reported, run.stdout
+    assert len(list(out.glob("frame_*.png"))) == frames
+    shutil.rmtree(out)  # 2.8 MB a frame at PNG level 0: pytest keeps its last temp folders
+    fps = float(reported.group(1))
+    return {"wall_s": wall, "reported_fps": fps, "reported_s": frames / fps}
 
-        def block():
-            start = time.perf_counter()
-            for result in islice(frames, E2E_BLOCK):
-                writer.write(result.index, result.frame)
-            writer.wait()
-            block_s.append(time.perf_counter() - start)
 
-        benchmark.pedantic(block, setup=bare.run, rounds=E2E_FRAMES // E2E_BLOCK, iterations=1)
-        bare.run()
-        frames.close()  # --benchmark-disable runs one round only: count what ran
-    costs = [block_s[k] / bare.around(k + 1) for k in range(len(block_s))]
-    audio_cost = audio_s / bare.around(0) * E2E_BLOCK  # in bare frames
-    ratio = 1 / (statistics.median(costs) + audio_cost / E2E_FRAMES)
-    bare_fps = len(bare.seconds) * E2E_BLOCK / sum(bare.seconds)
-    stages = {**feats.seconds, **pipeline.seconds, "encode_write": writer.seconds}
-    benchmark.extra_info.update(x_bare=ratio, bare_fps=bare_fps, block_costs=costs, audio_s=audio_s,
-                                frames=len(block_s) * E2E_BLOCK, block=E2E_BLOCK, stages=stages)
-    print(f"\nreference infer: x bare {ratio:.3f}; a block costs {statistics.median(costs):.3f} x its bare "
-          f"blocks (median; {min(costs):.2f}..{max(costs):.2f}), the audio features {audio_s:.2f} s = "
-          f"{audio_cost:.1f} bare frames; bare {bare_fps:.2f} FPS; "
-          + ", ".join(f"{k} {v:.2f} s" for k, v in stages.items()))
-    assert len(list((tmp_path / "frames").glob("frame_*.png"))) == len(block_s) * E2E_BLOCK
-    shutil.rmtree(tmp_path / "frames")  # 2.8 MB a frame at PNG level 0: pytest keeps its last temp folders
-    assert ratio >= TARGETS["reference"], f"reference infer {ratio:.3f} x bare"
+def test_reference_start_up(benchmark, full_models, sanders, tmp_path):
+    """What every CLI call pays before its work: `infer --frames 1`'s wall time minus the time it
+    reports for its work (imports, the two sessions, the pack's rects), median of STARTUP_RUNS."""
+    runs: list[dict] = []
+    benchmark.pedantic(lambda: runs.append(infer_cli(full_models, sanders, tmp_path / "frames", 1)),
+                       rounds=STARTUP_RUNS, iterations=1)
+    start_up = statistics.median(r["wall_s"] - r["reported_s"] for r in runs)
+    benchmark.extra_info.update(start_up_s=start_up, runs=runs)
+    print(f"\nreference start-up: {start_up:.2f} s (median of {len(runs)}; wall "
+          + ", ".join(f"{r['wall_s']:.2f} s - work {r['reported_s']:.2f} s" for r in runs) + ")")
+    assert start_up <= STARTUP_MAX_S, f"start-up {start_up:.2f} s"
+
+
+def test_reference_end_to_end(benchmark, full_models, sanders, tmp_path):
+    """`synctalk-parity infer` on E2E_FRAMES frames, measured like a user: a fresh process, timed from
+    its start to its last frame on disk, against the bare generator (E2E_BARE_FRAMES calls, THREADS
+    threads, the same session options) measured just before and just after it. Two ratios: with
+    start-up (E2E_FRAMES over the process's wall time) and as `infer` reports its FPS. About 25 s on
+    2 idle cores."""
+    before = bare_generator(full_models, threads=THREADS, frames=E2E_BARE_FRAMES)
+    runs: list[dict] = []
+    benchmark.pedantic(lambda: runs.append(infer_cli(full_models, sanders, tmp_path / "frames", E2E_FRAMES)),
+                       rounds=1, iterations=1)
+    after = bare_generator(full_models, threads=THREADS, frames=E2E_BARE_FRAMES)
+    bare_fps = (before["frames"] + after["frames"]) / (before["seconds"] + after["seconds"])
+    run = runs[0]
+    x_reported = run["reported_fps"] / bare_fps
+    x_start_up = E2E_FRAMES / run["wall_s"] / bare_fps
+    benchmark.extra_info.update(x_bare=x_reported, x_bare_with_start_up=x_start_up, bare_fps=bare_fps,
+                                bare_fps_before=before["fps"], bare_fps_after=after["fps"], **run)
+    print(f"\nreference infer, {E2E_FRAMES} frames: x bare {x_reported:.3f} as infer reports "
+          f"({run['reported_fps']:.2f} FPS), {x_start_up:.3f} with start-up ({run['wall_s']:.2f} s from process "
+          f"start to last frame); bare generator {before['fps']:.2f} FPS before, {after['fps']:.2f} after")
+    assert x_reported >= TARGETS["reference"], f"reference infer {x_reported:.3f} x bare as it reports"
+    assert x_start_up >= TARGETS["reference_with_start_up"], f"reference infer {x_start_up:.3f} x bare with start-up"
 
 
 @pytest.mark.parametrize("name", list(BACKENDS))
