@@ -14,9 +14,10 @@ Targets:
 ===========================  =======================================================================
 reference start-up           `infer --frames 1` in a fresh process: wall time minus the work it
                              reports <= 0.8 s (imports, the two sessions, the pack's rects)
-reference end to end         `infer` on 250 frames in a fresh process, as a user runs it: its
-                             reported FPS >= 0.86 x bare, and 250 frames over the wall time from
-                             process start to the last frame on disk >= 0.78 x bare (2 cores: the
+reference end to end         `infer` on 250 frames in a fresh process, as a user runs it, median of
+                             3 rounds: its reported FPS >= 0.86 x bare, and 250 frames over the
+                             wall time from process start to the last frame on disk >= 0.78 x
+                             bare (2 cores: the
                              generator alone keeps both busy, so decode, paste and the PNG writes
                              cost what their CPU takes from it)
 reference vs bare            the reference backend's frames >= 0.9 x bare, interleaved (the
@@ -60,6 +61,7 @@ BARE_FRAMES = 10
 BLOCK = 3  # frames per alternating block of backend and bare generator
 E2E_FRAMES = 250  # frames of the reference end-to-end run
 E2E_BARE_FRAMES = 40  # bare generator calls measured before it and after it
+E2E_ROUNDS = 3  # infer runs, the bare generator before the first and after each
 STARTUP_RUNS = 3
 STARTUP_MAX_S = 0.8  # `infer --frames 1`: wall time minus its reported work
 THREADS = 0  # every engine's default thread count, the bare generator's too
@@ -239,23 +241,34 @@ def test_reference_start_up(benchmark, full_models, sanders, tmp_path):
 def test_reference_end_to_end(benchmark, full_models, sanders, tmp_path):
     """`synctalk-parity infer` on E2E_FRAMES frames, measured like a user: a fresh process, timed from
     its start to its last frame on disk, against the bare generator (E2E_BARE_FRAMES calls, THREADS
-    threads, the same session options) measured just before and just after it. Two ratios: with
-    start-up (E2E_FRAMES over the process's wall time) and as `infer` reports its FPS. About 25 s on
-    2 idle cores."""
-    before = bare_generator(full_models, threads=THREADS, frames=E2E_BARE_FRAMES)
+    threads, the same session options) measured just before and just after it. E2E_ROUNDS runs, each
+    with the bare generator on either side of it (a run of this shared machine can be 15 % slower than
+    the next, the bare generator's too); the median of the rounds' ratios is asserted, each round's is
+    printed. Two ratios: with start-up (E2E_FRAMES over the process's wall time) and as `infer` reports
+    its FPS. About 70 s on 2 idle cores."""
+    bare = [bare_generator(full_models, threads=THREADS, frames=E2E_BARE_FRAMES)]
     runs: list[dict] = []
-    benchmark.pedantic(lambda: runs.append(infer_cli(full_models, sanders, tmp_path / "frames", E2E_FRAMES)),
-                       rounds=1, iterations=1)
-    after = bare_generator(full_models, threads=THREADS, frames=E2E_BARE_FRAMES)
-    bare_fps = (before["frames"] + after["frames"]) / (before["seconds"] + after["seconds"])
-    run = runs[0]
-    x_reported = run["reported_fps"] / bare_fps
-    x_start_up = E2E_FRAMES / run["wall_s"] / bare_fps
-    benchmark.extra_info.update(x_bare=x_reported, x_bare_with_start_up=x_start_up, bare_fps=bare_fps,
-                                bare_fps_before=before["fps"], bare_fps_after=after["fps"], **run)
-    print(f"\nreference infer, {E2E_FRAMES} frames: x bare {x_reported:.3f} as infer reports "
-          f"({run['reported_fps']:.2f} FPS), {x_start_up:.3f} with start-up ({run['wall_s']:.2f} s from process "
-          f"start to last frame); bare generator {before['fps']:.2f} FPS before, {after['fps']:.2f} after")
+
+    def one_round() -> None:
+        runs.append(infer_cli(full_models, sanders, tmp_path / "frames", E2E_FRAMES))
+        bare.append(bare_generator(full_models, threads=THREADS, frames=E2E_BARE_FRAMES))
+
+    benchmark.pedantic(one_round, rounds=E2E_ROUNDS, iterations=1)
+    rounds = []
+    for run, before, after in zip(runs, bare, bare[1:]):
+        bare_fps = (before["frames"] + after["frames"]) / (before["seconds"] + after["seconds"])
+        rounds.append({**run, "bare_fps": bare_fps, "bare_fps_before": before["fps"], "bare_fps_after": after["fps"],
+                       "x_bare": run["reported_fps"] / bare_fps,
+                       "x_bare_with_start_up": E2E_FRAMES / run["wall_s"] / bare_fps})
+    x_reported = statistics.median(r["x_bare"] for r in rounds)
+    x_start_up = statistics.median(r["x_bare_with_start_up"] for r in rounds)
+    benchmark.extra_info.update(x_bare=x_reported, x_bare_with_start_up=x_start_up, rounds=rounds)
+    print(f"\nreference infer, {E2E_FRAMES} frames, median of {len(rounds)} rounds: x bare {x_reported:.3f} as infer "
+          f"reports, {x_start_up:.3f} with start-up")
+    for r in rounds:
+        print(f"  x bare {r['x_bare']:.3f} as infer reports ({r['reported_fps']:.2f} FPS), "
+              f"{r['x_bare_with_start_up']:.3f} with start-up ({r['wall_s']:.2f} s from process start to last "
+              f"frame); bare generator {r['bare_fps_before']:.2f} FPS before, {r['bare_fps_after']:.2f} after")
     assert x_reported >= TARGETS["reference"], f"reference infer {x_reported:.3f} x bare as it reports"
     assert x_start_up >= TARGETS["reference_with_start_up"], f"reference infer {x_start_up:.3f} x bare with start-up"
 
