@@ -42,6 +42,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--parity-gate-max-background", type=float, metavar="SHARE",
                     help="the gate compares speed only when other processes used at most this share of the CPU "
                          "(default 0.1, as `synctalk-parity gate --max-background`)")
+    group.addoption("--parity-gate-noise", type=float, metavar="R",
+                    help="the run-to-run noise of speed on this machine (as `synctalk-parity gate --noise`; "
+                         "unknown by default against a results file, and one run a side is then not gated on speed)")
 
 
 class ParityFailure(Exception):
@@ -315,10 +318,10 @@ def gate_session(session: pytest.Session, results: Path) -> None:
     from harness.history.gate import GateSettings
     from reference.errors import ParityError
     store = config.getoption("--parity-gate-store")
-    busy = config.getoption("--parity-gate-max-background")
-    settings = GateSettings() if busy is None else GateSettings(max_background=busy)
+    busy, noise = config.getoption("--parity-gate-max-background"), config.getoption("--parity-gate-noise")
+    settings = GateSettings(noise=noise) if busy is None else GateSettings(max_background=busy, noise=noise)
     try:
-        result, described = run_gate(results, against, Path(store) if store else None, settings)
+        result, described = run_gate([results], [against], Path(store) if store else None, settings)
     except ParityError as exc:
         config.stash[GATE] = f"gate: cannot run: {exc}"
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

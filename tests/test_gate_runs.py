@@ -75,8 +75,9 @@ def test_a_ten_percent_slower_port_is_found_and_the_same_port_again_is_not(tmp_p
     slowed = _run(config, tmp_path / "b")
     assert read_results(slowed)["runs"][0]["timings"]["frame_ms"]
     capsys.readouterr()
-    # a sleep is not slowed by other work: speed is compared however busy the shared machine is
-    busy = ["--max-background", "1"]
+    # a sleep is not slowed by other work: speed is compared however busy the shared machine is, and its
+    # runs repeat (no run-to-run noise: one run a side is gated)
+    busy = ["--max-background", "1", "--noise", "0"]
     assert main(["gate", str(again), "--against", str(first), *busy]) == 0, capsys.readouterr().out
     assert "speed" not in capsys.readouterr().out.split("comparisons, no change")[0]
     assert main(["gate", str(slowed), "--against", str(again), *busy]) == 1
@@ -86,7 +87,8 @@ def test_a_ten_percent_slower_port_is_found_and_the_same_port_again_is_not(tmp_p
 
 def test_pytest_parity_gate_fails_the_session_on_a_regression(pytester, tmp_path, synthetic_pack, monkeypatch):
     config = _slow_config(pytester.path, synthetic_pack, 12)
-    args = ["-p", "no:cacheprovider", "--parity-config", str(config), "--parity-gate-max-background", "1"]
+    args = ["-p", "no:cacheprovider", "--parity-config", str(config), "--parity-gate-max-background", "1",
+            "--parity-gate-noise", "0"]
     monkeypatch.setenv("SLOW_PORT_PER_FRAME", "0.1")
     assert pytester.runpytest_subprocess(*args).ret == 0
     baseline = tmp_path / "baseline.json"

@@ -45,17 +45,27 @@ def add_commands(sub, command) -> None:
     p = command(sub, "gate", help="compare a run with its baseline: exit 1 only on a regression the data supports",
                 description="Compare every run of RESULTS.json with the baseline's run of the same backend and "
                             "audio on an alike machine: the verdict, worst PSNR, identical %%, feature drift per "
-                            "stage, the bill of deviations, and speed (Mann-Whitney U on the per-frame latencies, "
-                            "with a minimum effect, past the run-to-run noise when the store knows it). Prints one line per regression, then the improvements, then "
-                            "how many comparisons did not change. " + GATE_EXIT)
-    p.add_argument("results", type=Path, metavar="RESULTS.json", help="the run to judge (results.json or bench.json)")
-    p.add_argument("--against", required=True, metavar="BASELINE",
-                   help="a results.json (or bench.json), or branch:NAME for the store's latest run of each backend "
-                        "and audio on that branch with this machine's fingerprint")
+                            "stage, the bill of deviations (on the latest run of each side), and speed: with "
+                            "several runs a side (repeats, best interleaved with the baseline's), Mann-Whitney U on "
+                            "the runs' median latencies; with one run a side, on the per-frame latencies, counted "
+                            "only past the run-to-run noise (from the branch's runs in the store, or --noise). "
+                            "Prints one line per regression, then the improvements, then how many comparisons did "
+                            "not change. " + GATE_EXIT)
+    p.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json",
+                   help="the run to judge (results.json or bench.json); several files are repeats, and with "
+                        f"{_repeats()} or more quiet runs a side speed is judged on the runs' medians")
+    p.add_argument("--against", required=True, nargs="+", metavar="BASELINE",
+                   help="results.json (or bench.json) files, or branch:NAME for the store's runs of each backend "
+                        "and audio of that branch's latest commit with this machine's fingerprint")
     _store_arg(p, "the store that branch:NAME reads")
     add_gate_settings(p)
     p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the result as a markdown table "
                    "(append it to $GITHUB_STEP_SUMMARY)")
+
+
+def _repeats() -> int:
+    from harness.history.stats import REPEATS
+    return REPEATS
 
 
 def _store_arg(p: argparse.ArgumentParser, what: str = "the history store") -> None:
@@ -127,44 +137,52 @@ def history_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def baseline_of(against: str, store: Path, after: list[dict], settings) -> tuple[list[dict], str, dict, dict]:
+def baseline_of(against: list[str], store: Path, after: list[dict], settings) -> tuple[list[dict], str, dict, dict]:
     """The baseline snapshots for `after`, a description of them, why some have none and the run-to-run
-    noise of each (both by `pair_key`): from a results file (noise unknown), or (``branch:NAME``) the
-    store's latest run of each on that branch with its fingerprint, the noise from its quiet runs there."""
+    noise of each (both by `pair_key`): from results files (noise unknown), or (``branch:NAME``) the
+    store's runs of each on that branch with its fingerprint, those of the latest commit (repeats when
+    several), the noise from the quiet runs there."""
     from harness.history.gate import pair_key, quiet_median
     from harness.history.snapshot import snapshots
     from harness.history.stats import NOISE_RUNS, run_noise
     from harness.history.store import on_branch
     from reference.errors import InputError
-    if not against.startswith(BRANCH_PREFIX):
-        if not Path(against).is_file():
-            raise InputError(against, "baseline not found",
-                             f"give a results.json, or {BRANCH_PREFIX}NAME for the store's latest runs on a branch")
-        return snapshots(read_complete(Path(against))), against, {}, {}
-    branch = against[len(BRANCH_PREFIX):]
+    branches = [a for a in against if a.startswith(BRANCH_PREFIX)]
+    if not branches:
+        for path in against:
+            if not Path(path).is_file():
+                raise InputError(path, "baseline not found",
+                                 f"give a results.json, or {BRANCH_PREFIX}NAME for the store's latest runs on a branch")
+        return [s for path in against for s in snapshots(read_complete(Path(path)))], ", ".join(against), {}, {}
+    if len(against) > 1:
+        raise InputError(branches[0], f"{BRANCH_PREFIX}NAME is the whole baseline", "give it alone, or results files")
+    branch = branches[0][len(BRANCH_PREFIX):]
     if not branch:
-        raise InputError(against, "no branch name after branch:", "e.g. --against branch:main")
-    found, missing, noise = [], {}, {}
+        raise InputError(branches[0], "no branch name after branch:", "e.g. --against branch:main")
+    found, missing, noise, seen = [], {}, {}, set()
     for snap in after:
+        if pair_key(snap) in seen:
+            continue
+        seen.add(pair_key(snap))
         runs = on_branch(store, branch, snap)
         if not runs:
             missing[pair_key(snap)] = (f"no {snap['mode']} run on branch {branch} with this machine's fingerprint "
                                        f"{snap['fingerprint']} in the store")
             continue
-        found.append(runs[-1])
+        found += [r for r in runs if r["commit_sha"] == runs[-1]["commit_sha"]]
         medians = [m for m in (quiet_median(r, settings) for r in runs) if m is not None][-NOISE_RUNS[1]:]
         noise[pair_key(snap)] = (run_noise(medians), len(medians))
     commits = sorted({b["commit_sha"][:12] for b in found})
     return found, f"branch {branch} ({', '.join(commits) or 'no run'}) in {store}", missing, noise
 
 
-def run_gate(results: Path, against: str, store: Path | None = None, settings=None):
-    """The gate of the results file `results` against `against` (a results file or ``branch:NAME`` of
-    `store`, default `default_store()`): (GateResult, a description of the baseline)."""
+def run_gate(results: list[Path], against: list[str], store: Path | None = None, settings=None):
+    """The gate of the results files `results` (repeats when several) against `against` (results files, or
+    ``branch:NAME`` of `store`, default `default_store()`): (GateResult, a description of the baseline)."""
     from harness.history.gate import GateSettings, compare
     from harness.history.snapshot import snapshots
     from harness.history.store import default_store
-    after = snapshots(read_complete(results))
+    after = [s for path in results for s in snapshots(read_complete(path))]
     settings = settings or GateSettings()
     before, described, missing, noise = baseline_of(against, store or default_store(), after, settings)
     return compare(before, after, settings, missing, noise), described

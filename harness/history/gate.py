@@ -14,12 +14,13 @@ Checks of each pair, every one a *comparison*:
   and past it after (or a stage that no longer matches the reference's shape);
 - **bill of deviations**: a deviation gained or changed (``knob=value``) is a regression, one lost
   an improvement (a run that passed has an empty bill);
-- **speed**: the per-frame latencies, `harness.history.stats` (Mann-Whitney U, p < alpha, and a
-  Hodges-Lehmann change of the median of at least `min_effect`, or of the run-to-run noise of the
-  backend on that machine when it is known and larger), only when the machine was not busy
-  with other work during either run: other processes used at most `max_background` of its CPU
-  (``timings.background_cpu``). On a shared machine the other work moves the latencies of one run
-  against another's by far more than 5 % (docs/metrics.md has the measurement).
+- **speed**, `harness.history.stats` (Mann-Whitney U, p < alpha, and a Hodges-Lehmann change of the
+  median of at least `min_effect`), only on runs during which other processes used at most
+  `max_background` of the machine's CPU (``timings.background_cpu``): with REPEATS such runs a side,
+  on their median latencies (the run-to-run noise is in the data); with one run a side, on their
+  per-frame latencies, and then only past the run-to-run noise of the backend on that machine, when
+  it is known (the baseline branch's quiet runs, or ``noise``): unknown, the change is a note, not
+  a finding. One run of a shared machine can be 15 % slower than the next (docs/metrics.md).
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ import statistics
 from dataclasses import dataclass, field
 
 from harness.history.snapshot import machine_differences
-from harness.history.stats import ALPHA, MIN_EFFECT, MIN_FRAMES, NOISE_RUNS, signed_pct, speed_change
+from harness.history.stats import (ALPHA, MIN_EFFECT, MIN_FRAMES, NOISE_RUNS, REPEATS, runs_change, signed_pct,
+                                   speed_change)
 from harness.tables import fmt_number, fmt_pct
 
 STATUS_RANK = {"passed": 0, "failed": 1, "skipped": 2, "error": 3}
@@ -150,31 +152,43 @@ def _where(snap: dict) -> str:
     return f"{snap['backend']} / {snap['audio']}"
 
 
+def _by_pair(snaps: list[dict]) -> dict[tuple, list[dict]]:
+    """Runs grouped by `pair_key`, each group oldest first (several runs of one backend: repeats)."""
+    out: dict[tuple, list[dict]] = {}
+    for snap in snaps:
+        out.setdefault(pair_key(snap), []).append(snap)
+    return {key: sorted(runs, key=lambda r: str(r.get("created") or "")) for key, runs in out.items()}
+
+
 def compare(before: list[dict], after: list[dict], settings: GateSettings = GateSettings(),
             missing: dict | None = None, noise: dict | None = None) -> GateResult:
     """Every run of `after` against the run of `before` with its `pair_key` (snapshots, `harness.history.snapshot`);
-    `missing` says, by `pair_key`, why a run has no baseline; `noise` gives, by `pair_key`, the run-to-run
-    noise of speed and how many runs it comes from (`stats.run_noise` of the baseline's branch)."""
+    several runs of one key on a side are repeats: parity is judged on the latest of each side, speed on
+    all of them. `missing` says, by `pair_key`, why a run has no baseline; `noise` gives, by `pair_key`, the
+    run-to-run noise of speed and how many runs it comes from (`stats.run_noise` of the baseline's branch)."""
     result = GateResult()
     result.noise = noise or {}
-    baseline = {pair_key(s): s for s in before}
-    for snap in after:
-        base = baseline.pop(pair_key(snap), None)
-        if base is None:
-            result.not_compared.append(f"{_where(snap)}: {(missing or {}).get(pair_key(snap), 'no baseline run of it')}")
+    baseline = _by_pair(before)
+    for key, runs in _by_pair(after).items():
+        base_runs = baseline.pop(key, None)
+        if base_runs is None:
+            result.not_compared.append(f"{_where(runs[-1])}: {(missing or {}).get(key, 'no baseline run of it')}")
             continue
-        why = why_not_comparable(base, snap)
+        why = next((w for w in (why_not_comparable(base_runs[-1], r) for r in base_runs[:-1] + runs) if w), None)
         if why is not None:
-            result.not_compared.append(f"{_where(snap)}: {why}")
+            result.not_compared.append(f"{_where(runs[-1])}: {why}")
             continue
         result.pairs += 1
-        compare_pair(base, snap, settings, result)
-    result.notes += [f"{_where(s)}: in the baseline only" for s in baseline.values()]
+        compare_pair(base_runs, runs, settings, result)
+    result.notes += [f"{_where(runs[-1])}: in the baseline only" for runs in baseline.values()]
     return result
 
 
-def compare_pair(before: dict, after: dict, settings: GateSettings, result: GateResult) -> None:
-    """The checks of one pair (see the module doc), added to `result`."""
+def compare_pair(before_runs: list[dict], after_runs: list[dict], settings: GateSettings, result: GateResult) -> None:
+    """The checks of one backend and audio (see the module doc), added to `result`: parity on the latest
+    run of each side, speed on every run."""
+    before, after = before_runs[-1], after_runs[-1]
+
     def found(regression: bool, check: str, was: str, now: str, detail: str = "", caveat: str = "") -> None:
         result.findings.append(Finding(regression, after["backend"], after["audio"], check, was, now, detail, caveat))
 
@@ -185,7 +199,7 @@ def compare_pair(before: dict, after: dict, settings: GateSettings, result: Gate
               "; ".join(after.get("failures") or []) or (after.get("reason") or "") if now > was else "")
     if before["status"] in RAN and after["status"] in RAN:
         _parity(before, after, settings, result, found)
-        _speed(before, after, settings, result, found)
+        _speed(before_runs, after_runs, settings, result, found)
 
 
 def _full(snap: dict, metric: str, which: str):
@@ -260,7 +274,27 @@ def _bill(before: dict, after: dict, result: GateResult, found) -> None:
         found(False, "bill of deviations", _bill_text(old), _bill_text(new), "lost " + ", ".join(lost))
 
 
-def _speed(before: dict, after: dict, settings: GateSettings, result: GateResult, found) -> None:
+def _speed(before_runs: list[dict], after_runs: list[dict], settings: GateSettings, result: GateResult,
+           found) -> None:
+    """Repeated runs (REPEATS quiet ones a side) are tested on their medians; otherwise the latest run of
+    each side on its frames, gated only past a known run-to-run noise."""
+    quiet = [[r for r in runs if quiet_median(r, settings) is not None] for runs in (before_runs, after_runs)]
+    if min(len(runs) for runs in quiet) >= REPEATS:
+        result.comparisons += 1
+        left_out = len(before_runs) + len(after_runs) - len(quiet[0]) - len(quiet[1])
+        if left_out:
+            result.notes.append(f"{_where(after_runs[-1])}: speed: {left_out} busy run(s) or run(s) without enough "
+                                "per-frame latencies left out of the repeats")
+        change = runs_change(*[[quiet_median(r, settings) for r in runs] for runs in quiet],
+                             settings.alpha, settings.min_effect)
+        if change.verdict != "same":
+            found(change.verdict == "slower", "speed", f"{change.median_before_ms:.1f} ms",
+                  f"{change.median_after_ms:.1f} ms", change.text())
+        return
+    before, after = before_runs[-1], after_runs[-1]
+    if len(before_runs) > 1 or len(after_runs) > 1:
+        result.notes.append(f"{_where(after)}: speed: fewer than {REPEATS} quiet runs a side ({len(quiet[0])} and "
+                            f"{len(quiet[1])}): the latest run of each compared")
     a, b = before["speed"].get("frame_ms") or [], after["speed"].get("frame_ms") or []
     if len(a) < MIN_FRAMES or len(b) < MIN_FRAMES:
         which = "the baseline" if len(a) < MIN_FRAMES else "this run"
@@ -272,25 +306,30 @@ def _speed(before: dict, after: dict, settings: GateSettings, result: GateResult
         return
     result.comparisons += 1
     threshold, floor = _speed_threshold(after, settings, result)
-    change = speed_change(a, b, settings.alpha, threshold)
-    if change.verdict != "same":
-        found(change.verdict == "slower", "speed", f"{change.median_before_ms:.1f} ms",
-              f"{change.median_after_ms:.1f} ms", change.text() + floor, busy or "")
+    change = speed_change(a, b, settings.alpha, settings.min_effect if threshold is None else threshold)
+    if change.verdict == "same":
+        return
+    if threshold is None:
+        result.notes.append(f"{_where(after)}: speed not gated: {change.text()}: one run a side, and a run of one "
+                            "machine can differ from the next by more than that (see the note on run-to-run noise)")
+        return
+    found(change.verdict == "slower", "speed", f"{change.median_before_ms:.1f} ms",
+          f"{change.median_after_ms:.1f} ms", change.text() + floor, busy or "")
 
 
-def _speed_threshold(after: dict, settings: GateSettings, result: GateResult) -> tuple[float, str]:
-    """The change of speed that counts: the minimum effect, or the run-to-run noise when it is larger (a
-    note when that noise is unknown); and the words that say which."""
+def _speed_threshold(after: dict, settings: GateSettings, result: GateResult) -> tuple[float | None, str]:
+    """The change of speed that counts for one run a side: the minimum effect, or the run-to-run noise when it
+    is larger; None (and a note) when that noise is unknown; and the words that say which."""
     noise, runs = result.noise.get(pair_key(after), (None, 0))
     if settings.noise is not None:
         noise, runs = settings.noise, 0
     if noise is None:
-        note = (f"speed: the run-to-run noise is unknown where the baseline is one run (a results file, or fewer than "
-                f"{NOISE_RUNS[0]} earlier quiet runs on its branch): a change past the minimum effect but within "
-                "that noise counts; --noise sets it")
+        note = (f"speed: the run-to-run noise is unknown (one baseline run, and fewer than {NOISE_RUNS[0]} earlier "
+                f"quiet runs on a branch): one run a side is not gated; give {REPEATS} or more runs a side "
+                "(interleaved), a branch with its runs in the store, or --noise")
         if note not in result.notes:
             result.notes.append(note)
-        return settings.min_effect, ""
+        return None, ""
     if noise <= settings.min_effect:
         return settings.min_effect, ""
     source = f"over {runs} runs of the baseline's branch" if runs else "--noise"

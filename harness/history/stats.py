@@ -16,8 +16,10 @@ difference that is real but too small to matter, or large but not supported by t
 
 The frames of one run are not independent draws: a whole run can be slower than the next on an
 idle machine (other virtual machines on the host, the CPU's clock, where memory landed), which
-the test cannot see in one pair of runs. `run_noise` measures that from earlier runs of the same
-backend on the same machine: the gate then counts only a change larger than it.
+the test cannot see in one pair of runs. Two ways past that: `runs_change` tests repeated runs
+(each run's median latency one sample, so the run-to-run noise is in the data), and `run_noise`
+measures the noise from earlier runs of the same backend on the same machine, so that the gate
+counts only a single run's change larger than it.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ import numpy as np
 ALPHA = 0.01
 MIN_EFFECT = 0.05
 MIN_FRAMES = 8  # per side; fewer steady frames are not compared
+REPEATS = 5  # runs a side from which speed is judged on the runs' medians (5 and 5: exact p down to 0.008)
 NOISE_RUNS = (3, 10)  # run-to-run noise: from at least 3 and at most the 10 latest runs
 MAX_PAIRS = 4_000_000  # pairwise differences computed at most; larger samples are thinned evenly
 
@@ -47,6 +50,7 @@ class SpeedChange:
     p: float
     alpha: float
     min_effect: float
+    unit: str = "frames"  # what the samples are: "frames" (latencies) or "runs" (each run's median latency)
 
     @property
     def significant(self) -> bool:
@@ -68,7 +72,7 @@ class SpeedChange:
         return (f"median frame latency {signed_pct(self.change)} ({100 * (1 - self.alpha):g} % CI "
                 f"{signed_pct(self.low)} .. {signed_pct(self.high)}, p = {self.p:.2g}; "
                 f"{self.median_before_ms:.1f} -> {self.median_after_ms:.1f} ms, {self.n_before} and {self.n_after} "
-                "frames)")
+                f"{'frames' if self.unit == 'frames' else 'runs (their median latencies)'})")
 
 
 def signed_pct(ratio: float) -> str:
@@ -128,6 +132,22 @@ def speed_change(before_ms, after_ms, alpha: float = ALPHA, min_effect: float = 
     change, low, high = hodges_lehmann(a, b, alpha)
     return SpeedChange(len(a), len(b), float(np.median(a)), float(np.median(b)), change, low, high, p, alpha,
                        min_effect)
+
+
+def runs_change(before_ms, after_ms, alpha: float = ALPHA, min_effect: float = MIN_EFFECT) -> SpeedChange | None:
+    """The test on repeated runs: each run's median frame latency (ms) is one sample, so the run-to-run
+    noise is in the samples the test sees. Mann-Whitney U, exact where there are no ties, and the
+    Hodges-Lehmann change with its interval as for frames; None with fewer than REPEATS runs a side."""
+    from scipy import stats
+    a = np.asarray([x for x in before_ms if x > 0], np.float64)
+    b = np.asarray([x for x in after_ms if x > 0], np.float64)
+    if len(a) < REPEATS or len(b) < REPEATS:
+        return None
+    exact = len(np.unique(np.concatenate([a, b]))) == len(a) + len(b)
+    p = float(stats.mannwhitneyu(b, a, alternative="two-sided", method="exact" if exact else "asymptotic").pvalue)
+    change, low, high = hodges_lehmann(a, b, alpha)
+    return SpeedChange(len(a), len(b), float(np.median(a)), float(np.median(b)), change, low, high, p, alpha,
+                       min_effect, "runs")
 
 
 def run_noise(medians: list[float]) -> float | None:

@@ -34,7 +34,7 @@ from harness.config import load_config
 from harness.procfs import BackgroundProbe
 from harness.history.gate import GateSettings, compare, quiet_median
 from harness.history.snapshot import snapshots
-from harness.history.stats import NOISE_RUNS, run_noise, speed_change
+from harness.history.stats import NOISE_RUNS, REPEATS, run_noise, speed_change
 from harness.parity import run_parity
 
 PAIRS = int(os.environ.get("GATE_AA_PAIRS", "20"))
@@ -87,7 +87,8 @@ def _said(result, backend: str) -> str:
     found = [f for f in result.findings if f.backend == backend and f.check == "speed"]
     if found:
         return "slower" if found[0].regression else "faster"
-    return "busy" if any(n.startswith(f"{backend} /") and "machine was busy" in n for n in result.notes) else "same"
+    return "busy" if any(n.startswith(f"{backend} /") and ("machine was busy" in n or "quiet runs a side" in n)
+                         for n in result.notes) else "same"
 
 
 def evaluate(rows: list[dict]) -> dict:
@@ -131,10 +132,33 @@ def evaluate(rows: list[dict]) -> dict:
             said = gate(mode, "port", before, after)
             out[mode]["ab_compared"] += said != "busy"
             out[mode]["ab_detected"] += said == "slower"
+    out["repeats"] = {size: _repeats(rows, settings, size) for size in (REPEATS, 2 * REPEATS)}
     out["quiet_changes"] = {"aa_abs_median": statistics.median(map(abs, changes["aa"])) if changes["aa"] else None,
                             "aa_abs_max": max(map(abs, changes["aa"]), default=None),
                             "ab_median": statistics.median(changes["ab"]) if changes["ab"] else None,
                             "ab_min": min(changes["ab"], default=None)}
+    return out
+
+
+def _repeats(rows: list[dict], settings: GateSettings, size: int) -> dict:
+    """The gate at its defaults on repeated runs: the pairs taken (runs interleaved in time,
+    as a pull request's job would make them), `size` at a time: A/A the first runs against the runs just
+    after them, A/B those against the slowed port's runs."""
+    out = {"groups": 0, "aa_compared": 0, "aa_alarms": 0, "aa_failed_groups": 0, "ab_compared": 0, "ab_detected": 0}
+    for start in range(0, len(rows) - size + 1, size):
+        group = rows[start:start + size]
+        out["groups"] += 1
+
+        def side(run: str, backend: str) -> list[dict]:
+            return [_snap(backend, r["runs"][run][backend]) for r in group]
+
+        said = [_said(compare(side("a", b), side("a_again", b), settings), b) for b in ("ort_cpu", "port")]
+        out["aa_compared"] += sum(v != "busy" for v in said)
+        out["aa_alarms"] += sum(v in ("slower", "faster") for v in said)
+        out["aa_failed_groups"] += "slower" in said
+        said = _said(compare(side("a_again", "port"), side("b", "port"), settings), "port")
+        out["ab_compared"] += said != "busy"
+        out["ab_detected"] += said == "slower"
     return out
 
 
