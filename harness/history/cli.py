@@ -15,6 +15,7 @@ GATE_EXIT = ("exit codes: 0 no regression, 1 a regression the data supports, 2 n
 
 def add_commands(sub, command) -> None:
     """The `history` and `gate` subcommands, made with `command(sub, name, **kwargs)` (harness.cli's)."""
+    from harness.history.stats import REPEATS
     p = command(sub, "history", help="file runs into the history store, list them, render the history page",
                 description="A history of parity and speed per commit and machine, in one SQLite file "
                             "(default $SYNCTALK_PARITY_HISTORY, else ~/.local/share/synctalk-parity/history.sqlite).")
@@ -53,7 +54,7 @@ def add_commands(sub, command) -> None:
                             "not change. " + GATE_EXIT)
     p.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json",
                    help="the run to judge (results.json or bench.json); several files are repeats, and with "
-                        f"{_repeats()} or more quiet runs a side speed is judged on the runs' medians")
+                        f"{REPEATS} or more quiet runs a side speed is judged on the runs' medians")
     p.add_argument("--against", required=True, nargs="+", metavar="BASELINE",
                    help="results.json (or bench.json) files, or branch:NAME for the store's runs of each backend "
                         "and audio of that branch's latest commit with this machine's fingerprint")
@@ -61,11 +62,6 @@ def add_commands(sub, command) -> None:
     add_gate_settings(p)
     p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the result as a markdown table "
                    "(append it to $GITHUB_STEP_SUMMARY)")
-
-
-def _repeats() -> int:
-    from harness.history.stats import REPEATS
-    return REPEATS
 
 
 def _store_arg(p: argparse.ArgumentParser, what: str = "the history store") -> None:

@@ -20,7 +20,7 @@ Checks of each pair, every one a *comparison*:
   on their median latencies (the run-to-run noise is in the data); with one run a side, on their
   per-frame latencies, and then only past the run-to-run noise of the backend on that machine, when
   it is known (the baseline branch's quiet runs, or ``noise``): unknown, the change is a note, not
-  a finding. One run of a shared machine can be 15 % slower than the next (docs/metrics.md).
+  a finding. One run of a shared machine can be 27 % slower than the next (docs/metrics.md).
 """
 from __future__ import annotations
 
@@ -278,15 +278,15 @@ def _speed(before_runs: list[dict], after_runs: list[dict], settings: GateSettin
            found) -> None:
     """Repeated runs (REPEATS quiet ones a side) are tested on their medians; otherwise the latest run of
     each side on its frames, gated only past a known run-to-run noise."""
-    quiet = [[r for r in runs if quiet_median(r, settings) is not None] for runs in (before_runs, after_runs)]
-    if min(len(runs) for runs in quiet) >= REPEATS:
+    quiet = [[m for m in (quiet_median(r, settings) for r in runs) if m is not None]
+             for runs in (before_runs, after_runs)]
+    if min(len(medians) for medians in quiet) >= REPEATS:
         result.comparisons += 1
         left_out = len(before_runs) + len(after_runs) - len(quiet[0]) - len(quiet[1])
         if left_out:
             result.notes.append(f"{_where(after_runs[-1])}: speed: {left_out} busy run(s) or run(s) without enough "
                                 "per-frame latencies left out of the repeats")
-        change = runs_change(*[[quiet_median(r, settings) for r in runs] for runs in quiet],
-                             settings.alpha, settings.min_effect)
+        change = runs_change(*quiet, settings.alpha, settings.min_effect)
         if change.verdict != "same":
             found(change.verdict == "slower", "speed", f"{change.median_before_ms:.1f} ms",
                   f"{change.median_after_ms:.1f} ms", change.text())

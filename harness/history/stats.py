@@ -122,10 +122,14 @@ def mann_whitney_p(before, after) -> float:
                                     use_continuity=False).pvalue)
 
 
+def _positive(values_ms) -> np.ndarray:
+    """The latencies (ms) above 0, as float64."""
+    return np.asarray([x for x in values_ms if x > 0], np.float64)
+
+
 def speed_change(before_ms, after_ms, alpha: float = ALPHA, min_effect: float = MIN_EFFECT) -> SpeedChange | None:
     """The test on two samples of per-frame latencies (ms, > 0); None with fewer than MIN_FRAMES either side."""
-    a = np.asarray([x for x in before_ms if x > 0], np.float64)
-    b = np.asarray([x for x in after_ms if x > 0], np.float64)
+    a, b = _positive(before_ms), _positive(after_ms)
     if len(a) < MIN_FRAMES or len(b) < MIN_FRAMES:
         return None
     p = mann_whitney_p(a, b)
@@ -139,8 +143,7 @@ def runs_change(before_ms, after_ms, alpha: float = ALPHA, min_effect: float = M
     noise is in the samples the test sees. Mann-Whitney U, exact where there are no ties, and the
     Hodges-Lehmann change with its interval as for frames; None with fewer than REPEATS runs a side."""
     from scipy import stats
-    a = np.asarray([x for x in before_ms if x > 0], np.float64)
-    b = np.asarray([x for x in after_ms if x > 0], np.float64)
+    a, b = _positive(before_ms), _positive(after_ms)
     if len(a) < REPEATS or len(b) < REPEATS:
         return None
     exact = len(np.unique(np.concatenate([a, b]))) == len(a) + len(b)

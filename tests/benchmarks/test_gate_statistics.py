@@ -141,22 +141,21 @@ def evaluate(rows: list[dict]) -> dict:
 
 
 def _repeats(rows: list[dict], settings: GateSettings, size: int) -> dict:
-    """The gate at its defaults on repeated runs: the pairs taken (runs interleaved in time,
-    as a pull request's job would make them), `size` at a time: A/A the first runs against the runs just
-    after them, A/B those against the slowed port's runs."""
+    """The gate at its defaults on repeated runs: the pairs taken `size` at a time (runs interleaved in time,
+    as a pull request's job would make them): A/A the first runs against the runs just after them, A/B
+    those against the slowed port's runs."""
+    def side(group: list[dict], run: str, backend: str) -> list[dict]:
+        return [_snap(backend, r["runs"][run][backend]) for r in group]
+
     out = {"groups": 0, "aa_compared": 0, "aa_alarms": 0, "aa_failed_groups": 0, "ab_compared": 0, "ab_detected": 0}
     for start in range(0, len(rows) - size + 1, size):
         group = rows[start:start + size]
         out["groups"] += 1
-
-        def side(run: str, backend: str) -> list[dict]:
-            return [_snap(backend, r["runs"][run][backend]) for r in group]
-
-        said = [_said(compare(side("a", b), side("a_again", b), settings), b) for b in ("ort_cpu", "port")]
+        said = [_said(compare(side(group, "a", b), side(group, "a_again", b), settings), b) for b in ("ort_cpu", "port")]
         out["aa_compared"] += sum(v != "busy" for v in said)
         out["aa_alarms"] += sum(v in ("slower", "faster") for v in said)
         out["aa_failed_groups"] += "slower" in said
-        said = _said(compare(side("a_again", "port"), side("b", "port"), settings), "port")
+        said = _said(compare(side(group, "a_again", "port"), side(group, "b", "port"), settings), "port")
         out["ab_compared"] += said != "busy"
         out["ab_detected"] += said == "slower"
     return out
