@@ -151,7 +151,8 @@ def _repeats(rows: list[dict], settings: GateSettings, size: int) -> dict:
     for start in range(0, len(rows) - size + 1, size):
         group = rows[start:start + size]
         out["groups"] += 1
-        said = [_said(compare(side(group, "a", b), side(group, "a_again", b), settings), b) for b in ("ort_cpu", "port")]
+        said = [_said(compare(side(group, "a", b), side(group, "a_again", b), settings), b)
+                for b in ("ort_cpu", "port")]
         out["aa_compared"] += sum(v != "busy" for v in said)
         out["aa_alarms"] += sum(v in ("slower", "faster") for v in said)
         out["aa_failed_groups"] += "slower" in said
