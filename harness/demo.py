@@ -1,14 +1,12 @@
-"""`synctalk-parity demo`: cached synthetic models, the demo data, one reference run, FPS printed."""
+"""`synctalk-parity demo`: cached synthetic models, the demo data, one reference run, FPS printed, then
+a parity run with its table and report; the command's options and handler."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
-from fixtures.cache import cached_models
 from fixtures.locate import shared_data_dir
-from harness.bench.baseline import bare_generator_fps
-from reference.data import open_source
-from reference.infer import infer
-from reference.models import ModelFiles, Models
+from harness.text.args import add_progress_args, command, progress_wanted
 from reference.provenance import cache_dir, cached
 
 DEMO_AUDIO = "talk_hb.wav"
@@ -64,6 +62,11 @@ profile = "desktop"
 def run_demo(frames: int = 250, threads: int = 0, output: Path = Path("parity-out/demo"), size: str = "full",
              parity_frames: int = 100, progress: bool = True) -> int:
     """Run the reference, print where the frames went and how fast, then a parity run and its table."""
+    from fixtures.cache import cached_models
+    from harness.bench.baseline import bare_generator_fps
+    from reference.data import open_source
+    from reference.infer import infer
+    from reference.models import ModelFiles, Models
     print(f"models: synthetic {size} (cached in {cache_dir()}) ...", flush=True)
     models_dir = cached_models(size)
     models = Models(ModelFiles.from_dir(models_dir), threads=threads)
@@ -81,9 +84,9 @@ def run_demo(frames: int = 250, threads: int = 0, output: Path = Path("parity-ou
     print(f"bare generator: {bare:.2f} FPS ({where}); reference / bare = {result.fps / bare:.2f}")
     if parity_frames <= 0:
         return 0
-    from harness.config import load_config
-    from harness.console import results_table
-    from harness.parity import exit_code, run_parity
+    from harness.runs.config import load_config
+    from harness.runs.console import results_table
+    from harness.runs.parity import exit_code, run_parity
     config = write_demo_config(Path(output).resolve(), pack, audio, models_dir, parity_frames)
     print(f"\nparity run, {parity_frames} frames x (speech, silence): reference vs ort_cpu, openvino, fp16 ...",
           flush=True)
@@ -93,3 +96,26 @@ def run_demo(frames: int = 250, threads: int = 0, output: Path = Path("parity-ou
     report = render_html([path], Path(output).resolve() / "report")
     print(f"\nresults -> {path}\nconfig  -> {config}\nreport  -> {report}")
     return exit_code(results)
+
+
+def add_parsers(sub) -> None:
+    """The `demo` subcommand."""
+    p = command(sub, "demo", handler=_cmd_demo,
+                help="build models, run the reference on the demo data, print where and how fast",
+                description="Build (once, cached) the full synthetic models and run the reference on the "
+                            "Sanders pack when ../shared/data or $SYNCTALK_PARITY_DATA exists, otherwise on "
+                            "a generated synthetic pack; then a parity run of the reference against ONNX "
+                            "Runtime CPU, OpenVINO and fp16 on speech and silence, with its table.")
+    p.add_argument("--frames", type=int, default=250, metavar="N", help="frames to generate (default 250)")
+    p.add_argument("--threads", type=int, default=0, metavar="T", help="ONNX Runtime threads (default: all cores)")
+    p.add_argument("--output", type=Path, default=Path("parity-out/demo"), metavar="DIR",
+                   help="output folder (default parity-out/demo)")
+    p.add_argument("--size", choices=("full", "tiny"), default="full", help="synthetic model size (default full)")
+    p.add_argument("--parity-frames", type=int, default=100, metavar="N",
+                   help="frames of the parity run that follows (reference vs ORT CPU, OpenVINO, fp16; "
+                        "default 100, 0 to skip)")
+    add_progress_args(p)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    return run_demo(args.frames, args.threads, args.output, args.size, args.parity_frames, progress_wanted(args))

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends.base import RunInputs, in_stage_order
-from harness.tables import fmt_number
+from harness.backends.base import RunInputs
+from reference.stages import in_stage_order
+from harness.text.tables import fmt_number
 
 PLATFORM_SKIP = "not on this platform"
 PARTS = ".parts"  # under [run].output: <run id>/<worker>.json, each pytest-xdist worker's records
@@ -57,8 +58,8 @@ class ParitySession:
 
     def __init__(self, config_path: str, only: list[str] | None, frames: int | None,
                  worker: tuple[str, str] | None = None) -> None:
-        from harness.config import load_config
-        from harness.parity import audio_files, audio_names, golden_audios, models_folder, start_results
+        from harness.runs.config import load_config
+        from harness.runs.parity import audio_files, audio_names, golden_audios, models_folder, start_results
         from reference.errors import ParityError
         try:
             self.cfg = load_config(config_path, only=only, frames=frames)
@@ -68,7 +69,7 @@ class ParitySession:
             self.goldens = golden_audios(self.cfg, self.results["inputs"])
         except ParityError as exc:
             raise pytest.UsageError(f"--parity-config: {exc}") from None
-        from harness.parity import REFERENCE_DIR, audio_labels, unique_names
+        from harness.runs.parity import REFERENCE_DIR, audio_labels, unique_names
         self.worker = worker[1] if worker else None
         self.path = (self.cfg.output / PARTS / worker[0] / f"{worker[1]}.json" if worker
                      else self.cfg.output / "results.json")
@@ -84,14 +85,14 @@ class ParitySession:
     def inputs(self, audio: Path, folder: str) -> RunInputs:
         """The inputs of one run, in a fresh work folder of its own (`folder`: the reference's or the
         backend's, from `backend_dirs`; a worker's reference folder is its own)."""
-        from harness.parity import fresh_dir
+        from harness.runs.parity import fresh_dir
         workdir = fresh_dir(self.cfg.output / "work" / self.audio_dirs[audio] / folder)
         return RunInputs(self.cfg.source, self.cfg.source_kind, audio, self.models, self.cfg.frames, workdir,
                          self.names[audio])
 
     def reference(self, audio: Path):
         """The reference of `audio`, once per session: a golden, the cache's entry, or computed."""
-        from harness.parity import REFERENCE_DIR, reference_of
+        from harness.runs.parity import REFERENCE_DIR, reference_of
         if audio not in self.references:
             folder = REFERENCE_DIR + (f"-{self.worker}" if self.worker else "")
             ref, entry = reference_of(self.cfg, self.results, self.audios.index(audio), self.inputs(audio, folder),
@@ -107,7 +108,7 @@ class ParitySession:
         [run].explain; the backend's last audio also judges its audio dependence across the matrix."""
         import numpy as np
 
-        from harness.parity import judge_audio_dependence, run_backend
+        from harness.runs.parity import judge_audio_dependence, run_backend
         ref = self.reference(audio)
         mouths: list = []
         record = run_backend(spec, ref, self.inputs(audio, self.backend_dirs[spec.name]),
@@ -123,7 +124,7 @@ class ParitySession:
 
     def write(self, finished: bool = False) -> None:
         """results.json (or this worker's part), marked complete when `finished`."""
-        from harness.results import write_results
+        from harness.verdicts.results import write_results
         self.results["partial"] = not finished
         write_results(self.results, self.path)
 
@@ -210,7 +211,7 @@ class PartsMerger:
     def __init__(self, config: pytest.Config) -> None:
         import uuid
 
-        from harness.config import load_config
+        from harness.runs.config import load_config
         from reference.errors import ParityError
         try:
             self.cfg = load_config(config.getoption("--parity-config"), only=config.getoption("--backend"),
@@ -242,7 +243,7 @@ class PartsMerger:
         folder = self.cfg.output / PARTS / self.run_id
         merged = merge_parts(folder, [s.name for s in self.cfg.backends])
         if merged is not None:
-            from harness.results import write_results
+            from harness.verdicts.results import write_results
             path = write_results(merged, self.cfg.output / "results.json")
             self.summary = (f"{len(merged['runs'])} runs of {len(list(folder.glob('*.json')))} workers merged "
                             f"into {path}")
@@ -260,8 +261,8 @@ class PartsMerger:
 def merge_parts(folder: Path, backends: list[str]) -> dict | None:
     """One results document from the workers' parts in `folder` (None without any): the runs in the config's
     order (audio by audio, backend by backend), every worker's reference entries, partial if any part is."""
-    from harness.parity import audio_labels
-    from harness.results import read_results
+    from harness.runs.parity import audio_labels
+    from harness.verdicts.results import read_results
     parts = [read_results(path) for path in sorted(folder.glob("*.json"))]
     if not parts:
         return None

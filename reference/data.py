@@ -457,3 +457,8 @@ def open_source(path: str | Path) -> Pack | Dataset:
         "a pack needs cache/crop_rectangles.json and crops_328/ (plus full_body_img/, rois_320/); "
         "a raw dataset needs full_body_img/ and landmarks/",
     )
+
+
+def open_template_source(path: Path, kind: str) -> TemplateSource:
+    """The pack or raw dataset at `path`."""
+    return Dataset(path) if kind == "dataset" else open_source(path)

@@ -1,15 +1,37 @@
-"""Stage dumps (`--dump-stages DIR`): every intermediate of a run as .npy files plus index.json."""
+"""The pipeline's stages: their names, the order they come in, and their dumps (`--dump-stages DIR`:
+every intermediate of a run as .npy files plus index.json)."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from reference.conventions import Conventions
-from reference.pipeline import AudioFeatures, FrameResult
+
+if TYPE_CHECKING:  # the stage names are read where the pipeline is not loaded
+    from reference.pipeline import AudioFeatures, FrameResult
 
 INDEX_VERSION = 1
+
+# Stage names shared by every backend and the comparison (shapes as the reference dumps them).
+STAGES = {
+    "mel": "(T, 80) normalised log-mel",
+    "embeddings": "(data_len, 512) audio encoder outputs",
+    "padded_features": "(frames, 512) padded features",
+    "audio_windows": "(frames, 32, 16, 16) generator audio inputs",
+    "generator_outputs": "(K, 3, 320, 320) generator outputs before quantisation, first frames",
+}
+STAGE_ORDER = ("mel", "encoder_windows", "embeddings", "padded_features", "audio_windows", "generator_outputs")
+"""Every compared stage in pipeline order: STAGES plus ``encoder_windows``, which only in-process backends give."""
+
+
+def in_stage_order(stages) -> list[str]:
+    """Stage names in pipeline order (STAGE_ORDER), any unknown name after them, alphabetically."""
+    names = set(stages)
+    return [s for s in STAGE_ORDER if s in names] + sorted(names - set(STAGE_ORDER))
+
 DESCRIPTIONS = {
     "mel": "normalised log-mel (T, 80)",
     "encoder_windows": "audio encoder inputs (data_len, 1, 80, 16)",

@@ -45,7 +45,7 @@ def _verdict_line(row: Row) -> str:
 
 
 def render_markdown(results: list[dict]) -> str:
-    """Markdown for a list of results documents (as `harness.results.read_results` returns them)."""
+    """Markdown for a list of results documents (as `harness.verdicts.results.read_results` returns them)."""
     rows = build_rows(results)
     n = counts(rows)
     title = ", ".join(f"{n[s]} {s}" for s in STATUS_WORDS if n[s]) or "no runs"

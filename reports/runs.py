@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.tables import fmt_number, fmt_pct as table_pct
+from harness.text.tables import fmt_number, fmt_pct as table_pct
 
 BASELINES = ("reference", "ort_cpu")
 REGION_LABELS = {"full": "full", "face": "face", "mouth": "mouth", "outside_face": "outside face"}
@@ -126,12 +126,12 @@ def counts(rows: list[Row]) -> dict[str, int]:
 
 
 def fmt(value, spec: str = ".2f", none: str = "–") -> str:
-    """A number for a report table (`harness.tables.fmt_number` with "–" and "∞")."""
+    """A number for a report table (`harness.text.tables.fmt_number` with "–" and "∞")."""
     return fmt_number(value, spec, none=none, infinity="∞")
 
 
 def fmt_pct(value, none: str = "–") -> str:
-    """A share in % for a report table (`harness.tables.fmt_pct`: never rounded up to 100)."""
+    """A share in % for a report table (`harness.text.tables.fmt_pct`: never rounded up to 100)."""
     return table_pct(value, none=none)
 
 

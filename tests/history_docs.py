@@ -1,5 +1,5 @@
 """Hand-made results.json documents for the history and gate tests: runs with chosen verdicts, metrics,
-bills and per-frame latencies, written through the real schema (`harness.results.write_results`)."""
+bills and per-frame latencies, written through the real schema (`harness.verdicts.results.write_results`)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.results import new_results, write_results
+from harness.verdicts.results import new_results, write_results
 
 MACHINE = {"name": "box", "os": "Linux-6.1-x86_64", "cpu": "Test CPU 3000", "cores": 2, "python": "3.11",
            "libraries": {"numpy": "2.0.0", "onnxruntime": "1.20.0"}}

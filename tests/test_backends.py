@@ -7,7 +7,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from harness import metrics
+from harness.verdicts import metrics
 from harness.backends import ort_backend
 from harness.backends.base import BackendFailed, BackendUnavailable, RunInputs
 from harness.backends.fp16_backend import Fp16Backend
@@ -180,7 +180,7 @@ def test_nodes_per_provider_come_from_the_providers_log_and_a_fallback_is_said()
     assert said.startswith("8 of 189 generator nodes ran on the CPU, not on CoreMLExecutionProvider")
     assert ort_backend.cpu_fallback("CoreMLExecutionProvider", {"CoreMLExecutionProvider": 3}, {}) == ""
     assert ort_backend.cpu_fallback("CPUExecutionProvider", {"CPUExecutionProvider": 9}, {}) == ""
-    from harness.console import results_table
+    from harness.runs.console import results_table
     from reports.runs import Row
     run = {"backend": "coreml_all", "audio": "talk.wav", "status": "passed", "info": {"cpu_fallback": said}}
     assert f"  coreml_all / talk.wav: {said}" in results_table({"runs": [run]})

@@ -12,8 +12,8 @@ import pytest
 from harness.bench import baseline
 from harness.bench.measure import measure_inprocess
 from harness.bench.settings import parse_int_list
-from harness.timing import latency_stats
-from harness.parity import timing_summary
+from harness.verdicts.timing import latency_stats
+from harness.runs.parity import timing_summary
 
 SLEEP = 0.02  # seconds per measured frame or generator call
 SLOW = 0.3  # seconds per warm-up frame
@@ -94,7 +94,7 @@ def test_a_port_is_benched_from_the_frame_files_it_writes(synthetic_pack, tmp_pa
     assert b["fps_end_to_end"] < 0.6 * b["fps"] and len(b["frame_latency_ms"][0]) == 12
     assert b["latency"]["p50_ms"] == pytest.approx(50.0, rel=0.3)
     assert record["timings"]["steady_fps"] == b["fps"] and record["timings"]["ttff_s"] == b["ttff_s"]
-    assert "background_cpu" in record["timings"]  # what other processes used meanwhile (harness.procfs)
+    assert "background_cpu" in record["timings"]  # what other processes used meanwhile (harness.system.procfs)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -133,9 +133,9 @@ def test_the_parity_overhead_is_the_runs_wall_time_over_the_backends(synthetic_p
     and a second of extra work in the run (in start_results) shows in full in the ratio."""
     import sys
 
-    from harness import parity
+    from harness.runs import parity
     from harness.bench.overhead import parity_overhead
-    from harness.config import load_config
+    from harness.runs.config import load_config
     path = tmp_path / "p.toml"
     path.write_text(OVERHEAD_CONFIG.format(pack=synthetic_pack, models=tiny_models_dir, out=tmp_path / "out",
                                            python=sys.executable, port=Path(__file__).parent / "fake_ports" / "slow_port.py"))

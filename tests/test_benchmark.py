@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-import harness.config
+import harness.runs.config
 from harness.bench.baseline import bare_generator
 from harness.bench.cli import bench_main
 from harness.bench.settings import bench_settings, parse_int_list
 from harness.bench.sweep import run_bench
 from harness.bench.table import bench_table
-from harness.config import ConfigError, load_config
-from harness.results import read_results
+from harness.runs.config import ConfigError, load_config
+from harness.verdicts.results import read_results
 
 FAKE_PORTS = Path(__file__).parent / "fake_ports"
 LINUX = sys.platform.startswith("linux")
@@ -51,8 +51,8 @@ def write_config(tmp_path: Path, pack: Path, models: Path, backends: str, extra:
 
 @pytest.fixture
 def bench_section(monkeypatch):
-    """Until harness/config.py lists [bench] in its sections, let load_config accept it."""
-    monkeypatch.setattr(harness.config, "SECTIONS", set(harness.config.SECTIONS) | {"bench"})
+    """Until harness/runs/config.py lists [bench] in its sections, let load_config accept it."""
+    monkeypatch.setattr(harness.runs.config, "SECTIONS", set(harness.runs.config.SECTIONS) | {"bench"})
 
 
 @pytest.fixture(scope="module")

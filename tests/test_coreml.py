@@ -300,5 +300,5 @@ def test_coreml_backend_runs_natively_on_a_mac_and_is_skipped_elsewhere(inputs):
     frames = list(run.frames)
     reference = list(ReferenceBackend("reference").run(inputs).frames)
     assert len(frames) == 3 and run.info["engine"] == "coreml" and run.timings["stages"]["generator"] > 0
-    from harness.metrics import psnr
+    from harness.verdicts.metrics import psnr
     assert min(psnr(a, b) for a, b in zip(reference, frames)) >= 35  # fp32 on the CPU: close to the reference

@@ -10,7 +10,7 @@ import weakref
 from pathlib import Path
 
 from harness.diagnosis.explain import diagnosis_models
-from harness.memory import release_memory
+from harness.system.memory import release_memory
 from reference.precision import with_precision
 
 LIMIT_MB = 2048

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from harness.backends import dump_dir
-from harness.backends.base import STAGES
-from harness.metrics import REGIONS
-from harness.results import SCHEMA
-from harness.tolerances import PROFILES
+from reference.stages import STAGES
+from harness.verdicts.metrics import REGIONS
+from harness.verdicts.results import SCHEMA
+from harness.verdicts.tolerances import PROFILES
 from reference import audio, image
 from reference.stages import DESCRIPTIONS
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from harness.backends import dump_dir
-from harness.backends.base import STAGES, BackendFailed, RunInputs
+from reference.stages import STAGES
+from harness.backends.base import BackendFailed, RunInputs
 from harness.backends.subprocess_port import SubprocessBackend, preset_options
 from reference.stages import DESCRIPTIONS
 
@@ -122,7 +123,7 @@ def test_row_shapes_are_the_stage_shapes_of_the_backends_and_the_reference():
 
 
 def test_stage_order_is_the_dump_stages_plus_encoder_windows_in_pipeline_order():
-    from harness.backends.base import STAGE_ORDER, in_stage_order
+    from reference.stages import STAGE_ORDER, in_stage_order
     assert set(STAGE_ORDER) == set(STAGES) | {"encoder_windows"}
     assert [s for s in STAGE_ORDER if s in STAGES] == list(STAGES)  # the same order
     assert in_stage_order({"zz", "generator_outputs", "mel", "aa"}) == ["mel", "generator_outputs", "aa", "zz"]

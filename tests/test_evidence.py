@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.compare import compare_folders
+from harness.runs.compare import compare_folders
 from harness.diagnosis.evidence import codec
 from harness.diagnosis.evidence.findings import findings
 from harness.diagnosis.evidence.paste import Placement, paste_position

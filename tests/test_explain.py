@@ -11,7 +11,7 @@ from harness.cli import main
 from harness.diagnosis.audio import mouth_thumbnail
 from harness.diagnosis.offset import temporal_offset
 from harness.diagnosis.stages import localise_stage
-from harness.results import read_results
+from harness.verdicts.results import read_results
 
 FAKE_PORTS = Path(__file__).parent / "fake_ports"
 STAGES = ("mel", "embeddings", "padded_features", "audio_windows", "generator_outputs")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.config import ConfigError, load_config
+from harness.runs.config import ConfigError, load_config
 
 BASE = """
 [data]
@@ -49,8 +49,8 @@ def test_progress_bars_only_on_a_terminal(tmp_path, synthetic_pack, tiny_models_
 
 
 def test_colour_only_on_a_terminal(monkeypatch):
-    from harness.console import results_table
-    from harness.terminal import colour_enabled
+    from harness.runs.console import results_table
+    from harness.text.terminal import colour_enabled
     results = {"runs": [{"backend": "b", "audio": "a", "status": "failed", "failures": []}]}
     assert "\033[" not in results_table(results, colour_enabled())  # pytest's stdout is no terminal
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
@@ -65,11 +65,11 @@ def test_colour_only_on_a_terminal(monkeypatch):
 
 
 def test_an_unexpected_exception_is_one_line_and_a_log_exit_3(tmp_path, monkeypatch, capsys):
-    import harness.compare
+    import harness.runs.compare
 
     def boom(*args, **kwargs):
         raise ZeroDivisionError("division by zero in the comparison")
-    monkeypatch.setattr(harness.compare, "compare_folders", boom)
+    monkeypatch.setattr(harness.runs.compare, "compare_folders", boom)
     monkeypatch.setenv("SYNCTALK_PARITY_CACHE", str(tmp_path / "cache"))
     assert main(["compare", str(tmp_path), str(tmp_path)]) == 3
     err = capsys.readouterr().err.strip()
@@ -82,7 +82,7 @@ def test_an_unexpected_exception_is_one_line_and_a_log_exit_3(tmp_path, monkeypa
 
 
 def _results(tmp_path: Path) -> dict:
-    from harness.results import read_results
+    from harness.verdicts.results import read_results
     return read_results(tmp_path / "out" / "results.json")
 
 
@@ -119,16 +119,16 @@ def test_a_failing_diagnosis_and_video_are_recorded_on_the_backend(tmp_path, syn
                                                                    monkeypatch, capsys):
     import subprocess
 
-    import harness.parity
-    import harness.video
+    import harness.runs.parity
+    import harness.runs.video
 
     def no_diagnosis(*args, **kwargs):
         raise MemoryError("diagnosis ran out of memory")
 
     def no_mux(cmd, **kwargs):
         raise subprocess.CalledProcessError(1, cmd, stderr=b"aac: encoder not found\n")
-    monkeypatch.setattr(harness.parity, "diagnose", no_diagnosis)
-    monkeypatch.setattr(harness.video.subprocess, "run", no_mux)
+    monkeypatch.setattr(harness.runs.parity, "diagnose", no_diagnosis)
+    monkeypatch.setattr(harness.runs.video.subprocess, "run", no_mux)
     path = write_config(tmp_path, synthetic_pack, tiny_models_dir,
                         '[backends."reference[channel_order=rgb]"]\n' + TWO_BACKENDS)
     path.write_text(path.read_text().replace("explain = false", "explain = true"))
@@ -168,7 +168,7 @@ def test_a_configured_port_that_cannot_start_is_an_error_and_a_failed_test(
 def test_work_folders_never_collide(tmp_path, synthetic_pack, tiny_models_dir):
     """Two audios with the same stem, two backend names with the same safe name, a backend named like
     the reference's folder: every run keeps a work folder of its own."""
-    from harness.parity import unique_names
+    from harness.runs.parity import unique_names
     assert unique_names(["a[b]", "a_b_", "A_B_", "reference"], reserved=("reference",)) == \
         ["a_b_", "a_b_-2", "A_B_-3", "reference-2"]
     for folder in ("one", "two"):
@@ -223,7 +223,7 @@ def test_the_ssim_kernel_caches_in_the_user_cache_from_a_read_only_install(tmp_p
                     ignore=shutil.ignore_patterns("__pycache__"))
     for path in [copy, *copy.rglob("*")]:
         path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-    code = ("import numpy as np, harness.ssim_kernel as k; assert k.__file__.startswith(%r), k.__file__; "
+    code = ("import numpy as np, harness.verdicts.ssim_kernel as k; assert k.__file__.startswith(%r), k.__file__; "
             "x = np.arange(300, dtype=np.uint8).reshape(10, 30); out = np.zeros((4, 12), np.float32); "
             "k.ssim_rows(x, x, out, 3, 7, 6.5025, 58.5225); assert abs(out - 1).max() < 1e-6") % str(copy)
     env = {**os.environ, "SYNCTALK_PARITY_CACHE": str(tmp_path / "cache"), "PYTHONDONTWRITEBYTECODE": "1",

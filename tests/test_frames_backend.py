@@ -9,9 +9,9 @@ import pytest
 
 from harness.backends.frames_dir import FramesBackend
 from harness.cli import main
-from harness.config import ConfigError, load_config
-from harness.parity import silence_wav
-from harness.results import read_results
+from harness.runs.config import ConfigError, load_config
+from harness.runs.parity import silence_wav
+from harness.verdicts.results import read_results
 from reference.data import open_source
 from reference.infer import infer
 from reference.models import ModelFiles, Models
@@ -146,11 +146,11 @@ def test_a_folder_of_a_buggy_ports_frames_gets_the_ports_bill(tmp_path, syntheti
 def test_a_failing_evidence_is_an_error_of_the_run_and_the_diagnosis_still_runs(tmp_path, synthetic_pack,
                                                                                  tiny_models_dir, made_elsewhere,
                                                                                  monkeypatch):
-    import harness.parity
+    import harness.runs.parity
 
     def broken(*args, **kwargs):
         raise RuntimeError("evidence broke")
-    monkeypatch.setattr(harness.parity, "run_findings", broken)
+    monkeypatch.setattr(harness.runs.parity, "run_findings", broken)
     folder = tmp_path / "frames"
     shutil.copytree(made_elsewhere / "frames" / "audio", folder)
     (folder / "frame_00002.png").unlink()

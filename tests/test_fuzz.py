@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.config import ConfigError, ParityConfig, config_from_dict, read_toml
-from harness.results import read_results
+from harness.runs.config import ConfigError, ParityConfig, config_from_dict, read_toml
+from harness.verdicts.results import read_results
 from reference.audio import load_wav
 from reference.data import N_LANDMARKS, Pack, read_landmarks
 from reference.errors import InputError

@@ -247,7 +247,7 @@ def test_the_background_probe_counts_other_processes_and_not_the_runs_own():
     import sys
     import time
 
-    from harness.procfs import BackgroundProbe, _own_seconds
+    from harness.system.procfs import BackgroundProbe, _own_seconds
     probe = BackgroundProbe()
     other = subprocess.Popen([sys.executable, "-c", BURN.format(s=1.5)])
     time.sleep(1.5)

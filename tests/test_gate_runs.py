@@ -19,7 +19,7 @@ import pytest
 
 import history_docs as docs
 from harness.cli import main
-from harness.results import read_results
+from harness.verdicts.results import read_results
 
 PORT = Path(__file__).parent / "fake_ports" / "defect_port.py"
 SLOW_PORT = Path(__file__).parent / "fake_ports" / "slow_port.py"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from go_ports import go_port_options
-from harness.config import load_config, read_toml
-from harness.parity import run_parity
+from harness.runs.config import load_config, read_toml
+from harness.runs.parity import run_parity
 
 pytestmark = pytest.mark.go_ports
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.cli_args import PROFILE_NAMES
-from harness.golden_check import check_golden
-from harness.tolerances import PROFILES
+from harness.text.args import PROFILE_NAMES
+from harness.runs.golden_check import check_golden
+from harness.verdicts.tolerances import PROFILES
 from reference.conventions import Conventions
 from reference.data import Pack
 from reference.errors import InputError
@@ -140,7 +140,7 @@ def test_a_golden_is_replaced_atomically(inputs, tmp_path, monkeypatch):
 
 def _installed_as_if(monkeypatch, manifest: dict, **versions: str) -> None:
     """This machine's libraries seen as the recorded ones, except `versions` (name with _ for -)."""
-    import harness.golden_check as golden_check
+    import harness.runs.golden_check as golden_check
     installed = {**manifest["libraries"], **{k.replace("_", "-"): v for k, v in versions.items()}}
     monkeypatch.setattr(golden_check, "library_versions", lambda: installed)
 
@@ -185,7 +185,7 @@ def test_a_decoder_that_gives_rgb_fails_the_tolerant_profile_at_the_frames(recor
 
 
 def test_another_cpu_is_named_and_judged_with_the_profile(recorded, monkeypatch):
-    import harness.golden_check as golden_check
+    import harness.runs.golden_check as golden_check
     other = {**read_manifest(recorded)["cpu"], "model": "Another CPU", "isa": ["sse4_2"]}
     monkeypatch.setattr(golden_check, "cpu_fingerprint", lambda: other)
     check = check_golden(recorded, profile="mobile")

@@ -56,7 +56,7 @@ def test_a_run_is_filed_with_what_a_comparison_needs_and_only_once(tmp_path, cap
 
 def _writer(store: str, paths: list[str], barrier, codes) -> None:
     """One process: waits for the others, then files its results one `history add` at a time."""
-    import harness.parity  # noqa: F401 - imported before the start, so that the processes overlap
+    import harness.runs.parity  # noqa: F401 - imported before the start, so that the processes overlap
     barrier.wait()
     codes.put([_add(Path(store), Path(path)) for path in paths])
 
@@ -106,7 +106,7 @@ def test_a_corrupt_or_foreign_results_file_is_refused_and_nothing_is_added(tmp_p
 def test_a_partial_results_file_is_refused(tmp_path, capsys):
     doc = docs.results([docs.run()])
     doc["partial"] = True
-    from harness.results import write_results
+    from harness.verdicts.results import write_results
     path = write_results(doc, tmp_path / "results.json")
     assert _add(tmp_path / "history.sqlite", path) == 2
     assert "partial results file" in capsys.readouterr().err and not (tmp_path / "history.sqlite").exists()

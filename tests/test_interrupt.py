@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import new_results, read_results, write_results
+from harness.verdicts.results import new_results, read_results, write_results
 from reference.data import Pack
 from reference.errors import InputError
 from reference.golden import read_manifest, write_golden

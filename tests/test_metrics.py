@@ -1,4 +1,4 @@
-"""harness.metrics against crafted answers, plain numpy and scikit-image on real Sanders frames."""
+"""harness.verdicts.metrics against crafted answers, plain numpy and scikit-image on real Sanders frames."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from harness import metrics, ssim_kernel
+from harness.verdicts import metrics, ssim_kernel
 from reference.image import rect_mouth_box
 
 RECT = (532, 210, 714, 392)  # a Sanders-like face rect (x1, y1, x2, y2)
@@ -411,7 +411,7 @@ def test_frame_metrics_rejects_bad_input(ref, cand, rect, match):
 
 def test_ssim_skips_equal_windows_bit_exactly(shared_data):
     """Only windows touching differing pixels are computed: same map as computing them all."""
-    from harness.metrics import _ssim_dense, _ssim_interior
+    from harness.verdicts.metrics import _ssim_dense, _ssim_interior
     ref = cv2.imread(str(shared_data / "sanders_pack" / "full_body_img" / "10.jpg"))
     cand = ref.copy()
     cand[300:340, 600:650] = cv2.GaussianBlur(cand[300:340, 600:650], (5, 5), 0)

@@ -10,10 +10,10 @@ import pytest
 
 from harness.backends.base import Backend, BackendRun, RunInputs
 from harness.cli import main
-from harness.config import BackendSpec, ConfigError, load_config
-from harness.parity import run_backend, run_reference
-from harness.results import read_results, write_results
-from harness.tolerances import PROFILES, Thresholds
+from harness.runs.config import BackendSpec, ConfigError, load_config
+from harness.runs.parity import run_backend, run_reference
+from harness.verdicts.results import read_results, write_results
+from harness.verdicts.tolerances import PROFILES, Thresholds
 from reference.errors import InputError
 
 FAKE_PORTS = Path(__file__).parent / "fake_ports"

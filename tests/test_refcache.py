@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import parity, refcache
+from harness.runs import parity, refcache
 from harness.cli import main
-from harness.config import load_config
-from harness.results import read_results
+from harness.runs.config import load_config
+from harness.verdicts.results import read_results
 from reference.conventions import Conventions
 
 CONFIG = """

@@ -18,7 +18,7 @@ import pytest
 
 from browser import broken_images, chromium
 from harness.cli import main
-from harness.results import new_results, read_results, write_results
+from harness.verdicts.results import new_results, read_results, write_results
 from reports.html import render_html
 from reports.junit import render_junit
 from reports.markdown import render_markdown

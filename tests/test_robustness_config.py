@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.config import ConfigError, load_config
+from harness.runs.config import ConfigError, load_config
 
 DATA = """[data]
 pack = "{pack}"

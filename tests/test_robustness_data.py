@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.config import ConfigError, load_config
+from harness.runs.config import ConfigError, load_config
 from reference.data import Dataset, open_source
 from reference.errors import InputError
 from expect import expect_error

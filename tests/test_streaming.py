@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import metrics, parity
+from harness.verdicts import metrics
+
+from harness.runs import parity
 from harness.backends.base import RunInputs
 from harness.backends.subprocess_port import SubprocessBackend
-from harness.config import BackendSpec
-from harness.tolerances import Thresholds
+from harness.runs.config import BackendSpec
+from harness.verdicts.tolerances import Thresholds
 from reference.ordered_worker import OrderedWorker
 
 SLOW = Path(__file__).parent / "fake_ports" / "slow_port.py"

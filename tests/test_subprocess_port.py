@@ -65,7 +65,7 @@ def alive(pid: int) -> bool:
 # --------------------------------------------------------------------------- a good port
 
 def test_a_port_without_timing_lines_is_timed_from_the_files_it_writes(pack, tmp_path):
-    from harness.parity import timing_summary
+    from harness.runs.parity import timing_summary
     frames, startup, per_frame = 20, 1.0, 0.05
     run = fake("slow_port.py", "--startup", str(startup), "--per-frame", str(per_frame)).run(
         inputs(pack, tmp_path / "w", frames))
@@ -87,7 +87,7 @@ def test_a_port_without_timing_lines_is_timed_from_the_files_it_writes(pack, tmp
 
 
 def test_a_port_with_frame_lines_keeps_its_own_latencies(pack, tmp_path):
-    from harness.parity import timing_summary
+    from harness.runs.parity import timing_summary
     run = fake("copy_port.py").run(inputs(pack, tmp_path / "w"))
     list(run.frames)
     out = timing_summary(run.timings, N)

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from harness.tables import fmt_number, fmt_pct
-from harness.tolerances import Thresholds, evaluate
+from harness.text.tables import fmt_number, fmt_pct
+from harness.verdicts.tolerances import Thresholds, evaluate
 from reports.runs import fmt_pct as report_pct
 
 

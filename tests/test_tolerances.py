@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from harness.tolerances import PROFILES, Thresholds, evaluate
+from harness.verdicts.tolerances import PROFILES, Thresholds, evaluate
 
 FRAME = 6  # 0-based index of every worst frame below
 STAGES = ("mel", "embeddings", "generator_outputs")

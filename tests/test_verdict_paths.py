@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from harness import results
+from harness.verdicts import results
 from harness.diagnosis.audio import IGNORES_BELOW, MIN_REFERENCE_CHANGE, audio_dependence
-from harness.results import new_results, read_results, write_results
+from harness.verdicts.results import new_results, read_results, write_results
 from reference.errors import InputError
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from harness.cli import main
-from harness.results import read_results
+from harness.verdicts.results import read_results
 
 FAKE_PORTS = Path(__file__).parent / "fake_ports"
 

@@ -15,24 +15,6 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-# Stage names shared by every backend and the comparison (shapes as the reference dumps them).
-STAGES = {
-    "mel": "(T, 80) normalised log-mel",
-    "embeddings": "(data_len, 512) audio encoder outputs",
-    "padded_features": "(frames, 512) padded features",
-    "audio_windows": "(frames, 32, 16, 16) generator audio inputs",
-    "generator_outputs": "(K, 3, 320, 320) generator outputs before quantisation, first frames",
-}
-STAGE_ORDER = ("mel", "encoder_windows", "embeddings", "padded_features", "audio_windows", "generator_outputs")
-"""Every compared stage in pipeline order: STAGES plus ``encoder_windows``, which only in-process backends give."""
-
-
-def in_stage_order(stages) -> list[str]:
-    """Stage names in pipeline order (STAGE_ORDER), any unknown name after them, alphabetically."""
-    names = set(stages)
-    return [s for s in STAGE_ORDER if s in names] + sorted(names - set(STAGE_ORDER))
-
-
 class BackendUnavailable(Exception):
     """The backend cannot run on this machine (a provider or package this platform cannot have: CoreML off
     macOS, CUDA without a GPU): skipped, with the reason. A configured port binary that is missing is

@@ -2,7 +2,7 @@
 
 `FrameWatcher` polls ``os.scandir`` of the frames folder every few milliseconds and records when
 each expected frame file first appears (``time.perf_counter``, seconds after the port's start);
-`harness.timing.steady_from_appearances` turns those times into the time to first frame, the
+`harness.verdicts.timing.steady_from_appearances` turns those times into the time to first frame, the
 steady-state FPS and the per-frame interval percentiles. A file's ``st_mtime_ns`` is
 kept beside it as a cross-check (the last write, so a little later than the appearance).
 """

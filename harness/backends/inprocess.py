@@ -2,21 +2,15 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from harness.backends.base import Backend, BackendRun, RunInputs
 from reference.conventions import Conventions
-from reference.data import Dataset, TemplateSource, open_source
+from reference.data import open_template_source
 from reference.pipeline import ReferencePipeline, audio_features
 from reference.stages import StageDump
-
-
-def open_template_source(path: Path, kind: str) -> TemplateSource:
-    """The pack or raw dataset at `path`."""
-    return Dataset(path) if kind == "dataset" else open_source(path)
 
 
 class PipelineBackend(Backend):

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from harness.backends import dump_dir
-from harness.backends.base import STAGES
+from reference.stages import STAGES
 
 DUMP_KEYS = ("pattern", "format", "shape", "index_base")
 DUMP_FORMATS = ("npy", "f32le")

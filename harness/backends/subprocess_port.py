@@ -92,7 +92,7 @@ seconds, for the p50/p90/p99 latency). Every other stdout line is ignored.
 While the port runs, a thread (`frame_watch.FrameWatcher`) polls the frames folder every 3 ms:
 ``frame_appear_s`` lists, per expected frame, when its file first appeared (seconds after the
 start; None if never seen before the exit), from which the time to first frame, the steady-state
-FPS and the per-frame intervals are derived (`harness.timing.steady_from_appearances`);
+FPS and the per-frame intervals are derived (`harness.verdicts.timing.steady_from_appearances`);
 ``frame_mtime_span_s`` (last minus first frame's ``st_mtime_ns``) cross-checks the span. A port
 that prints frame lines keeps its own per-frame figures.
 

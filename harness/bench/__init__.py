@@ -38,7 +38,7 @@ its own threading) and ``frames``. Settings come from the arguments, else from t
 ``[bench]`` table (``warmup`` = 5, ``repeats`` = 1, ``threads`` = none, ``frames`` = none, i.e.
 the config's own threads and ``[data].frames``).
 
-The results document has the schema of results.json (`harness.results`): one run record per
+The results document has the schema of results.json (`harness.verdicts.results`): one run record per
 backend x sweep point with status passed / skipped / error, its ``bench`` measurements and a
 ``timings`` summary; the top-level ``bench`` key holds the settings, the sweep points and their
 bare-generator baselines.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.timing import latency_stats
+from harness.verdicts.timing import latency_stats
 from reference.models import ModelFiles, Models
 
 

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from harness.backends.base import RunInputs
-from harness.config import BackendSpec, ParityConfig
-from harness.parity import REFERENCE_DIR, fresh_dir, golden_audios, models_folder, reference_of, run_parity, \
+from harness.runs.config import BackendSpec, ParityConfig
+from harness.runs.parity import REFERENCE_DIR, fresh_dir, golden_audios, models_folder, reference_of, run_parity, \
     start_results
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from harness.backends.base import Backend
 from harness.backends.registry import make_backend
-from harness.config import check_bench, read_toml
+from harness.runs.config import check_bench, read_toml
 
 THREAD_OPTION = {"reference": "threads", "fp16": "threads", "openvino": "threads",
                  "onnxruntime": "intra_op_threads"}
@@ -13,7 +13,7 @@ THREAD_OPTION = {"reference": "threads", "fp16": "threads", "openvino": "threads
 
 
 def bench_settings(path: str | Path) -> dict:
-    """The ``[bench]`` table of a parity config, checked (`harness.config.check_bench`), with defaults."""
+    """The ``[bench]`` table of a parity config, checked (`harness.runs.config.check_bench`), with defaults."""
     path = Path(path)
     return check_bench(path, read_toml(path).get("bench", {}))
 

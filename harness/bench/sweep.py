@@ -12,11 +12,11 @@ from harness.backends.reference import ReferenceBackend
 from harness.bench.baseline import bare_generator
 from harness.bench.measure import bench_backend
 from harness.bench.overhead import parity_overhead
-from harness.procfs import cores
+from harness.system.procfs import cores
 from harness.bench.settings import effective_threads, with_threads
-from harness.config import SILENCE, ConfigError, ParityConfig
-from harness.parity import audio_names, models_folder, silence_wav, start_results, unique_names
-from harness.results import write_results
+from harness.runs.config import SILENCE, ConfigError, ParityConfig
+from harness.runs.parity import audio_names, models_folder, silence_wav, start_results, unique_names
+from harness.verdicts.results import write_results
 from reference.conventions import Conventions
 from reference.models import ModelFiles, Models
 

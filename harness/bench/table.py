@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from harness.bench.measure import AUDIO_STAGES, STAGE_KEYS
-from harness.tables import fmt_number, grid
+from harness.text.tables import fmt_number, grid
 
 TOP_STAGES = 3
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.metrics import psnr
+from harness.verdicts.metrics import psnr
 from reference.data import open_source
 from reference.errors import InputError
 from reference.models import ENCODER_FILE, GENERATOR_FILE, ModelFiles, Models

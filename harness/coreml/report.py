@@ -9,7 +9,7 @@ from pathlib import Path
 from harness.coreml.audit import Audit, audit
 from harness.coreml.graph import Graph, describe_resample
 from harness.coreml.read import read_model
-from harness.tables import grid
+from harness.text.tables import grid
 from reference.errors import InputError
 
 SHOWN_PER_STATUS = 5

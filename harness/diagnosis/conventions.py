@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from harness.diagnosis.fit import OFFSETS, fit_audio, fit_background
-from harness.metrics import psnr_from_mse
+from harness.verdicts.metrics import psnr_from_mse
 from harness.diagnosis.render import Renderer
 from reference.conventions import ALIASES, CHOICES, Conventions, JpegCodec, jpeg_codec
 from reference.data import template_index

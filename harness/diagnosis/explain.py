@@ -18,7 +18,7 @@ from harness.diagnosis.conventions import bill_lines
 from harness.diagnosis.evidence.findings import finding_lines
 from harness.diagnosis.offset import temporal_offset
 from harness.diagnosis.stages import localise_stage
-from harness.tolerances import evaluate
+from harness.verdicts.tolerances import evaluate
 
 DIAGNOSIS_FRAMES = 40  # candidate frames kept for the diagnosis: the convention fit reproduces them all
 OFFSET_FRAMES = 12  # candidate frames the offset search shifts against the reference
@@ -42,7 +42,7 @@ def layer_candidate(backend) -> tuple[str, dict | None] | None:
 
 def diagnosis_models(folder: Path):
     """The model sessions of one diagnosis; they and their reduced-precision variants are freed with it
-    (`harness.memory.release_memory` after the run gives their arenas back: tests/test_diagnosis_memory.py)."""
+    (`harness.system.memory.release_memory` after the run gives their arenas back: tests/test_diagnosis_memory.py)."""
     from reference.models import ModelFiles, Models, session_options
     options = session_options()
     options.enable_mem_pattern = False  # no pre-planned block for every activation: ~180 MB less per generator
@@ -55,7 +55,7 @@ def diagnose(record: dict, spec, inputs, ref, candidate_first: list[np.ndarray],
     its worst frame per criterion, ``ref`` the ``frame_stream.ReferenceFrames`` of the same audio,
     ``candidate_first`` the candidate's first frames, None where one is missing, ``stages`` the stage
     arrays it dumped)."""
-    from harness.backends.inprocess import open_template_source
+    from reference.data import open_template_source
     from harness.diagnosis.conventions import fit_conventions
 
     started = time.perf_counter()

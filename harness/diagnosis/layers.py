@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from harness.metrics import feature_drift
+from harness.verdicts.metrics import feature_drift
 from reference.precision import fp16_model
 
 __all__ = ["first_divergent_layer", "expose_outputs", "frame_inputs"]

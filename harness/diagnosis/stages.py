@@ -7,7 +7,7 @@ is reported as unseen, not as agreeing.
 """
 from __future__ import annotations
 
-from harness.backends.base import STAGES
+from reference.stages import STAGES
 
 FEATURE_STAGES = tuple(STAGES)
 AFTER_GENERATOR = "compositing (crop, paste, resize, quantisation, output encoding)"

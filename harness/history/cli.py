@@ -1,6 +1,6 @@
 """`synctalk-parity history add|list` and `synctalk-parity gate`: their options and what they do.
 
-(`history report` renders with `reports.history`, a layer above; `harness.cli` calls it.)
+(`history report` renders with `reports.history`, a layer above: `reports.cli` adds that action.)
 """
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.text.args import command
+
 BRANCH_PREFIX = "branch:"
 GATE_EXIT = ("exit codes: 0 no regression, 1 a regression the data supports, 2 nothing could be compared (other "
              "machine, backend, audio or inputs: the message says why) or bad input, 3 an unexpected crash.")
 
 
-def add_commands(sub, command) -> None:
-    """The `history` and `gate` subcommands, made with `command(sub, name, **kwargs)` (harness.cli's)."""
+def add_parsers(sub):
+    """The `history` and `gate` subcommands; returns the history command's actions, to which
+    `reports.cli` adds `report`."""
     from harness.history.stats import REPEATS
     p = command(sub, "history", help="file runs into the history store, list them, render the history page",
                 description="A history of parity and speed per commit and machine, in one SQLite file "
@@ -27,23 +30,18 @@ def add_commands(sub, command) -> None:
                                        "audio and config hash. Adding a run again changes nothing; a bad file is "
                                        "refused and the store is left as it was.")
     a.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json", help="results.json or bench.json files")
-    _store_arg(a)
+    store_arg(a)
     a.add_argument("--commit", metavar="HASH", help="the commit the runs belong to (default: git HEAD of this folder)")
     a.add_argument("--branch", metavar="NAME",
                    help="the branch to file them under (default: the checkout's branch; none when detached or "
                         "with --commit); `gate --against branch:NAME` compares with a branch's latest runs")
+    a.set_defaults(handler=history_main)
     a = actions.add_parser("list", help="the runs in the store, oldest commit first")
-    _store_arg(a)
-    a = actions.add_parser("report", help="render the history page: trend charts per backend and metric",
-                           description="Render the store into a self-contained HTML page (DIR/index.html, charts "
-                                       "beside it): per backend, worst PSNR, identical %%, steady FPS over the "
-                                       "bare generator, p99 latency and RSS over commits, one line per machine, "
-                                       "change points marked where the gate's test says the level moved, and "
-                                       "the bill of deviations per commit.")
-    _store_arg(a)
-    a.add_argument("--out", type=Path, required=True, metavar="DIR", help="report folder")
+    a.set_defaults(handler=history_main)
+    store_arg(a)
 
-    p = command(sub, "gate", help="compare a run with its baseline: exit 1 only on a regression the data supports",
+    p = command(sub, "gate", handler=gate_main,
+                help="compare a run with its baseline: exit 1 only on a regression the data supports",
                 description="Compare every run of RESULTS.json with the baseline's run of the same backend and "
                             "audio on an alike machine: the verdict, worst PSNR, identical %%, feature drift per "
                             "stage, the bill of deviations (on the latest run of each side), and speed: with "
@@ -58,13 +56,14 @@ def add_commands(sub, command) -> None:
     p.add_argument("--against", required=True, nargs="+", metavar="BASELINE",
                    help="results.json (or bench.json) files, or branch:NAME for the store's runs of each backend "
                         "and audio of that branch's latest commit with this machine's fingerprint")
-    _store_arg(p, "the store that branch:NAME reads")
+    store_arg(p, "the store that branch:NAME reads")
     add_gate_settings(p)
     p.add_argument("--markdown", type=Path, metavar="FILE", help="also write the result as a markdown table "
                    "(append it to $GITHUB_STEP_SUMMARY)")
+    return actions
 
 
-def _store_arg(p: argparse.ArgumentParser, what: str = "the history store") -> None:
+def store_arg(p: argparse.ArgumentParser, what: str = "the history store") -> None:
     p.add_argument("--store", type=Path, metavar="PATH",
                    help=f"{what} (default $SYNCTALK_PARITY_HISTORY, else ~/.local/share/synctalk-parity/history.sqlite)")
 
@@ -105,7 +104,7 @@ def _store(args: argparse.Namespace) -> Path:
 
 def read_complete(path: Path) -> dict:
     """A results (or bench) file, read and validated; InputError for a partial one."""
-    from harness.results import read_results
+    from harness.verdicts.results import read_results
     from reference.errors import InputError
     results = read_results(path)
     if results.get("partial"):
@@ -125,7 +124,7 @@ def history_main(args: argparse.Namespace) -> int:
         print(f"{done.added} run(s) filed, {done.already} already there, under {commit.sha[:12]}"
               f"{' on ' + commit.branch if commit.branch else ''} -> {store}")
         return 0
-    from harness.tables import grid
+    from harness.text.tables import grid
     rows = [("commit", "branch", "machine", "fingerprint", "mode", "backend", "audio", "status", "created")]
     rows += [(r["commit_sha"][:12], r["branch"] or "-", r["machine"] or "-", r["fingerprint"], r["mode"], r["backend"],
               r["audio"], r["status"], r["created"][:19]) for r in load_runs(store)]

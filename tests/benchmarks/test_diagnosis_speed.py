@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from fixtures.cache import cached_models
 from harness.bench.baseline import bare_generator_fps
-from harness.config import load_config
-from harness.parity import run_parity
+from harness.runs.config import load_config
+from harness.runs.parity import run_parity
 from reference.models import ModelFiles, Models
 from go_ports import go_port_options
 from test_go_ports import toml_text

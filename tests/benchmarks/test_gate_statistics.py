@@ -30,12 +30,12 @@ from pathlib import Path
 
 
 import history_docs as docs
-from harness.config import load_config
-from harness.procfs import BackgroundProbe
+from harness.runs.config import load_config
+from harness.system.procfs import BackgroundProbe
 from harness.history.gate import GateSettings, compare, quiet_median
 from harness.history.snapshot import snapshots
 from harness.history.stats import NOISE_RUNS, REPEATS, run_noise, speed_change
-from harness.parity import run_parity
+from harness.runs.parity import run_parity
 
 PAIRS = int(os.environ.get("GATE_AA_PAIRS", "20"))
 QUIET_WAIT_S = float(os.environ.get("GATE_AA_QUIET_WAIT", "0"))  # wait up to this long for a quiet machine per pair

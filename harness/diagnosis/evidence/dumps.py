@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.backends.base import STAGE_ORDER, in_stage_order
+from reference.stages import STAGE_ORDER, in_stage_order
 
 UNRELATED = 0.2
 SCALE = 0.1  # |scale_ratio - 1|

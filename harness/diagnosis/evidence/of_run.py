@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.backends.inprocess import open_template_source
+from reference.data import open_template_source
 from harness.diagnosis.evidence import codec
 from harness.diagnosis.evidence.collect import Evidence, observe_all
 from harness.diagnosis.evidence.findings import findings

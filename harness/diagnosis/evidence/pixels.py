@@ -68,16 +68,3 @@ def gain_db(total: float, removed: float) -> float:
     return math.inf if left <= total * 1e-12 else 10.0 * math.log10(total / left)
 
 
-def frame_list(frames: Sequence[int]) -> str:
-    """Frame numbers as ranges: [1, 2, 3, 7] -> "1-3, 7"."""
-    out, run = [], []
-    for f in sorted(frames):
-        if run and f == run[-1] + 1:
-            run.append(f)
-            continue
-        if run:
-            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-        run = [f]
-    if run:
-        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-    return ", ".join(out)

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from harness import metrics
+from harness.verdicts import metrics
 from harness.backends.port_files import DumpError, find_stage_dumps
 from harness.diagnosis.evidence import codec
 from harness.diagnosis.evidence.collect import Evidence
 from harness.diagnosis.evidence.findings import finding_lines, findings
-from harness.terminal import colour_enabled, paint
-from harness.tolerances import Thresholds, evaluate
+from harness.text.terminal import colour_enabled, paint
+from harness.verdicts.tolerances import Thresholds, evaluate
 from reference.data import open_source, read_image, template_index
 from reference.errors import InputError
 
@@ -199,7 +199,7 @@ def compare_folders(dir_a: Path, dir_b: Path, pattern: str = "frame_*.*", pack: 
     for failure in failures:
         print(f"  violated: {failure}")
     if json_out:
-        from harness.results import to_json
+        from harness.verdicts.results import to_json
         doc = {"pairs": rows, "only_a": missing, "only_b": extra, "thresholds": thresholds.to_dict(),
                "passed": not failures, "failures": failures, "findings": found}
         json_out.write_text(json.dumps(to_json(doc), indent=1))

@@ -1,4 +1,4 @@
-"""The compiled kernels of ``harness.metrics`` (numba): the SSIM map, one pass over the rows of a uint8
+"""The compiled kernels of ``harness.verdicts.metrics`` (numba): the SSIM map, one pass over the rows of a uint8
 image pair, and per-channel histograms.
 
 For every window of ``win x win`` pixels the sums Sx, Sy, Sxy and Sdd (d = x - y) are kept as
@@ -11,7 +11,7 @@ but c1 and c2 an integer below 2^53, so the variances suffer no cancellation; th
 float64 and stored as float32. The floating-point flags allow
 reassociation and fused multiply-add (exact on these integers) but no approximate division; numpy's
 error model (no ZeroDivisionError check: the denominator is positive) lets the ratio loop vectorize.
-The kernels release the GIL (``nogil``): ``harness.metrics`` runs bands of rows on Python threads.
+The kernels release the GIL (``nogil``): ``harness.verdicts.metrics`` runs bands of rows on Python threads.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 from numba.core.caching import CacheImpl, UserProvidedCacheLocator
 
-from harness.userdirs import writable_dir
+from harness.system.userdirs import writable_dir
 
 _FLAGS = {"reassoc", "nsz", "contract", "nnan", "ninf"}
 
@@ -99,7 +99,7 @@ def _ssim_row(cx: np.ndarray, cy: np.ndarray, cxy: np.ndarray, cdd: np.ndarray, 
 
 @njit(cache=True, nogil=True, fastmath=_FLAGS, error_model="numpy")
 def ssim_rows(x: np.ndarray, y: np.ndarray, out: np.ndarray, channels: int, win: int, c1: float,
-              c2: float) -> np.ndarray:  # pragma: no cover - compiled; tested through harness.metrics
+              c2: float) -> np.ndarray:  # pragma: no cover - compiled; tested through harness.verdicts.metrics
     """Write the SSIM map of uint8 images ``x``, ``y`` (H x W*C, channels interleaved) into ``out``
     ((H - win + 1) x (W - win + 1)*C float32); return its per-channel float64 sums."""
     width = x.shape[1]

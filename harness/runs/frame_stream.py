@@ -20,9 +20,9 @@ from typing import Iterable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from harness import metrics
+from harness.verdicts import metrics
 from harness.backends.base import BackendFailed, BackendRun
-from harness.backends.inprocess import open_template_source
+from reference.data import open_template_source
 from harness.diagnosis.audio import mouth_thumbnail
 from harness.diagnosis.explain import DIAGNOSIS_FRAMES
 from reference.data import read_image

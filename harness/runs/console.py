@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from harness.diagnosis.evidence.findings import finding_lines
 from harness.diagnosis.explain import causes
-from harness.tables import fmt_number, fmt_pct, grid
+from harness.text.tables import fmt_number, fmt_pct, grid
 
 
 def _stat(run: dict, region: str, metric: str, which: str):

@@ -9,7 +9,7 @@ histograms and the same SSIM map.
 SSIM equals ``skimage.metrics.structural_similarity`` with its defaults (uniform 7x7 window,
 K1 = 0.01, K2 = 0.03, sample covariance, border of (win_size - 1) // 2 pixels cropped before the
 mean, channel mean) to about 1e-10, and over ten times faster: one compiled pass over the rows
-(``harness.ssim_kernel``) in which the window sums are exact integers (uint8 input), so the
+(``harness.verdicts.ssim_kernel``) in which the window sums are exact integers (uint8 input), so the
 variance terms are computed without cancellation; only the final ratio is float32.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from harness.ssim_kernel import channel_histograms, ssim_rows
+from harness.verdicts.ssim_kernel import channel_histograms, ssim_rows
 from reference.image import check_rect, rect_mouth_box
 
 CHANNELS = ("B", "G", "R")
@@ -187,7 +187,7 @@ def _ssim_interior(x: np.ndarray, y: np.ndarray, data_range: float, win_size: in
 def _ssim_dense(x: np.ndarray, y: np.ndarray, data_range: float, win_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Every window of the interior (p = (win_size - 1) // 2 pixels off every border, what skimage
     averages): float32 (H - 2p) x (W - 2p) x C, and its float64 per-channel sums (see
-    ``harness.ssim_kernel``), in bands of ``_BLOCK_ROWS`` rows on ``_POOL``."""
+    ``harness.verdicts.ssim_kernel``), in bands of ``_BLOCK_ROWS`` rows on ``_POOL``."""
     height, width, channels = x.shape
     pad = win_size // 2
     n = win_size * win_size

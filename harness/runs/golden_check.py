@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.metrics import feature_drift, pixel_stats, psnr, ssim
-from harness.tables import fmt_number, fmt_pct
-from harness.tolerances import Thresholds, evaluate
+from harness.verdicts.metrics import feature_drift, pixel_stats, psnr, ssim
+from harness.text.tables import fmt_number, fmt_pct
+from harness.verdicts.tolerances import Thresholds, evaluate
 from reference.golden import FEATURES, rerun_golden
 from reference.models import ModelFiles
 from reference.provenance import cpu_fingerprint, library_versions

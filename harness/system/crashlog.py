@@ -7,7 +7,7 @@ import time
 import traceback
 from pathlib import Path
 
-from harness.userdirs import writable_dir
+from harness.system.userdirs import writable_dir
 
 CRASH_EXIT = 3
 

@@ -61,7 +61,7 @@ class SideBySideVideo:
             self._fail(exc)
 
     def _fail(self, exc: BaseException) -> None:
-        from harness.crashlog import describe
+        from harness.system.crashlog import describe
         detail = describe(exc)
         stderr = getattr(exc, "stderr", None)
         if stderr:

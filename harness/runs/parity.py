@@ -1,5 +1,5 @@
 """Parity runs: the canonical reference once per audio (computed, cached or read from a golden), every
-backend streamed against it (`harness.frame_stream`), verdicts, diagnoses and results.json."""
+backend streamed against it (`harness.runs.frame_stream`), verdicts, diagnoses and results.json."""
 from __future__ import annotations
 
 import shutil
@@ -12,24 +12,25 @@ import soundfile as sf
 from tqdm import tqdm
 
 from fixtures.cache import cached_models
-from harness import metrics, refcache
+from harness.verdicts import metrics
+from harness.runs import refcache
 from harness.backends.base import BackendFailed, BackendUnavailable, RunInputs
-from harness.backends.inprocess import open_template_source
+from reference.data import open_template_source
 from harness.backends.reference import ReferenceBackend
-from harness.procfs import BackgroundProbe
-from harness.timing import frame_ms, latency_stats, steady_from_appearances, steady_from_latencies
-from harness.config import SILENCE, BackendSpec, ParityConfig
-from harness.crashlog import describe
+from harness.system.procfs import BackgroundProbe
+from harness.verdicts.timing import frame_ms, latency_stats, steady_from_appearances, steady_from_latencies
+from harness.runs.config import SILENCE, BackendSpec, ParityConfig
+from harness.system.crashlog import describe
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
 from harness.diagnosis.evidence.of_run import run_findings
-from harness.diagnosis.evidence.pixels import frame_list
+from harness.text.tables import frame_list
 from harness.diagnosis.explain import diagnose
-from harness.frame_stream import ReferenceFrames, WorstFrames, compare_run
-from harness.golden_check import in_words, library_changes
-from harness.memory import release_memory
-from harness.results import machine_info, new_results, tree_sha256, write_results
-from harness.tolerances import evaluate
-from harness.video import SideBySideVideo
+from harness.runs.frame_stream import ReferenceFrames, WorstFrames, compare_run
+from harness.runs.golden_check import in_words, library_changes
+from harness.system.memory import release_memory
+from harness.verdicts.results import machine_info, new_results, tree_sha256, write_results
+from harness.verdicts.tolerances import evaluate
+from harness.runs.video import SideBySideVideo
 from reference.data import template_index
 from reference.errors import InputError
 from reference.golden import golden_problems, read_golden, read_manifest, sha256
@@ -60,7 +61,7 @@ def run_reference(inputs: RunInputs, progress: bool = True) -> ReferenceFrames:
 
 
 def cached_reference(inputs: RunInputs, key: str | None, progress: bool = True) -> tuple[ReferenceFrames, dict]:
-    """The reference of `inputs` from the cache (`harness.refcache`) when `key` has an entry, else run and
+    """The reference of `inputs` from the cache (`harness.runs.refcache`) when `key` has an entry, else run and
     stored under `key`; with key None it is always run. Also {"cached", "stored", "seconds"}."""
     started = time.perf_counter()
     if key is None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from harness.backends.base import in_stage_order
-from harness.tables import fmt_number, fmt_pct
+from reference.stages import in_stage_order
+from harness.text.tables import fmt_number, fmt_pct
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
-from harness.terminal import paint
+from harness.text.terminal import paint
 
 
 def fmt_number(value, spec: str = ".2f", none: str = "-", infinity: str = "inf") -> str:
@@ -40,3 +41,18 @@ def grid(rows: list[tuple], colour: bool = False, verdict_col: int | None = None
         lines.append("  ".join(cells).rstrip())
     lines.insert(1, "  ".join("-" * w for w in widths))
     return lines
+
+
+def frame_list(frames: Sequence[int]) -> str:
+    """Frame numbers as ranges: [1, 2, 3, 7] -> "1-3, 7"."""
+    out, run = [], []
+    for f in sorted(frames):
+        if run and f == run[-1] + 1:
+            run.append(f)
+            continue
+        if run:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [f]
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ", ".join(out)

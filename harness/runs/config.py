@@ -33,7 +33,7 @@ from pathlib import Path
 from fixtures.locate import shared_data_dir
 from harness.backends.base import Backend
 from harness.backends.registry import make_backend
-from harness.tolerances import Thresholds
+from harness.verdicts.tolerances import Thresholds
 from reference.errors import ParityError
 
 if sys.version_info >= (3, 11):
@@ -78,7 +78,7 @@ class ParityConfig:
     explain: bool = True  # search the conventions that explain a failing backend
     video: bool = False  # side-by-side MP4 per backend x audio
     report: Path | None = None  # [run].report: render the HTML report here after the run
-    cache: bool = True  # [run].cache: keep the reference of each audio in the user cache (harness.refcache)
+    cache: bool = True  # [run].cache: keep the reference of each audio in the user cache (harness.runs.refcache)
     goldens: list[Path] = field(default_factory=list)  # [data].golden: recorded references of some audios
     bench: dict = field(default_factory=lambda: dict(BENCH_DEFAULTS))  # [bench], checked
 
