@@ -37,7 +37,7 @@ thresholds = {{ profile = "mobile", feature_max_abs = {bf16_features} }}
 kind = "fp16"
 thresholds = {{ profile = "mobile", feature_max_abs = {fp16_features} }}
 """
-FP16_FEATURES = 0.02  # fp16 embeddings drift by a few 1e-3 (values up to ~5); see README, Tolerances
+FP16_FEATURES = 0.02  # fp16 embeddings drift by a few 1e-3 (values up to ~5); see docs/metrics.md, Tolerance profiles
 BF16_FEATURES = 0.1  # OpenVINO runs bf16 by default where the CPU has it: 8 bits of mantissa
 
 

@@ -1,6 +1,7 @@
 """docs/ against the code: links resolve, and the names and numbers the pages state are the code's."""
 from __future__ import annotations
 
+import argparse
 import math
 import re
 from pathlib import Path
@@ -122,3 +123,102 @@ def test_evidence_page_describes_every_finding_kind():
     text = (DOCS / "evidence.md").read_text()
     missing = [kind for kind in KINDS if f"**`{kind}`**" not in text]
     assert missing == [], f"docs/evidence.md does not describe: {missing}"
+
+
+def _leaf_commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """(command words, parser) of every command that takes options, subcommands spelled out."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+        return
+    for name, sub in subs[0].choices.items():
+        yield from _leaf_commands(sub, path + (name,))
+
+
+def _cli_sections() -> dict[str, list[str]]:
+    """docs/cli.md's `### synctalk-parity NAME` sections: NAME -> its lines (a NAME twice fails)."""
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in (DOCS / "cli.md").read_text().splitlines():
+        if line.startswith("#"):
+            current = None
+            heading = re.fullmatch(r"### synctalk-parity ([a-z -]+)", line)
+            if heading:
+                current = heading.group(1)
+                assert current not in sections, f"docs/cli.md has the heading of `{current}` twice"
+                sections[current] = []
+        elif current is not None:
+            sections[current].append(line)
+    return sections
+
+
+def _documented_options(lines: list[str]) -> list[tuple[str, ...]]:
+    """The first cell of every row of a command's option table, as the names it holds: its long flags,
+    or a positional argument's name."""
+    rows = []
+    for line in lines:
+        if not line.startswith("| `"):
+            continue
+        first = re.split(r"(?<!\\)\|", line.strip().strip("|"))[0].strip()
+        flags = tuple(re.findall(r"`(--[a-z0-9-]+)", first))
+        rows.append(flags or (re.match(r"`([^` ]+)", first).group(1).replace("\\|", "|"),))
+    return rows
+
+
+def test_cli_page_documents_every_command_and_option_of_the_parser_once():
+    from harness.cli_args import build_parser
+    sections = _cli_sections()
+    commands = dict(_leaf_commands(build_parser()))
+    assert sorted(sections) == sorted(" ".join(path) for path in commands), \
+        "docs/cli.md: one `### synctalk-parity NAME` heading per command of the parser, and no other"
+    for path, parser in commands.items():
+        name = " ".join(path)
+        expected = sorted(tuple(o for o in a.option_strings if o.startswith("--")) if a.option_strings else (a.metavar,)
+                          for a in parser._actions if not isinstance(a, argparse._HelpAction))
+        documented = _documented_options(sections[name])
+        missing = [o for o in expected if o not in documented]
+        unknown = [o for o in documented if o not in expected]
+        twice = sorted({o for o in documented if documented.count(o) > 1})
+        assert (missing, unknown, twice) == ([], [], []), \
+            f"docs/cli.md, `{name}`: undocumented {missing}, not the parser's {unknown}, documented twice {twice}"
+
+
+def github_anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces to hyphens,
+    `-1`, `-2` ... for repeats."""
+    anchors: set[str] = set()
+    seen: dict[str, int] = {}
+    in_code = False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        heading = None if in_code else re.match(r"#{1,6} (.+)", line)
+        if heading:
+            slug = re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-")
+            count = seen.get(slug, 0)
+            seen[slug] = count + 1
+            anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_link_anchors_resolve(page):
+    for target, anchor in re.findall(r"\]\(([^)#\s]*)#([^)\s]+)\)", page.read_text()):
+        linked = (page.parent / target) if target else page
+        assert anchor in github_anchors(linked.read_text()), \
+            f"{page.name} links {target or page.name}#{anchor}, a heading {linked.name} does not have"
+
+
+def test_ci_runs_the_readme_commands():
+    """.ci/run sets up as the README's install line does (less the demo, quietly) and runs exactly the
+    README's test command; the README keeps the command that refreshes the lock."""
+    blocks = re.findall(r"```bash\n(.*?)\n```", (ROOT / "README.md").read_text(), re.S)
+    install, test = blocks[0], blocks[1]
+    ci = [line.replace(" --quiet", "") for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    steps = install.split(" && ")
+    assert steps[-1] == ".venv/bin/synctalk-parity demo", steps
+    for step in steps[:-1]:
+        assert step in ci, f".ci/run does not do the README's set-up step {step!r}"
+    assert test in ci, f".ci/run does not run the README's test command {test!r}"
+    assert any("uv pip compile pyproject.toml" in b and "-o requirements.lock" in b for b in blocks[2:]), \
+        "README.md lost the command that refreshes requirements.lock"
