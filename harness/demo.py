@@ -100,12 +100,7 @@ def run_demo(frames: int = 250, threads: int = 0, output: Path = Path("parity-ou
 
 def add_parsers(sub) -> None:
     """The `demo` subcommand."""
-    p = command(sub, "demo", handler=_cmd_demo,
-                help="build models, run the reference on the demo data, print where and how fast",
-                description="Build (once, cached) the full synthetic models and run the reference on the "
-                            "Sanders pack when ../shared/data or $SYNCTALK_PARITY_DATA exists, otherwise on "
-                            "a generated synthetic pack; then a parity run of the reference against ONNX "
-                            "Runtime CPU, OpenVINO and fp16 on speech and silence, with its table.")
+    p = command(sub, "demo", _cmd_demo)
     p.add_argument("--frames", type=int, default=250, metavar="N", help="frames to generate (default 250)")
     p.add_argument("--threads", type=int, default=0, metavar="T", help="ONNX Runtime threads (default: all cores)")
     p.add_argument("--output", type=Path, default=Path("parity-out/demo"), metavar="DIR",
@@ -118,4 +113,11 @@ def add_parsers(sub) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    """Build models, run the reference on the demo data, print where and how fast.
+
+    Build (once, cached) the full synthetic models and run the reference on the Sanders pack when
+    ../shared/data or $SYNCTALK_PARITY_DATA exists, otherwise on a generated synthetic pack; then a
+    parity run of the reference against ONNX Runtime CPU, OpenVINO and fp16 on speech and silence, with
+    its table.
+    """
     return run_demo(args.frames, args.threads, args.output, args.size, args.parity_frames, progress_wanted(args))

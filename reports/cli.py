@@ -10,10 +10,7 @@ from harness.text.args import command
 
 def add_parsers(sub, history_actions) -> None:
     """`report`, and the `report` action of `history` (`history_actions`, the history command's actions)."""
-    p = command(sub, "report", handler=cmd_report,
-                help="render results.json files (several machines merge) into an HTML report",
-                description="Render one or more results.json files into a self-contained HTML report "
-                            "(DIR/index.html, images beside it; opens offline). Nothing is re-run.")
+    p = command(sub, "report", cmd_report)
     p.add_argument("results", type=Path, nargs="+", metavar="RESULTS.json", help="results files to merge")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="report folder")
     p.add_argument("--markdown", action="store_true",
@@ -23,7 +20,7 @@ def add_parsers(sub, history_actions) -> None:
     from harness.history.cli import store_arg
     a = history_actions.add_parser("report", help="render the history page: trend charts per backend and metric",
                                    description="Render the store into a self-contained HTML page (DIR/index.html, "
-                                               "charts beside it): per backend, worst PSNR, identical %%, steady FPS "
+                                               "charts beside it): per backend, worst PSNR, identical %, steady FPS "
                                                "over the bare generator, p99 latency and RSS over commits, one line "
                                                "per machine, change points marked where the gate's test says the "
                                                "level moved, and the bill of deviations per commit.")
@@ -39,6 +36,11 @@ def render_report(results: list[Path], folder: Path) -> Path:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """Render results.json files (several machines merge) into an HTML report.
+
+    Render one or more results.json files into a self-contained HTML report (DIR/index.html, images
+    beside it; opens offline). Nothing is re-run.
+    """
     from harness.verdicts.results import read_results
     from reports.junit import render_junit
     from reports.markdown import render_markdown

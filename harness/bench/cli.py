@@ -15,12 +15,7 @@ def int_list(text: str) -> list[int]:
 
 def add_parsers(sub) -> None:
     """The `bench` subcommand."""
-    p = command(sub, "bench", handler=cmd_bench,
-                help="benchmark every backend of a config: FPS, stage times, latency, RSS, CPU",
-                description="Run each backend of the config on the first audio with warm-up frames "
-                            "(reported, excluded), repeats, a bare-generator baseline at the same thread "
-                            "count, and optional thread and frame-count sweeps. Writes OUTPUT/bench.json "
-                            "(results.json schema) and prints a table. [bench] in the config sets defaults.")
+    p = command(sub, "bench", cmd_bench)
     p.add_argument("--config", type=Path, required=True, metavar="TOML", help="parity config (see examples/)")
     add_backend_args(p)
     p.add_argument("--threads", type=int_list, metavar="T,T,...", help="thread sweep, e.g. 1,2")
@@ -34,6 +29,13 @@ def add_parsers(sub) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """Benchmark every backend of a config: FPS, stage times, latency, RSS, CPU.
+
+    Run each backend of the config on the first audio with warm-up frames (reported, excluded), repeats,
+    a bare-generator baseline at the same thread count, and optional thread and frame-count sweeps.
+    Writes OUTPUT/bench.json (results.json schema) and prints a table. [bench] in the config sets
+    defaults.
+    """
     return bench_main(args.config, args.backend, args.threads, args.frames, args.warmup, args.repeats,
                       args.output, progress_wanted(args), overhead=not args.no_overhead)
 

@@ -9,15 +9,7 @@ from harness.text.args import EPILOG, add_progress_args, command, progress_wante
 
 def add_parsers(sub) -> None:
     """The `audit-model` and `convert` subcommands."""
-    p = command(sub, "audit-model", handler=cmd_audit_model,
-                help="audit a converted model (Core ML or ONNX) against its ONNX source",
-                description="Read a converted model (.mlpackage, .mlmodel, .mlmodelc folder or another .onnx) and "
-                            "set it side by side with its ONNX source: inputs and outputs, storage and compute "
-                            "precision, the op histogram, each resampling op's mode and align_corners, and every "
-                            "weight tensor against its initializer (each difference named: random/untrained, "
-                            "scaled, transposed, missing). No Mac needed. Exit 0 faithful up to its precision "
-                            "(with the parity cost that precision predicts), 1 weights, I/O or ops differ, "
-                            "2 bad input.")
+    p = command(sub, "audit-model", cmd_audit_model)
     p.add_argument("candidate", type=Path, metavar="CANDIDATE",
                    help="the converted model: .mlpackage, .mlmodel, .mlmodelc folder or .onnx")
     p.add_argument("--against", type=Path, required=True, metavar="MODEL.onnx", help="the ONNX model it came from")
@@ -49,6 +41,15 @@ def add_parsers(sub) -> None:
 
 
 def cmd_audit_model(args: argparse.Namespace) -> int:
+    """Audit a converted model (Core ML or ONNX) against its ONNX source.
+
+    Read a converted model (.mlpackage, .mlmodel, .mlmodelc folder or another .onnx) and set it side by
+    side with its ONNX source: inputs and outputs, storage and compute precision, the op histogram, each
+    resampling op's mode and align_corners, and every weight tensor against its initializer (each
+    difference named: random/untrained, scaled, transposed, missing). No Mac needed. Exit 0 faithful up
+    to its precision (with the parity cost that precision predicts), 1 weights, I/O or ops differ, 2 bad
+    input.
+    """
     from harness.coreml.report import audit_model
     return audit_model(args.candidate, args.against, args.json, args.structure_only, predict=not args.no_cost)
 

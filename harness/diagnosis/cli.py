@@ -8,12 +8,7 @@ from harness.text.args import add_run_args, command, conventions_of, models_of, 
 
 def add_parsers(sub) -> None:
     """The `explain-layers` subcommand."""
-    p = command(sub, "explain-layers", handler=cmd_explain_layers,
-                help="name the first generator layer where an engine diverges",
-                description="Run the generator with every intermediate tensor exposed on ONNX Runtime CPU "
-                            "fp32 and on a candidate engine, on the real inputs of one frame, and name the "
-                            "first node (in graph order) whose output differs by more than the tolerance, "
-                            "with the five largest differences.")
+    p = command(sub, "explain-layers", cmd_explain_layers)
     add_run_args(p)
     p.add_argument("--candidate", required=True, metavar="ENGINE",
                    help="fp16 | openvino | onnxruntime:<Provider> | path to another generator .onnx")
@@ -23,6 +18,12 @@ def add_parsers(sub) -> None:
 
 
 def cmd_explain_layers(args: argparse.Namespace) -> int:
+    """Name the first generator layer where an engine diverges.
+
+    Run the generator with every intermediate tensor exposed on ONNX Runtime CPU fp32 and on a candidate
+    engine, on the real inputs of one frame, and name the first node (in graph order) whose output
+    differs by more than the tolerance, with the five largest differences.
+    """
     from harness.diagnosis.layers import first_divergent_layer, frame_inputs
     models = models_of(args)
     inputs = frame_inputs(source_of(args), args.audio, models, args.frame - 1, conventions_of(args.conventions))

@@ -19,7 +19,8 @@ def add_parsers(sub):
     """The `history` and `gate` subcommands; returns the history command's actions, to which
     `reports.cli` adds `report`."""
     from harness.history.stats import REPEATS
-    p = command(sub, "history", help="file runs into the history store, list them, render the history page",
+    p = command(sub, "history", None,
+                help="file runs into the history store, list them, render the history page",
                 description="A history of parity and speed per commit and machine, in one SQLite file "
                             "(default $SYNCTALK_PARITY_HISTORY, else ~/.local/share/synctalk-parity/history.sqlite).")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -40,10 +41,10 @@ def add_parsers(sub):
     a.set_defaults(handler=history_main)
     store_arg(a)
 
-    p = command(sub, "gate", handler=gate_main,
+    p = command(sub, "gate", gate_main,
                 help="compare a run with its baseline: exit 1 only on a regression the data supports",
                 description="Compare every run of RESULTS.json with the baseline's run of the same backend and "
-                            "audio on an alike machine: the verdict, worst PSNR, identical %%, feature drift per "
+                            "audio on an alike machine: the verdict, worst PSNR, identical %, feature drift per "
                             "stage, the bill of deviations (on the latest run of each side), and speed: with "
                             "several runs a side (repeats, best interleaved with the baseline's), Mann-Whitney U on "
                             "the runs' median latencies; with one run a side, on the per-frame latencies, counted "

@@ -25,10 +25,7 @@ def add_parsers(sub, render_report: RenderReport) -> None:
 
 
 def _add_infer(sub) -> None:
-    p = command(sub, "infer", handler=cmd_infer, help="run the canonical reference pipeline and write frames",
-                description="Run the canonical Python reference (audio -> mel -> encoder -> generator -> "
-                            "composited frames). Frames are written as OUTPUT/frame_00001.png, 1-based; "
-                            "frame files a previous run left in OUTPUT are removed first.")
+    p = command(sub, "infer", cmd_infer)
     add_run_args(p)
     p.add_argument("--output", type=Path, required=True, metavar="DIR", help="folder for the frames")
     p.add_argument("--format", choices=("png", "jpg"), default="png",
@@ -43,6 +40,12 @@ def _add_infer(sub) -> None:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
+    """Run the canonical reference pipeline and write frames.
+
+    Run the canonical Python reference (audio -> mel -> encoder -> generator -> composited frames).
+    Frames are written as OUTPUT/frame_00001.png, 1-based; frame files a previous run left in OUTPUT are
+    removed first.
+    """
     from reference.infer import infer
     conv = conventions_of(args.conventions)
     result = infer(source_of(args), args.audio, models_of(args), args.output, args.frames,
@@ -55,12 +58,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 
 def _add_run(sub, render_report: RenderReport) -> None:
-    p = command(sub, "run", handler=partial(cmd_run, render_report=render_report),
-                help="parity run: every backend of a config against the reference, results.json",
-                description="Run the canonical reference once per audio, stream every configured backend's "
-                            "frames against it, judge each against the tolerance profile and write "
-                            "OUTPUT/results.json plus a console table. Exit 0 all passed, 1 a threshold "
-                            "failed, 3 a backend could not run.")
+    p = command(sub, "run", partial(cmd_run, render_report=render_report))
     p.add_argument("--config", type=Path, required=True, metavar="TOML", help="parity config (see examples/)")
     add_backend_args(p, only="run only this backend (repeatable)")
     p.add_argument("--frames", type=int, metavar="N", help="override [data].frames")
@@ -78,6 +76,12 @@ def _add_run(sub, render_report: RenderReport) -> None:
 
 
 def cmd_run(args: argparse.Namespace, render_report: RenderReport) -> int:
+    """Parity run: every backend of a config against the reference, results.json.
+
+    Run the canonical reference once per audio, stream every configured backend's frames against it,
+    judge each against the tolerance profile and write OUTPUT/results.json plus a console table. Exit 0
+    all passed, 1 a threshold failed, 3 a backend could not run.
+    """
     from harness.runs.config import load_config
     from harness.runs.console import golden_notes, results_table
     from harness.runs.parity import exit_code, run_parity
@@ -101,16 +105,7 @@ def cmd_run(args: argparse.Namespace, render_report: RenderReport) -> int:
 
 
 def _add_compare(sub) -> None:
-    p = command(sub, "compare", handler=cmd_compare,
-                help="compare two folders of frames, say why they differ, give a verdict",
-                description="Pair the frames of two folders by name and report pixel-identical %%, "
-                            "within +-1/2/8 %%, MAE, PSNR and SSIM, per frame and overall, the missing "
-                            "and extra frames, and the verdict under a tolerance profile: exit 0 when "
-                            "it holds, 1 when a threshold fails or a frame is missing or extra, 2 for "
-                            "bad input. With --pack, also the image evidence, from the pack and the frames "
-                            "alone (no models): template sequence, paste position, colour, resize kernel, "
-                            "JPEG settings, audio drive, precision noise, each with the dB it explains "
-                            "(docs/evidence.md).")
+    p = command(sub, "compare", cmd_compare)
     p.add_argument("dir_a", type=Path, metavar="DIR_A", help="reference frames")
     p.add_argument("dir_b", type=Path, metavar="DIR_B", help="candidate frames")
     p.add_argument("--pattern", default="frame_*.*", help="glob of the frame files (default frame_*.*)")
@@ -131,6 +126,15 @@ def _add_compare(sub) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare two folders of frames, say why they differ, give a verdict.
+
+    Pair the frames of two folders by name and report pixel-identical %, within +-1/2/8 %, MAE, PSNR and
+    SSIM, per frame and overall, the missing and extra frames, and the verdict under a tolerance
+    profile: exit 0 when it holds, 1 when a threshold fails or a frame is missing or extra, 2 for bad
+    input. With --pack, also the image evidence, from the pack and the frames alone (no models):
+    template sequence, paste position, colour, resize kernel, JPEG settings, audio drive, precision
+    noise, each with the dB it explains (docs/evidence.md).
+    """
     from harness.runs.compare import compare_folders
     from harness.verdicts.tolerances import Thresholds
     given = {"psnr_min": args.psnr_min, "ssim_min": args.ssim_min, "identical_pct_min": args.identical_pct_min}
@@ -140,13 +144,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _add_explain(sub) -> None:
-    p = command(sub, "explain", handler=cmd_explain,
-                help="name why each backend diverges: stage, convention, audio, offset, layer",
-                description="With a parity config: run it with every diagnosis on (stage localisation, "
-                            "temporal offset, the bill of deviations (convention fit), first divergent layer for ONNX engines, "
-                            "audio dependence across the audio matrix) and print each backend's named "
-                            "causes. With a results.json: print the causes it records. A backend that "
-                            "matches says \"no divergence\".")
+    p = command(sub, "explain", cmd_explain)
     p.add_argument("path", type=Path, metavar="CONFIG.toml|RESULTS.json", help="parity config or results file")
     add_backend_args(p, output="override [run].output (with a config)")
     p.add_argument("--frames", type=int, metavar="N", help="override [data].frames (with a config)")
@@ -154,7 +152,13 @@ def _add_explain(sub) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    """With a config: run it with every diagnosis on; with a results.json: read it. Print the causes."""
+    """Name why each backend diverges: stage, convention, audio, offset, layer.
+
+    With a parity config: run it with every diagnosis on (stage localisation, temporal offset, the bill
+    of deviations (convention fit), first divergent layer for ONNX engines, audio dependence across the
+    audio matrix) and print each backend's named causes. With a results.json: print the causes it
+    records. A backend that matches says "no divergence".
+    """
     from harness.diagnosis.explain import explain_text
     from harness.runs.parity import exit_code
     if args.path.suffix == ".json":
@@ -172,11 +176,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _add_golden(sub) -> None:
-    p = command(sub, "golden", handler=cmd_golden,
-                help="write a golden reference run (manifest, features, lossless frames)",
-                description="Record the reference output of one run as a golden: manifest.json with "
-                            "hashes and versions, features as .npy, the face region of every frame as "
-                            "lossless PNG. Written atomically; an existing golden is kept unless --force.")
+    p = command(sub, "golden", cmd_golden)
     add_run_args(p)
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="golden folder to create")
     p.add_argument("--force", action="store_true", help="replace an existing golden")
@@ -185,6 +185,12 @@ def _add_golden(sub) -> None:
 
 
 def cmd_golden(args: argparse.Namespace) -> int:
+    """Write a golden reference run (manifest, features, lossless frames).
+
+    Record the reference output of one run as a golden: manifest.json with hashes and versions, features
+    as .npy, the face region of every frame as lossless PNG. Written atomically; an existing golden is
+    kept unless --force.
+    """
     from reference.golden import write_golden
     path = write_golden(args.out, source_of(args), args.audio, models_of(args), args.frames,
                         conventions_of(args.conventions), force=args.force, store_models=args.store_models)
@@ -193,12 +199,7 @@ def cmd_golden(args: argparse.Namespace) -> int:
 
 
 def _add_check_golden(sub) -> None:
-    p = command(sub, "check-golden", handler=cmd_check_golden,
-                help="check a golden on this machine against a fresh reference run",
-                description="Run the reference again on the inputs a golden stores and compare stage by stage. "
-                            "The profile is exact where the library versions and the CPU are the recorded ones, "
-                            "--profile otherwise; the verdict names the libraries that changed version and the "
-                            "first stage out of tolerance, by how much. Exit 0 passed, 1 failed, 2 input error.")
+    p = command(sub, "check-golden", cmd_check_golden)
     p.add_argument("golden", type=Path, metavar="DIR", help="a golden written by `golden`")
     p.add_argument("--models", type=Path, metavar="DIR",
                    help="the models it was recorded with, for a golden that does not store them")
@@ -208,6 +209,13 @@ def _add_check_golden(sub) -> None:
 
 
 def cmd_check_golden(args: argparse.Namespace) -> int:
+    """Check a golden on this machine against a fresh reference run.
+
+    Run the reference again on the inputs a golden stores and compare stage by stage. The profile is
+    exact where the library versions and the CPU are the recorded ones, --profile otherwise; the verdict
+    names the libraries that changed version and the first stage out of tolerance, by how much. Exit 0
+    passed, 1 failed, 2 input error.
+    """
     from harness.runs.golden_check import check_golden
     from reference.models import ModelFiles
     check = check_golden(args.golden, ModelFiles.from_dir(args.models) if args.models else None, args.profile,

@@ -8,6 +8,7 @@ them. Handlers import what they run inside their body, so that building the whol
 from __future__ import annotations
 
 import argparse
+import inspect
 from pathlib import Path
 from typing import Callable
 
@@ -27,9 +28,16 @@ class UsageError(ParityError):
     """A command-line argument is wrong."""
 
 
-def command(sub, name: str, handler: Handler | None = None, **kwargs) -> argparse.ArgumentParser:
-    """A subcommand's parser with the common epilog, dispatching to `handler` (set later when None)."""
-    p = sub.add_parser(name, epilog=EPILOG, **kwargs)
+def command(sub, name: str, handler: Handler | None, help: str | None = None,
+            description: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand's parser with the common epilog, dispatching to `handler` (None: its subcommands do).
+    Its help (the line in the command list) and description are `help` and `description`, by default the
+    first line of the handler's docstring and the paragraphs after it."""
+    if help is None:
+        doc = inspect.cleandoc(getattr(handler, "func", handler).__doc__)  # a functools.partial's function
+        summary, _, details = doc.partition("\n\n")
+        help, description = (summary[0].lower() + summary[1:].rstrip(".")).replace("%", "%%"), details or None
+    p = sub.add_parser(name, help=help, description=description, epilog=EPILOG)
     if handler is not None:
         p.set_defaults(handler=handler)
     return p
