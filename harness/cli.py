@@ -2,7 +2,6 @@
 code (docs/results.md)."""
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 import threading

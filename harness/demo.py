@@ -7,7 +7,8 @@ from pathlib import Path
 
 from fixtures.locate import shared_data_dir
 from harness.text.args import add_progress_args, command, progress_wanted
-from reference.provenance import cache_dir, cached
+from reference.provenance import cache_dir
+from reference.atomic import cached
 
 DEMO_AUDIO = "talk_hb.wav"
 
@@ -18,7 +19,8 @@ def demo_data(frames: int) -> tuple[Path, Path, str]:
     if data is not None:
         return data / "sanders_pack", data / "audio" / DEMO_AUDIO, f"Sanders pack ({data})"
     from fixtures.pack import build_pack
-    seconds = frames / 25 + 1.0
+    from reference.audio import VIDEO_FPS
+    seconds = frames / VIDEO_FPS + 1.0
     folder = cache_dir() / f"synthetic-pack-{int(seconds)}s"
     pack = cached(folder, lambda tmp: build_pack(tmp, frames=60, audio_seconds=seconds))
     return pack, pack / "audio.wav", f"synthetic pack ({pack}; no real data found)"

@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from reference.atomic_swap import swap_paths
+from reference.atomic import swap_paths
 from reference.conventions import Conventions
 from reference.data import Dataset, Pack, TemplateSource
 from reference.errors import InputError

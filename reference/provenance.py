@@ -8,12 +8,9 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import shutil
 import subprocess
-import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
 
 LIBRARIES = ("numpy", "onnxruntime", "opencv-python-headless", "soundfile", "soxr", "scipy")
 
@@ -98,20 +95,3 @@ def cache_dir() -> Path:
     return base / "synctalk-parity"
 
 
-def cached(folder: Path, build: Callable[[Path], object]) -> Path:
-    """Return `folder`, building it first (into a temporary sibling, then renamed) when absent."""
-    if folder.is_dir():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        build(tmp)
-        tmp.rename(folder)
-    except OSError:  # built meanwhile by another process
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not folder.is_dir():
-            raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder

@@ -15,7 +15,6 @@ import pytest
 from harness.cli import main
 from harness.runs.config import ConfigError, load_config
 from reference.data import Dataset, open_source
-from reference.errors import InputError
 from expect import expect_error
 
 N = 12  # frames of the session's synthetic pack

@@ -15,7 +15,8 @@ from harness.coreml.quiet import coremltools
 from harness.coreml.translate import TARGET, convert_onnx
 from reference.errors import InputError
 from reference.models import ModelFiles
-from reference.provenance import cache_dir, cached, sha256
+from reference.provenance import cache_dir, sha256
+from reference.atomic import cached
 
 PACKAGES = {"audio encoder": "AudioEncoder.mlpackage", "generator": "Generator.mlpackage"}
 SOURCE_KEY = "synctalk-parity.source_sha256"

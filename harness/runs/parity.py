@@ -15,6 +15,7 @@ from fixtures.cache import cached_models
 from harness.verdicts import metrics
 from harness.runs import refcache
 from harness.backends.base import BackendFailed, BackendUnavailable, RunInputs
+from reference.audio import SAMPLE_RATE, VIDEO_FPS
 from reference.data import open_template_source
 from harness.backends.reference import ReferenceBackend
 from harness.system.procfs import BackgroundProbe
@@ -259,11 +260,11 @@ def _run_and_judge(record: dict, spec: BackendSpec, ref: ReferenceFrames, inputs
 
 def silence_wav(folder: Path, frames: int) -> Path:
     """Digital silence long enough for `frames` frames, 16 kHz mono PCM_16."""
-    seconds = frames / 25 + 1.0
+    seconds = frames / VIDEO_FPS + 1.0
     path = folder / f"silence_{seconds:g}s.wav"
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        sf.write(path, np.zeros(int(seconds * 16000), np.int16), 16000, subtype="PCM_16")
+        sf.write(path, np.zeros(int(seconds * SAMPLE_RATE), np.int16), SAMPLE_RATE, subtype="PCM_16")
     return path
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-FPS = 25
+from reference.audio import VIDEO_FPS
+
 SCALE = 0.5  # each panel at half size: 3 x 640 x 360 for 720p frames
 AMPLIFY = 8
 
@@ -52,7 +53,7 @@ class SideBySideVideo:
             if self._writer is None:
                 h, w = panel.shape[:2]
                 self._size = (w - w % 2, h - h % 2)
-                self._writer = self._imageio.write_frames(str(self.silent), self._size, fps=FPS,
+                self._writer = self._imageio.write_frames(str(self.silent), self._size, fps=VIDEO_FPS,
                                                           codec="libx264", pix_fmt_in="bgr24", quality=7,
                                                           macro_block_size=2, ffmpeg_log_level="error")
                 self._writer.send(None)

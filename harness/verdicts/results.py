@@ -9,12 +9,12 @@ import json
 import math
 import os
 import platform
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import jsonschema
 
+from reference.atomic import write_atomic
 from reference.errors import InputError
 from reference.provenance import cpu_name, library_versions, sha256
 
@@ -123,20 +123,10 @@ def _from_json(value):
 
 
 def write_results(results: dict, path: str | Path) -> Path:
-    """Validate and write atomically (temporary file in the same folder, then rename)."""
+    """Validate and write atomically (`reference.atomic.write_atomic`)."""
     doc = to_json(results)
     jsonschema.validate(doc, SCHEMA)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, indent=1, allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, json.dumps(doc, indent=1, allow_nan=False))
 
 
 def read_results(path: str | Path) -> dict:
