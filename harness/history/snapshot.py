@@ -24,6 +24,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from harness.results import audio_labels
 from harness.timing import steady_skip
 
 REGIONS = ("full", "face", "mouth", "outside_face")
@@ -109,7 +110,6 @@ def snapshots(results: dict) -> list[dict]:
     """One snapshot per run record of a results (or bench) document, read with `read_results`."""
     machine = results.get("machine") or {}
     inputs = results.get("inputs") or {}
-    from harness.parity import audio_labels  # the runs' audio names: file names made unique
     entries = inputs.get("audio") or []
     audio_sha = dict(zip(audio_labels([Path(str(a.get("name"))) for a in entries]), (a.get("sha256") for a in entries)))
     inputs_sha = digest({"source": (inputs.get("source") or {}).get("sha256"), "frames": inputs.get("frames"),
