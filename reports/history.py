@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from harness.history.gate import GateSettings, compare, pair_key, quiet_median
 from harness.history.stats import NOISE_RUNS, run_noise
+from harness.history.snapshot import Snapshot
 from harness.history.store import load_runs
 from reports.history_charts import METRICS, draw_trends
 from reports.runs import short_audio
@@ -38,38 +39,37 @@ class Series:
     changes: dict = field(default_factory=dict)  # commit index -> [(family, mode, Finding)]
 
 
-def _commits(runs: list[dict]) -> list[dict]:
+def _commits(runs: list[Snapshot]) -> list[dict]:
     """Every commit in the store's order (commit time, then first run), with its short hash and branches."""
     out: dict[str, dict] = {}
     for run in runs:
-        entry = out.setdefault(run["commit_sha"], {"sha": run["commit_sha"], "short": run["commit_sha"][:10],
-                                                   "time": run["commit_time"], "branches": []})
-        if run["branch"] and run["branch"] not in entry["branches"]:
-            entry["branches"].append(run["branch"])
+        entry = out.setdefault(run.commit.sha, {"sha": run.commit.sha, "short": run.commit.sha[:10],
+                                                "time": run.commit.time, "branches": []})
+        if run.commit.branch and run.commit.branch not in entry["branches"]:
+            entry["branches"].append(run.commit.branch)
     for entry in out.values():
         entry["when"] = (datetime.fromtimestamp(entry["time"], timezone.utc).strftime("%Y-%m-%d %H:%M")
                          if entry["time"] else "")
     return list(out.values())
 
 
-def machine_labels(runs: list[dict]) -> dict[str, str]:
+def machine_labels(runs: list[Snapshot]) -> dict[str, str]:
     """fingerprint -> the machine's name, with the fingerprint's start when two fingerprints share a name."""
     names: dict[str, str] = {}
     for run in runs:
-        names.setdefault(run["fingerprint"], run["machine"] or "?")
+        names.setdefault(run.fingerprint, run.machine or "?")
     return {fp: name if list(names.values()).count(name) == 1 else f"{name} ({fp[:6]})" for fp, name in names.items()}
 
 
-def build_series(runs: list[dict], commits: list[dict]) -> dict[str, list[Series]]:
+def build_series(runs: list[Snapshot], commits: list[dict]) -> dict[str, list[Series]]:
     """backend -> its series, each with the latest run per mode and commit and the gate's change points."""
     index = {c["sha"]: k for k, c in enumerate(commits)}
     labels = machine_labels(runs)
     by_key: dict[tuple, Series] = {}
     for run in runs:  # oldest first, so a later run of one commit replaces an earlier one
-        key = (run["backend"], run["fingerprint"], run["audio"])
-        series = by_key.setdefault(key, Series(run["backend"], labels[run["fingerprint"]], run["fingerprint"],
-                                               run["audio"]))
-        series.runs[(run["mode"], index[run["commit_sha"]])] = run
+        key = (run.backend, run.fingerprint, run.audio)
+        series = by_key.setdefault(key, Series(run.backend, labels[run.fingerprint], run.fingerprint, run.audio))
+        series.runs[(run.mode, index[run.commit.sha])] = run
     out: dict[str, list[Series]] = {}
     for series in by_key.values():
         _change_points(series)
@@ -91,23 +91,23 @@ def _change_points(series: Series) -> None:
             medians += [quiet] if quiet is not None else []
             recent = medians[-NOISE_RUNS[1]:]
             result = compare([base], [run], settings, noise={pair_key(run): (run_noise(recent), len(recent))})
-            for finding in result.findings:
+            for finding in result.changes:
                 family = "speed" if finding.check == "speed" else "parity"
                 series.changes.setdefault(after, []).append((family, mode, finding))
 
 
-def _bill_cell(run: dict | None) -> dict:
+def _bill_cell(run: Snapshot | None) -> dict:
     if run is None:
         return {"text": "–", "cls": "none", "title": "no run"}
-    if run["status"] == "passed":
+    if run.status == "passed":
         return {"text": "canonical", "cls": "same", "title": "passed: nothing to explain"}
-    if run["status"] != "failed":
-        return {"text": run["status"], "cls": "unknown", "title": run.get("reason") or ""}
-    if run.get("bill") is None:
-        return {"text": "failed (no diagnosis)", "cls": "unknown", "title": "; ".join(run.get("failures") or [])}
-    items = [f"{d['knob']}={d['value']}" for d in run["bill"]]
+    if run.status != "failed":
+        return {"text": run.status, "cls": "unknown", "title": run.reason or ""}
+    if run.bill is None:
+        return {"text": "failed (no diagnosis)", "cls": "unknown", "title": "; ".join(run.failures or [])}
+    items = [f"{d['knob']}={d['value']}" for d in run.bill]
     return {"text": ", ".join(items) or "canonical (unexplained)", "cls": "bill", "items": items,
-            "title": run.get("fitted") or ""}
+            "title": run.fitted or ""}
 
 
 def bill_strips(series: list[Series], commits: list[dict]) -> list[dict]:

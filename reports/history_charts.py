@@ -24,16 +24,12 @@ AUDIO_STYLES = ("-", "--", ":", "-.")
 REGRESSION, IMPROVEMENT = "#cf222e", "#1a7f37"
 
 
-def _full(run: dict, metric: str, which: str):
-    return (((run.get("regions") or {}).get("full") or {}).get(metric) or {}).get(which)
-
-
 METRICS = (  # key, panel label, (value of a run, the modes it is read from in order, change-point family)
-    ("psnr", "worst PSNR, dB", (lambda r: _full(r, "psnr", "worst"), ("parity",), "parity")),
-    ("identical", "identical %, mean", (lambda r: _full(r, "identical_pct", "mean"), ("parity",), "parity")),
-    ("x_bare", "steady FPS / bare generator", (lambda r: r["speed"].get("x_bare"), ("bench",), "speed")),
-    ("p99", "p99 frame latency, ms", (lambda r: r["speed"].get("p99_ms"), ("parity", "bench"), "speed")),
-    ("rss", "peak RSS, MB", (lambda r: r["speed"].get("rss_mb"), ("bench", "parity"), None)),
+    ("psnr", "worst PSNR, dB", (lambda r: r.full("psnr", "worst"), ("parity",), "parity")),
+    ("identical", "identical %, mean", (lambda r: r.full("identical_pct", "mean"), ("parity",), "parity")),
+    ("x_bare", "steady FPS / bare generator", (lambda r: r.speed.get("x_bare"), ("bench",), "speed")),
+    ("p99", "p99 frame latency, ms", (lambda r: r.speed.get("p99_ms"), ("parity", "bench"), "speed")),
+    ("rss", "peak RSS, MB", (lambda r: r.speed.get("rss_mb"), ("bench", "parity"), None)),
 )
 EMPTY = {"x_bare": "no bench runs filed: `history add OUTPUT/bench.json` adds them",
          "rss": "no peak RSS in the filed runs (ports and bench runs record it)"}

@@ -31,7 +31,7 @@ def _repeats(medians: list[float], seed: int, day: int) -> list[dict]:
 
 def test_the_same_run_again_is_no_change():
     result = _gate([docs.run(), docs.run("fp16")], [docs.run(), docs.run("fp16")])
-    assert result.exit_code == 0 and result.findings == [] and result.pairs == 2
+    assert result.exit_code == 0 and result.changes == [] and result.pairs == 2
     # per run: verdict, worst PSNR, identical %, two stages, the bill, speed
     assert result.comparisons == 2 * 7 and result.text("base.json").endswith("\n14 comparisons, no change")
 
@@ -48,10 +48,10 @@ def test_a_ten_percent_slowdown_is_a_regression_with_its_interval():
 
 def test_a_small_or_unsupported_change_of_speed_is_no_regression():
     small = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1))], [docs.run(frame_ms=docs.latencies(71.5, seed=2))])
-    assert small.exit_code == 0 and small.findings == []
+    assert small.exit_code == 0 and small.changes == []
     noisy = _gate([docs.run(frame_ms=docs.latencies(70.0, n=12, seed=1, sigma=0.4))],
                   [docs.run(frame_ms=docs.latencies(80.0, n=12, seed=2, sigma=0.4))])
-    assert noisy.exit_code == 0 and noisy.findings == []  # 14 % slower by the medians, but 8 frames of noise
+    assert noisy.exit_code == 0 and noisy.changes == []  # 14 % slower by the medians, but 8 frames of noise
     faster = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1))], [docs.run(frame_ms=docs.latencies(60.0, seed=2))])
     assert faster.exit_code == 0 and [f.check for f in faster.improvements] == ["speed"]
 
@@ -60,7 +60,7 @@ def test_a_small_or_unsupported_change_of_speed_is_no_regression():
                                                       (48.0, 49.0, False), (math.inf, math.inf, None)])
 def test_worst_psnr_counts_past_half_a_db(before, after, regression):
     result = _gate([docs.run(psnr=before, identical=90.0)], [docs.run(psnr=after, identical=90.0)])
-    found = [f for f in result.findings if f.check == "worst PSNR"]
+    found = [f for f in result.changes if f.check == "worst PSNR"]
     if regression is None:
         assert found == []
     else:
@@ -100,7 +100,7 @@ def test_a_stage_drifting_past_its_tolerance():
     assert found["stage mel feature drift"].after == "max abs 0.0002"
     assert found["stage embeddings feature drift"].after == "shape (3, 7) differs"
     within = _gate([docs.run(features={"mel": {"max_abs": 1e-6}})], [docs.run(features={"mel": {"max_abs": 9e-5}})])
-    assert within.findings == []  # grew, but within the tolerance
+    assert within.changes == []  # grew, but within the tolerance
 
 
 def test_the_bill_gaining_changing_or_losing_a_deviation():
@@ -163,7 +163,7 @@ def test_bench_records_are_gated_on_their_measured_frames():
         doc["bench"] = {"points": []}
         return doc
     snap = snapshots(bench(70.0, 1))[0]
-    assert snap["mode"] == "bench" and len(snap["speed"]["frame_ms"]) == 52 and snap["speed"]["x_bare"] == 0.9
+    assert snap.mode == "bench" and len(snap.speed["frame_ms"]) == 52 and snap.speed["x_bare"] == 0.9
     assert compare(snapshots(bench(70.0, 1)), snapshots(bench(80.0, 2)), REPEATING).regressions[0].check == "speed"
     parity = compare(snapshots(docs.results([docs.run()])), snapshots(bench(70.0, 2)))
     assert parity.exit_code == 2  # a bench run is not compared with a parity run
@@ -205,7 +205,7 @@ def test_the_command_against_a_file_and_against_a_branch_of_the_store(tmp_path, 
 def test_speed_is_not_compared_while_the_machine_was_busy_with_other_work():
     slow = docs.latencies(90.0, seed=2)
     busy = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1))], [docs.run(frame_ms=slow, background=0.55)])
-    assert busy.exit_code == 0 and busy.findings == []
+    assert busy.exit_code == 0 and busy.changes == []
     assert busy.notes == ["ort_cpu / talk.wav: speed not compared: the machine was busy with other work (other "
                           "processes used 2 % during the baseline, 55 % during this run; speed is compared up to 10 %, "
                           "--max-background)"]
@@ -268,11 +268,11 @@ def test_a_change_within_the_run_to_run_noise_does_not_count():
     before = snapshots(docs.results([docs.run(frame_ms=docs.latencies(70.0, seed=1))]))
     after = snapshots(docs.results([docs.run(frame_ms=docs.latencies(77.0, seed=2))], created="x"))
     unknown = compare(before, after)
-    assert unknown.exit_code == 0 and unknown.findings == []  # one run a side: +10 % is a note, not a regression
+    assert unknown.exit_code == 0 and unknown.changes == []  # one run a side: +10 % is a note, not a regression
     assert any("run-to-run noise is unknown" in note for note in unknown.notes)
     assert any(note.startswith("ort_cpu / talk.wav: speed not gated: median frame latency +") for note in unknown.notes)
     noisy = compare(before, after, noise={pair_key(after[0]): (0.15, 6)})
-    assert noisy.exit_code == 0 and noisy.findings == [] and noisy.notes == []
+    assert noisy.exit_code == 0 and noisy.changes == [] and noisy.notes == []
     quiet = compare(before, after, noise={pair_key(after[0]): (0.06, 6)})
     assert quiet.exit_code == 1 and quiet.regressions[0].detail.endswith("; past the run-to-run noise of 6.0 % over 6 "
                                                                          "runs of the baseline's branch")
@@ -307,7 +307,7 @@ def test_repeated_runs_are_judged_on_their_medians():
     """Five runs a side: the run-to-run noise is in the samples (each run's median latency), so runs that
     move by 8 % from one to the next are no change, and a 10 % slowdown of every run is."""
     aa = compare(_repeats([70, 76, 71, 74, 69], 0, 1), _repeats([75, 70, 73, 69, 76], 10, 2))
-    assert aa.exit_code == 0 and aa.findings == [] and not any("noise is unknown" in n for n in aa.notes)
+    assert aa.exit_code == 0 and aa.changes == [] and not any("noise is unknown" in n for n in aa.notes)
     slower = compare(_repeats([70, 72, 71, 73, 69], 0, 1), _repeats([78, 79, 77, 80, 78.5], 10, 2))
     assert slower.exit_code == 1
     (found,) = slower.regressions
