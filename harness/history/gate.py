@@ -51,19 +51,29 @@ class GateSettings:
 
 @dataclass(frozen=True)
 class Change:
-    """One comparison of the gate that found a change, a regression or an improvement, of one run: what
-    changed, before and after, and why it counts."""
+    """One outcome of the gate's comparisons of one run: a regression or an improvement (what changed, before
+    and after, and why it counts), or a note: a comparison left out, or a change that does not count, said
+    in `detail`, with its `reason`: "baseline only", "no diagnosis", "left out" (runs left out of the
+    repeats), "few repeats", "few frames", "not gated", "noise unknown", "load unknown" or "busy"."""
 
-    regression: bool
+    kind: str  # "regression", "improvement" or "note"
     backend: str
     audio: str
     check: str
-    before: str
-    after: str
+    before: str = ""
+    after: str = ""
     detail: str = ""
-    caveat: str = ""  # what makes the finding less certain than its test says
+    caveat: str = ""  # what makes the change less certain than its test says
+    reason: str = ""  # a note's
+
+    @property
+    def regression(self) -> bool:
+        return self.kind == "regression"
 
     def text(self) -> str:
+        """The line of the gate's message (a note's without its ``note:``)."""
+        if self.kind == "note":
+            return f"{self.backend} / {self.audio}: {self.detail}" if self.backend else self.detail
         word = "REGRESSION" if self.regression else "improvement"
         tail = "; ".join(t for t in (self.detail, self.caveat) if t)
         return f"{word}: {self.backend} / {self.audio}: {self.check}: {self.before} -> {self.after}" + \
@@ -72,13 +82,14 @@ class Change:
 
 @dataclass
 class GateResult:
-    """Every change found, how many comparisons were made, the runs that could not be compared (and why)."""
+    """Every change found (regressions and improvements), how many comparisons were made, the runs that
+    could not be compared (and why), the notes."""
 
     changes: list[Change] = field(default_factory=list)
     comparisons: int = 0
     pairs: int = 0
     not_compared: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Change] = field(default_factory=list)
     noise: dict = field(default_factory=dict)  # pair_key -> (run-to-run noise, runs it comes from)
 
     @property
@@ -99,6 +110,16 @@ class GateResult:
     def unchanged(self) -> int:
         return self.comparisons - len(self.changes)
 
+    def note_lines(self) -> list[str]:
+        """The notes' lines, in the order they were made."""
+        return [note.text() for note in self.notes]
+
+    def note(self, reason: str, detail: str, snap: Snapshot | None = None, check: str = "", before: str = "",
+             after: str = "") -> None:
+        """Add a note of `snap`'s comparison (None: of the whole gate)."""
+        self.notes.append(Change("note", snap.backend if snap else "", snap.audio if snap else "", check, before,
+                                 after, detail, reason=reason))
+
     def text(self, baseline: str) -> str:
         """The message of a pull request: one line per regression, then the improvements, then the rest."""
         head = (f"gate against {baseline}: {len(self.regressions)} regression(s), {len(self.improvements)} "
@@ -108,7 +129,7 @@ class GateResult:
         lines = [head] + [f.text() for f in self.regressions] + [f.text() for f in self.improvements]
         if self.pairs:
             lines.append(f"{self.unchanged()} comparisons, no change")
-        lines += [f"not compared: {why}" for why in self.not_compared] + [f"note: {text}" for text in self.notes]
+        lines += [f"not compared: {why}" for why in self.not_compared] + [f"note: {text}" for text in self.note_lines()]
         return "\n".join(lines)
 
     def markdown(self, baseline: str) -> str:
@@ -125,7 +146,7 @@ class GateResult:
             lines.append("")
         lines.append(f"{self.unchanged()} comparisons, no change" if self.pairs else "Nothing to compare.")
         lines += [""] + [f"- not compared: {cell(why)}" for why in self.not_compared] if self.not_compared else []
-        lines += [""] + [f"- note: {cell(text)}" for text in self.notes] if self.notes else []
+        lines += [""] + [f"- note: {cell(text)}" for text in self.note_lines()] if self.notes else []
         return "\n".join(lines) + "\n"
 
 
@@ -181,7 +202,8 @@ def compare(before: list[Snapshot], after: list[Snapshot], settings: GateSetting
             continue
         result.pairs += 1
         compare_pair(base_runs, runs, settings, result)
-    result.notes += [f"{_where(runs[-1])}: in the baseline only" for runs in baseline.values()]
+    for runs in baseline.values():
+        result.note("baseline only", "in the baseline only", runs[-1])
     return result
 
 
@@ -192,7 +214,8 @@ def compare_pair(before_runs: list[Snapshot], after_runs: list[Snapshot], settin
     before, after = before_runs[-1], after_runs[-1]
 
     def found(regression: bool, check: str, was: str, now: str, detail: str = "", caveat: str = "") -> None:
-        result.changes.append(Change(regression, after.backend, after.audio, check, was, now, detail, caveat))
+        result.changes.append(Change("regression" if regression else "improvement", after.backend, after.audio,
+                                     check, was, now, detail, caveat))
 
     result.comparisons += 1
     was, now = STATUS_RANK.get(before.status, 3), STATUS_RANK.get(after.status, 3)
@@ -258,7 +281,8 @@ def _bill(before: Snapshot, after: Snapshot, result: GateResult, found) -> None:
     old, new = _bill_of(before), _bill_of(after)
     if old is None or new is None:
         if old != new:
-            result.notes.append(f"{_where(after)}: bill of deviations not compared: one run has no diagnosis")
+            result.note("no diagnosis", "bill of deviations not compared: one run has no diagnosis", after,
+                        "bill of deviations")
         return
     result.comparisons += 1
     weights = {d["knob"]: d.get("weight_db") for d in after.bill or []}
@@ -281,8 +305,8 @@ def _speed(before_runs: list[Snapshot], after_runs: list[Snapshot], settings: Ga
         result.comparisons += 1
         left_out = len(before_runs) + len(after_runs) - len(quiet[0]) - len(quiet[1])
         if left_out:
-            result.notes.append(f"{_where(after_runs[-1])}: speed: {left_out} busy run(s) or run(s) without enough "
-                                "per-frame latencies left out of the repeats")
+            result.note("left out", f"speed: {left_out} busy run(s) or run(s) without enough per-frame latencies "
+                        "left out of the repeats", after_runs[-1], "speed")
         change = runs_change(*quiet, settings.alpha, settings.min_effect)
         if change.verdict != "same":
             found(change.verdict == "slower", "speed", f"{change.median_before_ms:.1f} ms",
@@ -290,13 +314,13 @@ def _speed(before_runs: list[Snapshot], after_runs: list[Snapshot], settings: Ga
         return
     before, after = before_runs[-1], after_runs[-1]
     if len(before_runs) > 1 or len(after_runs) > 1:
-        result.notes.append(f"{_where(after)}: speed: fewer than {REPEATS} quiet runs a side ({len(quiet[0])} and "
-                            f"{len(quiet[1])}): the latest run of each compared")
+        result.note("few repeats", f"speed: fewer than {REPEATS} quiet runs a side ({len(quiet[0])} and "
+                    f"{len(quiet[1])}): the latest run of each compared", after, "speed")
     a, b = before.speed.get("frame_ms") or [], after.speed.get("frame_ms") or []
     if len(a) < MIN_FRAMES or len(b) < MIN_FRAMES:
         which = "the baseline" if len(a) < MIN_FRAMES else "this run"
-        result.notes.append(f"{_where(after)}: speed not compared: {which} has under {MIN_FRAMES} per-frame "
-                            "latencies (timings.frame_ms)")
+        result.note("few frames", f"speed not compared: {which} has under {MIN_FRAMES} per-frame latencies "
+                    "(timings.frame_ms)", after, "speed")
         return
     busy = _busy(before, after, settings, result)
     if busy is True:
@@ -307,8 +331,9 @@ def _speed(before_runs: list[Snapshot], after_runs: list[Snapshot], settings: Ga
     if change.verdict == "same":
         return
     if threshold is None:
-        result.notes.append(f"{_where(after)}: speed not gated: {change.text()}: one run a side, and a run of one "
-                            "machine can differ from the next by more than that (see the note on run-to-run noise)")
+        result.note("not gated", f"speed not gated: {change.text()}: one run a side, and a run of one machine can "
+                    "differ from the next by more than that (see the note on run-to-run noise)", after, "speed",
+                    f"{change.median_before_ms:.1f} ms", f"{change.median_after_ms:.1f} ms")
         return
     found(change.verdict == "slower", "speed", f"{change.median_before_ms:.1f} ms",
           f"{change.median_after_ms:.1f} ms", change.text() + floor, busy or "")
@@ -321,11 +346,11 @@ def _speed_threshold(after: Snapshot, settings: GateSettings, result: GateResult
     if settings.noise is not None:
         noise, runs = settings.noise, 0
     if noise is None:
-        note = (f"speed: the run-to-run noise is unknown (one baseline run, and fewer than {NOISE_RUNS[0]} earlier "
-                f"quiet runs on a branch): one run a side is not gated; give {REPEATS} or more runs a side "
-                "(interleaved), a branch with its runs in the store, or --noise")
-        if note not in result.notes:
-            result.notes.append(note)
+        if not any(note.reason == "noise unknown" for note in result.notes):
+            result.note("noise unknown", f"speed: the run-to-run noise is unknown (one baseline run, and fewer than "
+                        f"{NOISE_RUNS[0]} earlier quiet runs on a branch): one run a side is not gated; give "
+                        f"{REPEATS} or more runs a side (interleaved), a branch with its runs in the store, or --noise",
+                        check="speed")
         return None, ""
     if noise <= settings.min_effect:
         return settings.min_effect, ""
@@ -341,14 +366,14 @@ def _busy(before: Snapshot, after: Snapshot, settings: GateSettings, result: Gat
     if any(share is None for share in shares.values()) and \
             all(share is None or share <= settings.max_background for share in shares.values()):
         unknown = " and ".join(name for name, share in shares.items() if share is None)
-        result.notes.append(f"{_where(after)}: how busy the machine was during {unknown} is unknown (no /proc/stat, "
-                            "or a file written before timings.background_cpu): speed compared as if it was idle")
+        result.note("load unknown", f"how busy the machine was during {unknown} is unknown (no /proc/stat, or a file "
+                    "written before timings.background_cpu): speed compared as if it was idle", after, "speed")
         return f"how busy the machine was during {unknown} is unknown"
     if all(share <= settings.max_background for share in shares.values() if share is not None):
         return False
     used = ", ".join(f"{100 * share:.0f} % during {name}" for name, share in shares.items() if share is not None)
-    result.notes.append(f"{_where(after)}: speed not compared: the machine was busy with other work (other processes "
-                        f"used {used}; speed is compared up to {100 * settings.max_background:g} %, --max-background)")
+    result.note("busy", f"speed not compared: the machine was busy with other work (other processes used {used}; "
+                f"speed is compared up to {100 * settings.max_background:g} %, --max-background)", after, "speed")
     return True
 
 

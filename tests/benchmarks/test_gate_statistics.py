@@ -86,8 +86,7 @@ def _said(result, backend: str) -> str:
     found = [f for f in result.changes if f.backend == backend and f.check == "speed"]
     if found:
         return "slower" if found[0].regression else "faster"
-    return "busy" if any(n.startswith(f"{backend} /") and ("machine was busy" in n or "quiet runs a side" in n)
-                         for n in result.notes) else "same"
+    return "busy" if any(n.backend == backend and n.reason in ("busy", "few repeats") for n in result.notes) else "same"
 
 
 def evaluate(rows: list[dict]) -> dict:
