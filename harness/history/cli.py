@@ -42,9 +42,10 @@ def add_commands(sub, command) -> None:
     a = actions.add_parser("report", help="render the history page: trend charts per backend and metric",
                            description="Render the store into a self-contained HTML page (DIR/index.html, charts "
                                        "beside it): per backend, worst PSNR, identical %%, steady FPS over the "
-                                       "bare generator, p99 latency and RSS over commits, one line per machine, "
-                                       "change points marked where the gate's test says the level moved, and "
-                                       "the bill of deviations per commit.")
+                                       "bare generator, p99 latency and RSS over commits, one line per machine "
+                                       "and branch (a branch drawn from the main commit it was gated against), "
+                                       "change points marked where the gate found a change against a run's "
+                                       "baseline, and the bill of deviations per commit.")
     _store_arg(a)
     a.add_argument("--out", type=Path, required=True, metavar="DIR", help="report folder")
 
