@@ -69,7 +69,8 @@ class ParitySession:
             self.goldens = golden_audios(self.cfg, self.results["inputs"])
         except ParityError as exc:
             raise pytest.UsageError(f"--parity-config: {exc}") from None
-        from harness.runs.parity import REFERENCE_DIR, audio_labels, unique_names
+        from harness.runs.parity import REFERENCE_DIR, unique_names
+        from harness.verdicts.results import audio_labels
         self.worker = worker[1] if worker else None
         self.path = (self.cfg.output / PARTS / worker[0] / f"{worker[1]}.json" if worker
                      else self.cfg.output / "results.json")
@@ -261,8 +262,7 @@ class PartsMerger:
 def merge_parts(folder: Path, backends: list[str]) -> dict | None:
     """One results document from the workers' parts in `folder` (None without any): the runs in the config's
     order (audio by audio, backend by backend), every worker's reference entries, partial if any part is."""
-    from harness.runs.parity import audio_labels
-    from harness.verdicts.results import read_results
+    from harness.verdicts.results import audio_labels, read_results
     parts = [read_results(path) for path in sorted(folder.glob("*.json"))]
     if not parts:
         return None

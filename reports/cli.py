@@ -18,12 +18,13 @@ def add_parsers(sub, history_actions) -> None:
     p.add_argument("--junit", type=Path, metavar="FILE", help="also write the verdicts as JUnit XML")
 
     from harness.history.cli import store_arg
-    a = history_actions.add_parser("report", help="render the history page: trend charts per backend and metric",
-                                   description="Render the store into a self-contained HTML page (DIR/index.html, "
-                                               "charts beside it): per backend, worst PSNR, identical %, steady FPS "
-                                               "over the bare generator, p99 latency and RSS over commits, one line "
-                                               "per machine, change points marked where the gate's test says the "
-                                               "level moved, and the bill of deviations per commit.")
+    a = history_actions.add_parser(
+        "report", help="render the history page: trend charts per backend and metric",
+        description="Render the store into a self-contained HTML page (DIR/index.html, charts beside it): per "
+                    "backend, worst PSNR, identical %, steady FPS over the bare generator, p99 latency and RSS "
+                    "over commits, one line per machine and branch (a branch drawn from the main commit it was "
+                    "gated against), change points marked where the gate found a change against a run's "
+                    "baseline, and the bill of deviations per commit.")
     a.set_defaults(handler=cmd_history_report)
     store_arg(a)
     a.add_argument("--out", type=Path, required=True, metavar="DIR", help="report folder")

@@ -31,7 +31,7 @@ def _repeats(medians: list[float], seed: int, day: int) -> list[dict]:
 
 def test_the_same_run_again_is_no_change():
     result = _gate([docs.run(), docs.run("fp16")], [docs.run(), docs.run("fp16")])
-    assert result.exit_code == 0 and result.findings == [] and result.pairs == 2
+    assert result.exit_code == 0 and result.changes == [] and result.pairs == 2
     # per run: verdict, worst PSNR, identical %, two stages, the bill, speed
     assert result.comparisons == 2 * 7 and result.text("base.json").endswith("\n14 comparisons, no change")
 
@@ -48,10 +48,10 @@ def test_a_ten_percent_slowdown_is_a_regression_with_its_interval():
 
 def test_a_small_or_unsupported_change_of_speed_is_no_regression():
     small = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1))], [docs.run(frame_ms=docs.latencies(71.5, seed=2))])
-    assert small.exit_code == 0 and small.findings == []
+    assert small.exit_code == 0 and small.changes == []
     noisy = _gate([docs.run(frame_ms=docs.latencies(70.0, n=12, seed=1, sigma=0.4))],
                   [docs.run(frame_ms=docs.latencies(80.0, n=12, seed=2, sigma=0.4))])
-    assert noisy.exit_code == 0 and noisy.findings == []  # 14 % slower by the medians, but 8 frames of noise
+    assert noisy.exit_code == 0 and noisy.changes == []  # 14 % slower by the medians, but 8 frames of noise
     faster = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1))], [docs.run(frame_ms=docs.latencies(60.0, seed=2))])
     assert faster.exit_code == 0 and [f.check for f in faster.improvements] == ["speed"]
 
@@ -60,7 +60,7 @@ def test_a_small_or_unsupported_change_of_speed_is_no_regression():
                                                       (48.0, 49.0, False), (math.inf, math.inf, None)])
 def test_worst_psnr_counts_past_half_a_db(before, after, regression):
     result = _gate([docs.run(psnr=before, identical=90.0)], [docs.run(psnr=after, identical=90.0)])
-    found = [f for f in result.findings if f.check == "worst PSNR"]
+    found = [f for f in result.changes if f.check == "worst PSNR"]
     if regression is None:
         assert found == []
     else:
@@ -100,7 +100,7 @@ def test_a_stage_drifting_past_its_tolerance():
     assert found["stage mel feature drift"].after == "max abs 0.0002"
     assert found["stage embeddings feature drift"].after == "shape (3, 7) differs"
     within = _gate([docs.run(features={"mel": {"max_abs": 1e-6}})], [docs.run(features={"mel": {"max_abs": 9e-5}})])
-    assert within.findings == []  # grew, but within the tolerance
+    assert within.changes == []  # grew, but within the tolerance
 
 
 def test_the_bill_gaining_changing_or_losing_a_deviation():
@@ -115,7 +115,7 @@ def test_the_bill_gaining_changing_or_losing_a_deviation():
     lost = _gate([docs.run(status="failed", psnr=38.0, bill=two)], [docs.run(status="failed", psnr=38.0, bill=two[1:])])
     assert lost.exit_code == 0 and lost.improvements[0].detail == "lost output=jpeg95"
     unknown = _gate([docs.run(status="failed", psnr=38.0, bill=two)], [docs.run(status="failed", psnr=38.0)])
-    assert unknown.exit_code == 0 and any("bill of deviations not compared" in n for n in unknown.notes)
+    assert unknown.exit_code == 0 and any("bill of deviations not compared" in n for n in unknown.note_lines())
 
 
 def test_regressions_come_first_then_improvements_then_the_rest():
@@ -137,7 +137,7 @@ def test_unlike_runs_are_not_compared_and_say_why():
     assert "other machine" in machine.not_compared[0] and "onnxruntime 1.20.0 -> 1.21.0" in machine.not_compared[0]
     audio = _gate([docs.run()], [docs.run(audio="silence_3s.wav")])
     assert audio.exit_code == 2 and audio.not_compared == ["ort_cpu / silence_3s.wav: no baseline run of it"]
-    assert audio.notes == ["ort_cpu / talk.wav: in the baseline only"]
+    assert audio.note_lines() == ["ort_cpu / talk.wav: in the baseline only"]
     options = _gate([docs.run()], [docs.run(options={"provider": "cpu", "intra_op_threads": 1})])
     assert options.exit_code == 2 and "backend options differ" in options.not_compared[0]
     inputs = _gate([docs.run()], [docs.run()], inputs=dict(docs.INPUTS, frames=80))
@@ -151,7 +151,7 @@ def test_a_baseline_without_per_frame_latencies_is_compared_on_parity_only():
     del old["timings"]["frame_ms"]
     result = _gate([old], [docs.run()])
     assert result.exit_code == 0 and result.pairs == 1
-    assert any("speed not compared: the baseline has under" in note for note in result.notes)
+    assert any("speed not compared: the baseline has under" in note for note in result.note_lines())
 
 
 def test_bench_records_are_gated_on_their_measured_frames():
@@ -163,7 +163,7 @@ def test_bench_records_are_gated_on_their_measured_frames():
         doc["bench"] = {"points": []}
         return doc
     snap = snapshots(bench(70.0, 1))[0]
-    assert snap["mode"] == "bench" and len(snap["speed"]["frame_ms"]) == 52 and snap["speed"]["x_bare"] == 0.9
+    assert snap.mode == "bench" and len(snap.speed["frame_ms"]) == 52 and snap.speed["x_bare"] == 0.9
     assert compare(snapshots(bench(70.0, 1)), snapshots(bench(80.0, 2)), REPEATING).regressions[0].check == "speed"
     parity = compare(snapshots(docs.results([docs.run()])), snapshots(bench(70.0, 2)))
     assert parity.exit_code == 2  # a bench run is not compared with a parity run
@@ -205,18 +205,18 @@ def test_the_command_against_a_file_and_against_a_branch_of_the_store(tmp_path, 
 def test_speed_is_not_compared_while_the_machine_was_busy_with_other_work():
     slow = docs.latencies(90.0, seed=2)
     busy = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1))], [docs.run(frame_ms=slow, background=0.55)])
-    assert busy.exit_code == 0 and busy.findings == []
-    assert busy.notes == ["ort_cpu / talk.wav: speed not compared: the machine was busy with other work (other "
+    assert busy.exit_code == 0 and busy.changes == []
+    assert busy.note_lines() == ["ort_cpu / talk.wav: speed not compared: the machine was busy with other work (other "
                           "processes used 2 % during the baseline, 55 % during this run; speed is compared up to 10 %, "
                           "--max-background)"]
     quiet = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1))], [docs.run(frame_ms=slow, background=0.08)])
-    assert quiet.exit_code == 1 and not any("busy" in note for note in quiet.notes)
+    assert quiet.exit_code == 1 and not any("busy" in note for note in quiet.note_lines())
     unknown = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1), background=None)], [docs.run(frame_ms=slow)])
-    assert unknown.exit_code == 1 and "how busy the machine was during the baseline is unknown" in unknown.notes[0]
+    assert unknown.exit_code == 1 and "how busy the machine was during the baseline is unknown" in unknown.note_lines()[0]
     assert unknown.regressions[0].caveat == "how busy the machine was during the baseline is unknown"
     half = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1), background=None)],
                  [docs.run(frame_ms=slow, background=0.4)])  # one run known busy: not compared, whatever the other
-    assert half.exit_code == 0 and "used 40 % during this run; speed is compared up to 10 %" in half.notes[0]
+    assert half.exit_code == 0 and "used 40 % during this run; speed is compared up to 10 %" in half.note_lines()[0]
     assert unknown.regressions[0].text().endswith("frames); how busy the machine was during the baseline is unknown)")
     allowed = compare(snapshots(docs.results([docs.run(frame_ms=docs.latencies(70.0, seed=1))])),
                       snapshots(docs.results([docs.run(frame_ms=slow, background=0.55)], created="x")),
@@ -268,16 +268,16 @@ def test_a_change_within_the_run_to_run_noise_does_not_count():
     before = snapshots(docs.results([docs.run(frame_ms=docs.latencies(70.0, seed=1))]))
     after = snapshots(docs.results([docs.run(frame_ms=docs.latencies(77.0, seed=2))], created="x"))
     unknown = compare(before, after)
-    assert unknown.exit_code == 0 and unknown.findings == []  # one run a side: +10 % is a note, not a regression
-    assert any("run-to-run noise is unknown" in note for note in unknown.notes)
-    assert any(note.startswith("ort_cpu / talk.wav: speed not gated: median frame latency +") for note in unknown.notes)
+    assert unknown.exit_code == 0 and unknown.changes == []  # one run a side: +10 % is a note, not a regression
+    assert any("run-to-run noise is unknown" in note for note in unknown.note_lines())
+    assert any(note.startswith("ort_cpu / talk.wav: speed not gated: median frame latency +") for note in unknown.note_lines())
     noisy = compare(before, after, noise={pair_key(after[0]): (0.15, 6)})
-    assert noisy.exit_code == 0 and noisy.findings == [] and noisy.notes == []
+    assert noisy.exit_code == 0 and noisy.changes == [] and noisy.note_lines() == []
     quiet = compare(before, after, noise={pair_key(after[0]): (0.06, 6)})
     assert quiet.exit_code == 1 and quiet.regressions[0].detail.endswith("; past the run-to-run noise of 6.0 % over 6 "
                                                                          "runs of the baseline's branch")
     given = compare(before, after, GateSettings(noise=0.2))
-    assert given.exit_code == 0 and given.notes == []
+    assert given.exit_code == 0 and given.note_lines() == []
 
 
 def test_the_noise_comes_from_the_branchs_quiet_runs(tmp_path, capsys):
@@ -307,7 +307,7 @@ def test_repeated_runs_are_judged_on_their_medians():
     """Five runs a side: the run-to-run noise is in the samples (each run's median latency), so runs that
     move by 8 % from one to the next are no change, and a 10 % slowdown of every run is."""
     aa = compare(_repeats([70, 76, 71, 74, 69], 0, 1), _repeats([75, 70, 73, 69, 76], 10, 2))
-    assert aa.exit_code == 0 and aa.findings == [] and not any("noise is unknown" in n for n in aa.notes)
+    assert aa.exit_code == 0 and aa.changes == [] and not any("noise is unknown" in n for n in aa.note_lines())
     slower = compare(_repeats([70, 72, 71, 73, 69], 0, 1), _repeats([78, 79, 77, 80, 78.5], 10, 2))
     assert slower.exit_code == 1
     (found,) = slower.regressions
@@ -318,7 +318,7 @@ def test_repeated_runs_are_judged_on_their_medians():
     busy = _repeats([70, 72, 71, 73], 0, 1) + snapshots(docs.results(
         [docs.run(frame_ms=docs.latencies(71, seed=9), background=0.5)], created="2025-01-01T00:01:00+00:00"))
     four = compare(busy, _repeats([78, 79, 77, 80, 78.5], 10, 2))
-    assert four.exit_code == 0 and any("fewer than 5 quiet runs a side (4 and 5)" in n for n in four.notes)
+    assert four.exit_code == 0 and any("fewer than 5 quiet runs a side (4 and 5)" in n for n in four.note_lines())
 
 
 def test_repeats_of_unlike_runs_are_not_compared():
@@ -326,3 +326,19 @@ def test_repeats_of_unlike_runs_are_not_compared():
                                    machine=dict(docs.MACHINE, cpu="Other CPU")))
     result = compare(_repeats([70, 72, 71, 73, 69], 0, 1) + other, _repeats([78, 79, 77, 80, 78.5], 10, 2))
     assert result.exit_code == 2 and result.not_compared[0].startswith("ort_cpu / talk.wav: other machine")
+
+
+def test_notes_are_typed_changes_their_lines_as_before():
+    """A note is a Change of kind "note" with its reason, so no caller reads the gate's words; its line is
+    the one the message prints."""
+    slow = docs.latencies(90.0, seed=2)
+    busy = _gate([docs.run(frame_ms=docs.latencies(70.0, seed=1))], [docs.run(frame_ms=slow, background=0.55)])
+    (note,) = busy.notes
+    assert (note.kind, note.reason, note.backend, note.audio, note.check) == ("note", "busy", "ort_cpu", "talk.wav",
+                                                                              "speed")
+    assert not note.regression and f"note: {note.text()}" in busy.text("base.json").splitlines()
+    ungated = compare(snapshots(docs.results([docs.run(frame_ms=docs.latencies(70.0, seed=1))])),
+                      snapshots(docs.results([docs.run(frame_ms=slow)], created="x")))
+    assert [(n.reason, n.backend) for n in ungated.notes] == [("noise unknown", ""), ("not gated", "ort_cpu")]
+    assert ungated.notes[1].before.startswith("7") and ungated.notes[1].after.startswith("9")
+    assert ungated.note_lines()[0].startswith("speed: the run-to-run noise is unknown")

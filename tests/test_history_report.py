@@ -18,8 +18,10 @@ import pytest
 import history_docs as docs
 from browser import broken_images, chromium
 from harness.cli import main
+from harness.history.cli import run_gate
 from harness.history.commits import Commit
 from harness.history.store import add_results
+from harness.verdicts.results import read_results
 from reports.history import render_history
 
 HOSTILE = "<script>alert(1)</script>"
@@ -173,3 +175,46 @@ def test_the_history_page_in_headless_chromium(page, tmp_path):
                             if name.startswith("changes-") for row in rows[1:]) > 0
         shot = tmp_path / "history.png"
         assert driver.save_screenshot(str(shot)) and cv2.imread(str(shot)).shape[1] >= 1000
+
+
+MAIN = [f"a{k}" * 20 for k in range(1, 4)]
+PULLS = {"pr-nearest": "b1" * 20, "pr-rerun": "b2" * 20, "pr-slow": "b3" * 20}  # filed in this order
+
+
+def test_each_branch_is_its_own_line_gated_against_main_as_the_gate_did(tmp_path):
+    """Three runs of main, then one run on each of three pull-request branches: a nearest paste, an identical
+    rerun and a port 20 ms a frame slower. Every change on the page is the gate's own verdict of that run
+    against branch:main (main's third commit); the rerun, gated against main, changed nothing (drawn as
+    one line in filing order, it would be an improvement over the nearest paste before it)."""
+    store = tmp_path / "history.sqlite"
+    ports = [docs.run("port", frame_ms=docs.latencies(150.0, seed=k)) for k in range(3)]
+    ports += [docs.run("port", status="failed", psnr=31.5, identical=62.0, bill=[("resize_kernel", "nearest", 9.75)],
+                       frame_ms=docs.latencies(150.0, seed=3)),
+              docs.run("port", frame_ms=docs.latencies(150.0, seed=4)),
+              docs.run("port", frame_ms=docs.latencies(170.0, seed=5))]
+    commits = [Commit(sha, 1_700_000_000 + 3600 * k, "main") for k, sha in enumerate(MAIN)]
+    commits += [Commit(sha, 1_700_000_000 + 3600 * (3 + k), branch) for k, (branch, sha) in enumerate(PULLS.items())]
+    files = {}
+    for k, (port, commit) in enumerate(zip(ports, commits)):
+        files[commit.branch] = docs.write(tmp_path / f"{k}.json", [port], created=f"2025-01-0{k + 1}T00:00:00+00:00")
+        add_results(store, [(files[commit.branch], read_results(files[commit.branch]))], commit)
+    parsed = _Page()
+    parsed.feed(render_history(store, tmp_path / "page").read_text(encoding="utf-8"))
+    page = {(r["attrs"]["data-commit"], r["attrs"].get("data-branch"), r["attrs"].get("data-against"),
+             r["attrs"]["class"], r["attrs"]["data-check"]) for r in parsed.tables.get("changes-0", [{}])[1:]}
+    rerun = {(check, kind) for commit, _, _, kind, check in page if commit == PULLS["pr-rerun"][:10]}
+    assert rerun == set(), f"the identical rerun, gated against main, changed nothing; the page says {rerun}"
+    nearest, slow = PULLS["pr-nearest"][:10], PULLS["pr-slow"][:10]
+    assert page == {(nearest, "pr-nearest", MAIN[2][:10], "regression", check)
+                    for check in ("verdict", "worst PSNR", "identical %", "bill of deviations")} | \
+        {(slow, "pr-slow", MAIN[2][:10], "regression", "speed")}
+    for branch, sha in PULLS.items():  # the gate's own verdict of each pull request, run as CI runs it
+        gated, _ = run_gate([files[branch]], ["branch:main"], store)
+        assert {(c.check, "regression" if c.regression else "improvement") for c in gated.changes} == \
+            {(check, kind) for commit, _, _, kind, check in page if commit == sha[:10]}, branch
+    strip = {row["cells"][0]: row for row in parsed.tables["strip-0"][1:]}  # one row per branch
+    assert sorted(strip) == ["box", "box on pr-nearest", "box on pr-rerun", "box on pr-slow"]
+    assert [(cell, "changed" in cls) for cell, cls in zip(strip["box on pr-rerun"]["cells"][2:],
+                                                         strip["box on pr-rerun"]["classes"][2:])
+            if cell != "–"] == [("canonical", False)]
+    assert "changed" in strip["box on pr-nearest"]["classes"][2 + 3]

@@ -40,18 +40,44 @@ def test_a_run_is_filed_with_what_a_comparison_needs_and_only_once(tmp_path, cap
     assert "3 run(s) filed, 0 already there, under 0123456789ab on main" in capsys.readouterr().out
     assert _add(store, path) == 0 and "0 run(s) filed, 3 already there" in capsys.readouterr().out
     runs = load_runs(store)
-    assert len(runs) == 3 and {r["commit_sha"] for r in runs} == {COMMIT} and {r["branch"] for r in runs} == {"main"}
-    port = next(r for r in runs if r["backend"] == "port")
-    assert port["status"] == "failed" and port["regions"]["full"]["psnr"] == {"worst": 38.5, "mean": 38.5}
-    assert port["regions"]["full"]["identical_pct"]["mean"] == 91.25
-    assert port["bill"] == [{"knob": "quantisation", "value": "round", "weight_db": 6.5}]
-    ort = next(r for r in runs if r["backend"] == "ort_cpu" and r["audio"] == "talk.wav")
-    assert ort["regions"]["full"]["psnr"]["worst"] == math.inf  # infinite PSNR survives the round trip
-    assert ort["speed"]["frame_ms"] == pytest.approx(docs.latencies(70.0)[4:])  # the start-up frames left out
-    assert ort["audio_sha256"] == "a" * 64 and ort["bill"] is None and ort["features"]["mel"] == {"max_abs": 0.0}
+    assert len(runs) == 3 and {r.commit.sha for r in runs} == {COMMIT} and {r.commit.branch for r in runs} == {"main"}
+    port = next(r for r in runs if r.backend == "port")
+    assert port.status == "failed" and port.regions["full"]["psnr"] == {"worst": 38.5, "mean": 38.5}
+    assert port.regions["full"]["identical_pct"]["mean"] == 91.25
+    assert port.bill == [{"knob": "quantisation", "value": "round", "weight_db": 6.5}]
+    ort = next(r for r in runs if r.backend == "ort_cpu" and r.audio == "talk.wav")
+    assert ort.regions["full"]["psnr"]["worst"] == math.inf  # infinite PSNR survives the round trip
+    assert ort.speed["frame_ms"] == pytest.approx(docs.latencies(70.0)[4:])  # the start-up frames left out
+    assert ort.audio_sha256 == "a" * 64 and ort.bill is None and ort.features["mel"] == {"max_abs": 0.0}
     # another results file of the same commit (a later run) is a new run
     later = docs.write(tmp_path / "later.json", [docs.run("ort_cpu")], created="2025-01-02T00:00:00+00:00")
     assert _add(store, later) == 0 and len(load_runs(store)) == 4
+
+
+SNAPSHOT_KEYS = ["backend", "kind", "audio", "audio_sha256", "mode", "options", "frames", "machine", "fingerprint",
+                 "machine_parts", "inputs_sha256", "config_sha256", "created", "status", "profile", "failures",
+                 "reason", "thresholds", "regions", "features", "bill", "fitted", "speed"]
+
+
+def test_the_store_answers_keyword_queries_with_bound_values(tmp_path):
+    store = tmp_path / "history.sqlite"
+    filed = [("main", "a" * 40, [docs.run("ort_cpu"), docs.run("port")], "2025-01-01T00:00:00+00:00"),
+             ("feature", "b" * 40, [docs.run("ort_cpu")], "2025-01-02T00:00:00+00:00"),
+             (None, "c" * 40, [docs.run("ort_cpu")], "2025-01-03T00:00:00+00:00")]
+    for k, (branch, commit, runs, created) in enumerate(filed):
+        assert _add(store, docs.write(tmp_path / f"{k}.json", runs, created=created), commit=commit, branch=branch) == 0
+    assert [(r.backend, r.commit.branch) for r in load_runs(store, branch="main")] == [("ort_cpu", "main"),
+                                                                                       ("port", "main")]
+    assert [r.commit.sha for r in load_runs(store, branch=None)] == ["c" * 40]  # None: filed without a branch
+    assert [r.commit.branch for r in load_runs(store, commit="b" * 40)] == ["feature"]
+    assert [r.commit.sha[0] for r in load_runs(store, backend="ort_cpu", machine="box")] == ["a", "b", "c"]
+    assert [r.commit.sha[0] for r in load_runs(store, mode="parity", started_before="2025-01-02T00:00:00+00:00")] == \
+        ["a", "a"]
+    assert load_runs(store, backend="port' OR '1'='1") == [] and load_runs(store, mode="bench") == []
+    with sqlite3.connect(store) as db:  # the snapshot is stored as it always was: its keys, in this order
+        stored = [json.loads(text) for (text,) in db.execute("SELECT snapshot FROM runs")]
+    db.close()
+    assert all(list(snap) == SNAPSHOT_KEYS for snap in stored)
 
 
 def _writer(store: str, paths: list[str], barrier, codes) -> None:
@@ -81,7 +107,7 @@ def test_concurrent_adds_from_several_processes_lose_nothing(tmp_path):
     assert results == [[0] * (FILES + 1)] * WRITERS
     runs = load_runs(tmp_path / "history.sqlite")
     assert len(runs) == WRITERS * FILES * 2 + 1
-    assert len({(r["created"], r["backend"]) for r in runs}) == len(runs)
+    assert len({(r.created, r.backend) for r in runs}) == len(runs)
 
 
 @pytest.mark.parametrize("bad, fragment", [
@@ -191,4 +217,4 @@ def test_the_commit_comes_from_git_or_from_the_option(tmp_path, monkeypatch, cap
     assert "give it with --commit HASH" in capsys.readouterr().err
     monkeypatch.chdir(repo)
     assert main(["history", "add", str(results), "--store", str(tmp_path / "h.sqlite")]) == 0
-    assert json.loads(json.dumps(load_runs(tmp_path / "h.sqlite")[0]["commit_sha"])) == head
+    assert json.loads(json.dumps(load_runs(tmp_path / "h.sqlite")[0].commit.sha)) == head

@@ -7,6 +7,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where used: the CLI's start-up stays light
+    from harness.history.gate import GateSettings
+    from harness.history.snapshot import Snapshot
 
 from harness.text.args import command
 
@@ -127,21 +132,20 @@ def history_main(args: argparse.Namespace) -> int:
         return 0
     from harness.text.tables import grid
     rows = [("commit", "branch", "machine", "fingerprint", "mode", "backend", "audio", "status", "created")]
-    rows += [(r["commit_sha"][:12], r["branch"] or "-", r["machine"] or "-", r["fingerprint"], r["mode"], r["backend"],
-              r["audio"], r["status"], r["created"][:19]) for r in load_runs(store)]
+    rows += [(r.commit.sha[:12], r.commit.branch or "-", r.machine or "-", r.fingerprint, r.mode, r.backend,
+              r.audio, r.status, r.created[:19]) for r in load_runs(store)]
     print("\n".join(grid(rows)) if len(rows) > 1 else f"{store}: no runs")
     return 0
 
 
-def baseline_of(against: list[str], store: Path, after: list[dict], settings) -> tuple[list[dict], str, dict, dict]:
+def baseline_of(against: list[str], store: Path, after: list[Snapshot], settings: GateSettings
+                ) -> tuple[list[Snapshot], str, dict, dict]:
     """The baseline snapshots for `after`, a description of them, why some have none and the run-to-run
     noise of each (both by `pair_key`): from results files (noise unknown), or (``branch:NAME``) the
-    store's runs of each on that branch with its fingerprint, those of the latest commit (repeats when
-    several), the noise from the quiet runs there."""
-    from harness.history.gate import pair_key, quiet_median
+    store's runs of each on that branch with its fingerprint (`baseline.branch_baseline`)."""
+    from harness.history.baseline import branch_baseline
+    from harness.history.gate import pair_key
     from harness.history.snapshot import snapshots
-    from harness.history.stats import NOISE_RUNS, run_noise
-    from harness.history.store import on_branch
     from reference.errors import InputError
     branches = [a for a in against if a.startswith(BRANCH_PREFIX)]
     if not branches:
@@ -155,20 +159,18 @@ def baseline_of(against: list[str], store: Path, after: list[dict], settings) ->
     branch = branches[0][len(BRANCH_PREFIX):]
     if not branch:
         raise InputError(branches[0], "no branch name after branch:", "e.g. --against branch:main")
-    found, missing, noise, seen = [], {}, {}, set()
+    found, missing, noise = [], {}, {}
     for snap in after:
-        if pair_key(snap) in seen:
+        if pair_key(snap) in noise or pair_key(snap) in missing:
             continue
-        seen.add(pair_key(snap))
-        runs = on_branch(store, branch, snap)
+        runs, noise_of = branch_baseline(store, branch, snap, settings)
         if not runs:
-            missing[pair_key(snap)] = (f"no {snap['mode']} run on branch {branch} with this machine's fingerprint "
-                                       f"{snap['fingerprint']} in the store")
+            missing[pair_key(snap)] = (f"no {snap.mode} run on branch {branch} with this machine's fingerprint "
+                                       f"{snap.fingerprint} in the store")
             continue
-        found += [r for r in runs if r["commit_sha"] == runs[-1]["commit_sha"]]
-        medians = [m for m in (quiet_median(r, settings) for r in runs) if m is not None][-NOISE_RUNS[1]:]
-        noise[pair_key(snap)] = (run_noise(medians), len(medians))
-    commits = sorted({b["commit_sha"][:12] for b in found})
+        found += runs
+        noise[pair_key(snap)] = noise_of
+    commits = sorted({b.commit.sha[:12] for b in found})
     return found, f"branch {branch} ({', '.join(commits) or 'no run'}) in {store}", missing, noise
 
 

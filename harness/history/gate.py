@@ -28,7 +28,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from harness.history.snapshot import machine_differences
+from harness.history.snapshot import Snapshot, machine_differences
 from harness.history.stats import (ALPHA, MIN_EFFECT, MIN_FRAMES, NOISE_RUNS, REPEATS, runs_change, signed_pct,
                                    speed_change)
 from harness.text.tables import fmt_number, fmt_pct
@@ -50,19 +50,30 @@ class GateSettings:
 
 
 @dataclass(frozen=True)
-class Finding:
-    """One regression or improvement of one run: what changed, before and after, and why it counts."""
+class Change:
+    """One outcome of the gate's comparisons of one run: a regression or an improvement (what changed, before
+    and after, and why it counts), or a note: a comparison left out, or a change that does not count, said
+    in `detail`, with its `reason`: "baseline only", "no diagnosis", "left out" (runs left out of the
+    repeats), "few repeats", "few frames", "not gated", "noise unknown", "load unknown" or "busy"."""
 
-    regression: bool
+    kind: str  # "regression", "improvement" or "note"
     backend: str
     audio: str
     check: str
-    before: str
-    after: str
+    before: str = ""
+    after: str = ""
     detail: str = ""
-    caveat: str = ""  # what makes the finding less certain than its test says
+    caveat: str = ""  # what makes the change less certain than its test says
+    reason: str = ""  # a note's
+
+    @property
+    def regression(self) -> bool:
+        return self.kind == "regression"
 
     def text(self) -> str:
+        """The line of the gate's message (a note's without its ``note:``)."""
+        if self.kind == "note":
+            return f"{self.backend} / {self.audio}: {self.detail}" if self.backend else self.detail
         word = "REGRESSION" if self.regression else "improvement"
         tail = "; ".join(t for t in (self.detail, self.caveat) if t)
         return f"{word}: {self.backend} / {self.audio}: {self.check}: {self.before} -> {self.after}" + \
@@ -71,22 +82,23 @@ class Finding:
 
 @dataclass
 class GateResult:
-    """Every finding, how many comparisons were made, the runs that could not be compared (and why)."""
+    """Every change found (regressions and improvements), how many comparisons were made, the runs that
+    could not be compared (and why), the notes."""
 
-    findings: list[Finding] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
     comparisons: int = 0
     pairs: int = 0
     not_compared: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Change] = field(default_factory=list)
     noise: dict = field(default_factory=dict)  # pair_key -> (run-to-run noise, runs it comes from)
 
     @property
-    def regressions(self) -> list[Finding]:
-        return [f for f in self.findings if f.regression]
+    def regressions(self) -> list[Change]:
+        return [f for f in self.changes if f.regression]
 
     @property
-    def improvements(self) -> list[Finding]:
-        return [f for f in self.findings if not f.regression]
+    def improvements(self) -> list[Change]:
+        return [f for f in self.changes if not f.regression]
 
     @property
     def exit_code(self) -> int:
@@ -96,7 +108,17 @@ class GateResult:
         return 2 if self.pairs == 0 else 0
 
     def unchanged(self) -> int:
-        return self.comparisons - len(self.findings)
+        return self.comparisons - len(self.changes)
+
+    def note_lines(self) -> list[str]:
+        """The notes' lines, in the order they were made."""
+        return [note.text() for note in self.notes]
+
+    def note(self, reason: str, detail: str, snap: Snapshot | None = None, check: str = "", before: str = "",
+             after: str = "") -> None:
+        """Add a note of `snap`'s comparison (None: of the whole gate)."""
+        self.notes.append(Change("note", snap.backend if snap else "", snap.audio if snap else "", check, before,
+                                 after, detail, reason=reason))
 
     def text(self, baseline: str) -> str:
         """The message of a pull request: one line per regression, then the improvements, then the rest."""
@@ -107,7 +129,7 @@ class GateResult:
         lines = [head] + [f.text() for f in self.regressions] + [f.text() for f in self.improvements]
         if self.pairs:
             lines.append(f"{self.unchanged()} comparisons, no change")
-        lines += [f"not compared: {why}" for why in self.not_compared] + [f"note: {text}" for text in self.notes]
+        lines += [f"not compared: {why}" for why in self.not_compared] + [f"note: {text}" for text in self.note_lines()]
         return "\n".join(lines)
 
     def markdown(self, baseline: str) -> str:
@@ -116,7 +138,7 @@ class GateResult:
             return text.replace("|", "\\|").replace("\n", " ")
 
         lines = [f"### Gate against {cell(baseline)}", ""]
-        if self.findings:
+        if self.changes:
             lines += ["| | backend | audio | check | before | after | detail |", "|---|---|---|---|---|---|---|"]
             lines += [f"| {'regression' if f.regression else 'improvement'} | {cell(f.backend)} | {cell(f.audio)} | "
                       f"{cell(f.check)} | {cell(f.before)} | {cell(f.after)} | {cell(f.detail)} |"
@@ -124,43 +146,43 @@ class GateResult:
             lines.append("")
         lines.append(f"{self.unchanged()} comparisons, no change" if self.pairs else "Nothing to compare.")
         lines += [""] + [f"- not compared: {cell(why)}" for why in self.not_compared] if self.not_compared else []
-        lines += [""] + [f"- note: {cell(text)}" for text in self.notes] if self.notes else []
+        lines += [""] + [f"- note: {cell(text)}" for text in self.note_lines()] if self.notes else []
         return "\n".join(lines) + "\n"
 
 
-def pair_key(snap: dict) -> tuple:
+def pair_key(snap: Snapshot) -> tuple:
     """Runs compared with each other share this: mode, backend and audio (by content when known)."""
-    return snap["mode"], snap["backend"], snap.get("audio_sha256") or snap["audio"]
+    return snap.mode, snap.backend, snap.audio_sha256 or snap.audio
 
 
-def why_not_comparable(before: dict, after: dict) -> str | None:
+def why_not_comparable(before: Snapshot, after: Snapshot) -> str | None:
     """Why two runs of one backend and audio cannot be compared (None: they can)."""
-    if before["fingerprint"] != after["fingerprint"]:
-        changes = machine_differences(before.get("machine_parts") or {}, after.get("machine_parts") or {})
-        return (f"other machine ({before.get('machine')} -> {after.get('machine')}, fingerprint "
-                f"{before['fingerprint']} -> {after['fingerprint']}: {'; '.join(changes) or 'unknown parts'})")
-    if before["kind"] != after["kind"]:
-        return f"backend kind {before['kind']} -> {after['kind']}"
-    if before.get("options") != after.get("options"):
-        return f"backend options differ: {before.get('options')} -> {after.get('options')}"
-    if before.get("inputs_sha256") != after.get("inputs_sha256"):
+    if before.fingerprint != after.fingerprint:
+        changes = machine_differences(before.machine_parts or {}, after.machine_parts or {})
+        return (f"other machine ({before.machine} -> {after.machine}, fingerprint "
+                f"{before.fingerprint} -> {after.fingerprint}: {'; '.join(changes) or 'unknown parts'})")
+    if before.kind != after.kind:
+        return f"backend kind {before.kind} -> {after.kind}"
+    if before.options != after.options:
+        return f"backend options differ: {before.options} -> {after.options}"
+    if before.inputs_sha256 != after.inputs_sha256:
         return "other inputs (models, pack or frame count)"
     return None
 
 
-def _where(snap: dict) -> str:
-    return f"{snap['backend']} / {snap['audio']}"
+def _where(snap: Snapshot) -> str:
+    return f"{snap.backend} / {snap.audio}"
 
 
-def _by_pair(snaps: list[dict]) -> dict[tuple, list[dict]]:
+def _by_pair(snaps: list[Snapshot]) -> dict[tuple, list[Snapshot]]:
     """Runs grouped by `pair_key`, each group oldest first (several runs of one backend: repeats)."""
-    out: dict[tuple, list[dict]] = {}
+    out: dict[tuple, list[Snapshot]] = {}
     for snap in snaps:
         out.setdefault(pair_key(snap), []).append(snap)
-    return {key: sorted(runs, key=lambda r: str(r.get("created") or "")) for key, runs in out.items()}
+    return {key: sorted(runs, key=lambda r: str(r.created or "")) for key, runs in out.items()}
 
 
-def compare(before: list[dict], after: list[dict], settings: GateSettings = GateSettings(),
+def compare(before: list[Snapshot], after: list[Snapshot], settings: GateSettings = GateSettings(),
             missing: dict | None = None, noise: dict | None = None) -> GateResult:
     """Every run of `after` against the run of `before` with its `pair_key` (snapshots, `harness.history.snapshot`);
     several runs of one key on a side are repeats: parity is judged on the latest of each side, speed on
@@ -180,42 +202,40 @@ def compare(before: list[dict], after: list[dict], settings: GateSettings = Gate
             continue
         result.pairs += 1
         compare_pair(base_runs, runs, settings, result)
-    result.notes += [f"{_where(runs[-1])}: in the baseline only" for runs in baseline.values()]
+    for runs in baseline.values():
+        result.note("baseline only", "in the baseline only", runs[-1])
     return result
 
 
-def compare_pair(before_runs: list[dict], after_runs: list[dict], settings: GateSettings, result: GateResult) -> None:
+def compare_pair(before_runs: list[Snapshot], after_runs: list[Snapshot], settings: GateSettings,
+                 result: GateResult) -> None:
     """The checks of one backend and audio (see the module doc), added to `result`: parity on the latest
     run of each side, speed on every run."""
     before, after = before_runs[-1], after_runs[-1]
 
     def found(regression: bool, check: str, was: str, now: str, detail: str = "", caveat: str = "") -> None:
-        result.findings.append(Finding(regression, after["backend"], after["audio"], check, was, now, detail, caveat))
+        result.changes.append(Change("regression" if regression else "improvement", after.backend, after.audio,
+                                     check, was, now, detail, caveat))
 
     result.comparisons += 1
-    was, now = STATUS_RANK.get(before["status"], 3), STATUS_RANK.get(after["status"], 3)
+    was, now = STATUS_RANK.get(before.status, 3), STATUS_RANK.get(after.status, 3)
     if was != now:
-        found(now > was, "verdict", before["status"], after["status"],
-              "; ".join(after.get("failures") or []) or (after.get("reason") or "") if now > was else "")
-    if before["status"] in RAN and after["status"] in RAN:
+        found(now > was, "verdict", before.status, after.status,
+              "; ".join(after.failures or []) or (after.reason or "") if now > was else "")
+    if before.status in RAN and after.status in RAN:
         _parity(before, after, settings, result, found)
         _speed(before_runs, after_runs, settings, result, found)
 
 
-def _full(snap: dict, metric: str, which: str):
-    value = ((snap.get("regions") or {}).get("full") or {}).get(metric, {}).get(which)
-    return float(value) if isinstance(value, (int, float)) else None
-
-
-def _parity(before: dict, after: dict, settings: GateSettings, result: GateResult, found) -> None:
-    a, b = _full(before, "psnr", "worst"), _full(after, "psnr", "worst")
+def _parity(before: Snapshot, after: Snapshot, settings: GateSettings, result: GateResult, found) -> None:
+    a, b = before.full("psnr", "worst"), after.full("psnr", "worst")
     if a is not None and b is not None:
         result.comparisons += 1
         drop = a - b if not (math.isinf(a) and math.isinf(b)) else 0.0
         if abs(drop) > settings.psnr_drop_db:
             found(drop > 0, "worst PSNR", f"{fmt_number(a)} dB", f"{fmt_number(b)} dB",
                   f"{'fell' if drop > 0 else 'rose'} by more than {settings.psnr_drop_db:g} dB")
-    a, b = _full(before, "identical_pct", "mean"), _full(after, "identical_pct", "mean")
+    a, b = before.full("identical_pct", "mean"), after.full("identical_pct", "mean")
     if a is not None and b is not None:
         result.comparisons += 1
         if abs(a - b) > settings.identical_drop_pct:
@@ -224,11 +244,11 @@ def _parity(before: dict, after: dict, settings: GateSettings, result: GateResul
     _bill(before, after, result, found)
 
 
-def _drift(before: dict, after: dict, result: GateResult, found) -> None:
-    limit = (after.get("thresholds") or {}).get("feature_max_abs")
+def _drift(before: Snapshot, after: Snapshot, result: GateResult, found) -> None:
+    limit = (after.thresholds or {}).get("feature_max_abs")
     if not isinstance(limit, (int, float)):
         return
-    old, new = before.get("features") or {}, after.get("features") or {}
+    old, new = before.features or {}, after.features or {}
     for stage in [s for s in new if s in old]:
         result.comparisons += 1
         was_out, now_out = _out_of(old[stage], limit), _out_of(new[stage], limit)
@@ -246,25 +266,26 @@ def _drift_text(drift: dict) -> str:
     return drift["error"] if "error" in drift else f"max abs {fmt_number(drift.get('max_abs'), '.3g')}"
 
 
-def _bill_of(snap: dict) -> dict | None:
+def _bill_of(snap: Snapshot) -> dict | None:
     """knob -> value of the run's bill ({} for a run that passed; None: unknown, the diagnosis did not run)."""
-    if snap.get("bill") is None:
-        return {} if snap["status"] == "passed" else None
-    return {d["knob"]: d["value"] for d in snap["bill"]}
+    if snap.bill is None:
+        return {} if snap.status == "passed" else None
+    return {d["knob"]: d["value"] for d in snap.bill}
 
 
 def _bill_text(bill: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in bill.items()) or "canonical"
 
 
-def _bill(before: dict, after: dict, result: GateResult, found) -> None:
+def _bill(before: Snapshot, after: Snapshot, result: GateResult, found) -> None:
     old, new = _bill_of(before), _bill_of(after)
     if old is None or new is None:
         if old != new:
-            result.notes.append(f"{_where(after)}: bill of deviations not compared: one run has no diagnosis")
+            result.note("no diagnosis", "bill of deviations not compared: one run has no diagnosis", after,
+                        "bill of deviations")
         return
     result.comparisons += 1
-    weights = {d["knob"]: d.get("weight_db") for d in after.get("bill") or []}
+    weights = {d["knob"]: d.get("weight_db") for d in after.bill or []}
     gained = [f"{k}={v}" + (f" (weight {fmt_number(weights.get(k), '.2f')} dB)" if k in weights else "")
               for k, v in new.items() if old.get(k) != v]
     lost = [f"{k}={v}" for k, v in old.items() if k not in new]
@@ -274,7 +295,7 @@ def _bill(before: dict, after: dict, result: GateResult, found) -> None:
         found(False, "bill of deviations", _bill_text(old), _bill_text(new), "lost " + ", ".join(lost))
 
 
-def _speed(before_runs: list[dict], after_runs: list[dict], settings: GateSettings, result: GateResult,
+def _speed(before_runs: list[Snapshot], after_runs: list[Snapshot], settings: GateSettings, result: GateResult,
            found) -> None:
     """Repeated runs (REPEATS quiet ones a side) are tested on their medians; otherwise the latest run of
     each side on its frames, gated only past a known run-to-run noise."""
@@ -284,8 +305,8 @@ def _speed(before_runs: list[dict], after_runs: list[dict], settings: GateSettin
         result.comparisons += 1
         left_out = len(before_runs) + len(after_runs) - len(quiet[0]) - len(quiet[1])
         if left_out:
-            result.notes.append(f"{_where(after_runs[-1])}: speed: {left_out} busy run(s) or run(s) without enough "
-                                "per-frame latencies left out of the repeats")
+            result.note("left out", f"speed: {left_out} busy run(s) or run(s) without enough per-frame latencies "
+                        "left out of the repeats", after_runs[-1], "speed")
         change = runs_change(*quiet, settings.alpha, settings.min_effect)
         if change.verdict != "same":
             found(change.verdict == "slower", "speed", f"{change.median_before_ms:.1f} ms",
@@ -293,13 +314,13 @@ def _speed(before_runs: list[dict], after_runs: list[dict], settings: GateSettin
         return
     before, after = before_runs[-1], after_runs[-1]
     if len(before_runs) > 1 or len(after_runs) > 1:
-        result.notes.append(f"{_where(after)}: speed: fewer than {REPEATS} quiet runs a side ({len(quiet[0])} and "
-                            f"{len(quiet[1])}): the latest run of each compared")
-    a, b = before["speed"].get("frame_ms") or [], after["speed"].get("frame_ms") or []
+        result.note("few repeats", f"speed: fewer than {REPEATS} quiet runs a side ({len(quiet[0])} and "
+                    f"{len(quiet[1])}): the latest run of each compared", after, "speed")
+    a, b = before.speed.get("frame_ms") or [], after.speed.get("frame_ms") or []
     if len(a) < MIN_FRAMES or len(b) < MIN_FRAMES:
         which = "the baseline" if len(a) < MIN_FRAMES else "this run"
-        result.notes.append(f"{_where(after)}: speed not compared: {which} has under {MIN_FRAMES} per-frame "
-                            "latencies (timings.frame_ms)")
+        result.note("few frames", f"speed not compared: {which} has under {MIN_FRAMES} per-frame latencies "
+                    "(timings.frame_ms)", after, "speed")
         return
     busy = _busy(before, after, settings, result)
     if busy is True:
@@ -310,25 +331,26 @@ def _speed(before_runs: list[dict], after_runs: list[dict], settings: GateSettin
     if change.verdict == "same":
         return
     if threshold is None:
-        result.notes.append(f"{_where(after)}: speed not gated: {change.text()}: one run a side, and a run of one "
-                            "machine can differ from the next by more than that (see the note on run-to-run noise)")
+        result.note("not gated", f"speed not gated: {change.text()}: one run a side, and a run of one machine can "
+                    "differ from the next by more than that (see the note on run-to-run noise)", after, "speed",
+                    f"{change.median_before_ms:.1f} ms", f"{change.median_after_ms:.1f} ms")
         return
     found(change.verdict == "slower", "speed", f"{change.median_before_ms:.1f} ms",
           f"{change.median_after_ms:.1f} ms", change.text() + floor, busy or "")
 
 
-def _speed_threshold(after: dict, settings: GateSettings, result: GateResult) -> tuple[float | None, str]:
+def _speed_threshold(after: Snapshot, settings: GateSettings, result: GateResult) -> tuple[float | None, str]:
     """The change of speed that counts for one run a side: the minimum effect, or the run-to-run noise when it
     is larger; None (and a note) when that noise is unknown; and the words that say which."""
     noise, runs = result.noise.get(pair_key(after), (None, 0))
     if settings.noise is not None:
         noise, runs = settings.noise, 0
     if noise is None:
-        note = (f"speed: the run-to-run noise is unknown (one baseline run, and fewer than {NOISE_RUNS[0]} earlier "
-                f"quiet runs on a branch): one run a side is not gated; give {REPEATS} or more runs a side "
-                "(interleaved), a branch with its runs in the store, or --noise")
-        if note not in result.notes:
-            result.notes.append(note)
+        if not any(note.reason == "noise unknown" for note in result.notes):
+            result.note("noise unknown", f"speed: the run-to-run noise is unknown (one baseline run, and fewer than "
+                        f"{NOISE_RUNS[0]} earlier quiet runs on a branch): one run a side is not gated; give "
+                        f"{REPEATS} or more runs a side (interleaved), a branch with its runs in the store, or --noise",
+                        check="speed")
         return None, ""
     if noise <= settings.min_effect:
         return settings.min_effect, ""
@@ -336,29 +358,29 @@ def _speed_threshold(after: dict, settings: GateSettings, result: GateResult) ->
     return noise, f"; past the run-to-run noise of {signed_pct(noise).lstrip('+')} {source}"
 
 
-def _busy(before: dict, after: dict, settings: GateSettings, result: GateResult) -> bool | str:
+def _busy(before: Snapshot, after: Snapshot, settings: GateSettings, result: GateResult) -> bool | str:
     """True (with a note) when other processes used more than `max_background` of the machine's CPU during
     either run: their latencies then measure the other work as much as this one. When that is unknown
     for a run, the caveat a speed finding carries (and a note); else False."""
-    shares = {"the baseline": before["speed"].get("background_cpu"), "this run": after["speed"].get("background_cpu")}
+    shares = {"the baseline": before.speed.get("background_cpu"), "this run": after.speed.get("background_cpu")}
     if any(share is None for share in shares.values()) and \
             all(share is None or share <= settings.max_background for share in shares.values()):
         unknown = " and ".join(name for name, share in shares.items() if share is None)
-        result.notes.append(f"{_where(after)}: how busy the machine was during {unknown} is unknown (no /proc/stat, "
-                            "or a file written before timings.background_cpu): speed compared as if it was idle")
+        result.note("load unknown", f"how busy the machine was during {unknown} is unknown (no /proc/stat, or a file "
+                    "written before timings.background_cpu): speed compared as if it was idle", after, "speed")
         return f"how busy the machine was during {unknown} is unknown"
     if all(share <= settings.max_background for share in shares.values() if share is not None):
         return False
     used = ", ".join(f"{100 * share:.0f} % during {name}" for name, share in shares.items() if share is not None)
-    result.notes.append(f"{_where(after)}: speed not compared: the machine was busy with other work (other processes "
-                        f"used {used}; speed is compared up to {100 * settings.max_background:g} %, --max-background)")
+    result.note("busy", f"speed not compared: the machine was busy with other work (other processes used {used}; "
+                f"speed is compared up to {100 * settings.max_background:g} %, --max-background)", after, "speed")
     return True
 
 
-def quiet_median(snap: dict, settings: GateSettings) -> float | None:
+def quiet_median(snap: Snapshot, settings: GateSettings) -> float | None:
     """The median steady frame latency of a run on a machine that was not busy (None otherwise): what the
     run-to-run noise is measured on."""
-    share, frames = snap["speed"].get("background_cpu"), snap["speed"].get("frame_ms") or []
+    share, frames = snap.speed.get("background_cpu"), snap.speed.get("frame_ms") or []
     if share is None or share > settings.max_background or len(frames) < MIN_FRAMES:
         return None
     return statistics.median(frames)

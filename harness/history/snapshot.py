@@ -1,6 +1,6 @@
 """What a later comparison needs of a run: a compact, JSON-ready snapshot of one run record.
 
-A snapshot is a plain dict:
+A `Snapshot` holds:
 
 - ``backend``, ``kind``, ``audio`` (its name), ``audio_sha256``, ``mode`` (``parity`` for a
   results.json record, ``bench`` for a bench.json one), ``options`` (the backend's options);
@@ -16,19 +16,75 @@ A snapshot is a plain dict:
   FPS over the bare generator's, bench records only), ``background_cpu`` (the share of the machine's
   CPU other processes used during the run) and ``frame_ms``: the steady frames' latencies
   (a parity record's ``timings.frame_ms`` after its start-up frames; a bench record's measured
-  frames of every repeat), [] when the file has none.
+  frames of every repeat), [] when the file has none;
+- where the history store filed it: ``commit`` (its commit and branch), ``store_id``, ``added`` and
+  ``source`` (the file it was filed from); None for a run read from a results file.
+
+`Snapshot.to_json` is what the store keeps of a run (the filing fields are its columns).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, fields
 from pathlib import Path
 
+from harness.history.commits import Commit
+
+from harness.verdicts.results import audio_labels
 from harness.verdicts.timing import steady_skip
 
 REGIONS = ("full", "face", "mouth", "outside_face")
 REGION_METRICS = ("identical_pct", "psnr", "ssim")
 FINGERPRINT_KEYS = ("cpu", "cores", "os", "libraries")
+FILING = ("commit", "store_id", "added", "source")  # kept in the store's columns, not in its snapshot
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One run as filed: what the gate and the history page compare of it (see the module doc)."""
+
+    backend: str
+    kind: str
+    audio: str
+    audio_sha256: str | None
+    mode: str
+    options: dict
+    frames: int | None
+    machine: str | None
+    fingerprint: str
+    machine_parts: dict
+    inputs_sha256: str
+    config_sha256: str | None
+    created: str | None
+    status: str
+    profile: str | None
+    failures: list
+    reason: str | None
+    thresholds: dict
+    regions: dict
+    features: dict
+    bill: list | None
+    fitted: str | None
+    speed: dict
+    commit: Commit | None = None
+    store_id: int | None = None
+    added: str | None = None
+    source: str | None = None
+
+    def to_json(self) -> dict:
+        """The snapshot as the store keeps it: every field but the filing ones, by name."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in FILING}
+
+    @classmethod
+    def from_json(cls, data: dict, **filing) -> Snapshot:
+        """A snapshot from `to_json`'s dict, with the filing fields given (`FILING`)."""
+        return cls(**{f.name: data.get(f.name) for f in fields(cls) if f.name not in FILING}, **filing)
+
+    def full(self, metric: str, which: str) -> float | None:
+        """A full-frame metric of the run (``psnr``, ``identical_pct``; ``worst`` or ``mean``), None when absent."""
+        value = ((self.regions or {}).get("full") or {}).get(metric, {}).get(which)
+        return float(value) if isinstance(value, (int, float)) else None
 
 
 def digest(value) -> str:
@@ -105,11 +161,10 @@ def _bill(run: dict) -> tuple[list[dict] | None, str | None]:
              for d in fit["deviations"] if isinstance(d, dict)], fit.get("fitted"))
 
 
-def snapshots(results: dict) -> list[dict]:
+def snapshots(results: dict) -> list[Snapshot]:
     """One snapshot per run record of a results (or bench) document, read with `read_results`."""
     machine = results.get("machine") or {}
     inputs = results.get("inputs") or {}
-    from harness.runs.parity import audio_labels  # the runs' audio names: file names made unique
     entries = inputs.get("audio") or []
     audio_sha = dict(zip(audio_labels([Path(str(a.get("name"))) for a in entries]), (a.get("sha256") for a in entries)))
     inputs_sha = digest({"source": (inputs.get("source") or {}).get("sha256"), "frames": inputs.get("frames"),
@@ -118,16 +173,13 @@ def snapshots(results: dict) -> list[dict]:
     out = []
     for run in results.get("runs") or []:
         bill, fitted = _bill(run)
-        out.append({
-            "backend": run["backend"], "kind": run["kind"], "audio": run["audio"],
-            "audio_sha256": audio_sha.get(run["audio"]),
-            "mode": mode, "options": run.get("options") or {}, "frames": run.get("frames"),
-            "machine": machine.get("name"), "fingerprint": fingerprint(machine), "machine_parts": machine_parts(machine),
-            "inputs_sha256": inputs_sha, "config_sha256": (results.get("config") or {}).get("sha256"),
-            "created": results.get("created"), "status": run["status"], "profile": results.get("profile"),
-            "failures": list(run.get("failures") or []) + list(run.get("errors") or []),
-            "reason": run.get("reason"), "thresholds": run.get("thresholds") or {},
-            "regions": _regions(run), "features": _features(run), "bill": bill, "fitted": fitted,
-            "speed": _speed(run),
-        })
+        out.append(Snapshot(
+            backend=run["backend"], kind=run["kind"], audio=run["audio"], audio_sha256=audio_sha.get(run["audio"]),
+            mode=mode, options=run.get("options") or {}, frames=run.get("frames"), machine=machine.get("name"),
+            fingerprint=fingerprint(machine), machine_parts=machine_parts(machine), inputs_sha256=inputs_sha,
+            config_sha256=(results.get("config") or {}).get("sha256"), created=results.get("created"),
+            status=run["status"], profile=results.get("profile"),
+            failures=list(run.get("failures") or []) + list(run.get("errors") or []), reason=run.get("reason"),
+            thresholds=run.get("thresholds") or {}, regions=_regions(run), features=_features(run), bill=bill,
+            fitted=fitted, speed=_speed(run)))
     return out

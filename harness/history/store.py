@@ -19,29 +19,28 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from harness.history.commits import Commit
-from harness.history.snapshot import digest, snapshots
+from harness.history.snapshot import Snapshot, digest, snapshots
 from reference.errors import InputError
 
 FORMAT = "synctalk-parity/history"
 VERSION = 1
 BUSY_TIMEOUT_S = 120.0  # how long a writer waits for another one's transaction
-COLUMNS = ("id", "commit_sha", "commit_time", "branch", "fingerprint", "machine", "mode", "backend", "audio",
-           "audio_sha256", "config_sha256", "created", "added", "status", "source")
-SCHEMA = """
+COLUMNS = {  # the runs table: column -> its SQL type (a run's snapshot as JSON last)
+    "id": "INTEGER PRIMARY KEY", "run_key": "TEXT NOT NULL UNIQUE",
+    "commit_sha": "TEXT NOT NULL", "commit_time": "INTEGER", "branch": "TEXT",
+    "fingerprint": "TEXT NOT NULL", "machine": "TEXT",
+    "mode": "TEXT NOT NULL", "backend": "TEXT NOT NULL", "audio": "TEXT NOT NULL", "audio_sha256": "TEXT",
+    "config_sha256": "TEXT", "created": "TEXT NOT NULL", "added": "TEXT NOT NULL", "status": "TEXT NOT NULL",
+    "source": "TEXT", "snapshot": "TEXT NOT NULL"}
+SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE runs (
-    id INTEGER PRIMARY KEY,
-    run_key TEXT NOT NULL UNIQUE,
-    commit_sha TEXT NOT NULL, commit_time INTEGER, branch TEXT,
-    fingerprint TEXT NOT NULL, machine TEXT,
-    mode TEXT NOT NULL, backend TEXT NOT NULL, audio TEXT NOT NULL, audio_sha256 TEXT, config_sha256 TEXT,
-    created TEXT NOT NULL, added TEXT NOT NULL, status TEXT NOT NULL, source TEXT,
-    snapshot TEXT NOT NULL);
+CREATE TABLE runs ({', '.join(f'{column} {kind}' for column, kind in COLUMNS.items())});
 CREATE INDEX runs_baseline ON runs (fingerprint, branch, backend, audio_sha256, mode, created);
 """
+SHARED = ("fingerprint", "machine", "mode", "backend", "audio", "audio_sha256", "config_sha256", "status")
 NOT_A_STORE = "not a synctalk-parity history store"
 FIX = "give the store written by `synctalk-parity history add` (--store), or a new path"
 
@@ -62,10 +61,10 @@ class Added:
     already: int
 
 
-def run_key(snap: dict, commit: str) -> str:
+def run_key(snap: Snapshot, commit: str) -> str:
     """The identity of a filed run: commit, machine fingerprint, mode, backend, audio, config and start time."""
-    return digest({k: snap.get(k) for k in ("fingerprint", "mode", "backend", "audio", "audio_sha256",
-                                             "config_sha256", "created")} | {"commit": commit})
+    return digest({k: getattr(snap, k) for k in ("fingerprint", "mode", "backend", "audio", "audio_sha256",
+                                                  "config_sha256", "created")} | {"commit": commit})
 
 
 def _check_format(db: sqlite3.Connection, path: Path, create: bool) -> None:
@@ -118,17 +117,18 @@ def add_results(path: Path, documents: list[tuple[Path, dict]], commit: Commit) 
     added_at = datetime.now(timezone.utc).isoformat()
     for source, results in documents:
         for snap in snapshots(results):
-            rows.append((run_key(snap, commit.sha), commit.sha, commit.time, commit.branch, snap["fingerprint"],
-                         snap["machine"], snap["mode"], snap["backend"], snap["audio"], snap["audio_sha256"],
-                         snap["config_sha256"], snap["created"] or added_at, added_at, snap["status"], str(source),
-                         json.dumps(snap)))  # inf and NaN as JSON's Infinity and NaN, read back as floats
+            rows.append({"run_key": run_key(snap, commit.sha), "commit_sha": commit.sha, "commit_time": commit.time,
+                         "branch": commit.branch, **{name: getattr(snap, name) for name in SHARED},
+                         "created": snap.created or added_at, "added": added_at, "source": str(source),
+                         "snapshot": json.dumps(snap.to_json())})  # inf and NaN as JSON's, read back as floats
+    filed = [column for column in COLUMNS if column != "id"]
     with _connect(path, write=True) as db:
         db.execute("BEGIN IMMEDIATE")
         try:
             _check_format(db, path, create=True)
             before = db.total_changes
-            db.executemany(f"INSERT OR IGNORE INTO runs (run_key, {', '.join(COLUMNS[1:])}, snapshot) "
-                           f"VALUES ({', '.join('?' * (len(COLUMNS) + 1))})", rows)
+            db.executemany(f"INSERT OR IGNORE INTO runs ({', '.join(filed)}) VALUES ({', '.join('?' * len(filed))})",
+                           [[row[column] for column in filed] for row in rows])
             added = db.total_changes - before
             db.execute("COMMIT")
         except BaseException:
@@ -137,20 +137,51 @@ def add_results(path: Path, documents: list[tuple[Path, dict]], commit: Commit) 
     return Added(added, len(rows) - added)
 
 
-def load_runs(path: Path, where: str = "", params: tuple = ()) -> list[dict]:
-    """Every stored run (optionally filtered by an SQL `where` on the columns), oldest commit first: each
-    its snapshot with the store's columns (``commit_sha``, ``branch``, ``added``, ...) beside it."""
+class _Any:
+    """The default of a `load_runs` filter: any value."""
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY: Any = _Any()
+FILTERS = {"branch": "branch", "commit": "commit_sha", "fingerprint": "fingerprint", "machine": "machine",
+           "mode": "mode", "backend": "backend", "audio_sha256": "audio_sha256"}  # keyword -> column
+
+
+def load_runs(path: Path, *, branch: str | None = ANY, commit: str = ANY, fingerprint: str = ANY,
+              machine: str | None = ANY, mode: str = ANY, backend: str = ANY, audio_sha256: str | None = ANY,
+              started_before: str | None = None) -> list[Snapshot]:
+    """The stored runs, oldest commit first, each with its commit, branch and filing (`Snapshot`); with
+    a filter given, only the runs whose column is that value (None: runs without one, e.g. no branch),
+    and with `started_before`, only the runs started before that time (ISO 8601, as results files write it)."""
+    given = dict(branch=branch, commit=commit, fingerprint=fingerprint, machine=machine, mode=mode, backend=backend,
+                 audio_sha256=audio_sha256)
+    where = [(f"{FILTERS[name]} IS ?", value) for name, value in given.items() if value is not ANY]
+    if started_before is not None:
+        where.append(("created < ?", started_before))
+    query = (f"SELECT {', '.join(COLUMNS)} FROM runs "
+             f"{'WHERE ' + ' AND '.join(clause for clause, _ in where) if where else ''} "
+             "ORDER BY commit_time IS NULL, commit_time, created, id")
     with _connect(path, write=False) as db:
         _check_format(db, path, create=False)
-        query = (f"SELECT {', '.join(COLUMNS)}, snapshot FROM runs {'WHERE ' + where if where else ''} "
-                 "ORDER BY commit_time IS NULL, commit_time, created, id")
-        rows = db.execute(query, params).fetchall()
-    return [{**json.loads(row[-1]), **dict(zip(COLUMNS, row[:-1]))} for row in rows]
+        rows = db.execute(query, [value for _, value in where]).fetchall()
+    return [_snapshot(dict(zip(COLUMNS, row))) for row in rows]
 
 
-def on_branch(path: Path, branch: str, snap: dict) -> list[dict]:
-    """Every run filed on `branch` with the machine fingerprint, mode, backend and audio of `snap`, by start
-    time: the last is the baseline `gate --against branch:NAME` takes."""
-    found = load_runs(path, "branch = ? AND fingerprint = ? AND mode = ? AND backend = ? AND audio_sha256 IS ?",
-                      (branch, snap["fingerprint"], snap["mode"], snap["backend"], snap["audio_sha256"]))
-    return sorted(found, key=lambda r: (r["created"], r["id"]))
+def _snapshot(columns: dict) -> Snapshot:
+    """A stored run: its snapshot, with the store's columns (the start time a run without one was filed
+    under, its commit, branch and filing) over it."""
+    shared = {name: columns[name] for name in SHARED} | {"created": columns["created"]}
+    return Snapshot.from_json(json.loads(columns["snapshot"]) | shared, store_id=columns["id"], added=columns["added"],
+                              source=columns["source"],
+                              commit=Commit(columns["commit_sha"], columns["commit_time"], columns["branch"]))
+
+
+def on_branch(path: Path, branch: str | None, snap: Snapshot, started_before: str | None = None) -> list[Snapshot]:
+    """Every run filed on `branch` with the machine fingerprint, mode, backend and audio of `snap` (started
+    before `started_before`, when given), by start time: the last is the baseline `gate --against
+    branch:NAME` takes."""
+    found = load_runs(path, branch=branch, fingerprint=snap.fingerprint, mode=snap.mode, backend=snap.backend,
+                      audio_sha256=snap.audio_sha256, started_before=started_before)
+    return sorted(found, key=lambda r: (r.created, r.store_id))

@@ -29,7 +29,7 @@ from harness.diagnosis.explain import diagnose
 from harness.runs.frame_stream import ReferenceFrames, WorstFrames, compare_run
 from harness.runs.golden_check import in_words, library_changes
 from harness.system.memory import release_memory
-from harness.verdicts.results import machine_info, new_results, tree_sha256, write_results
+from harness.verdicts.results import audio_labels, distinct_names, machine_info, new_results, tree_sha256, write_results
 from harness.verdicts.tolerances import evaluate
 from harness.runs.video import SideBySideVideo
 from reference.data import template_index
@@ -383,24 +383,10 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def unique_names(names: list[str], reserved: tuple[str, ...] = (), safe: bool = True) -> list[str]:
-    """One name per entry (folder-safe with `safe`), distinct from each other and from `reserved` even on
-    a case-insensitive file system: a second ``talk`` becomes ``talk-2``. Work folders never collide."""
-    taken = {name.lower() for name in reserved}
-    out = []
-    for name in names:
-        base = (_safe(name) or "_") if safe else name
-        candidate, k = base, 2
-        while candidate.lower() in taken:
-            candidate, k = f"{base}-{k}", k + 1
-        taken.add(candidate.lower())
-        out.append(candidate)
-    return out
-
-
-def audio_labels(audios: list[Path]) -> list[str]:
-    """The audio names of the run records: file names, made unique (two ``talk.wav``: ``talk.wav-2``)."""
-    return unique_names([a.name for a in audios], safe=False)
+def unique_names(names: list[str], reserved: tuple[str, ...] = ()) -> list[str]:
+    """One folder-safe name per entry, distinct from each other and from `reserved` even on a
+    case-insensitive file system (`distinct_names`). Work folders never collide."""
+    return distinct_names([_safe(name) or "_" for name in names], reserved)
 
 
 def fresh_dir(folder: Path) -> Path:

@@ -94,6 +94,26 @@ def tree_sha256(root: Path) -> str:
     return digest.hexdigest()
 
 
+def distinct_names(names: list[str], reserved: tuple[str, ...] = ()) -> list[str]:
+    """`names`, distinct from each other and from `reserved` even compared case-insensitively: a second
+    ``talk`` becomes ``talk-2``."""
+    taken = {name.lower() for name in reserved}
+    out = []
+    for base in names:
+        candidate, k = base, 2
+        while candidate.lower() in taken:
+            candidate, k = f"{base}-{k}", k + 1
+        taken.add(candidate.lower())
+        out.append(candidate)
+    return out
+
+
+def audio_labels(audios: list[Path]) -> list[str]:
+    """The audio names of the run records (``runs[].audio``): file names, made unique (two ``talk.wav``:
+    ``talk.wav-2``)."""
+    return distinct_names([a.name for a in audios])
+
+
 def new_results(machine: dict, inputs: dict, profile: str, config: dict) -> dict:
     """An empty results document; runs are appended as they finish."""
     return {"schema": SCHEMA_ID, "version": VERSION, "created": datetime.now(timezone.utc).isoformat(),

@@ -33,7 +33,7 @@ import history_docs as docs
 from harness.runs.config import load_config
 from harness.system.procfs import BackgroundProbe
 from harness.history.gate import GateSettings, compare, quiet_median
-from harness.history.snapshot import snapshots
+from harness.history.snapshot import Snapshot, snapshots
 from harness.history.stats import NOISE_RUNS, REPEATS, run_noise, speed_change
 from harness.runs.parity import run_parity
 
@@ -65,30 +65,28 @@ def _wait_for_quiet() -> float:
     return time.monotonic() - started
 
 
-def _run(config: Path, name: str, only: list[str] | None = None) -> list[dict]:
+def _run(config: Path, name: str, only: list[str] | None = None) -> tuple[list[Snapshot], float]:
+    """The snapshots of one parity run and the machine's load average as it started."""
     cfg = load_config(config, only=only, output=config.parent / name)
     load = os.getloadavg()[0]
     results, _ = run_parity(cfg, progress=False)
-    snaps = snapshots(results)
-    for snap in snaps:
-        snap["load"] = load
-    return snaps
+    return snapshots(results), load
 
 
-def _snap(backend: str, run: dict) -> dict:
+def _snap(backend: str, run: dict) -> Snapshot:
     """A snapshot of one run that holds only its speed (what the evaluation below compares)."""
-    return {"mode": "parity", "backend": backend, "kind": "k", "audio": "talk_hb.wav", "audio_sha256": "a",
-            "fingerprint": "this machine", "options": {}, "inputs_sha256": "i", "status": "passed", "failures": [],
-            "regions": {}, "features": {}, "bill": None, "thresholds": {}, "speed": run}
+    return Snapshot(backend=backend, kind="k", audio="talk_hb.wav", audio_sha256="a", mode="parity", options={},
+                    frames=None, machine=None, fingerprint="this machine", machine_parts={}, inputs_sha256="i",
+                    config_sha256=None, created=None, status="passed", profile=None, failures=[], reason=None,
+                    thresholds={}, regions={}, features={}, bill=None, fitted=None, speed=run)
 
 
 def _said(result, backend: str) -> str:
     """What the gate said of one backend's speed: "slower", "faster", "same", "busy" (not compared)."""
-    found = [f for f in result.findings if f.backend == backend and f.check == "speed"]
+    found = [f for f in result.changes if f.backend == backend and f.check == "speed"]
     if found:
         return "slower" if found[0].regression else "faster"
-    return "busy" if any(n.startswith(f"{backend} /") and ("machine was busy" in n or "quiet runs a side" in n)
-                         for n in result.notes) else "same"
+    return "busy" if any(n.backend == backend and n.reason in ("busy", "few repeats") for n in result.notes) else "same"
 
 
 def evaluate(rows: list[dict]) -> dict:
@@ -168,16 +166,16 @@ def test_aa_false_alarms_and_ab_detection(benchmark, shared_data, tmp_path, monk
     rows = []
     for k in range(PAIRS):
         waited = _wait_for_quiet()
-        first, second = _run(config, f"a{k}"), _run(config, f"a{k}-again")
-        port = next(s for s in second if s["backend"] == "port")
-        sleep_ms = SLOWDOWN * statistics.median(port["speed"]["frame_ms"])
+        (first, first_load), (second, second_load) = _run(config, f"a{k}"), _run(config, f"a{k}-again")
+        port = next(s for s in second if s.backend == "port")
+        sleep_ms = SLOWDOWN * statistics.median(port.speed["frame_ms"])
         monkeypatch.setenv("DEFECT_PORT_SLEEP_MS", f"{sleep_ms:.2f}")
-        slowed = _run(config, f"b{k}", only=["port"])
+        slowed, slowed_load = _run(config, f"b{k}", only=["port"])
         monkeypatch.delenv("DEFECT_PORT_SLEEP_MS")
         rows.append({"pair": k + 1, "waited_s": waited, "sleep_ms": sleep_ms,
-                     "load": [first[0]["load"], second[0]["load"], slowed[0]["load"]],
-                     "runs": {name: {s["backend"]: {"background_cpu": s["speed"]["background_cpu"],
-                                                    "frame_ms": s["speed"]["frame_ms"]} for s in snaps}
+                     "load": [first_load, second_load, slowed_load],
+                     "runs": {name: {s.backend: {"background_cpu": s.speed["background_cpu"],
+                                                 "frame_ms": s.speed["frame_ms"]} for s in snaps}
                               for name, snaps in (("a", first), ("a_again", second), ("b", slowed))}})
         print(f"pair {k + 1}: load {rows[-1]['load'][0]:.1f}, waited {waited:.0f} s", flush=True)
     benchmark.pedantic(compare, args=(first, second), rounds=3)  # the gate itself, for the table
