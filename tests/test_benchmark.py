@@ -199,3 +199,23 @@ def test_bare_generator_and_int_lists(tiny_models_dir):
     for bad in ("", "1,x", "-1"):
         with pytest.raises(ValueError):
             parse_int_list(bad)
+
+
+def test_a_backend_that_rejects_the_sweeps_threads_is_an_error_in_bench_json(tmp_path, synthetic_pack,
+                                                                            tiny_models_dir, monkeypatch):
+    """A backend rebuilt at a sweep's thread count that refuses it is an ERROR row of bench.json (exit 3),
+    not left out of the results."""
+    import harness.bench.sweep as sweep
+    real = sweep.with_threads
+
+    def refuse_ort(backend, threads):
+        if backend.name == "ort_cpu":
+            raise ValueError("intra_op_threads: refused for this test")
+        return real(backend, threads)
+
+    monkeypatch.setattr(sweep, "with_threads", refuse_ort)
+    path = write_config(tmp_path, synthetic_pack, tiny_models_dir, '[backends.ort_cpu]\nkind = "onnxruntime"\n')
+    assert bench_main(path, threads=[1], frames=[2], warmup=0, progress=False, overhead=False) == 3
+    runs = {r["backend"]: r for r in read_results(tmp_path / "out" / "bench.json")["runs"]}
+    assert runs["ort_cpu"]["status"] == "error" and "refused for this test" in runs["ort_cpu"]["reason"]
+    assert runs["reference"]["status"] == "passed"

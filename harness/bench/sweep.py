@@ -41,6 +41,40 @@ def run_bench(cfg: ParityConfig, warmup: int | None = None, repeats: int | None 
     `overhead`, each configured backend's parity overhead (`harness.bench.overhead`) follows the sweep,
     at the first frame count, under ``bench.overhead``.
     """
+    warmup, repeats, threads, frames_sweep = _settings(cfg, warmup, repeats, threads, frames_sweep)
+    frame_counts = frames_sweep or [cfg.frames]
+    out = cfg.output
+    out.mkdir(parents=True, exist_ok=True)
+    models = models_folder(cfg)
+    first = cfg.audio[0]
+    audio = silence_wav(out / "audio", warmup + max(frame_counts)) if first == SILENCE else Path(first)
+    results = start_results(cfg, models, [audio])
+    results["inputs"]["frames"] = max(frame_counts)
+    results["bench"] = {"warmup": warmup, "repeats": repeats, "threads": threads, "frames": frames_sweep,
+                        "audio": audio.name, "cores": cores(), "points": []}
+    configured = [spec.backend for spec in cfg.backends if spec.backend.runs_here]
+    results["bench"]["not_timed"] = [spec.name for spec in cfg.backends if not spec.backend.runs_here]
+    canonical = next((b for b in configured if _is_canonical_reference(b)), None)
+    added = canonical is None
+    if added:
+        names = {b.name for b in configured}
+        canonical = ReferenceBackend(REFERENCE_NAME if REFERENCE_NAME not in names else f"{REFERENCE_NAME}:canonical")
+    sweep = _Sweep(cfg, models, audio, warmup, repeats, progress, [canonical] + [b for b in configured
+                                                                              if b is not canonical], added)
+    for t in (list(threads) if threads else [None]):
+        for n in frame_counts:
+            results["bench"]["points"].append(sweep.point(t, n, results, results_path))
+    if overhead:
+        results["bench"]["overhead"] = _overheads(cfg, results, audio, frame_counts[0], progress)
+    results["partial"] = False
+    if results_path is not None:
+        write_results(results, results_path)
+    return results
+
+
+def _settings(cfg: ParityConfig, warmup, repeats, threads, frames_sweep) -> tuple:
+    """(warmup, repeats, threads, frames) from the arguments, a None one from the config's ``[bench]``;
+    ConfigError naming the config for a value out of range."""
     settings = cfg.bench
     warmup = settings["warmup"] if warmup is None else int(warmup)
     repeats = settings["repeats"] if repeats is None else int(repeats)
@@ -52,91 +86,82 @@ def run_bench(cfg: ParityConfig, warmup: int | None = None, repeats: int | None 
         raise ConfigError(f"{cfg.path}: bench threads must be integers >= 0, got {threads}")
     if frames_sweep is not None and (not frames_sweep or any(f < 1 for f in frames_sweep)):
         raise ConfigError(f"{cfg.path}: bench frames must be integers >= 1, got {frames_sweep}")
-    frame_counts = frames_sweep or [cfg.frames]
-    thread_counts: list[int | None] = list(threads) if threads else [None]
+    return warmup, repeats, threads, frames_sweep
 
-    out = cfg.output
-    out.mkdir(parents=True, exist_ok=True)
-    models = models_folder(cfg)
-    first = cfg.audio[0]
-    audio = silence_wav(out / "audio", warmup + max(frame_counts)) if first == SILENCE else Path(first)
-    results = start_results(cfg, models, [audio])
-    results["inputs"]["frames"] = max(frame_counts)
-    points: list[dict] = []
-    results["bench"] = {"warmup": warmup, "repeats": repeats, "threads": threads, "frames": frames_sweep,
-                        "audio": audio.name, "cores": cores(), "points": points}
 
-    configured = [spec.backend for spec in cfg.backends if spec.backend.runs_here]
-    results["bench"]["not_timed"] = [spec.name for spec in cfg.backends if not spec.backend.runs_here]
-    canonical = next((b for b in configured if _is_canonical_reference(b)), None)
-    added = canonical is None
-    if added:
-        names = {b.name for b in configured}
-        name = REFERENCE_NAME if REFERENCE_NAME not in names else f"{REFERENCE_NAME}:canonical"
-        canonical = ReferenceBackend(name)
-    order = [canonical] + [b for b in configured if b is not canonical]
-    work = out / "bench-work"
+class _Sweep:
+    """What every point of the sweep shares: the config, models, audio, settings and the backends in
+    order (the canonical reference first; `added` when the bench added it)."""
 
-    for t in thread_counts:
-        for n in frame_counts:
-            point = {"threads": t, "frames": n, "bare": {}, "reference": canonical.name,
-                     "reference_added": added, "reference_fps": None}
-            points.append(point)
-            records = []
-            for backend, backend_dir in zip(order, unique_names([b.name for b in order])):
-                try:
-                    backend_t = with_threads(backend, t)
-                except ValueError as exc:  # an option the rebuilt backend rejects
-                    records.append({"backend": backend.name, "kind": backend.kind, "audio": audio.name,
-                                    "status": "error", "failures": [], "frames": 0, "reason": str(exc),
-                                    "options": backend.options, "bench": {"threads": t, "frames": n}})
-                    continue
-                inputs = RunInputs(cfg.source, cfg.source_kind, audio, models, warmup + n, work / backend_dir,
-                                   audio_names(cfg)[0])
-                bare_t = effective_threads(backend_t)
-                bare = (Models(ModelFiles.from_dir(models), threads=bare_t)
-                        if bare_t is not None and isinstance(backend_t, PipelineBackend) else None)
-                record = bench_backend(backend_t, inputs, warmup, n, repeats, audio.name, progress, bare)
-                del bare
-                record["bench"].update(point={"threads": t, "frames": n},
-                                       canonical_reference=backend is canonical,
-                                       added=backend is canonical and added)
-                if record["status"] == "passed":
-                    bare_t = record["bench"]["threads"] if record["bench"]["threads"] is not None else (t or 0)
-                    key = str(bare_t)  # JSON object keys are strings
-                    if key not in point["bare"]:
-                        point["bare"][key] = _bare(models, bare_t, n, warmup, repeats)
-                    record["bench"]["bare_threads"] = bare_t
-                    record["bench"]["bare_fps"] = record["bench"].get("bare_interleaved_fps") or point["bare"][key]["fps"]
-                    record["bench"]["x_bare"] = _ratio(record["bench"]["fps"], record["bench"]["bare_fps"])
-                    if backend is canonical:
-                        point["reference_fps"] = record["bench"]["fps"]
-                records.append(record)
-                results["runs"].append(record)
-                if results_path is not None:
-                    write_results(results, results_path)
-            for record in records:
-                if record["status"] == "passed":
-                    record["bench"]["reference_fps"] = point["reference_fps"]
-                    record["bench"]["x_reference"] = _ratio(record["bench"]["fps"], point["reference_fps"])
-    if overhead:
-        results["bench"]["overhead"] = []
-        passed = {r["backend"] for r in results["runs"] if r["status"] == "passed"}
-        timed = [spec for spec in cfg.backends if spec.backend.runs_here]
-        for spec, backend_dir in zip(timed, unique_names([s.name for s in timed])):
-            if spec.name not in passed:  # it could not run: nothing to compare its run with
-                results["bench"]["overhead"].append(
-                    {"backend": spec.name, "status": "not measured", "frames": frame_counts[0],
-                     "wall_s": None, "backend_s": None, "ratio": None, "reason": "its bench run did not pass"})
-                continue
-            if progress:
-                print(f"parity overhead: {spec.name} ...", file=sys.stderr)
-            found = parity_overhead(cfg, spec, audio, frame_counts[0], out / "bench-overhead" / backend_dir)
-            results["bench"]["overhead"].append({"backend": spec.name, **found})
-    results["partial"] = False
-    if results_path is not None:
-        write_results(results, results_path)
-    return results
+    def __init__(self, cfg: ParityConfig, models: Path, audio: Path, warmup: int, repeats: int, progress: bool,
+                 order: list[Backend], added: bool) -> None:
+        self.cfg, self.models, self.audio, self.warmup, self.repeats = cfg, models, audio, warmup, repeats
+        self.progress, self.order, self.added = progress, order, added
+        self.canonical = order[0]
+
+    def point(self, t: int | None, n: int, results: dict, results_path: Path | None) -> dict:
+        """Every backend at `t` threads (None: its own) and `n` frames; each record joins `results`."""
+        point = {"threads": t, "frames": n, "bare": {}, "reference": self.canonical.name,
+                 "reference_added": self.added, "reference_fps": None}
+        records = []
+        for backend, backend_dir in zip(self.order, unique_names([b.name for b in self.order])):
+            record = self._record(backend, backend_dir, t, n, point)
+            records.append(record)
+            results["runs"].append(record)
+            if results_path is not None:
+                write_results(results, results_path)
+        for record in records:
+            if record["status"] == "passed":
+                record["bench"]["reference_fps"] = point["reference_fps"]
+                record["bench"]["x_reference"] = _ratio(record["bench"]["fps"], point["reference_fps"])
+        return point
+
+    def _record(self, backend: Backend, backend_dir: str, t: int | None, n: int, point: dict) -> dict:
+        """One backend's bench record at this point, against the bare generator at its thread count."""
+        try:
+            backend_t = with_threads(backend, t)
+        except ValueError as exc:  # an option the rebuilt backend rejects
+            return {"backend": backend.name, "kind": backend.kind, "audio": self.audio.name,
+                    "status": "error", "failures": [], "frames": 0, "reason": str(exc),
+                    "options": backend.options, "bench": {"threads": t, "frames": n}}
+        inputs = RunInputs(self.cfg.source, self.cfg.source_kind, self.audio, self.models, self.warmup + n,
+                           self.cfg.output / "bench-work" / backend_dir, audio_names(self.cfg)[0])
+        bare_t = effective_threads(backend_t)
+        bare = (Models(ModelFiles.from_dir(self.models), threads=bare_t)
+                if bare_t is not None and isinstance(backend_t, PipelineBackend) else None)
+        record = bench_backend(backend_t, inputs, self.warmup, n, self.repeats, self.audio.name, self.progress, bare)
+        del bare
+        is_canonical = backend is self.canonical
+        record["bench"].update(point={"threads": t, "frames": n}, canonical_reference=is_canonical,
+                               added=is_canonical and self.added)
+        if record["status"] == "passed":
+            bare_t = record["bench"]["threads"] if record["bench"]["threads"] is not None else (t or 0)
+            key = str(bare_t)  # JSON object keys are strings
+            if key not in point["bare"]:
+                point["bare"][key] = _bare(self.models, bare_t, n, self.warmup, self.repeats)
+            record["bench"]["bare_threads"] = bare_t
+            record["bench"]["bare_fps"] = record["bench"].get("bare_interleaved_fps") or point["bare"][key]["fps"]
+            record["bench"]["x_bare"] = _ratio(record["bench"]["fps"], record["bench"]["bare_fps"])
+            if is_canonical:
+                point["reference_fps"] = record["bench"]["fps"]
+        return record
+
+
+def _overheads(cfg: ParityConfig, results: dict, audio: Path, frames: int, progress: bool) -> list[dict]:
+    """Each configured backend's parity overhead (`harness.bench.overhead`) at `frames` frames."""
+    found_all = []
+    passed = {r["backend"] for r in results["runs"] if r["status"] == "passed"}
+    timed = [spec for spec in cfg.backends if spec.backend.runs_here]
+    for spec, backend_dir in zip(timed, unique_names([s.name for s in timed])):
+        if spec.name not in passed:  # it could not run: nothing to compare its run with
+            found_all.append({"backend": spec.name, "status": "not measured", "frames": frames,
+                              "wall_s": None, "backend_s": None, "ratio": None, "reason": "its bench run did not pass"})
+            continue
+        if progress:
+            print(f"parity overhead: {spec.name} ...", file=sys.stderr)
+        found = parity_overhead(cfg, spec, audio, frames, cfg.output / "bench-overhead" / backend_dir)
+        found_all.append({"backend": spec.name, **found})
+    return found_all
 
 
 def _bare(models: Path, threads: int, frames: int, warmup: int, repeats: int) -> dict:
