@@ -118,7 +118,7 @@ def test_goldens_page_names_every_manifest_key():
 
 
 def test_evidence_page_describes_every_finding_kind():
-    from harness.diagnosis.evidence.findings import KINDS
+    from harness.diagnosis.evidence.findings import MAKERS
     text = (DOCS / "evidence.md").read_text()
-    missing = [kind for kind in KINDS if f"**`{kind}`**" not in text]
+    missing = [kind for kind in MAKERS if f"**`{kind}`**" not in text]
     assert missing == [], f"docs/evidence.md does not describe: {missing}"
