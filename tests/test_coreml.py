@@ -247,6 +247,15 @@ def test_the_translator_refuses_an_op_it_does_not_know_by_name(tiny_models_dir, 
     assert not (tmp_path / "out" / "Generator.mlpackage").exists()
 
 
+def test_an_op_translated_twice_is_refused_when_registered():
+    from harness.coreml.translate import TRANSLATIONS, translates
+    assert list(TRANSLATIONS) == ["Conv", "Relu", "Sigmoid", "Add", "Concat", "Resize", "Squeeze", "Constant",
+                                  "Identity"]
+    with pytest.raises(ValueError, match="ONNX op 'Relu' is translated twice"):
+        translates("Relu")(lambda translator, node, attrs, name: None)
+    assert TRANSLATIONS["Relu"].__name__ == "_relu"
+
+
 def test_bad_candidates_are_exit_2_naming_the_file(converted, tiny_models_dir, tmp_path, capsys):
     against = str(tiny_models_dir / "generator.onnx")
     (tmp_path / "notes.txt").write_text("hello")

@@ -122,3 +122,11 @@ def test_evidence_page_describes_every_finding_kind():
     text = (DOCS / "evidence.md").read_text()
     missing = [kind for kind in MAKERS if f"**`{kind}`**" not in text]
     assert missing == [], f"docs/evidence.md does not describe: {missing}"
+
+
+def test_coreml_page_names_every_translated_op():
+    from harness.coreml.translate import TRANSLATIONS
+    text = (DOCS / "coreml.md").read_text()
+    accepted = " ".join(text.split("- the ops these models use:", 1)[1].split(";", 1)[0].split())
+    missing = [op for op in TRANSLATIONS if op not in accepted]
+    assert missing == [], f"docs/coreml.md does not name the translated ops: {missing}"
