@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from harness.cli_args import build_parser, progress_wanted
+from harness.cli_args import build_parser
+from harness.terminal import progress_wanted
 from reference.errors import ParityError
 
 
@@ -86,16 +87,6 @@ def cmd_check_golden(args: argparse.Namespace) -> int:
                          args.threads)
     print("\n".join(check.lines()))
     return 0 if check.ok else 1
-
-
-def cmd_audit_model(args: argparse.Namespace) -> int:
-    from harness.coreml.report import audit_model
-    return audit_model(args.candidate, args.against, args.json, args.structure_only, predict=not args.no_cost)
-
-
-def cmd_convert(args: argparse.Namespace) -> int:
-    from harness.coreml.convert import convert_coreml
-    return convert_coreml(args.models, args.out, args.precision, progress_wanted(args), predict=not args.no_cost)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -210,7 +201,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"explain": cmd_explain, "explain-layers": cmd_explain_layers, "report": cmd_report, "infer": cmd_infer, "demo": cmd_demo, "fixtures": cmd_fixtures, "golden": cmd_golden,
-            "check-golden": cmd_check_golden, "audit-model": cmd_audit_model, "convert": cmd_convert,
+            "check-golden": cmd_check_golden,
             "run": cmd_run, "bench": cmd_bench, "compare": cmd_compare, "history": cmd_history, "gate": cmd_gate}
 
 
@@ -251,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with sigterm_as_interrupt():
+            if hasattr(args, "handler"):  # a command whose parser names its handler (harness/convert/cli.py)
+                return args.handler(args)
             return COMMANDS[args.command](args)
     except ParityError as exc:
         print(f"error: {exc}", file=sys.stderr)

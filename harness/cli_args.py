@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from harness.terminal import add_progress_args
+
 PROFILE_NAMES = ("exact", "desktop", "mobile", "lossy")  # harness.tolerances.PROFILES, not imported: a slow import
 
 EPILOG = """exit codes: 0 success, 1 parity/perf threshold failed (only that), 2 usage, config or input error,
@@ -49,17 +51,6 @@ def _command(sub, name: str, **kwargs) -> argparse.ArgumentParser:
     return sub.add_parser(name, epilog=EPILOG, **kwargs)
 
 
-def _add_progress_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bars on stderr (default: only when stderr is a terminal, never in a CI log)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars (same as --no-progress)")
-
-
-def progress_wanted(args: argparse.Namespace) -> bool:
-    from harness.terminal import progress_enabled
-    return False if getattr(args, "quiet", False) else progress_enabled(getattr(args, "progress", None))
-
-
 def int_list(text: str) -> list[int]:
     """argparse type of --threads / --frames sweeps: "1,2,4" -> [1, 2, 4]."""
     from harness.bench.settings import parse_int_list
@@ -89,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write every intermediate stage as .npy with an index.json")
     p.add_argument("--dump-frames", type=int, default=8, metavar="K",
                    help="frames whose generator output and patch are dumped (default 8)")
-    _add_progress_args(p)
+    add_progress_args(p)
 
     p = _command(sub, "demo", help="build models, run the reference on the demo data, print where and how fast",
                  description="Build (once, cached) the full synthetic models and run the reference on the "
@@ -104,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parity-frames", type=int, default=100, metavar="N",
                    help="frames of the parity run that follows (reference vs ORT CPU, OpenVINO, fp16; "
                         "default 100, 0 to skip)")
-    _add_progress_args(p)
+    add_progress_args(p)
 
     p = _command(sub, "run", help="parity run: every backend of a config against the reference, results.json",
                  description="Run the canonical reference once per audio, stream every configured backend's "
@@ -124,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="render the HTML report into DIR at the end and print its path ([run].report)")
     p.add_argument("--no-cache", action="store_true",
                    help="compute the reference anew and leave the reference cache alone ([run].cache = false)")
-    _add_progress_args(p)
+    add_progress_args(p)
 
     p = _command(sub, "bench", help="benchmark every backend of a config: FPS, stage times, latency, RSS, CPU",
                  description="Run each backend of the config on the first audio with warm-up frames "
@@ -140,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-overhead", action="store_true",
                    help="skip the parity overhead (one more run per backend: a `run` of it alone with the "
                         "reference cached, over the backend's own time)")
-    _add_progress_args(p)
+    add_progress_args(p)
 
     p = _command(sub, "compare", help="compare two folders of frames, say why they differ, give a verdict",
                  description="Pair the frames of two folders by name and report pixel-identical %%, "
@@ -167,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--stages-{side}", type=Path, metavar="DIR",
                        help=f"{which} stage dumps (<stage>.npy, <stage>/<row>.f32 or debug_audio_*_frame<k>.bin): "
                             "with both, each stage they share is compared (relative error, correlation, scale)")
-    _add_progress_args(p)
+    add_progress_args(p)
 
     p = _command(sub, "report", help="render results.json files (several machines merge) into an HTML report",
                  description="Render one or more results.json files into a self-contained HTML report "
@@ -187,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", type=Path, metavar="CONFIG.toml|RESULTS.json", help="parity config or results file")
     _add_backend_args(p, output="override [run].output (with a config)")
     p.add_argument("--frames", type=int, metavar="N", help="override [data].frames (with a config)")
-    _add_progress_args(p)
+    add_progress_args(p)
 
     p = _command(sub, "explain-layers", help="name the first generator layer where an engine diverges",
                  description="Run the generator with every intermediate tensor exposed on ONNX Runtime CPU "
@@ -214,42 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--frames", type=int, default=60, metavar="N", help="template frames (default 60)")
     k.add_argument("--seed", type=int, default=0)
 
-    p = _command(sub, "audit-model", help="audit a converted model (Core ML or ONNX) against its ONNX source",
-                 description="Read a converted model (.mlpackage, .mlmodel, .mlmodelc folder or another .onnx) and "
-                             "set it side by side with its ONNX source: inputs and outputs, storage and compute "
-                             "precision, the op histogram, each resampling op's mode and align_corners, and every "
-                             "weight tensor against its initializer (each difference named: random/untrained, "
-                             "scaled, transposed, missing). No Mac needed. Exit 0 faithful up to its precision "
-                             "(with the parity cost that precision predicts), 1 weights, I/O or ops differ, "
-                             "2 bad input.")
-    p.add_argument("candidate", type=Path, metavar="CANDIDATE",
-                   help="the converted model: .mlpackage, .mlmodel, .mlmodelc folder or .onnx")
-    p.add_argument("--against", type=Path, required=True, metavar="MODEL.onnx", help="the ONNX model it came from")
-    p.add_argument("--json", type=Path, metavar="FILE", help="also write the whole audit as JSON")
-    p.add_argument("--structure-only", action="store_true",
-                   help="accept absent weights (a package copied without its blobs): judge structure and precision")
-    p.add_argument("--no-cost", action="store_true",
-                   help="do not predict the parity cost of a faithful fp16 conversion (a few reference frames)")
-
-    p = sub.add_parser("convert", help="convert the pipeline's models to another runtime's format",
-                       description="Convert the pipeline's two ONNX models for another runtime.")
-    csub = p.add_subparsers(dest="target", required=True, metavar="TARGET")
-    c = csub.add_parser("coreml", epilog=EPILOG, help="both models to Core ML ML programs (runs on Linux)",
-                        description="Translate audio_encoder.onnx and generator.onnx into Core ML ML programs "
-                                    "(AudioEncoder.mlpackage, Generator.mlpackage) with coremltools' MIL builder, "
-                                    "no torch; the pipeline's input and output names are kept. Each package is "
-                                    "audited against its source before it is placed in OUT; fp16 conversions "
-                                    "also print the parity cost the fp16 emulation predicts. Exit 0 converted and "
-                                    "faithful, 2 bad input (an op the translator does not take is named), 3 a "
-                                    "package failed its own audit.")
-    c.add_argument("--models", type=Path, required=True, metavar="DIR",
-                   help="folder with audio_encoder.onnx and generator.onnx")
-    c.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the two .mlpackage")
-    c.add_argument("--precision", choices=("fp16", "fp32"), default="fp16",
-                   help="weights and compute precision (default fp16, Core ML's default; inputs stay float32)")
-    c.add_argument("--no-cost", action="store_true", help="do not predict the parity cost of fp16")
-    _add_progress_args(c)
-
+    from harness.convert.cli import add_parsers
+    add_parsers(sub, _command)
     p = _command(sub, "golden", help="write a golden reference run (manifest, features, lossless frames)",
                  description="Record the reference output of one run as a golden: manifest.json with "
                              "hashes and versions, features as .npy, the face region of every frame as "

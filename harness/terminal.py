@@ -5,6 +5,7 @@ them on or off); verdicts are coloured only when stdout is a terminal and ``NO_C
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from typing import TextIO
@@ -22,6 +23,18 @@ def _isatty(stream: TextIO) -> bool:
 def progress_enabled(flag: bool | None = None, stream: TextIO | None = None) -> bool:
     """`flag` when given (--progress / --no-progress), else whether `stream` (stderr) is a terminal."""
     return flag if flag is not None else _isatty(stream if stream is not None else sys.stderr)
+
+
+def add_progress_args(p: argparse.ArgumentParser) -> None:
+    """A command's --progress / --no-progress and --quiet."""
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars on stderr (default: only when stderr is a terminal, never in a CI log)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (same as --no-progress)")
+
+
+def progress_wanted(args: argparse.Namespace) -> bool:
+    """Whether a command given `add_progress_args`' options draws progress bars."""
+    return False if getattr(args, "quiet", False) else progress_enabled(getattr(args, "progress", None))
 
 
 def colour_enabled(stream: TextIO | None = None) -> bool:

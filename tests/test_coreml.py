@@ -50,7 +50,7 @@ def sources(tiny_models_dir):
 
 
 def failing(result) -> list:
-    return [f for f in result.findings if f.fails]
+    return [d for d in result.differences if d.fails]
 
 
 def test_convert_places_both_audited_packages_with_their_provenance(converted, tiny_models_dir):

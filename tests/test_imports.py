@@ -152,6 +152,24 @@ def test_the_reference_imports_nothing_from(forbidden):
     assert leaks == [], f"the reference depends on {forbidden}/:\n" + "\n".join(leaks)
 
 
+LAYERS = {  # a low layer -> what it may import besides itself (dotted prefixes)
+    "harness.coreml": ("reference", "harness.system", "harness.text"),
+    "harness.convert.cost": ("reference", "harness.metrics", "fixtures.locate"),
+}
+
+
+def _within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+@pytest.mark.parametrize("low", list(LAYERS))
+def test_a_low_layer_imports_only_what_lies_below_it(low):
+    graph = import_graph()
+    leaks = sorted(f"{m} imports {t}" for m, targets in graph.items() if _within(m, low) for t in targets
+                   if not _within(t, low) and not any(_within(t, allowed) for allowed in LAYERS[low]))
+    assert leaks == [], f"{low} may import only {', '.join(LAYERS[low])}:\n" + "\n".join(leaks)
+
+
 # Heavy packages the canonical run does not use; each costs 0.1-0.7 s of every command's start-up.
 SLOW_IMPORTS = ("onnx", "scipy.signal", "scipy.stats", "openvino", "matplotlib", "selenium")
 
