@@ -67,14 +67,14 @@ def maker(kind: str) -> Callable[[Maker], Maker]:
     return register
 
 
-def _observed(basis: Basis) -> bool:
+def _has_observations(basis: Basis) -> bool:
     return basis.ev is not None and bool(basis.ev.obs)
 
 
 def observed(make: Callable[[Evidence, float], Finding | None]) -> Maker:
     """A maker from the pairs' observations alone: nothing without observations, else its finding (or None)."""
     def from_basis(basis: Basis, before: list[Finding]) -> list[Finding]:
-        if not _observed(basis):
+        if not _has_observations(basis):
             return []
         found = make(basis.ev, basis.total)
         return [] if found is None else [found]
@@ -260,7 +260,7 @@ def _audio(ev: Evidence, total: float) -> Finding | None:
 @maker("precision_noise")
 def _noise(basis: Basis, before: list[Finding]) -> list[Finding]:
     """Only when no colour, kernel or paste finding already accounts for the patch."""
-    if not _observed(basis) or any(f.kind in ("colour", "resize_kernel", "paste_position") for f in before):
+    if not _has_observations(basis) or any(f.kind in ("colour", "resize_kernel", "paste_position") for f in before):
         return []
     found = basis.ev.noise.fit(basis.total)
     if found is None or found["explains_db"] < MIN_DB:
