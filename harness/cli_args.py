@@ -10,7 +10,7 @@ import argparse
 from fixtures import cli as fixtures_cli
 from harness import demo
 from harness.bench import cli as bench_cli
-from harness.coreml import cli as coreml_cli
+from harness.convert import cli as convert_cli
 from harness.diagnosis import cli as diagnosis_cli
 from harness.history import cli as history_cli
 from harness.runs import cli as runs_cli
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs_cli.add_parsers(sub, _render_report)
     bench_cli.add_parsers(sub)
     diagnosis_cli.add_parsers(sub)
-    coreml_cli.add_parsers(sub)
+    convert_cli.add_parsers(sub)
     fixtures_cli.add_parsers(sub)
     history_actions = history_cli.add_parsers(sub)
     reports_cli.add_parsers(sub, history_actions)

@@ -5,26 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fixtures.locate import shared_data_dir
+from fixtures.locate import demo_data
 from harness.text.args import add_progress_args, command, progress_wanted
 from reference.provenance import cache_dir
-from reference.atomic import cached
-
-DEMO_AUDIO = "talk_hb.wav"
-
-
-def demo_data(frames: int) -> tuple[Path, Path, str]:
-    """(pack, audio, description): the Sanders pack and talk_hb.wav, or a synthetic pack and its WAV."""
-    data = shared_data_dir()
-    if data is not None:
-        return data / "sanders_pack", data / "audio" / DEMO_AUDIO, f"Sanders pack ({data})"
-    from fixtures.pack import build_pack
-    from reference.audio import VIDEO_FPS
-    seconds = frames / VIDEO_FPS + 1.0
-    folder = cache_dir() / f"synthetic-pack-{int(seconds)}s"
-    pack = cached(folder, lambda tmp: build_pack(tmp, frames=60, audio_seconds=seconds))
-    return pack, pack / "audio.wav", f"synthetic pack ({pack}; no real data found)"
-
 
 DEMO_BACKENDS = """
 [backends.ort_cpu]
@@ -72,8 +55,9 @@ def run_demo(frames: int = 250, threads: int = 0, output: Path = Path("parity-ou
     print(f"models: synthetic {size} (cached in {cache_dir()}) ...", flush=True)
     models_dir = cached_models(size)
     models = Models(ModelFiles.from_dir(models_dir), threads=threads)
-    pack, audio, label = demo_data(frames)
-    print(f"data: {label}\naudio: {audio}", flush=True)
+    data = demo_data(frames)
+    pack, audio = data.pack, data.audio
+    print(f"data: {data.description}\naudio: {audio}", flush=True)
     result = infer(open_source(pack), audio, models, Path(output) / "frames", frames,
                    progress=progress)
     bare = bare_generator_fps(models, frames=min(30, frames))

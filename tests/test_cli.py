@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-import harness.demo
+import fixtures.locate
 from harness.cli import build_parser, main
 
 
@@ -86,7 +86,7 @@ def test_fixtures_and_golden_commands(tmp_path, capsys):
 
 def test_demo_without_real_data_uses_a_synthetic_pack(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SYNCTALK_PARITY_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(harness.demo, "shared_data_dir", lambda: None)
+    monkeypatch.setattr(fixtures.locate, "shared_data_dir", lambda: None)
     assert main(["demo", "--size", "tiny", "--frames", "4", "--parity-frames", "3",
                  "--output", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out
@@ -128,3 +128,11 @@ def test_explain_layers_names_the_corrupted_conv(tiny_models_dir, synthetic_pack
     assert f"first divergent layer: {target.name} (Conv" in capsys.readouterr().out
     assert main([*common, "--candidate", "onnxruntime:CPUExecutionProvider", "--tolerance", "1e-6"]) == 0
     assert "no layer leaves the tolerance" in capsys.readouterr().out
+
+
+def test_the_core_ml_commands_name_their_handlers():
+    from harness.convert.cli import audit_model, convert_coreml
+    parser = build_parser()
+    assert parser.parse_args(["audit-model", "a.mlpackage", "--against", "g.onnx"]).handler is audit_model
+    args = parser.parse_args(["convert", "coreml", "--models", "m", "--out", "o", "--quiet"])
+    assert args.handler is convert_coreml and (args.command, args.target, args.precision) == ("convert", "coreml", "fp16")

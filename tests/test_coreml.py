@@ -50,7 +50,7 @@ def sources(tiny_models_dir):
 
 
 def failing(result) -> list:
-    return [f for f in result.findings if f.fails]
+    return [d for d in result.differences if d.fails]
 
 
 def test_convert_places_both_audited_packages_with_their_provenance(converted, tiny_models_dir):
@@ -245,6 +245,15 @@ def test_the_translator_refuses_an_op_it_does_not_know_by_name(tiny_models_dir, 
     err = capsys.readouterr().err
     assert "/up1/up/Resize (Resize): mode cubic with coordinate_transformation_mode align_corners" in err
     assert not (tmp_path / "out" / "Generator.mlpackage").exists()
+
+
+def test_an_op_translated_twice_is_refused_when_registered():
+    from harness.coreml.translate import TRANSLATIONS, translates
+    assert list(TRANSLATIONS) == ["Conv", "Relu", "Sigmoid", "Add", "Concat", "Resize", "Squeeze", "Constant",
+                                  "Identity"]
+    with pytest.raises(ValueError, match="ONNX op 'Relu' is translated twice"):
+        translates("Relu")(lambda translator, node, attrs, name: None)
+    assert TRANSLATIONS["Relu"].__name__ == "_relu"
 
 
 def test_bad_candidates_are_exit_2_naming_the_file(converted, tiny_models_dir, tmp_path, capsys):

@@ -135,7 +135,7 @@ def test_neural_network_mlmodel_is_audited_against_its_onnx_twin(ct, tmp_path):
     assert good.faithful and good.candidate.format == "neural network (.mlmodel)"
     assert [p.status for p in good.weights] == ["match", "match"] and good.precision == "fp32"
     _network(ct, weight, bias, "ALIGN_CORNERS_FALSE", tmp_path / "half.mlmodel")
-    bad = [f for f in audit(read_model(tmp_path / "half.mlmodel"), source).findings if f.fails]
+    bad = [d for d in audit(read_model(tmp_path / "half.mlmodel"), source).differences if d.fails]
     assert [f.text for f in bad] == ["resample 1 (up): bilinear half_pixel, x2x2 in the candidate, bilinear "
                                      "align_corners, x2x2 in the source (coordinates differ)"]
 

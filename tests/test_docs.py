@@ -119,9 +119,9 @@ def test_goldens_page_names_every_manifest_key():
 
 
 def test_evidence_page_describes_every_finding_kind():
-    from harness.diagnosis.evidence.findings import KINDS
+    from harness.diagnosis.evidence.findings import MAKERS
     text = (DOCS / "evidence.md").read_text()
-    missing = [kind for kind in KINDS if f"**`{kind}`**" not in text]
+    missing = [kind for kind in MAKERS if f"**`{kind}`**" not in text]
     assert missing == [], f"docs/evidence.md does not describe: {missing}"
 
 
@@ -222,3 +222,11 @@ def test_ci_runs_the_readme_commands():
     assert test in ci, f".ci/run does not run the README's test command {test!r}"
     assert any("uv pip compile pyproject.toml" in b and "-o requirements.lock" in b for b in blocks[2:]), \
         "README.md lost the command that refreshes requirements.lock"
+
+
+def test_coreml_page_names_every_translated_op():
+    from harness.coreml.translate import TRANSLATIONS
+    text = (DOCS / "coreml.md").read_text()
+    accepted = " ".join(text.split("- the ops these models use:", 1)[1].split(";", 1)[0].split())
+    missing = [op for op in TRANSLATIONS if op not in accepted]
+    assert missing == [], f"docs/coreml.md does not name the translated ops: {missing}"

@@ -12,8 +12,9 @@ import pytest
 
 from harness.runs.compare import compare_folders
 from harness.diagnosis.evidence import codec
-from harness.diagnosis.evidence.findings import findings
+from harness.diagnosis.evidence.findings import MAKERS, findings, maker
 from harness.diagnosis.evidence.paste import Placement, paste_position
+from harness.diagnosis.evidence.record import Finding
 from harness.diagnosis.evidence.templates import template_sequence
 from reference.conventions import Conventions
 from reference.data import read_image
@@ -193,9 +194,17 @@ def test_template_sequence_offset_loop_repeats_and_drops():
 
 def test_missing_and_extra_frames_are_counted():
     found = findings(None, [21, 22], [50], 50)
-    assert found == [{"kind": "missing_frames", "summary": found[0]["summary"], "frames": [22, 23, 51],
-                      "explains_db": None, "missing": 2, "extra": 1}]
-    assert "2 of 50 frames missing from the candidate (22-23)" in found[0]["summary"]
+    assert [f.to_dict() for f in found] == [{"kind": "missing_frames", "summary": found[0].summary,
+                                             "frames": [22, 23, 51], "explains_db": None, "missing": 2, "extra": 1}]
+    assert "2 of 50 frames missing from the candidate (22-23)" in found[0].summary
+    assert Finding.from_dict(found[0].to_dict()) == found[0]
+
+
+def test_finding_kinds_are_registered_once_in_rank_order():
+    assert list(MAKERS)[0] == "missing_frames" and list(MAKERS)[-1] == "stage"
+    with pytest.raises(ValueError, match="finding kind 'colour' is registered twice"):
+        maker("colour")(lambda basis, before: [])
+    assert "colour" in MAKERS and MAKERS["colour"].__name__ == "_colour"
 
 
 def test_reading_a_frame_of_the_wrong_size_is_an_input_error(made, tmp_path):

@@ -1,5 +1,6 @@
 """The import graph of the project's packages: no cycle, the reference stands alone, and the reference
-run imports no slow package it does not use.
+run imports no slow package it does not use. (The layers above the reference are import-linter's
+contract in pyproject.toml, checked by tests/test_architecture.py.)
 
 For the graph every module of reference/, harness/, fixtures/ and reports/ is parsed with `ast`
 (nothing is imported), and every import of a project module is an edge, function-level ones
@@ -172,15 +173,3 @@ def test_the_slow_import_check_sees_an_import():
     code = "import reference.pipeline, sys, scipy.signal\nprint('scipy.signal' in sys.modules)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert run.stdout.strip() == "True", run.stderr
-
-
-RUNNERS = ("harness.runs.parity", "harness.runs.compare", "harness.bench", "harness.cli", "harness.demo", "harness.plugin")
-
-
-def test_the_history_imports_no_runner():
-    """harness.history (the store, the gate) reads results files: it stands below the runs and commands
-    that write them."""
-    graph = import_graph()
-    leaks = sorted(f"{m} imports {t}" for m, targets in graph.items() if m.split(".")[:2] == ["harness", "history"]
-                   for t in targets if any(t == r or t.startswith(r + ".") for r in RUNNERS))
-    assert leaks == [], "harness.history depends on a runner:\n" + "\n".join(leaks)

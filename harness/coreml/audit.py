@@ -3,7 +3,7 @@
 Sections: inputs and outputs (names, shapes, dtypes, layout), precision (storage and compute, per-op
 dtype counts), the op histogram (with the positions of added or dropped ops where the two graphs
 order their ops alike) and the conv geometry, each resampling op's mode and coordinate transform,
-and every weight tensor (`weights`). A `Finding` that `fails` makes the conversion not faithful;
+and every weight tensor (`weights`). A `Difference` that `fails` makes the conversion not faithful;
 the others are notes (a fixed batch axis, fp16 storage, a different count of shape-only ops).
 """
 from __future__ import annotations
@@ -19,27 +19,33 @@ FLOAT_NAMES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float6
 
 
 @dataclass(frozen=True)
-class Finding:
-    """One named observation of one section; `fails` when it makes the conversion unfaithful."""
+class Difference:
+    """One named observation of one section; `fails` when it makes the conversion unfaithful. `status`, for
+    the weights section, is what the text begins with (a tensor's status word, "weights absent", or "the
+    weights look random/untrained"): the report counts the lines of each."""
 
     section: str  # io, precision, ops, resampling, weights
     text: str
     fails: bool
+    status: str = ""
+
+    def to_json(self) -> dict:
+        return {"section": self.section, "text": self.text, "fails": self.fails}
 
 
 @dataclass
 class Audit:
-    """The result of `audit`: both graphs, the weight pairs and the findings."""
+    """The result of `audit`: both graphs, the weight pairs and the differences."""
 
     candidate: Graph
     source: Graph
     weights: list[WeightPair]
-    findings: list[Finding] = field(default_factory=list)
+    differences: list[Difference] = field(default_factory=list)
     structure_only: bool = False
 
     @property
     def faithful(self) -> bool:
-        return not any(f.fails for f in self.findings)
+        return not any(d.fails for d in self.differences)
 
     @property
     def precision(self) -> str:
@@ -47,8 +53,8 @@ class Audit:
         names = {FLOAT_NAMES.get(d, d) for d in self.candidate.storage()}
         return names.pop() if len(names) == 1 else "mixed" if names else "none"
 
-    def failing(self, section: str) -> list[Finding]:
-        return [f for f in self.findings if f.fails and f.section == section]
+    def failing(self, section: str) -> list[Difference]:
+        return [d for d in self.differences if d.fails and d.section == section]
 
     def to_json(self) -> dict:
         def graph(g: Graph) -> dict:
@@ -59,7 +65,7 @@ class Audit:
                     "weights_absent": g.weights_absent, "declared": g.declared}
         return {"faithful": self.faithful, "precision": self.precision, "structure_only": self.structure_only,
                 "candidate": graph(self.candidate), "source": graph(self.source),
-                "findings": [vars(f) for f in self.findings], "weights": [p.to_json() for p in self.weights]}
+                "findings": [d.to_json() for d in self.differences], "weights": [p.to_json() for p in self.weights]}
 
 
 def _layout(cand: tuple, src: tuple) -> str | None:
@@ -71,28 +77,30 @@ def _layout(cand: tuple, src: tuple) -> str | None:
     return f"axes permuted: {cand} where the source has {src}"
 
 
-def _compare_tensor(role: str, cand: TensorInfo, src: TensorInfo) -> list[Finding]:
+def _compare_tensor(role: str, cand: TensorInfo, src: TensorInfo) -> list[Difference]:
     out = []
     if cand.kind != src.kind:
-        out.append(Finding("io", f"{role} {src.name!r} is {cand.kind} in the candidate, {src.kind} in the source", True))
+        out.append(Difference("io", f"{role} {src.name!r} is {cand.kind} in the candidate, {src.kind} in the source",
+                              True))
         return out
     if cand.dtype != src.dtype:
-        out.append(Finding("io", f"{role} {src.name!r} is {cand.dtype} in the candidate, {src.dtype} in the source", True))
+        out.append(Difference("io", f"{role} {src.name!r} is {cand.dtype} in the candidate, {src.dtype} in the "
+                              "source", True))
     layout = _layout(cand.shape, src.shape)
     if layout:
-        out.append(Finding("io", f"{role} {src.name!r}: layout {layout}", True))
+        out.append(Difference("io", f"{role} {src.name!r}: layout {layout}", True))
     elif len(cand.shape) != len(src.shape) or any(s is not None and c != s for c, s in zip(cand.shape, src.shape)):
-        out.append(Finding("io", f"{role} {src.name!r} has shape {cand.shape_text()} in the candidate, "
-                           f"{src.shape_text()} in the source", True))
+        out.append(Difference("io", f"{role} {src.name!r} has shape {cand.shape_text()} in the candidate, "
+                              f"{src.shape_text()} in the source", True))
     else:
         fixed = [i for i, (c, s) in enumerate(zip(cand.shape, src.shape)) if s is None and c is not None]
         if fixed:
-            out.append(Finding("io", f"{role} {src.name!r}: axis {fixed[0]} fixed to {cand.shape[fixed[0]]} where "
-                               "the source's is dynamic (one item per call)", False))
+            out.append(Difference("io", f"{role} {src.name!r}: axis {fixed[0]} fixed to {cand.shape[fixed[0]]} where "
+                                  "the source's is dynamic (one item per call)", False))
     return out
 
 
-def audit_io(cand: list[TensorInfo], src: list[TensorInfo], role: str) -> list[Finding]:
+def audit_io(cand: list[TensorInfo], src: list[TensorInfo], role: str) -> list[Difference]:
     """Inputs (or outputs) matched by name; an unmatched pair of the same shape and dtype is a rename."""
     out = []
     by_name = {t.name: t for t in cand}
@@ -105,24 +113,24 @@ def audit_io(cand: list[TensorInfo], src: list[TensorInfo], role: str) -> list[F
                      and all(x is None or x == y for x, y in zip(s.shape, c.shape))), None)
         twin = twin or (unmatched[0] if len(unmatched) == 1 and len(src) == len(cand) else None)
         if twin is None:
-            out.append(Finding("io", f"{role} {s.name!r} of the source is missing from the candidate", True))
+            out.append(Difference("io", f"{role} {s.name!r} of the source is missing from the candidate", True))
             continue
         unmatched.remove(twin)
-        out.append(Finding("io", f"{role} {s.name!r} of the source is named {twin.name!r} in the candidate", True))
+        out.append(Difference("io", f"{role} {s.name!r} of the source is named {twin.name!r} in the candidate", True))
         out += _compare_tensor(role, twin, s)
-    out += [Finding("io", f"extra {role} {c.name!r} in the candidate", True) for c in unmatched]
+    out += [Difference("io", f"extra {role} {c.name!r} in the candidate", True) for c in unmatched]
     return out
 
 
-def audit_precision(cand: Graph, src: Graph) -> list[Finding]:
+def audit_precision(cand: Graph, src: Graph) -> list[Difference]:
     """Storage and compute precision, side by side: notes, since the weights say whether it is faithful."""
     def summary(g: Graph) -> str:
         storage = ", ".join(f"{n} {d}" for d, n in sorted(g.storage().items())) or "no weights"
         compute = "; ".join(f"{d}: " + ", ".join(f"{k} {n}" for k, n in c.most_common())
                             for d, c in sorted(g.dtype_counts().items()))
         return f"storage {storage}; compute {compute}"
-    return [Finding("precision", f"candidate: {summary(cand)}", False),
-            Finding("precision", f"source: {summary(src)}", False)]
+    return [Difference("precision", f"candidate: {summary(cand)}", False),
+            Difference("precision", f"source: {summary(src)}", False)]
 
 
 def _kind_name(kind: str) -> str:
@@ -146,7 +154,7 @@ def _locate(cand: list[Op], src: list[Op], expected: int) -> list[str]:
     return lines if len(lines) == expected else []
 
 
-def audit_ops(cand: Graph, src: Graph) -> list[Finding]:
+def audit_ops(cand: Graph, src: Graph) -> list[Difference]:
     """The op histogram and, where the conv counts agree, each conv's geometry."""
     out = []
     hc, hs = cand.histogram(), src.histogram()
@@ -158,11 +166,11 @@ def audit_ops(cand: Graph, src: Graph) -> list[Finding]:
         changed += 0 if shape_only else abs(hc[kind] - hs[kind])
         more = "more" if hc[kind] > hs[kind] else "fewer"
         note = " (moves no values: a note)" if shape_only else ""
-        out.append(Finding("ops", f"{_kind_name(kind)}: {hc[kind]} in the candidate, {hs[kind]} in the source "
-                           f"({abs(hc[kind] - hs[kind])} {more}){note}", not shape_only))
+        out.append(Difference("ops", f"{_kind_name(kind)}: {hc[kind]} in the candidate, {hs[kind]} in the source "
+                              f"({abs(hc[kind] - hs[kind])} {more}){note}", not shape_only))
     if changed:
         located = _locate(cand.ops, src.ops, changed)
-        out += [Finding("ops", line, True) for line in located]
+        out += [Difference("ops", line, True) for line in located]
     convs_c = [op for op in cand.ops if op.kind == "conv"]
     convs_s = [op for op in src.ops if op.kind == "conv"]
     if len(convs_c) == len(convs_s):
@@ -171,11 +179,11 @@ def audit_ops(cand: Graph, src: Graph) -> list[Finding]:
                      if c.params.get(key) != s.params.get(key)
                      and not (key == "pad" and (isinstance(c.params.get(key), str) or isinstance(s.params.get(key), str)))]
             if diffs:
-                out.append(Finding("ops", f"conv {k} ({s.name}): " + ", ".join(diffs), True))
+                out.append(Difference("ops", f"conv {k} ({s.name}): " + ", ".join(diffs), True))
     return out
 
 
-def audit_resampling(cand: Graph, src: Graph) -> list[Finding]:
+def audit_resampling(cand: Graph, src: Graph) -> list[Difference]:
     """Each resampling op's kernel, coordinate transform and scale against the source's, in graph order."""
     out = []
     for k, (c, s) in enumerate(zip(cand.resamples(), src.resamples()), 1):
@@ -184,16 +192,16 @@ def audit_resampling(cand: Graph, src: Graph) -> list[Finding]:
             same["scale"] = True
         if not all(same.values()):
             wrong = ", ".join(key for key, ok in same.items() if not ok)
-            out.append(Finding("resampling", f"resample {k} ({s.name}): {describe_resample(c.params)} in the candidate, "
-                               f"{describe_resample(s.params)} in the source ({wrong} differ)", True))
+            out.append(Difference("resampling", f"resample {k} ({s.name}): {describe_resample(c.params)} in the "
+                                  f"candidate, {describe_resample(s.params)} in the source ({wrong} differ)", True))
     return out
 
 
-def _weight_findings(pairs: list[WeightPair], cand: Graph, structure_only: bool) -> list[Finding]:
+def _weight_differences(pairs: list[WeightPair], cand: Graph, structure_only: bool) -> list[Difference]:
     out = []
     if cand.weights_absent:
-        out.append(Finding("weights", f"weights absent: {cand.weights_absent}; structure and precision checked, "
-                           "the weight values not", not structure_only))
+        out.append(Difference("weights", f"weights absent: {cand.weights_absent}; structure and precision checked, "
+                              "the weight values not", not structure_only, "weights absent"))
     for p in pairs:
         if p.ok or p.status == "unread":
             continue
@@ -204,21 +212,22 @@ def _weight_findings(pairs: list[WeightPair], cand: Graph, structure_only: bool)
         label = {"random": "random/untrained", "shape": "shape differs"}.get(p.status, p.status)
         size = f" (max abs diff {p.max_abs:.3g} > allowed {p.allowed:.3g})" if p.status not in (
             "missing", "extra", "shape", "transposed") else ""
-        out.append(Finding("weights", f"{label}: {where}: {p.detail}{size}", True))
+        out.append(Difference("weights", f"{label}: {where}: {p.detail}{size}", True, label))
     statuses = Counter(p.status for p in pairs)
     if statuses["random"] >= 2 and statuses["random"] * 2 >= len(pairs) - statuses["match"]:
         values = sum(p.source.values.size for p in pairs if p.status == "random")
         total = sum(p.source.values.size for p in pairs if p.source is not None and p.source.values is not None)
-        out.insert(0, Finding("weights", f"the weights look random/untrained: {statuses['random']} of {len(pairs)} "
-                              f"tensors ({100 * values / max(total, 1):.1f} % of the values) are unrelated to the "
-                              "source's", True))
+        out.insert(0, Difference("weights", f"the weights look random/untrained: {statuses['random']} of "
+                                 f"{len(pairs)} tensors ({100 * values / max(total, 1):.1f} % of the values) are "
+                                 "unrelated to the source's", True, "the weights look random/untrained"))
     return out
 
 
 def audit(candidate: Graph, source: Graph, structure_only: bool = False) -> Audit:
     """Compare `candidate` with its `source`, section by section."""
     pairs = compare_weights(source.weights, candidate.weights)
-    findings = (audit_io(candidate.inputs, source.inputs, "input") + audit_io(candidate.outputs, source.outputs, "output")
-                + audit_precision(candidate, source) + audit_ops(candidate, source)
-                + audit_resampling(candidate, source) + _weight_findings(pairs, candidate, structure_only))
-    return Audit(candidate, source, pairs, findings, structure_only)
+    differences = (audit_io(candidate.inputs, source.inputs, "input")
+                   + audit_io(candidate.outputs, source.outputs, "output")
+                   + audit_precision(candidate, source) + audit_ops(candidate, source)
+                   + audit_resampling(candidate, source) + _weight_differences(pairs, candidate, structure_only))
+    return Audit(candidate, source, pairs, differences, structure_only)

@@ -1,6 +1,7 @@
 """ONNX -> Core ML ML program through coremltools' MIL builder, without torch.
 
-A translator for the ops the pipeline's two models use (`SUPPORTED`); any other op is refused by name,
+A translator for the ops the pipeline's two models use, each op's translation registered with
+`translates` (`TRANSLATIONS`, in the order the refusal names them); any other op is refused by name,
 never guessed. Each ONNX node becomes one MIL op named after its output (names sanitised to MIL
 identifiers), in graph order, so the audit can pair them; graph inputs and outputs keep their names
 (`mel` -> `emb`, `input` + `audio` -> `output`). A dynamic dimension (the encoder's batch axis) is
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import onnx
@@ -23,13 +25,28 @@ from harness.coreml.onnx_view import node_attrs, as_text, constants, load_onnx
 from harness.coreml.quiet import coremltools, no_progress_bars
 from reference.errors import InputError
 
-SUPPORTED = ("Conv", "Relu", "Sigmoid", "Add", "Concat", "Resize", "Squeeze", "Constant", "Identity")
 PRECISIONS = ("fp16", "fp32")
 TARGET = "macOS13"  # MIL opset iOS16: upsample_bilinear has half_pixel_centers; macOS 13 / iOS 16 and later
 BILINEAR = {"align_corners": (True, False), "half_pixel": (False, True), "pytorch_half_pixel": (False, True),
             "asymmetric": (False, False)}
 """ONNX coordinate transform -> (align_corners, half_pixel_centers) of upsample_bilinear.
 pytorch_half_pixel differs from half_pixel only for an output of length 1, which a 2x upsampling never has."""
+
+
+Translation = Callable[["_Translator", onnx.NodeProto, dict, str], object]
+TRANSLATIONS: dict[str, Translation] = {}  # ONNX op type -> (translator, node, attributes, MIL name) -> its value
+
+
+def translates(op: str) -> Callable[[Translation], Translation]:
+    """Register the translation of the ONNX `op`: it returns the MIL value of the node's output, or None when
+    the output needs none (a Constant, already among the constants)."""
+    def register(translation: Translation) -> Translation:
+        if op in TRANSLATIONS:
+            raise ValueError(f"ONNX op {op!r} is translated twice ({TRANSLATIONS[op].__name__} and "
+                             f"{translation.__name__}): keep one translation per op")
+        TRANSLATIONS[op] = translation
+        return translation
+    return register
 
 
 def mil_name(name: str) -> str:
@@ -51,7 +68,7 @@ class _Translator:
 
     def refuse(self, node: onnx.NodeProto, problem: str) -> InputError:
         return InputError(self.path, f"node {node.name or node.output[0]} ({node.op_type}): {problem}",
-                          f"the translator supports {', '.join(SUPPORTED)} as the pipeline's models use them")
+                          f"the translator supports {', '.join(TRANSLATIONS)} as the pipeline's models use them")
 
     def const(self, node: onnx.NodeProto, k: int, what: str) -> np.ndarray:
         if k >= len(node.input) or node.input[k] not in self.consts:
@@ -66,19 +83,14 @@ class _Translator:
         raise InputError(self.path, f"value {name!r} is used before it is computed", "is the graph sorted?")
 
     def node(self, node: onnx.NodeProto) -> None:
-        op = node.op_type
-        if op == "Constant":
-            return  # already in self.consts
-        if op not in SUPPORTED:
+        if node.op_type not in TRANSLATIONS:
             raise self.refuse(node, "not an op the translator supports")
         out = node.output[0]
-        name = out if out in self.outputs else mil_name(out)
-        if op == "Identity":
-            self.env[out] = self.value(node.input[0])
-            return
-        handler = getattr(self, f"_{op.lower()}")
-        self.env[out] = handler(node, node_attrs(node), name)
+        value = TRANSLATIONS[node.op_type](self, node, node_attrs(node), out if out in self.outputs else mil_name(out))
+        if value is not None:
+            self.env[out] = value
 
+    @translates("Conv")
     def _conv(self, node, attrs, name):
         weight = self.const(node, 1, "weight").astype(np.float32)
         if weight.ndim != 4:
@@ -95,26 +107,23 @@ class _Translator:
                             dilations=list(attrs.get("dilations", [1, 1])), groups=int(attrs.get("group", 1)),
                             name=name, **kwargs)
 
+    @translates("Relu")
     def _relu(self, node, attrs, name):
         return self.mb.relu(x=self.value(node.input[0]), name=name)
 
+    @translates("Sigmoid")
     def _sigmoid(self, node, attrs, name):
         return self.mb.sigmoid(x=self.value(node.input[0]), name=name)
 
+    @translates("Add")
     def _add(self, node, attrs, name):
         return self.mb.add(x=self.value(node.input[0]), y=self.value(node.input[1]), name=name)
 
+    @translates("Concat")
     def _concat(self, node, attrs, name):
         return self.mb.concat(values=[self.value(i) for i in node.input], axis=int(attrs["axis"]), name=name)
 
-    def _squeeze(self, node, attrs, name):
-        axes = attrs.get("axes")
-        if axes is None and len(node.input) > 1:
-            axes = self.const(node, 1, "axes")
-        x = self.value(node.input[0])
-        kwargs = {} if axes is None else {"axes": [int(a) for a in np.ravel(axes)]}
-        return self.mb.squeeze(x=x, name=name, **kwargs)
-
+    @translates("Resize")
     def _resize(self, node, attrs, name):
         x = self.value(node.input[0])
         if x.rank != 4:
@@ -140,6 +149,23 @@ class _Translator:
         raise self.refuse(node, f"mode {mode} with coordinate_transformation_mode {coords}"
                           + (f" and nearest_mode {nearest}" if mode == "nearest" else "")
                           + " has no MIL resampling op of the same arithmetic")
+
+    @translates("Squeeze")
+    def _squeeze(self, node, attrs, name):
+        axes = attrs.get("axes")
+        if axes is None and len(node.input) > 1:
+            axes = self.const(node, 1, "axes")
+        x = self.value(node.input[0])
+        kwargs = {} if axes is None else {"axes": [int(a) for a in np.ravel(axes)]}
+        return self.mb.squeeze(x=x, name=name, **kwargs)
+
+    @translates("Constant")
+    def _constant(self, node, attrs, name):
+        return None  # already among self.consts
+
+    @translates("Identity")
+    def _identity(self, node, attrs, name):
+        return self.value(node.input[0])
 
 
 def translate(path: Path):

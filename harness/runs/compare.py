@@ -22,7 +22,7 @@ from harness.verdicts import metrics
 from harness.backends.port_files import DumpError, find_stage_dumps
 from harness.diagnosis.evidence import codec
 from harness.diagnosis.evidence.collect import Evidence
-from harness.diagnosis.evidence.findings import finding_lines, findings
+from harness.diagnosis.evidence.findings import findings
 from harness.text.terminal import colour_enabled, paint
 from harness.verdicts.tolerances import Thresholds, evaluate
 from reference.data import open_source, read_image, template_index
@@ -186,8 +186,8 @@ def compare_folders(dir_a: Path, dir_b: Path, pattern: str = "frame_*.*", pack: 
     found = findings(evidence, indices(missing), indices(extra), expected, *dumps)
     if found:
         print("findings (from the pack, the frames and the dumps, no models), by the share of the residual each explains:")
-        for line in finding_lines(found):
-            print(f"  - {line}")
+        for f in found:
+            print(f"  - {f.line()}")
     elif source is None and not all(dumps):
         print("findings: none looked for (give --pack for the image evidence, --stages-a and --stages-b for the stages)")
     else:
@@ -201,6 +201,6 @@ def compare_folders(dir_a: Path, dir_b: Path, pattern: str = "frame_*.*", pack: 
     if json_out:
         from harness.verdicts.results import to_json
         doc = {"pairs": rows, "only_a": missing, "only_b": extra, "thresholds": thresholds.to_dict(),
-               "passed": not failures, "failures": failures, "findings": found}
+               "passed": not failures, "failures": failures, "findings": [f.to_dict() for f in found]}
         json_out.write_text(json.dumps(to_json(doc), indent=1))
     return 1 if failures else 0

@@ -250,8 +250,9 @@ def _run_and_judge(record: dict, spec: BackendSpec, ref: ReferenceFrames, inputs
             add_error(record, "video", movie.error)
     if explain and (missing or evaluate(spec.thresholds, worst, features, None)):  # a frame or stage criterion failed
         try:  # a failing evidence is noted, and the diagnosis still runs
-            record["findings"] = run_findings(ref, inputs, run.info, first, missing, ref.stages, stages,
-                                              results_dir / "evidence" / where, results_dir)
+            found = run_findings(ref, inputs, run.info, first, missing, ref.stages, stages,
+                                 results_dir / "evidence" / where, results_dir)
+            record["findings"] = [f.to_dict() for f in found]
         except Exception as exc:  # noqa: BLE001 - reported as the run's error (exit 3), never lost
             add_error(record, "evidence", describe(exc))
         record["diagnosis"] = diagnose(record, spec, inputs, ref, first, worst, stages)

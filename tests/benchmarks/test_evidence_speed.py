@@ -63,6 +63,6 @@ def test_evidence_of_250_pairs_of_720p_frames(benchmark, folders, capsys):
     with capsys.disabled():
         print(f"\n{PAIRS} pairs of 1280x720: the evidence (decoding included) {evidence:.1f} s, decoding alone "
               f"{decode:.1f} s ({evidence / decode:.1f}x); target <= {EVIDENCE_MAX_S:g} s; found "
-              + ", ".join(f"{f['kind']}" for f in found))
-    assert {"resize_kernel", "jpeg", "audio_drive"} <= {f["kind"] for f in found}
+              + ", ".join(f.kind for f in found))
+    assert {"resize_kernel", "jpeg", "audio_drive"} <= {f.kind for f in found}
     assert evidence <= EVIDENCE_MAX_S

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from reference.stages import STAGE_ORDER, in_stage_order
+from harness.diagnosis.evidence.record import Finding
 
 UNRELATED = 0.2
 SCALE = 0.1  # |scale_ratio - 1|
@@ -44,14 +45,14 @@ def reading(measures: dict) -> str | None:
     return "differs"
 
 
-def stage_findings(stages_a: dict, stages_b: dict, label_a: str = "A", label_b: str = "B") -> list[dict]:
+def stage_findings(stages_a: dict, stages_b: dict, label_a: str = "A", label_b: str = "B") -> list[Finding]:
     """One `stage` finding per stage of the pipeline both dumped that does not agree (pipeline order)."""
     out = []
     for stage in in_stage_order(stages_a.keys() & stages_b.keys() & set(STAGE_ORDER)):
         measures = compare_stage(stages_a[stage], stages_b[stage])
         if "error" in measures:
-            out.append({"kind": "stage", "stage": stage, "reading": "mismatch", "frames": [], "explains_db": None,
-                        "summary": f"stage {stage}: {measures['error']}"})
+            out.append(Finding("stage", f"stage {stage}: {measures['error']}", [], None,
+                               {"stage": stage, "reading": "mismatch"}))
             continue
         read = reading(measures)
         if read is None:
@@ -60,7 +61,7 @@ def stage_findings(stages_a: dict, stages_b: dict, label_a: str = "A", label_b: 
         summary = (f"stage {stage} {read}: {label_b}'s values are {scale:.3f}x {label_a}'s in RMS, correlation "
                    f"{measures['correlation']:.3f}, relative error {measures['rel_error']:.3g} over "
                    f"{measures['rows']} rows")
-        out.append({"kind": "stage", "stage": stage, "reading": read, "frames": list(range(1, measures["rows"] + 1))
-                    if stage in ("padded_features", "audio_windows", "generator_outputs") else [],
-                    "explains_db": None, "summary": summary, **measures})
+        frames = list(range(1, measures["rows"] + 1)) if stage in ("padded_features", "audio_windows",
+                                                                   "generator_outputs") else []
+        out.append(Finding("stage", summary, frames, None, {"stage": stage, "reading": read, **measures}))
     return out

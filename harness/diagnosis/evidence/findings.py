@@ -1,4 +1,4 @@
-"""Findings from the observations of `collect.Evidence`: one dict per kind that shows, ranked.
+"""Findings from the observations of `collect.Evidence`: one `Finding` per kind that shows, ranked.
 
 Every finding has ``kind``, ``summary`` (one sentence with its numbers), ``frames`` (the frame
 numbers it was seen on, 1-based as in ``frame_00001``) and ``explains_db``: how much the PSNR over
@@ -6,12 +6,15 @@ every compared pair rises when the finding's model replaces the reference on the
 (the reference's patch on the candidate's templates, at the candidate's place, through its colour
 map, kernel or codec), or when the squared error it accounts for is removed (the mouth for
 ``audio_drive``, the patch for ``precision_noise``); inf when nothing is left, None for
-``missing_frames`` and ``stage``, which are not pixel models. Findings are ranked like the bill:
-missing frames first, then by ``explains_db``, stage dumps last.
+``missing_frames`` and ``stage``, which are not pixel models. Each kind's maker is registered with
+`maker`, in rank order: `MAKERS` is the list of kinds. Findings are ranked like the bill: missing
+frames first, then by ``explains_db``, stage dumps last.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 from harness.diagnosis.evidence import codec
 from harness.diagnosis.evidence.collect import Evidence
@@ -21,13 +24,12 @@ from harness.diagnosis.evidence.mouth import audio_drive
 from harness.diagnosis.evidence.paste import Placement, paste_position
 from harness.text.tables import frame_list
 from harness.diagnosis.evidence.pixels import gain_db
+from harness.diagnosis.evidence.record import Finding, db_text
 from harness.diagnosis.evidence.templates import template_sequence
 
 MIN_DB = 0.5  # a colour, kernel or noise model must explain at least this much to be named
 MIN_TEMPLATE_DB = 0.1
 OTHER_ENCODER_PCT = 10.0  # share of the background's squared error a round trip may leave from the same encoder
-KINDS = ("missing_frames", "template_sequence", "paste_position", "colour", "resize_kernel", "jpeg",
-         "audio_drive", "precision_noise", "stage")
 READINGS = {"weak drive": "the mouth barely follows the audio (features too small, or an encoder without its "
                           "trained weights)",
             "strong drive": "the mouth moves far more than the reference's (features too large)",
@@ -36,14 +38,53 @@ READINGS = {"weak drive": "the mouth barely follows the audio (features too smal
             "lag": "the mouth follows the audio with a delay (an audio offset)"}
 
 
+@dataclass(frozen=True)
+class Basis:
+    """What the findings are made from: the observations (None without a pack) and their total squared
+    error, the frames missing from or extra in the candidate (0-based) of the `expected`, both sides' stage
+    dumps (None when a side has none)."""
+
+    ev: Evidence | None
+    total: float
+    missing: list[int]
+    extra: list[int]
+    expected: int
+    stages_a: dict | None
+    stages_b: dict | None
+
+
+Maker = Callable[[Basis, list[Finding]], list[Finding]]  # (basis, the findings of the kinds before) -> found
+MAKERS: dict[str, Maker] = {}  # kind -> its maker, in rank order
+
+
+def maker(kind: str) -> Callable[[Maker], Maker]:
+    """Register the maker of the finding `kind` (after those registered before it)."""
+    def register(make: Maker) -> Maker:
+        if kind in MAKERS:
+            raise ValueError(f"finding kind {kind!r} is registered twice (by {MAKERS[kind].__name__} and "
+                             f"{make.__name__}): give the second maker another kind")
+        MAKERS[kind] = make
+        return make
+    return register
+
+
+def _has_observations(basis: Basis) -> bool:
+    return basis.ev is not None and bool(basis.ev.obs)
+
+
+def observed(make: Callable[[Evidence, float], Finding | None]) -> Maker:
+    """A maker from the pairs' observations alone: nothing without observations, else its finding (or None)."""
+    def from_basis(basis: Basis, before: list[Finding]) -> list[Finding]:
+        if not _has_observations(basis):
+            return []
+        found = make(basis.ev, basis.total)
+        return [] if found is None else [found]
+    from_basis.__name__ = make.__name__
+    return from_basis
+
+
 def _numbers(indices) -> list[int]:
     return [i + 1 for i in sorted(indices)]
-
-
-def _db(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return "all of the residual" if math.isinf(value) else f"{value:.2f} dB"
 
 
 def _model_gain(ev: Evidence, attr: str) -> float:
@@ -51,18 +92,23 @@ def _model_gain(ev: Evidence, attr: str) -> float:
     return sum(o.sse - getattr(o, attr) for o in ev.obs.values() if getattr(o, attr) is not None)
 
 
-def missing_finding(missing: list[int], extra: list[int], expected: int) -> dict:
-    """`missing` and `extra` are 0-based frame indices."""
+@maker("missing_frames")
+def _missing(basis: Basis, before: list[Finding]) -> list[Finding]:
+    missing, extra, expected = basis.missing, basis.extra, basis.expected
+    if not missing and not extra:
+        return []
     parts = []
     if missing:
         parts.append(f"{len(missing)} of {expected} frames missing from the candidate ({frame_list(_numbers(missing))})")
     if extra:
         parts.append(f"{len(extra)} extra frames in the candidate ({frame_list(_numbers(extra))})")
-    return {"kind": "missing_frames", "summary": "; ".join(parts), "frames": _numbers(missing + extra),
-            "explains_db": None, "missing": len(missing), "extra": len(extra)}
+    return [Finding("missing_frames", "; ".join(parts), _numbers(missing + extra), None,
+                    {"missing": len(missing), "extra": len(extra)})]
 
 
-def _template(ev: Evidence, total: float) -> dict | None:
+@maker("template_sequence")
+@observed
+def _template(ev: Evidence, total: float) -> Finding | None:
     seq_a = {o.i: o.t_a for o in ev.obs.values()}
     seq_b = {o.i: o.t_b for o in ev.obs.values()}
     found = template_sequence(seq_a, seq_b, ev.index.n, ev.index.twins)
@@ -83,12 +129,12 @@ def _template(ev: Evidence, total: float) -> dict | None:
         parts.append(f"drops at frames {frame_list(_numbers(found['drops']))}")
     if found["unmatched"]:
         parts.append(f"{len(found['unmatched'])} frames match no pack image")
-    return {"kind": "template_sequence", "summary": "; ".join(parts), "frames": _numbers(found["differ"]),
-            "explains_db": gain_db(total, removed), "offset": found["offset"],
-            "loop": found["loop_b"]["order"], "loop_reference": found["loop_a"]["order"],
-            "repeats": _numbers(found["repeats"]), "drops": _numbers(found["drops"]),
-            "templates": {str(i + 1): t for i, t in sorted(seq_b.items())},
-            "templates_reference": {str(i + 1): t for i, t in sorted(seq_a.items())}}
+    return Finding("template_sequence", "; ".join(parts), _numbers(found["differ"]), gain_db(total, removed),
+                   {"offset": found["offset"], "loop": found["loop_b"]["order"],
+                    "loop_reference": found["loop_a"]["order"], "repeats": _numbers(found["repeats"]),
+                    "drops": _numbers(found["drops"]),
+                    "templates": {str(i + 1): t for i, t in sorted(seq_b.items())},
+                    "templates_reference": {str(i + 1): t for i, t in sorted(seq_a.items())}})
 
 
 PATTERNS = {"shift": "a constant offset", "crop_border": "the 320 patch at another offset inside its 328 crop",
@@ -97,7 +143,9 @@ PATTERNS = {"shift": "a constant offset", "crop_border": "the 320 patch at anoth
             "irregular": "no single pattern"}
 
 
-def _paste(ev: Evidence, total: float) -> dict | None:
+@maker("paste_position")
+@observed
+def _paste(ev: Evidence, total: float) -> Finding | None:
     placements = [Placement(o.i, o.box_a, ev.index.rects[o.t_a], o.box_b, ev.index.rects[o.t_b], o.moved)
                   for o in sorted(ev.obs.values(), key=lambda o: o.i) if o.box_a and o.box_b]
     found = paste_position(placements, ev.shape[:2], ev.index.rects, {o.i: o.t_b for o in ev.obs.values()})
@@ -114,17 +162,24 @@ def _paste(ev: Evidence, total: float) -> dict | None:
                + (f" (from {min(dys):+.0f} to {max(dys):+.0f})" if max(dys) - min(dys) > 2 else "")
                + f", scale {found['scale']:.3f}; against the canonical rect, the reference's patch sits at "
                + _at(found["reference_vs_rect"]) + ", the candidate's at " + _at(found["candidate_vs_rect"]))
-    out = {"kind": "paste_position", "summary": summary, "frames": _numbers(found.pop("frames")),
-           "explains_db": gain_db(total, removed), **found}
-    out["per_frame"] = [{**p, "frame": p.pop("i") + 1} for p in out["per_frame"]]
-    return out
+    frames = _numbers(found.pop("frames"))
+    found["per_frame"] = [{**p, "frame": p.pop("i") + 1} for p in found["per_frame"]]
+    return Finding("paste_position", summary, frames, gain_db(total, removed), found)
 
 
 def _at(where: dict) -> str:
     return f"({where['dx']:+.0f}, {where['dy']:+.0f}) x{where['scale']:.3f}"
 
 
-def _colour(ev: Evidence, total: float) -> dict | None:
+def _fitted(kind: str, summary: str, found: dict) -> Finding:
+    """A finding from a fit's fields (its ``frames`` 0-based, its ``explains_db``, the kind's own fields)."""
+    details = {k: v for k, v in found.items() if k not in ("frames", "explains_db")}
+    return Finding(kind, summary, _numbers(found["frames"]), found["explains_db"], details)
+
+
+@maker("colour")
+@observed
+def _colour(ev: Evidence, total: float) -> Finding | None:
     found = fit_colour(ev.colour, total)
     if found is None or found["explains_db"] < MIN_DB:
         return None
@@ -134,22 +189,24 @@ def _colour(ev: Evidence, total: float) -> dict | None:
             "gamma": lambda: f"gamma {found['gamma']:.2f}",
             "tint": lambda: "tint (gain B/G/R " + "/".join(f"{g:.3f}" for g in found["gain"]) + ", offset "
                             + "/".join(f"{o:+.1f}" for o in found["offset"]) + ")"}[model]()
-    return {"kind": "colour", "summary": f"inside the patch the candidate's colours are the reference's with {what}",
-            **found, "frames": _numbers(found["frames"])}
+    return _fitted("colour", f"inside the patch the candidate's colours are the reference's with {what}", found)
 
 
-def _resize(ev: Evidence, total: float) -> dict | None:
+@maker("resize_kernel")
+@observed
+def _resize(ev: Evidence, total: float) -> Finding | None:
     comparable = sum(o.comparable for o in ev.obs.values())
     found = ev.resize.fit(total, comparable / max(len(ev.resize.frames), 1))
     if found is None or found["explains_db"] < MIN_DB:
         return None
     hf = found["hf_ratio"]
     tell = "" if hf is None else f"; high-frequency energy in the patch {hf:.2f}x the reference's"
-    return {"kind": "resize_kernel", "summary": f"the paste resizes with {found['kernel']}, not cv2_cubic{tell}",
-            **found, "frames": _numbers(found["frames"])}
+    return _fitted("resize_kernel", f"the paste resizes with {found['kernel']}, not cv2_cubic{tell}", found)
 
 
-def _jpeg(ev: Evidence, total: float) -> dict | None:
+@maker("jpeg")
+@observed
+def _jpeg(ev: Evidence, total: float) -> Finding | None:
     """Each side's settings, what re-encoding the reference at the candidate's explains, and whether the JPEG
     side's background is what OpenCV's libjpeg makes of its template at those settings (else: another
     encoder or decoder)."""
@@ -178,16 +235,17 @@ def _jpeg(ev: Evidence, total: float) -> dict | None:
         coded = [o for o in ev.obs.values() if o.codec_sse is not None]
         explains = gain_db(total, len(ev.obs) / max(len(coded), 1) * sum(o.sse - o.codec_sse for o in coded))
         summary = (f"the reference is {codec.describe(a)}, the candidate {codec.describe(b)}; re-encoding at the "
-                   f"candidate's settings explains {_db(explains)}")
+                   f"candidate's settings explains {db_text(explains)}")
         if before > 0:
             summary += (f"; outside the face the JPEG side is {'not ' if other else ''}what libjpeg makes of its "
                         f"template at those settings ({fields['background_left_pct']:.0f} % of the difference left)"
                         + (": another JPEG encoder or decoder" if other else ""))
-    return {"kind": "jpeg", "summary": summary, "frames": _numbers(o.i for o in sampled), "explains_db": explains,
-            **fields}
+    return Finding("jpeg", summary, _numbers(o.i for o in sampled), explains, fields)
 
 
-def _audio(ev: Evidence, total: float) -> dict | None:
+@maker("audio_drive")
+@observed
+def _audio(ev: Evidence, total: float) -> Finding | None:
     found = audio_drive(ev.motion_a, ev.motion_b)
     if found is None or found["reading"] is None:
         return None
@@ -196,51 +254,50 @@ def _audio(ev: Evidence, total: float) -> dict | None:
     lag = f", best at lag {found['lag']:+d} frames" if found["lag"] else ""
     summary = (f"audio drive, {read}: {READINGS[read]}; the candidate's mouth moves "
                f"{found['amplitude_ratio']:.2f}x as much as the reference's, correlation {found['correlation']:.2f}{lag}")
-    return {"kind": "audio_drive", "summary": summary, **found, "frames": _numbers(found["frames"]),
-            "explains_db": gain_db(total, removed)}
+    return Finding("audio_drive", summary, _numbers(found["frames"]), gain_db(total, removed),
+                   {k: v for k, v in found.items() if k != "frames"})
 
 
-def _noise(ev: Evidence, total: float) -> dict | None:
-    found = ev.noise.fit(total)
+@maker("precision_noise")
+def _noise(basis: Basis, before: list[Finding]) -> list[Finding]:
+    """Only when no colour, kernel or paste finding already accounts for the patch."""
+    if not _has_observations(basis) or any(f.kind in ("colour", "resize_kernel", "paste_position") for f in before):
+        return []
+    found = basis.ev.noise.fit(basis.total)
     if found is None or found["explains_db"] < MIN_DB:
-        return None
-    return {"kind": "precision_noise",
-            "summary": (f"a small, unstructured residual inside the patch only (mean abs {found['mean_abs']:.3f}, "
-                        f"max {found['max_abs']}, lag-1 autocorrelation {found['autocorrelation']:.2f}): consistent "
-                        "with reduced-precision compute (fp16) of the generator"),
-            **found, "frames": _numbers(found["frames"])}
+        return []
+    return [_fitted("precision_noise",
+                    f"a small, unstructured residual inside the patch only (mean abs {found['mean_abs']:.3f}, "
+                    f"max {found['max_abs']}, lag-1 autocorrelation {found['autocorrelation']:.2f}): consistent "
+                    "with reduced-precision compute (fp16) of the generator", found)]
 
 
-def rank(findings: list[dict]) -> list[dict]:
+@maker("stage")
+def _stages(basis: Basis, before: list[Finding]) -> list[Finding]:
+    if not basis.stages_a or not basis.stages_b:
+        return []
+    return stage_findings(basis.stages_a, basis.stages_b, "the reference", "the candidate")
+
+
+def rank(found: list[Finding]) -> list[Finding]:
     """Missing frames first, then by explains_db (largest first), stage dumps last."""
-    def key(f: dict):
-        db = f.get("explains_db")
-        return (f["kind"] != "missing_frames", f["kind"] == "stage", -(db if db is not None else -math.inf))
-    return sorted(findings, key=key)
+    def key(f: Finding):
+        db = f.explains_db
+        return (f.kind != "missing_frames", f.kind == "stage", -(db if db is not None else -math.inf))
+    return sorted(found, key=key)
 
 
 def findings(ev: Evidence | None, missing: list[int] = (), extra: list[int] = (), expected: int | None = None,
-             stages_a: dict | None = None, stages_b: dict | None = None) -> list[dict]:
+             stages_a: dict | None = None, stages_b: dict | None = None) -> list[Finding]:
     """Every finding the observations (and the stage dumps of both sides) support, ranked."""
-    out = []
-    if missing or extra:
-        out.append(missing_finding(list(missing), list(extra), expected or 0))
-    if ev is not None and ev.obs:
-        total = sum(o.sse for o in ev.obs.values())
-        for make in (_template, _paste, _colour, _resize, _jpeg, _audio):
-            found = make(ev, total)
-            if found is not None:
-                out.append(found)
-        if not any(f["kind"] in ("colour", "resize_kernel", "paste_position") for f in out):
-            found = _noise(ev, total)
-            if found is not None:
-                out.append(found)
-    if stages_a and stages_b:
-        out.extend(stage_findings(stages_a, stages_b, "the reference", "the candidate"))
+    total = sum(o.sse for o in ev.obs.values()) if ev is not None else 0.0
+    basis = Basis(ev, total, list(missing), list(extra), expected or 0, stages_a, stages_b)
+    out: list[Finding] = []
+    for make in MAKERS.values():
+        out.extend(make(basis, out))
     return rank(out)
 
 
-def finding_lines(found: list[dict]) -> list[str]:
-    """One line per finding, as the console prints them."""
-    return [f"{f['kind']}: {f['summary']}" + (f" [explains {_db(f['explains_db'])}]" if f.get("explains_db") is not None
-                                                else "") for f in found]
+def finding_lines(stored: list[dict]) -> list[str]:
+    """One line per finding of a run record (results.json), as the console prints them."""
+    return [Finding.from_dict(f).line() for f in stored]

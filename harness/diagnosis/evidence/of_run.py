@@ -16,6 +16,7 @@ from reference.data import open_template_source
 from harness.diagnosis.evidence import codec
 from harness.diagnosis.evidence.collect import Evidence, observe_all
 from harness.diagnosis.evidence.findings import findings
+from harness.diagnosis.evidence.record import Finding
 from reference.data import read_image
 from reference.output import encode_frame
 
@@ -31,7 +32,7 @@ def _files(info: dict, frames: int) -> dict[int, Path]:
 
 
 def run_findings(ref, inputs, info: dict, first: list, missing: list[int], ref_stages: dict, stages: dict,
-                 crops_dir: Path, base: Path) -> list[dict]:
+                 crops_dir: Path, base: Path) -> list[Finding]:
     """The ranked findings of a run (`ref` the reference's frames, `inputs` the run's inputs, `info` the
     backend's, `first` the candidate frames kept, `missing` the indices it did not make, the stage
     arrays of both sides); crops go to `crops_dir`, their paths relative to `base`."""
@@ -48,11 +49,11 @@ def run_findings(ref, inputs, info: dict, first: list, missing: list[int], ref_s
     observe_all(ev, pairs)
     found = findings(ev, missing, [], inputs.frames, ref_stages, stages)
     for f in found:
-        if f["kind"] in CROP_KINDS and f["kind"] in ev.crops:
+        if f.kind in CROP_KINDS and f.kind in ev.crops:
             crops_dir.mkdir(parents=True, exist_ok=True)
-            path = crops_dir / f"{f['kind']}.png"
-            _, i, image = ev.crops[f["kind"]]
+            path = crops_dir / f"{f.kind}.png"
+            _, i, image = ev.crops[f.kind]
             path.write_bytes(encode_frame(np.ascontiguousarray(image), "png", 3))
-            f["crop"] = {"path": path.relative_to(base).as_posix(), "frame": i + 1}
+            f.crop = {"path": path.relative_to(base).as_posix(), "frame": i + 1}
     return found
 

@@ -1,14 +1,13 @@
-"""An audit as text (side by side with the source, each difference named) and as JSON; the
-`audit-model` command."""
+"""An audit as text: side by side with the source, each difference named, its verdict, and the parity cost
+its precision predicts."""
 from __future__ import annotations
 
 import json
 from collections import Counter
 from pathlib import Path
 
-from harness.coreml.audit import Audit, audit
+from harness.coreml.audit import Audit
 from harness.coreml.graph import Graph, describe_resample
-from harness.coreml.read import read_model
 from harness.text.tables import grid
 from reference.errors import InputError
 
@@ -85,43 +84,47 @@ def _weights_summary(a: Audit) -> str:
 
 
 def audit_lines(a: Audit) -> list[str]:
-    """The audit as text, section by section; every failing finding marked with "!"."""
+    """The audit as text, section by section; every failing difference marked with "!"."""
     c, s = a.candidate, a.source
     lines = [f"audit: {c.path} [{c.format}]", f"  against {s.path} [{s.format}]", "", "inputs and outputs"]
     lines += ["  " + line for line in grid(_io_rows(a))]
-    lines += [f"  ! {f.text}" if f.fails else f"  note: {f.text}" for f in a.findings if f.section == "io"]
+    lines += [f"  ! {d.text}" if d.fails else f"  note: {d.text}" for d in a.differences if d.section == "io"]
     lines += ["", "precision"] + ["  " + line for line in grid(_precision_rows(a))]
     lines += [f"  per-op dtypes, candidate: {_per_dtype(c)}", f"  per-op dtypes, source:    {_per_dtype(s)}"]
     lines += ["", "op histogram (ONNX / MIL names; constants and casts left out)"]
     lines += ["  " + line for line in grid(_histogram_rows(a))]
-    lines += [f"  ! {f.text}" if f.fails else f"  note: {f.text}" for f in a.findings if f.section == "ops"]
+    lines += [f"  ! {d.text}" if d.fails else f"  note: {d.text}" for d in a.differences if d.section == "ops"]
     if s.resamples() or c.resamples():
         lines += ["", "resampling"] + ["  " + line for line in grid(_resample_rows(a))]
-        lines += [f"  ! {f.text}" for f in a.findings if f.section == "resampling"]
+        lines += [f"  ! {d.text}" for d in a.differences if d.section == "resampling"]
     lines += ["", "weights", f"  {_weights_summary(a)}"]
     shown: Counter = Counter()
-    for f in a.findings:
-        if f.section != "weights":
+    for d in a.differences:
+        if d.section != "weights":
             continue
-        status = f.text.split(":", 1)[0]
-        shown[status] += 1
-        if shown[status] <= SHOWN_PER_STATUS:
-            lines.append(f"  ! {f.text}" if f.fails else f"  note: {f.text}")
+        shown[d.status] += 1
+        if shown[d.status] <= SHOWN_PER_STATUS:
+            lines.append(f"  ! {d.text}" if d.fails else f"  note: {d.text}")
     for status, n in shown.items():
         if n > SHOWN_PER_STATUS:
             lines.append(f"  ... and {n - SHOWN_PER_STATUS} more {status} tensors (all in --json)")
     return lines
 
 
-def verdict_line(a: Audit) -> str:
+def verdict(a: Audit) -> str:
+    """FAITHFUL up to its precision, or NOT FAITHFUL and the sections that differ."""
     if a.faithful:
         absent = " (structure only: weights absent)" if a.candidate.weights_absent else ""
-        return f"verdict: FAITHFUL up to {a.precision} precision{absent}"
+        return f"FAITHFUL up to {a.precision} precision{absent}"
     sections = {"io": "inputs/outputs", "ops": "ops", "resampling": "resampling", "weights": "weights"}
     absent = bool(a.candidate.weights_absent) and bool(a.failing("weights"))
     failing = [name for key, name in sections.items() if a.failing(key) and not (key == "weights" and absent)]
     parts = ([", ".join(failing) + " differ"] if failing else []) + (["weights absent"] if absent else [])
-    return "verdict: NOT FAITHFUL: " + "; ".join(parts)
+    return "NOT FAITHFUL: " + "; ".join(parts)
+
+
+def verdict_line(a: Audit) -> str:
+    return f"verdict: {verdict(a)}"
 
 
 def write_json(path: Path, document: dict) -> None:
@@ -131,24 +134,6 @@ def write_json(path: Path, document: dict) -> None:
     tmp.replace(path)
 
 
-def audit_model(candidate: Path, against: Path, json_path: Path | None = None, structure_only: bool = False,
-                predict: bool = True) -> int:
-    """The `audit-model` command: print the audit, write `json_path`; 0 faithful, 1 not."""
-    result = audit(read_model(candidate), read_model(against), structure_only)
-    for line in audit_lines(result):
-        print(line)
-    print()
-    print(verdict_line(result))
-    document = result.to_json()
-    if result.faithful and predict:
-        line, document["predicted_cost"] = cost_line(result)
-        print(f"  {line}")
-    if json_path is not None:
-        write_json(json_path, document)
-        print(f"audit -> {json_path}")
-    return 0 if result.faithful else 1
-
-
 def cost_line(result: Audit) -> tuple[str, dict | None]:
     """(what the candidate's precision predicts, its JSON) for a faithful audit."""
     if result.precision == "fp32":
@@ -156,7 +141,7 @@ def cost_line(result: Audit) -> tuple[str, dict | None]:
                 "are judged on a Mac by the coreml backend)"), None
     if result.precision != "fp16":
         return f"{result.precision} storage: no parity cost predicted (the emulation is fp16)", None
-    from harness.coreml.cost import model_role, predict_cost
+    from harness.convert.cost import model_role, predict_cost
     from reference.models import ModelFiles
     try:
         cost = predict_cost(ModelFiles.from_dir(result.source.path.parent), model_role(result.source.path))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fixtures.locate import DemoData, demo_data
 from harness.verdicts.metrics import psnr
 from reference.data import open_source
 from reference.errors import InputError
@@ -30,7 +31,7 @@ class Cost:
 
     converted: str  # "audio encoder", "generator" or "both models"
     frames: int
-    data: str
+    data: str  # "Sanders pack" or "synthetic pack"
     psnr_min: float
     face_psnr_min: float
     embeddings_max_abs: float
@@ -62,20 +63,17 @@ def model_role(source: Path) -> str:
 
 
 def predict_cost(files: ModelFiles, converted: str = "both models", frames: int = FRAMES,
-                 data: tuple[Path, Path, str] | None = None) -> Cost:
+                 data: DemoData | None = None) -> Cost:
     """Run the reference on `frames` frames in fp32 and with `converted` ("audio encoder", "generator" or
-    "both models") emulated in fp16; `data` is (pack, audio, description), the demo data by default."""
-    if data is None:
-        from harness.demo import demo_data
-        data = demo_data(frames)
-    pack, audio, description = data
+    "both models") emulated in fp16, on `data` (the demo data by default)."""
+    data = data if data is not None else demo_data(frames)
     half = fp16_files(files)
     mixed = ModelFiles(half.encoder if converted != "generator" else files.encoder,
                        half.generator if converted != "audio encoder" else files.generator)
-    ref, ref_emb = _frames(Models(files), pack, audio, frames)
-    cand, cand_emb = _frames(Models(mixed), pack, audio, frames)
+    ref, ref_emb = _frames(Models(files), data.pack, data.audio, frames)
+    cand, cand_emb = _frames(Models(mixed), data.pack, data.audio, frames)
     full = [psnr(a.frame, b.frame) for a, b in zip(ref, cand)]
     face = [psnr(a.frame[y1:y2, x1:x2], b.frame[y1:y2, x1:x2]) for a, b in zip(ref, cand)
             for x1, y1, x2, y2 in [a.rect]]
-    return Cost(converted, len(full), description.split(" (")[0], min(full), min(face),
+    return Cost(converted, len(full), data.name, min(full), min(face),
                 float(np.abs(ref_emb - cand_emb).max()))
