@@ -19,13 +19,14 @@ import numpy as np
 from tqdm import tqdm
 
 from harness import metrics
+from harness.backends.frame_files import read_frame
 from harness.backends.port_files import DumpError, find_stage_dumps
 from harness.diagnosis.evidence import codec
 from harness.diagnosis.evidence.collect import Evidence
 from harness.diagnosis.evidence.findings import finding_lines, findings
 from harness.terminal import colour_enabled, paint
 from harness.tolerances import Thresholds, evaluate
-from reference.data import open_source, read_image, template_index
+from reference.data import open_source, template_index
 from reference.errors import InputError
 
 _NUMBER = re.compile(r"(\d+)")
@@ -88,7 +89,7 @@ def _index(path: Path, index_base: int) -> int | None:
 
 
 def _measure_pair(pa: Path, pb: Path, source, index_base: int, evidence: Evidence | None) -> dict:
-    ref, cand = read_image(pa), read_image(pb)
+    ref, cand = read_frame(pa), read_frame(pb)
     if ref.shape != cand.shape:
         raise InputError(pb, f"is {cand.shape[1]}x{cand.shape[0]}, {pa} is {ref.shape[1]}x{ref.shape[0]}")
     if evidence is not None and _index(pa, index_base) is not None:
