@@ -16,7 +16,8 @@ from PIL import Image, JpegImagePlugin
 from harness.diagnosis import render as render_mod
 from harness.diagnosis.conventions import bill_deviations, bill_lines, fit_conventions, spread
 from harness.diagnosis.fit import fit_audio, fit_background
-from harness.diagnosis.render import LRU, Renderer
+from harness.diagnosis.render import Renderer
+from harness.system.lru import LRU
 from reference import image
 from reference.conventions import Conventions
 from reference.output import jpeg_bytes, jpeg_roundtrip

@@ -160,3 +160,43 @@ def test_a_failing_evidence_is_an_error_of_the_run_and_the_diagnosis_still_runs(
     run = read_results(tmp_path / "out" / "results.json")["runs"][0]
     assert run["status"] == "failed" and run["errors"] == ["evidence: RuntimeError: evidence broke"]
     assert "findings" not in run and run["diagnosis"]["conventions"]["fitted"]
+
+
+def test_a_truncated_jpeg_is_an_error_naming_it_not_a_failed_verdict(tmp_path, synthetic_pack, tiny_models_dir,
+                                                                     made_elsewhere, capsys):
+    """OpenCV decodes a truncated JPEG with grey fill: read so, the frame failed at a low PSNR and the evidence
+    then broke on it. Every reader refuses it, naming the file, as `compare` does."""
+    import cv2
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for path in sorted((made_elsewhere / "frames" / "audio").glob("frame_*.png")):
+        cv2.imwrite(str(folder / f"{path.stem}.jpg"), cv2.imread(str(path)), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    cut = folder / "frame_00003.jpg"
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    backends = f'[backends.phone]\nkind = "frames"\ndir = "{folder}"\n'
+    assert main(["run", "--config", str(write_config(tmp_path, synthetic_pack, tiny_models_dir, backends)),
+                 "--quiet"]) == 3
+    run = read_results(tmp_path / "out" / "results.json")["runs"][0]
+    assert run["status"] == "error", run.get("failures")
+    assert "output frame frame_00003.jpg could not be read as an image: truncated or corrupt JPEG" in run["reason"]
+    assert str(cut) in run["reason"]
+    capsys.readouterr()
+    assert main(["compare", str(made_elsewhere / "frames" / "audio"), str(folder)]) == 2
+    assert f"{cut}: output frame frame_00003.jpg could not be read as an image: truncated" in capsys.readouterr().err
+
+
+def test_a_folder_numbered_from_zero_is_read_whole_with_index_base_0(tmp_path, synthetic_pack, tiny_models_dir,
+                                                                     made_elsewhere, capsys):
+    """frame_00000.png is frame 0: every frame is there and each is paired with its own reference frame (read
+    from 1, frame 0 would be judged against the reference's frame 1, and the last frame would be missing)."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for k in range(1, FRAMES + 1):
+        shutil.copy(made_elsewhere / "frames" / "audio" / f"frame_{k:05d}.png", folder / f"frame_{k - 1:05d}.png")
+    backends = f'[backends.phone]\nkind = "frames"\ndir = "{folder}"\npattern = "frame_%05d.png"\nindex_base = 0\n'
+    assert main(["run", "--config", str(write_config(tmp_path, synthetic_pack, tiny_models_dir, backends)),
+                 "--quiet"]) == 0, capsys.readouterr().out
+    run = read_results(tmp_path / "out" / "results.json")["runs"][0]
+    assert (run["status"], run["frames"], run["info"]["missing_frames"]) == ("passed", FRAMES, [])
+    assert run["info"]["frames_in_folder"] == FRAMES and run["info"]["frame_files"]["index_base"] == 0
+    assert run["summary"]["full"]["identical_pct"]["min"] == 100.0, run["summary"]["full"]

@@ -24,31 +24,30 @@ kind           str             "frames"             the registry's key
 Without ``stage_dumps`` the folder's dumps are found by name (`port_files.find_stage_dumps`): the
 standard dump layout, the reference's ``<stage>.npy`` and the seed ports'
 ``debug_audio_<name>_frame<k>.bin`` beside the frames or one folder up. The frames must have the
-size of the pack's templates. ``info["frame_files"]`` tells the diagnosis where the files are
-(their codec is part of the evidence). There are no timings: the frames were made elsewhere.
+size of the pack's templates; a frame that cannot be read (a truncated JPEG included:
+`frame_files.read_frame`) is an error of the run naming the file. ``info["frame_files"]`` tells
+the diagnosis where the files are (their codec is part of the evidence). There are no timings: the
+frames were made elsewhere.
 """
 from __future__ import annotations
 
-import os
-import re
+import functools
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from harness.backends.base import Backend, BackendFailed, BackendRun, RunInputs
+from harness.backends.frame_files import FrameError, FrameFiles, check_placeholders, pattern_path
 from harness.backends.port_files import (DumpError, find_stage_dumps, frame_pattern, index_base, parse_dump,
-                                         printf_regex, read_frame, read_spec, template_size)
+                                         read_spec, template_size)
 
 OPTION_KEYS = ("kind", "dir", "pattern", "index_base", "stage_dumps")
 AUDIO = "{audio}"
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def _check_audio_placeholder(text: str, where: str) -> None:
-    for match in _PLACEHOLDER.finditer(text):
-        if match.group(0) != AUDIO:
-            raise ValueError(f"{where}: unknown placeholder {match.group(0)!r}; the only one is {AUDIO}")
+    check_placeholders(text, where, ("audio",))
 
 
 def parse_options(options: dict) -> dict:
@@ -84,7 +83,6 @@ class FramesBackend(Backend):
     def __init__(self, name: str, options: dict | None = None) -> None:
         super().__init__(name, options)
         self.opts = parse_options(self.options)
-        self._frame_re = printf_regex(self.opts["pattern"])
 
     @property
     def follows_audio(self) -> bool:
@@ -100,25 +98,23 @@ class FramesBackend(Backend):
             raise BackendFailed(f"{self.name}: folder of frames {folder} does not exist"
                                 + (f" ({AUDIO} = {audio_key(inputs)!r})" if self.follows_audio else ""))
         pattern, base = self.opts["pattern"], self.opts["index_base"]
-        in_folder = sum(1 for entry in os.scandir(folder) if self._frame_re.match(entry.name))
-        paths = [folder / (pattern % (i + base)) for i in range(inputs.frames)]
-        info = {"dir": str(folder), "frames_in_folder": in_folder,
-                "frame_files": {"dir": str(folder), "pattern": pattern, "index_base": base},
-                "missing_frames": [i for i, p in enumerate(paths) if not p.is_file()]}
+        files = FrameFiles(folder, pattern, base)
+        present = set(files.indices())
+        in_folder = len(present)
+        info = {"dir": str(folder), "frames_in_folder": in_folder, "frame_files": files.to_info(),
+                "missing_frames": [i for i in range(inputs.frames) if i not in present]}
         if len(info["missing_frames"]) == inputs.frames:
             raise BackendFailed(f"{self.name}: no frame file matching {pattern!r} (index base {base}) in {folder}; "
                                 f"{in_folder} files match the pattern")
         dumps = self._dumps(folder, inputs.frames, audio_key(inputs))
         info["stage_dumps"] = {stage: str(where) for stage, (where, _) in dumps.items()}
-        return BackendRun(frames=self._frames(paths, template_size(Path(inputs.source))),
+        return BackendRun(frames=self._frames(files, inputs.frames, template_size(Path(inputs.source))),
                           stages=lambda: self._load(dumps), info=info, timings={})
 
     def _dumps(self, folder: Path, frames: int, audio: str) -> dict:
         explicit = {}
         for stage, spec in self.opts["stage_dumps"].items():
-            def path_of(index, spec=spec):
-                name = spec["pattern"] % index if index is not None else spec["pattern"].replace("%%", "%")
-                return folder / name.replace(AUDIO, audio)  # an absolute pattern replaces the folder
+            path_of = functools.partial(pattern_path, folder, spec["pattern"], values={"audio": audio})
             explicit[stage] = (path_of(spec["index_base"] if spec["per_frame"] else None),
                                lambda s=stage, sp=spec, p=path_of: read_spec(s, sp, p, frames))
         return explicit or find_stage_dumps(folder, frames)
@@ -129,14 +125,14 @@ class FramesBackend(Backend):
         except DumpError as exc:
             raise BackendFailed(f"{self.name}: {exc}") from None
 
-    def _frames(self, paths: list[Path], expected: tuple[int, int] | None) -> Iterator[np.ndarray | None]:
-        for path in paths:
-            if not path.is_file():
+    def _frames(self, files: FrameFiles, frames: int, expected: tuple[int, int] | None) -> Iterator[np.ndarray | None]:
+        for i in range(frames):
+            if not files.path(i).is_file():
                 yield None
                 continue
             try:
-                img = read_frame(path, path.name, expected)
-            except ValueError as exc:
-                raise BackendFailed(f"{self.name}: {exc}") from None
+                img = files.read(i, expected)
+            except FrameError as exc:
+                raise BackendFailed(f"{self.name}: {exc.problem} ({exc.path})") from None
             expected = expected or img.shape[:2]
             yield img

@@ -1,4 +1,5 @@
-"""The files a port leaves: numbered frames (printf patterns) and stage dumps, read and checked.
+"""The files a port leaves: numbered frames (printf patterns; read by `harness.backends.frame_files`) and
+stage dumps, read and checked.
 
 Shared by the `subprocess` backend (a port the harness runs) and the `frames` backend (a port that
 ran elsewhere). A stage dump is described by a table (``pattern``, ``format`` "npy" or "f32le",
@@ -77,16 +78,6 @@ def template_size(source: Path) -> tuple[int, int] | None:
         return None
     img = cv2.imread(str(first), cv2.IMREAD_COLOR)
     return None if img is None else img.shape[:2]
-
-
-def read_frame(path: Path, label: str, expected: tuple[int, int] | None) -> np.ndarray:
-    """A frame file as BGR uint8; ValueError naming `label` when it is no image or not `expected` (h, w)."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(f"output frame {label} could not be read as an image ({path})")
-    if expected is not None and img.shape[:2] != tuple(expected):
-        raise ValueError(f"{label} is {img.shape[1]}x{img.shape[0]}, expected {expected[1]}x{expected[0]}")
-    return img
 
 
 def is_int(value) -> bool:

@@ -48,9 +48,9 @@ element is never re-split, and any other ``{identifier}`` is a ValueError at con
 ``%0Nd``; ``%%`` is a literal percent sign; no ``/`` (use ``output_subdir``). Frame i
 (0-based) is the file ``output_pattern % (i + index_base)``. All N frames must exist (the
 first missing one fails the run); files matching the pattern beyond them are counted in
-``info["extra_frames"]``. Frames are read with ``cv2.imread`` (BGR uint8); every frame must
-have the template's size (``{pack}/full_body_img/1.jpg`` when it exists, else the first
-frame's), checked while iterating.
+``info["extra_frames"]``. Frames are read by `frame_files.read_frame` (BGR uint8; a truncated
+JPEG or an undecodable file is an error naming it); every frame must have the template's size
+(``{pack}/full_body_img/1.jpg`` when it exists, else the first frame's), checked while iterating.
 
 ``stage_dumps`` maps a stage name of ``base.STAGES`` to a table:
 
@@ -112,7 +112,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -128,8 +127,10 @@ from harness.backends import dump_dir
 from harness.backends.frame_watch import FrameWatcher
 from harness.backends.port_process import PortProcess
 from harness.backends.base import Backend, BackendFailed, BackendRun, RunInputs
-from harness.backends.port_files import (DumpError, frame_pattern, index_base, is_number, parse_dump, printf_regex,
-                                         read_dump, read_frame, read_rows, read_spec, template_size)
+from harness.backends.frame_files import (PLACEHOLDER, FrameError, FrameFiles, check_placeholders, pattern_path,
+                                          substitute)
+from harness.backends.port_files import (DumpError, frame_pattern, index_base, is_number, parse_dump, read_dump,
+                                         read_rows, read_spec, template_size)
 from reference.errors import InputError
 from reference.models import ModelFiles
 
@@ -163,7 +164,6 @@ TAIL_LINES = 20
 _MAX_JSON_LINE = 64 * 1024  # longer stdout lines are not timing lines and are skipped unread
 _MAX_STAGE_MS = 1e12  # a stage line's "ms" is a duration: 0 <= ms < about 30 years, else the line is ignored
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 STALE_SLACK_S = 2.0  # a dump last written this long before the start is stale (coarse file-system timestamps)
 
 
@@ -181,16 +181,8 @@ def preset_options(binary: str | Sequence[str], **overrides) -> dict:
 
 # --------------------------------------------------------------------------- option parsing
 
-def _substitute(text: str, values: dict[str, str]) -> str:
-    """Replace each ``{name}`` of `values` in `text`, in one pass (values are not substituted again)."""
-    return _PLACEHOLDER.sub(lambda m: values[m.group(1)] if m.group(1) in values else m.group(0), text)
-
-
 def _check_placeholders(text: str, where: str) -> None:
-    for match in _PLACEHOLDER.finditer(text):
-        if match.group(1) not in PLACEHOLDERS:
-            raise ValueError(f"{where}: unknown placeholder {match.group(0)!r}; "
-                             f"known: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}")
+    check_placeholders(text, where, PLACEHOLDERS)
 
 
 def _parse_dump(stage: str, spec) -> dict:
@@ -357,8 +349,8 @@ class _Launch:
     """A started port and what the checks after its end need."""
 
     port: PortProcess
-    paths: list[Path]  # the expected frame files, frame 0 first
-    frames_dir: Path
+    files: FrameFiles  # the frame files
+    frames: int  # how many are expected
     output: Path
     expected: tuple[int, int] | None  # (h, w) every frame must have; None: the first frame's
     argv0: str
@@ -380,7 +372,6 @@ class SubprocessBackend(Backend):
     def __init__(self, name: str, options: dict | None = None) -> None:
         super().__init__(name, options)
         self.opts = parse_options(self.options)
-        self._frame_re = printf_regex(self.opts["output_pattern"])
 
     # ---- availability
 
@@ -405,7 +396,7 @@ class SubprocessBackend(Backend):
     def check_available(self) -> None:
         """BackendFailed when the configured binary is missing or not executable (an error, not a skip)."""
         argv0 = self.opts["command"][0]
-        if _PLACEHOLDER.search(argv0):
+        if PLACEHOLDER.search(argv0):
             return  # depends on the run's inputs: checked by run()
         self._resolve_executable(argv0, {**os.environ, **self.opts["env"]})
 
@@ -414,8 +405,8 @@ class SubprocessBackend(Backend):
     def run(self, inputs: RunInputs) -> BackendRun:
         """Run the port to its end, check how it ended, then hand its frames out lazily."""
         launch = self._launch(inputs)
-        paths = self._finish(launch)
-        return BackendRun(frames=self._iter_frames(paths, launch.output, launch.expected), stages=launch.stages,
+        self._finish(launch)
+        return BackendRun(frames=self._iter_frames(launch, 0, launch.expected), stages=launch.stages,
                           info=launch.info, timings=launch.timings)
 
     def stream(self, inputs: RunInputs) -> BackendRun:
@@ -431,9 +422,9 @@ class SubprocessBackend(Backend):
         output = workdir / "output"
         frames_dir = output / opts["output_subdir"] if opts["output_subdir"] else output
         frames_dir.mkdir(parents=True, exist_ok=True)
-        for stale in frames_dir.iterdir():  # a frame left by an earlier run must not pass as this run's
-            if self._frame_re.match(stale.name) and stale.is_file():
-                stale.unlink()
+        files = FrameFiles(frames_dir, opts["output_pattern"], opts["index_base"])
+        for stale in files.indices():  # a frame left by an earlier run must not pass as this run's
+            files.path(stale).unlink()
 
         pack = Path(inputs.source)
         if opts["private_pack"]:
@@ -444,28 +435,25 @@ class SubprocessBackend(Backend):
 
         values = {"pack": str(pack), "audio": str(inputs.audio), "models": str(inputs.models),
                   "output": str(output), "frames": str(inputs.frames), "workdir": str(workdir)}
-        argv = [_substitute(part, values) for part in opts["command"]]
-        extra_env = {name: _substitute(value, values) for name, value in opts["env"].items()}
+        argv = [substitute(part, values) for part in opts["command"]]
+        extra_env = {name: substitute(value, values) for name, value in opts["env"].items()}
         env = {**os.environ, **extra_env}
         argv[0] = self._resolve_executable(argv[0], env)
         dumps = dump_dir.prepare(workdir)
         env[dump_dir.DUMP_ENV] = str(dumps)
-        cwd = workdir if opts["cwd"] is None else workdir / _substitute(opts["cwd"], values)
+        cwd = workdir if opts["cwd"] is None else workdir / substitute(opts["cwd"], values)
         if not cwd.is_dir():
             raise BackendFailed(f"{self.name}: working directory {cwd} does not exist")
 
         stdout_log, stderr_log = workdir / STDOUT_LOG, workdir / STDERR_LOG
         info = {"command": argv, "cwd": str(cwd), "env": extra_env, "pack": str(pack), "returncode": None,
                 "stdout_log": str(stdout_log), "stderr_log": str(stderr_log), "extra_frames": 0,
-                "dump_dir": str(dumps), "frame_files": {"dir": str(frames_dir), "pattern": opts["output_pattern"],
-                                                        "index_base": opts["index_base"]}}
+                "dump_dir": str(dumps), "frame_files": files.to_info()}
 
         started_wall = time.time()
         report = workdir / LAUNCH_REPORT
         report.unlink(missing_ok=True)
-        base = opts["index_base"]
-        names = [opts["output_pattern"] % k for k in range(base, base + inputs.frames)]
-        watcher = FrameWatcher(frames_dir, names)
+        watcher = FrameWatcher(frames_dir, [files.path(i).name for i in range(inputs.frames)])
         expected = template_size(Path(inputs.source))
         with open(stdout_log, "wb") as out, open(stderr_log, "wb") as err:
             start = time.perf_counter()
@@ -477,12 +465,12 @@ class SubprocessBackend(Backend):
         watcher.begin(start)
         port = PortProcess(proc, start, watcher, opts["timeout"], opts["kill_grace"])
         stages = functools.partial(self._load_stages, cwd, values, inputs.frames, started_wall, dumps)
-        return _Launch(port, [frames_dir / name for name in names], frames_dir, output, expected, argv[0], report,
-                       stdout_log, stderr_log, info, {}, stages)
+        return _Launch(port, files, inputs.frames, output, expected, argv[0], report, stdout_log, stderr_log, info, {},
+                       stages)
 
-    def _finish(self, launch: _Launch) -> list[Path]:
+    def _finish(self, launch: _Launch) -> None:
         """Wait for the port's end; fill its timings and info; BackendFailed when it could not start, timed
-        out, failed or left frames missing; else the frame files."""
+        out, failed or left frames missing."""
         ended = launch.port.wait()
         returncode = launch.port.proc.returncode
         launch.info["returncode"] = returncode
@@ -492,7 +480,7 @@ class SubprocessBackend(Backend):
         if "error" in own:
             raise BackendFailed(f"{self.name}: could not start {launch.argv0}: {own['error']}")
         rusage = ended.rusage
-        launch.timings.update({"total": ended.elapsed, "frames": len(launch.paths),
+        launch.timings.update({"total": ended.elapsed, "frames": launch.frames,
                                "peak_rss_mb": own.get("peak_rss_mb"), "peak_rss_of": "port process (wait4)",
                                "cpu_s": own.get("cpu_s", rusage.ru_utime + rusage.ru_stime),
                                "stages": stage_seconds, "stage_counts": stage_counts,
@@ -515,26 +503,26 @@ class SubprocessBackend(Backend):
             tail = self._log_tail(launch.stdout_log, launch.stderr_log)
             last = tail.splitlines()[-1].strip() if tail else ""
             raise BackendFailed(f"{self.name}: port {what}" + (f": {last}" if last else ""), tail)
-        return self._frame_paths(launch.frames_dir, len(launch.paths), launch.info)
+        self._check_frames(launch.files, launch.frames, launch.info)
 
     def _streamed(self, launch: _Launch) -> Iterator[np.ndarray]:
         """Frames while the port runs, each once the next one's file exists; a frame that fails its checks
         then is reported after the exit checks (a crash or a missing frame comes first, as in `run`)."""
         expected, failed, i = launch.expected, None, 0
         try:
-            while i < len(launch.paths) and launch.port.frame_ready(i):
+            while i < launch.frames and launch.port.frame_ready(i):
                 try:
-                    img = self._read_frame(launch.paths[i], launch.output, expected)
+                    img = self._read_frame(launch, i, expected)
                 except BackendFailed as exc:
                     failed = exc
                     break
                 expected = expected or img.shape[:2]
                 yield img
                 i += 1
-            paths = self._finish(launch)
+            self._finish(launch)
             if failed is not None:
                 raise failed
-            yield from self._iter_frames(paths[i:], launch.output, expected)
+            yield from self._iter_frames(launch, i, expected)
         finally:
             launch.port.stop()
 
@@ -542,36 +530,31 @@ class SubprocessBackend(Backend):
     def _log_tail(stdout_log: Path, stderr_log: Path) -> str:
         return _tail(stderr_log) or _tail(stdout_log)
 
-    def _frame_paths(self, frames_dir: Path, n: int, info: dict) -> list[Path]:
-        """The N expected frame files; BackendFailed naming the first missing one."""
-        base, pattern = self.opts["index_base"], self.opts["output_pattern"]
-        present: set[int] = set()
-        for entry in os.scandir(frames_dir):
-            match = self._frame_re.match(entry.name)
-            if match and pattern % int(match.group(1)) == entry.name:
-                present.add(int(match.group(1)))
-        wanted = range(base, base + n)
-        missing = [k for k in wanted if k not in present]
+    def _check_frames(self, files: FrameFiles, n: int, info: dict) -> None:
+        """BackendFailed naming the first of the N expected frame files that is missing; else the files beyond
+        them counted in ``info["extra_frames"]``."""
+        present = set(files.indices())
+        missing = [i for i in range(n) if i not in present]
         if missing:
-            found = sum(k in present for k in wanted)
-            raise BackendFailed(f"{self.name}: missing output frame {frames_dir / (pattern % missing[0])}: "
-                                f"found {found} of {n} expected frames ({len(present)} files match "
-                                f"{pattern!r}, index base {base})")
+            raise BackendFailed(f"{self.name}: missing output frame {files.path(missing[0])}: "
+                                f"found {n - len(missing)} of {n} expected frames ({len(present)} files match "
+                                f"{files.pattern!r}, index base {files.index_base})")
         info["extra_frames"] = len(present) - n
-        return [frames_dir / (pattern % k) for k in wanted]
 
-    def _iter_frames(self, paths: list[Path], output: Path, expected: tuple[int, int] | None) -> Iterator[np.ndarray]:
-        for path in paths:
-            img = self._read_frame(path, output, expected)
+    def _iter_frames(self, launch: _Launch, start: int, expected: tuple[int, int] | None) -> Iterator[np.ndarray]:
+        for i in range(start, launch.frames):
+            img = self._read_frame(launch, i, expected)
             expected = expected or img.shape[:2]
             yield img
 
-    def _read_frame(self, path: Path, output: Path, expected: tuple[int, int] | None) -> np.ndarray:
-        """A frame file as BGR uint8; BackendFailed when it is no image or not `expected` (h, w) in size."""
+    def _read_frame(self, launch: _Launch, i: int, expected: tuple[int, int] | None) -> np.ndarray:
+        """Frame `i` as BGR uint8; BackendFailed when it cannot be read (a truncated JPEG included) or is not
+        `expected` (h, w) in size."""
+        label = launch.files.path(i).relative_to(launch.output).as_posix()
         try:
-            return read_frame(path, path.relative_to(output).as_posix(), expected)
-        except ValueError as exc:
-            raise BackendFailed(f"{self.name}: {exc}") from None
+            return launch.files.read(i, expected, label)
+        except FrameError as exc:
+            raise BackendFailed(f"{self.name}: {exc.problem} ({exc.path})") from None
 
     # ---- stage dumps
 
@@ -596,10 +579,7 @@ class SubprocessBackend(Backend):
 
     def _load_dump(self, stage: str, spec: dict, cwd: Path, values: dict, frames: int,
                    started_wall: float) -> np.ndarray:
-        def path_of(index: int | None) -> Path:
-            name = spec["pattern"] % index if index is not None else spec["pattern"].replace("%%", "%")
-            return cwd / _substitute(name, values)  # an absolute result replaces cwd
-
+        path_of = functools.partial(pattern_path, cwd, spec["pattern"], values=values)
         try:
             return read_spec(stage, spec, path_of, frames, started_wall - STALE_SLACK_S)
         except DumpError as exc:

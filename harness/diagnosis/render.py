@@ -14,12 +14,11 @@ Rendered frames themselves are not kept: callers score them and drop them.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import replace
-from typing import Callable, Hashable
 
 import numpy as np
 
+from harness.system.lru import LRU
 from reference import features
 from reference.conventions import POST_GENERATOR, Conventions
 from reference.pipeline import AudioFeatures, ReferencePipeline, audio_features
@@ -30,28 +29,6 @@ FEATURE_CACHE = 24
 TEMPLATE_CACHE = 24
 OUTPUT_CACHE = 64
 PIPELINE_CACHE = 64
-
-
-class LRU:
-    """A dict of at most `size` entries that forgets the least recently used one."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict = OrderedDict()
-
-    def get(self, key: Hashable, make: Callable[[], object]) -> object:
-        """The value of `key`, made by `make()` (and remembered) when absent."""
-        if key in self._items:
-            self._items.move_to_end(key)
-            return self._items[key]
-        value = make()
-        self._items[key] = value
-        if len(self._items) > self.size:
-            self._items.popitem(last=False)
-        return value
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 def _padded(base: AudioFeatures, padding: str) -> AudioFeatures:

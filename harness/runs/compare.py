@@ -25,7 +25,8 @@ from harness.diagnosis.evidence.collect import Evidence
 from harness.diagnosis.evidence.findings import findings
 from harness.text.terminal import colour_enabled, paint
 from harness.verdicts.tolerances import Thresholds, evaluate
-from reference.data import open_source, read_image, template_index
+from reference.data import open_source, template_index
+from harness.backends.frame_files import read_frame
 from reference.errors import InputError
 
 _NUMBER = re.compile(r"(\d+)")
@@ -88,7 +89,7 @@ def _index(path: Path, index_base: int) -> int | None:
 
 
 def _measure_pair(pa: Path, pb: Path, source, index_base: int, evidence: Evidence | None) -> dict:
-    ref, cand = read_image(pa), read_image(pb)
+    ref, cand = read_frame(pa), read_frame(pb)
     if ref.shape != cand.shape:
         raise InputError(pb, f"is {cand.shape[1]}x{cand.shape[0]}, {pa} is {ref.shape[1]}x{ref.shape[0]}")
     if evidence is not None and _index(pa, index_base) is not None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -25,6 +24,7 @@ from harness.backends.base import BackendFailed, BackendRun
 from reference.data import open_template_source
 from harness.diagnosis.audio import mouth_thumbnail
 from harness.diagnosis.explain import DIAGNOSIS_FRAMES
+from harness.system.lru import LRU
 from reference.data import read_image
 from reference.image import rect_mouth_box
 from reference.ordered_worker import OrderedWorker
@@ -33,6 +33,7 @@ from reference.output import encode_frame
 
 WORST_FRAMES = 3
 METRICS_AHEAD = 2  # frames whose metrics may wait in the worker while the backend produces the next
+TEMPLATE_CACHE = 8  # decoded template frames kept
 PER_FRAME_KEYS = ("identical_pct", "within_1_pct", "mae", "max_abs", "psnr", "ssim")
 
 
@@ -50,12 +51,13 @@ class ReferenceFrames:
     mouths: np.ndarray  # (frames, 32, 32) grey mouth thumbnails, for the audio-dependence check
 
     def __post_init__(self) -> None:
-        source = open_template_source(self.source_path, self.source_kind)
-        self._template = lru_cache(maxsize=8)(lambda t: read_image(source.image_path(t)))
+        self._source = open_template_source(self.source_path, self.source_kind)
+        self._templates = LRU(TEMPLATE_CACHE)
 
     def frame(self, i: int) -> np.ndarray:
         """Full reference frame `i`: its template frame with the generated rect pasted in."""
-        out = self._template(self.templates[i]).copy()
+        t = self.templates[i]
+        out = self._templates.get(t, lambda: read_image(self._source.image_path(t))).copy()
         x1, y1, x2, y2 = self.rects[i]
         out[y1:y2, x1:x2] = self.patches[i]
         return out

@@ -17,18 +17,19 @@ from harness.diagnosis.evidence import codec
 from harness.diagnosis.evidence.collect import Evidence, observe_all
 from harness.diagnosis.evidence.findings import findings
 from harness.diagnosis.evidence.record import Finding
-from reference.data import read_image
+from harness.backends.frame_files import FrameFiles
 from reference.output import encode_frame
 
 CROP_KINDS = ("paste_position", "resize_kernel")
 
 
-def _files(info: dict, frames: int) -> dict[int, Path]:
+def _files(info: dict, frames: int) -> tuple[FrameFiles | None, list[int]]:
+    """The backend's frame files (None when it wrote none) and the frames of the run among them."""
     spec = info.get("frame_files") or {}
     if not spec:
-        return {}
-    folder, pattern, base = Path(spec["dir"]), spec["pattern"], spec["index_base"]
-    return {i: folder / (pattern % (i + base)) for i in range(frames) if (folder / (pattern % (i + base))).is_file()}
+        return None, []
+    files = FrameFiles.from_info(spec)
+    return files, [i for i in files.indices() if 0 <= i < frames]
 
 
 def run_findings(ref, inputs, info: dict, first: list, missing: list[int], ref_stages: dict, stages: dict,
@@ -37,12 +38,11 @@ def run_findings(ref, inputs, info: dict, first: list, missing: list[int], ref_s
     backend's, `first` the candidate frames kept, `missing` the indices it did not make, the stage
     arrays of both sides); crops go to `crops_dir`, their paths relative to `base`."""
     source = open_template_source(inputs.source, inputs.source_kind)
-    files = _files(info, inputs.frames)
-    cand_codec = codec.settings(next(iter(files.values()))) if files else None
-    ev = Evidence(source, len(files) or len(first), codec.LOSSLESS if cand_codec else None, cand_codec)
-    if files:  # the reference's templates are known
-        pairs = [(i, lambda i=i: ref.frame(i), lambda p=path: read_image(p), ref.templates[i])
-                 for i, path in sorted(files.items())]
+    files, present = _files(info, inputs.frames)
+    cand_codec = codec.settings(files.path(present[0])) if present else None
+    ev = Evidence(source, len(present) or len(first), codec.LOSSLESS if cand_codec else None, cand_codec)
+    if present:  # the reference's templates are known
+        pairs = [(i, lambda i=i: ref.frame(i), lambda i=i: files.read(i), ref.templates[i]) for i in present]
     else:
         pairs = [(i, lambda i=i: ref.frame(i), lambda f=frame: f, ref.templates[i])
                  for i, frame in enumerate(first) if frame is not None]

@@ -15,13 +15,14 @@ them), and the frames where one side repeats or drops a template that the other 
 """
 from __future__ import annotations
 
-from collections import Counter, OrderedDict
+from collections import Counter
 from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 
 from harness.diagnosis.evidence.pixels import channel_max, half_size
+from harness.system.lru import LRU
 from reference.data import read_image, template_index
 
 THUMB = 8  # thumbnail scale: cv2 decodes JPEGs at 1/8 size cheaply
@@ -38,21 +39,7 @@ EXACT_SHARE = 0.5
 TIE = 0.05  # scores within 5 % (and 0.05) of the lowest are a tie, which the first hint wins
 
 
-class _LRU:
-    def __init__(self, size: int) -> None:
-        self.size, self.items = size, OrderedDict()
-
-    def get(self, key, make: Callable):
-        if key in self.items:
-            self.items.move_to_end(key)
-            return self.items[key]
-        value = self.items[key] = make()
-        if len(self.items) > self.size:
-            self.items.popitem(last=False)
-        return value
-
-
-_THUMBNAILS = _LRU(2)  # the thumbnails of the last packs seen: every run of a parity run matches the same pack
+_THUMBNAILS = LRU(2)  # the thumbnails of the last packs seen: every run of a parity run matches the same pack
 
 
 def _union_box(rects: Sequence[tuple[int, int, int, int]], margin: int, shape: tuple[int, int]) -> tuple[slice, slice]:
@@ -73,7 +60,7 @@ class TemplateIndex:
         self.rects = [source.rect(t) for t in range(self.n)]
         first = read_image(source.image_path(0))
         self.shape = first.shape
-        self._full = _LRU(FULL_CACHE)
+        self._full = LRU(FULL_CACHE)
         self._full.get(0, lambda: first)
         thumbs = _THUMBNAILS.get(self._files_key(), lambda: [self._thumb_of_file(t) for t in range(self.n)])
         th, tw = thumbs[0].shape
@@ -90,7 +77,7 @@ class TemplateIndex:
         self._norms = np.einsum("ij,ij->i", self._thumbs, self._thumbs)
         self.band = _union_box(self.rects, BAND_MARGIN, self.shape[:2])
         self._twins: dict[tuple[int, int], bool] = {}
-        self._bands = _LRU(BAND_CACHE)
+        self._bands = LRU(BAND_CACHE)
 
     def _files_key(self) -> tuple:
         """The pack's image files as they are now (path, size, modification time): the thumbnails' key."""

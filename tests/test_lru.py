@@ -1,0 +1,75 @@
+"""The harness's one LRU cache (`harness.system.lru`): bounded, least recently used forgotten, and safe
+to share between the threads of the image evidence."""
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+
+import pytest
+
+from harness.system.lru import LRU
+
+KEYS = 30
+SIZE = 24
+THREADS = 4
+
+
+def test_the_least_recently_used_entry_is_forgotten():
+    lru = LRU(2)
+    assert [lru.get(k, lambda k=k: k * 10) for k in (1, 2, 1, 3)] == [10, 20, 10, 30]
+    assert lru.get(2, lambda: "remade") == "remade" and len(lru) == 2
+    assert lru.get(1, lambda: "remade") == "remade"  # 1 went when 2 came back
+    with pytest.raises(ValueError, match="at least one entry"):
+        LRU(0)
+
+
+def test_threads_on_more_keys_than_it_holds_never_fail():
+    """Threads asking for 30 keys at random through 24 places, switching every microsecond: a cache without
+    a lock raises KeyError (one thread evicts the key another has just found), here within a second."""
+    lru, errors, wrong = LRU(SIZE), [], []
+    stop = time.monotonic() + 1.5
+
+    def hammer(seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            while time.monotonic() < stop and not errors:
+                key = rng.randrange(KEYS)
+                if lru.get(key, lambda key=key: ("value", key)) != ("value", key):
+                    wrong.append(key)
+        except Exception as exc:  # noqa: BLE001 - any failure of the cache is the finding
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=hammer, args=(seed,)) for seed in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors and not wrong, (errors[:1], wrong[:5])
+    assert len(lru) == SIZE
+
+
+def test_a_slow_make_holds_up_no_other_key_and_one_value_is_kept():
+    lru, release, started = LRU(4), threading.Event(), threading.Event()
+    got = {}
+
+    def slow() -> str:
+        started.set()
+        assert release.wait(5)
+        return "slow"
+
+    worker = threading.Thread(target=lambda: got.setdefault("a", lru.get("a", slow)))
+    worker.start()
+    assert started.wait(5)
+    began = time.monotonic()
+    assert lru.get("b", lambda: "fast") == "fast" and time.monotonic() - began < 1  # not waiting for "a"
+    assert lru.get("a", lambda: "first") == "first"  # the same missing key made twice: the first stored wins
+    release.set()
+    worker.join(5)
+    assert got["a"] == "first" and lru.get("a", lambda: "again") == "first"
