@@ -20,7 +20,7 @@ from harness.backends.coreml_backend import CoreMLBackend
 from harness.backends.reference import ReferenceBackend
 from harness.backends.registry import make_backend
 from harness.cli import main
-from harness.coreml.audit import audit
+from harness.convert.audit import audit
 from harness.coreml.package import PACKAGES, source_sha256
 from harness.coreml.read import read_model
 from harness.plugin import PLATFORM_SKIP

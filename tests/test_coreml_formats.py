@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import helper, numpy_helper
 
-from harness.coreml.audit import audit
+from harness.convert.audit import audit
 from harness.coreml.blobs import BlobFile
 from harness.coreml.mil_text import parse_program
 from harness.coreml.quiet import coremltools
@@ -142,7 +142,7 @@ def test_neural_network_mlmodel_is_audited_against_its_onnx_twin(ct, tmp_path):
 
 def _pair(source: np.ndarray, candidate: np.ndarray, dtype: str = "float32"):
     from harness.coreml.graph import Weight
-    from harness.coreml.weights import classify
+    from harness.convert.weights import classify
     return classify(Weight("w", source.shape, "float32", "op", "weight", source),
                     Weight("w", candidate.shape, dtype, "op", "weight", candidate))
 

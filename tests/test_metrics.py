@@ -427,3 +427,23 @@ def test_ssim_skips_equal_windows_bit_exactly(shared_data):
     assert (same.dense() == 1).all() and same.block.size == 0
 
     assert abs(metrics.ssim(ref, cand) - structural_similarity(ref, cand, channel_axis=2, data_range=255)) < 1e-4
+
+
+def test_pearson_is_numpys_correlation_and_zero_for_a_constant():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(7, 11))
+    b = 0.4 * a + rng.normal(size=(7, 11))
+    assert metrics.pearson(a, b) == pytest.approx(np.corrcoef(a.ravel(), b.ravel())[0, 1], abs=1e-12)
+    assert metrics.pearson(a, -3 * a + 2) == pytest.approx(-1.0)
+    assert metrics.pearson(a, np.full_like(a, 5.0)) == 0.0
+
+
+def test_stage_drift_compares_the_common_rows_and_refuses_other_shapes():
+    rng = np.random.default_rng(4)
+    ref, cand = rng.normal(size=(9, 4)), rng.normal(size=(6, 4))
+    drift = metrics.stage_drift(ref, cand)
+    assert drift["rows"] == 6
+    assert drift == {**metrics.feature_drift(ref[:6], cand), "rows": 6}
+    for bad in (rng.normal(size=(6, 5)), np.zeros((0, 4))):
+        with pytest.raises(ValueError, match="rows of shape"):
+            metrics.stage_drift(ref, bad)

@@ -43,7 +43,7 @@ def audit_model(args: argparse.Namespace) -> int:
     input.
     """
     from harness.convert.report import audit_lines, cost_line, verdict_line, write_json
-    from harness.coreml.audit import audit
+    from harness.convert.audit import audit
     from harness.coreml.read import read_model
     result = audit(read_model(args.candidate), read_model(args.against), args.structure_only)
     for line in audit_lines(result):

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from harness.coreml.audit import Audit
+from harness.convert.audit import Audit
 from harness.coreml.graph import Graph, describe_resample
 from harness.text.tables import grid
 from reference.errors import InputError

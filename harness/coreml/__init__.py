@@ -1,5 +1,5 @@
-"""The Core ML model-file library: reading, translating and auditing the pipeline's two models against
-their ONNX sources (the commands over it are `harness.convert`).
+"""The Core ML model-file library: reading and translating the pipeline's two models (the audit against
+their ONNX sources and the commands over it are `harness.convert`).
 
 * Reading any model into one neutral graph (`graph`), `read` picking the reader by suffix: an ML
   program package (`.mlpackage`) or spec (`.mlmodel`) through `mil_proto`, a neural-network
@@ -8,10 +8,8 @@ their ONNX sources (the commands over it are `harness.convert`).
   `mil_program`, and weight files are read by `blobs`.
 * The translator (`translate`): ONNX -> a Core ML ML program through coremltools' MIL builder, no torch,
   for the ops these models use; `package` writes and caches the packages.
-* The audit (`audit`, `weights`): inputs and outputs, precision, op histogram, resampling modes and
-  every weight tensor side by side with the source, each `Difference` named.
 * `quiet` imports coremltools without its Linux warnings and progress bars.
 
-This package imports only `reference` (and itself). Reading, translating and auditing run anywhere
+This package imports only `reference` (and itself). Reading and translating run anywhere
 coremltools installs; only prediction needs macOS (the `coreml` backend, harness/backends/coreml_backend.py).
 """

@@ -160,12 +160,11 @@ def feature_drift(ref: dict, cand: dict) -> dict:
     for stage in sorted(set(ref) & set(cand)):
         if stage == "patches":
             continue
-        a, b = np.asarray(ref[stage], np.float64), np.asarray(cand[stage], np.float64)
-        if a.shape[1:] != b.shape[1:] or not len(a) or not len(b):
-            out[stage] = {"error": f"shape {tuple(b.shape)} differs from the reference's {tuple(a.shape)}"}
-            continue
-        n = min(len(a), len(b))
-        out[stage] = {**metrics.feature_drift(a[:n], b[:n]), "rows": n}
+        try:
+            out[stage] = metrics.stage_drift(ref[stage], cand[stage])
+        except ValueError:
+            out[stage] = {"error": f"shape {tuple(np.shape(cand[stage]))} differs from the reference's "
+                                   f"{tuple(np.shape(ref[stage]))}"}
     return out
 
 

@@ -372,3 +372,28 @@ def feature_drift(ref: np.ndarray, cand: np.ndarray) -> dict:
     else:
         cosine = float(np.clip(np.dot(a, b) / (norm_a * norm_b), -1.0, 1.0))
     return {"max_abs": float(diff.max()), "mean_abs": float(diff.mean()), "rel_l2": rel_l2, "cosine": cosine}
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two arrays over all their values (as float64); 0 when either is constant."""
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    a, b = a - a.mean(), b - b.mean()
+    den = float(np.sqrt((a @ a) * (b @ b)))
+    return float(a @ b) / den if den > 0 else 0.0
+
+
+def common_rows(ref: np.ndarray, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two stage arrays as float64 over the rows both have (arrays that differ only in length: a port
+    dumping the whole clip, the reference only what its frames use); ValueError when their rows differ
+    in shape or one is empty."""
+    a, b = np.asarray(ref, np.float64), np.asarray(cand, np.float64)
+    if a.shape[1:] != b.shape[1:] or not len(a) or not len(b):
+        raise ValueError(f"rows of shape {a.shape[1:]} and {b.shape[1:]} ({len(a)} and {len(b)} rows)")
+    n = min(len(a), len(b))
+    return a[:n], b[:n]
+
+
+def stage_drift(ref: np.ndarray, cand: np.ndarray) -> dict:
+    """`feature_drift` of two stage arrays over their common rows (`common_rows`), with ``rows``."""
+    a, b = common_rows(ref, cand)
+    return {**feature_drift(a, b), "rows": len(a)}

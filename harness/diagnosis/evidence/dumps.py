@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.verdicts.metrics import common_rows, feature_drift, pearson
 from reference.stages import STAGE_ORDER, in_stage_order
 from harness.diagnosis.evidence.record import Finding
 
@@ -20,17 +21,13 @@ CLOSE = 1e-3  # relative error
 
 def compare_stage(a: np.ndarray, b: np.ndarray) -> dict:
     """The measures of the module docstring for one stage's arrays (rows compared: the common ones)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if a.shape[1:] != b.shape[1:]:
-        return {"error": f"shapes differ: {tuple(a.shape)} and {tuple(b.shape)}"}
-    n = min(len(a), len(b))
-    a, b = a[:n].ravel(), b[:n].ravel()
-    norm_a, norm_b = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    da, db = a - a.mean(), b - b.mean()
-    den = float(np.linalg.norm(da) * np.linalg.norm(db))
-    return {"rows": n, "rel_error": float(np.linalg.norm(b - a)) / norm_a if norm_a > 0 else None,
-            "correlation": float(da @ db) / den if den > 0 else 0.0,
-            "scale_ratio": norm_b / norm_a if norm_a > 0 else None}
+    try:
+        ra, rb = common_rows(a, b)
+    except ValueError:
+        return {"error": f"shapes differ: {tuple(np.shape(a))} and {tuple(np.shape(b))}"}
+    norm_a = float(np.linalg.norm(ra))
+    return {"rows": len(ra), "rel_error": feature_drift(ra, rb)["rel_l2"] if norm_a > 0 else None,
+            "correlation": pearson(ra, rb), "scale_ratio": float(np.linalg.norm(rb)) / norm_a if norm_a > 0 else None}
 
 
 def reading(measures: dict) -> str | None:

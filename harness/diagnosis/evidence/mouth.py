@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from harness.verdicts.metrics import pearson
 from reference.data import read_landmarks
 from reference.image import rect_mouth_box
 
@@ -62,12 +63,6 @@ def motion(frame: np.ndarray, template: np.ndarray, box) -> np.ndarray:
     return cv2.resize(diff, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
 
 
-def _corr(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.ravel(), b.ravel()
-    den = float(np.sqrt((a @ a) * (b @ b)))
-    return float(a @ b) / den if den > 0 else 0.0
-
-
 def audio_drive(ref: dict[int, np.ndarray], cand: dict[int, np.ndarray]) -> dict | None:
     """The measures and reading of the module docstring from each side's motion per frame index;
     None with too few frames or a reference mouth that does not move."""
@@ -86,7 +81,7 @@ def audio_drive(ref: dict[int, np.ndarray], cand: dict[int, np.ndarray]) -> dict
     for lag in range(-MAX_LAG, MAX_LAG + 1):
         pairs = [(pos[i], pos[i + lag]) for i in frames if i + lag in pos]
         if len(pairs) >= MIN_FRAMES // 2:
-            corr[lag] = _corr(c[[p for p, _ in pairs]], r[[q for _, q in pairs]])
+            corr[lag] = pearson(c[[p for p, _ in pairs]], r[[q for _, q in pairs]])
     best = max(corr, key=lambda k: (corr[k], -abs(k)))
     ratio = rms_c / rms_r
     if ratio < WEAK:

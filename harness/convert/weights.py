@@ -23,6 +23,7 @@ from difflib import SequenceMatcher
 
 import numpy as np
 
+from harness.verdicts.metrics import pearson
 from harness.coreml.graph import Weight
 
 RANDOM_CORRELATION = 0.2
@@ -66,13 +67,6 @@ def _within(cand: np.ndarray, expected: np.ndarray, dtype: str, ulps: int = 1) -
     return bool(np.all(np.abs(cand - expected) <= ulps * allowed(expected, dtype)))
 
 
-def _correlation(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
-    a, b = a - a.mean(), b - b.mean()
-    norm = np.sqrt((a @ a) * (b @ b))
-    return float(a @ b / norm) if norm > 0 else 0.0
-
-
 def _transposition(cand: np.ndarray, src: np.ndarray, dtype: str) -> tuple | None:
     """The axis permutation (not the identity) of `src` that `cand` equals within its rounding, if any."""
     if cand.size != src.size or cand.ndim != src.ndim or cand.ndim > 6:
@@ -113,7 +107,7 @@ def classify(source: Weight, candidate: Weight) -> WeightPair:
     if perm is not None:
         pair.status, pair.detail = "transposed", f"axes permuted {perm}"
         return pair
-    r = _correlation(cand, src)
+    r = pearson(cand, src)
     if src.size >= MIN_VALUES_FOR_CORRELATION and abs(r) < max(RANDOM_CORRELATION, 3 / np.sqrt(src.size)):
         pair.status = "random"
         pair.detail = f"unrelated to the source (correlation {r:.2f}; std {cand.std():.3g} vs {src.std():.3g})"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 from harness.coreml.graph import NOT_COUNTED, ONNX_KINDS, SHAPE_ONLY, Graph, Op, TensorInfo, describe_resample
-from harness.coreml.weights import WeightPair, compare_weights
+from harness.convert.weights import WeightPair, compare_weights
 
 FLOAT_NAMES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64"}
 
