@@ -73,3 +73,21 @@ def test_a_slow_make_holds_up_no_other_key_and_one_value_is_kept():
     release.set()
     worker.join(5)
     assert got["a"] == "first" and lru.get("a", lambda: "again") == "first"
+
+
+def test_decoded_images_are_shared_read_only_and_decoded_again_when_the_file_changes(tmp_path):
+    import os
+
+    import cv2
+    import numpy as np
+
+    from harness.system.images import decoded_image
+    path = tmp_path / "1.jpg"
+    cv2.imwrite(str(path), np.full((8, 8, 3), 40, np.uint8))
+    first = decoded_image(path)
+    assert decoded_image(tmp_path / "." / "1.jpg") is first  # one decode for every reader of the file
+    assert not first.flags.writeable
+    cv2.imwrite(str(path), np.full((8, 8, 3), 200, np.uint8))
+    os.utime(path, ns=(first_ns := path.stat().st_mtime_ns + 10**9, first_ns))
+    again = decoded_image(path)
+    assert again is not first and abs(int(again[0, 0, 0]) - 200) <= 2

@@ -7,9 +7,9 @@ than a tenth of what the reference's does is flagged.
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
+from harness.diagnosis.evidence.pixels import grey_thumbnail
 from reference.image import rect_mouth_box
 
 THUMB = 32
@@ -18,10 +18,8 @@ MIN_REFERENCE_CHANGE = 0.5  # grey levels: below this the audios do not move the
 
 
 def mouth_thumbnail(frame: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarray:
-    """32x32 grey thumbnail of the frame's mouth box."""
-    x1, y1, x2, y2 = rect_mouth_box(rect)
-    grey = cv2.cvtColor(frame[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY)
-    return cv2.resize(grey, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
+    """32x32 grey thumbnail (uint8) of the frame's mouth box."""
+    return grey_thumbnail(frame, rect_mouth_box(rect), THUMB)
 
 
 def mouth_change(a: np.ndarray, b: np.ndarray) -> float:

@@ -24,8 +24,7 @@ from harness.backends.base import BackendFailed, BackendRun
 from reference.data import open_template_source
 from harness.diagnosis.audio import mouth_thumbnail
 from harness.diagnosis.explain import DIAGNOSIS_FRAMES
-from harness.system.lru import LRU
-from reference.data import read_image
+from harness.system.images import decoded_image
 from reference.image import rect_mouth_box
 from reference.ordered_worker import OrderedWorker
 from reference.output import encode_frame
@@ -33,7 +32,6 @@ from reference.output import encode_frame
 
 WORST_FRAMES = 3
 METRICS_AHEAD = 2  # frames whose metrics may wait in the worker while the backend produces the next
-TEMPLATE_CACHE = 8  # decoded template frames kept
 PER_FRAME_KEYS = ("identical_pct", "within_1_pct", "mae", "max_abs", "psnr", "ssim")
 
 
@@ -52,12 +50,11 @@ class ReferenceFrames:
 
     def __post_init__(self) -> None:
         self._source = open_template_source(self.source_path, self.source_kind)
-        self._templates = LRU(TEMPLATE_CACHE)
 
     def frame(self, i: int) -> np.ndarray:
         """Full reference frame `i`: its template frame with the generated rect pasted in."""
         t = self.templates[i]
-        out = self._templates.get(t, lambda: read_image(self._source.image_path(t))).copy()
+        out = decoded_image(self._source.image_path(t)).copy()
         x1, y1, x2, y2 = self.rects[i]
         out[y1:y2, x1:x2] = self.patches[i]
         return out

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from harness.diagnosis.evidence.pixels import grey_thumbnail
 from harness.verdicts.metrics import pearson
 from reference.data import read_landmarks
 from reference.image import rect_mouth_box
@@ -55,12 +55,7 @@ def _landmarks_path(source, t: int) -> Path | None:
 
 def motion(frame: np.ndarray, template: np.ndarray, box) -> np.ndarray:
     """The frame's grey difference from its template in `box`, as a 24x24 float32 thumbnail."""
-    x1, y1, x2, y2 = box
-    h, w = frame.shape[:2]
-    x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
-    diff = cv2.cvtColor(frame[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY).astype(np.float32) - \
-        cv2.cvtColor(template[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY).astype(np.float32)
-    return cv2.resize(diff, (THUMB, THUMB), interpolation=cv2.INTER_AREA)
+    return grey_thumbnail(frame, box, THUMB, np.float32) - grey_thumbnail(template, box, THUMB, np.float32)
 
 
 def audio_drive(ref: dict[int, np.ndarray], cand: dict[int, np.ndarray]) -> dict | None:

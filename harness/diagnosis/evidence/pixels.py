@@ -68,3 +68,10 @@ def gain_db(total: float, removed: float) -> float:
     return math.inf if left <= total * 1e-12 else 10.0 * math.log10(total / left)
 
 
+def grey_thumbnail(image: np.ndarray, box: Sequence[int], size: int, dtype=np.uint8) -> np.ndarray:
+    """The grey `size` x `size` thumbnail (area-averaged) of `box` (x1, y1, x2, y2, clipped to the image)
+    of a BGR image, in `dtype`: uint8 for a picture, float32 to subtract one thumbnail from another."""
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = max(box[0], 0), max(box[1], 0), min(box[2], w), min(box[3], h)
+    grey = cv2.cvtColor(image[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY).astype(dtype, copy=False)
+    return cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA)

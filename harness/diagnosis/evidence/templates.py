@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from harness.diagnosis.evidence.pixels import channel_max, half_size
+from harness.system.images import decoded_image
 from harness.system.lru import LRU
 from reference.data import read_image, template_index
 
@@ -32,7 +33,6 @@ CLIP = 32  # grey levels: larger differences count as this much
 FOREIGN = 8  # grey levels: a pixel this far from every image scored is not the template's
 TWIN = 1.0  # mean clipped squared difference under which two images are the same around the face
 NO_MATCH = 200.0  # mean clipped squared difference above which no pack image is the template
-FULL_CACHE = 24  # decoded full templates kept
 BAND_CACHE = 96  # templates' half-resolution face bands kept
 EXACT = 0.05  # a first hint within this score over EXACT_SHARE of the band is taken without a search (lossless)
 EXACT_SHARE = 0.5
@@ -58,10 +58,7 @@ class TemplateIndex:
         self.source = source
         self.n = source.n_images
         self.rects = [source.rect(t) for t in range(self.n)]
-        first = read_image(source.image_path(0))
-        self.shape = first.shape
-        self._full = LRU(FULL_CACHE)
-        self._full.get(0, lambda: first)
+        self.shape = self.full(0).shape
         thumbs = _THUMBNAILS.get(self._files_key(), lambda: [self._thumb_of_file(t) for t in range(self.n)])
         th, tw = thumbs[0].shape
         mask = np.ones((th, tw), bool)
@@ -98,8 +95,8 @@ class TemplateIndex:
         return cv2.resize(grey, (w, h), interpolation=cv2.INTER_AREA)
 
     def full(self, t: int) -> np.ndarray:
-        """Template image `t` (BGR uint8), decoded once while it is among the last FULL_CACHE used."""
-        return self._full.get(t, lambda: read_image(self.source.image_path(t)))
+        """Template image `t` (BGR uint8, read-only), from the run's shared cache of decoded images."""
+        return decoded_image(self.source.image_path(t))
 
     def _band(self, t: int) -> np.ndarray:
         """Template `t`'s face band at half resolution (kept while among the last BAND_CACHE used)."""
