@@ -1,8 +1,8 @@
 """Files and folders that appear whole or not at all.
 
 - `write_atomic`: a file written into a unique temporary sibling, then renamed over its path;
-- `cached`: a folder built once, into a temporary sibling, then renamed (a concurrent builder's
-  folder wins);
+- `building`: a temporary sibling folder to build in before a rename; `cached`: a folder built
+  once that way (a concurrent builder's folder wins);
 - `swap_paths`: two paths exchanged in one step (Linux ``renameat2(RENAME_EXCHANGE)``, macOS
   ``renamex_np(RENAME_SWAP)``), to replace a folder such as a golden without any moment in which
   it does not exist.
@@ -17,7 +17,8 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2  # Linux
@@ -66,20 +67,28 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     return path
 
 
+@contextmanager
+def building(target: Path) -> Iterator[Path]:
+    """A fresh temporary folder beside `target` (named ``.<target name>.<random>``, so that a listing
+    can tell it from finished entries) to build in before renaming it to `target`; removed on the way
+    out, whatever happens."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def cached(folder: Path, build: Callable[[Path], object]) -> Path:
-    """Return `folder`, building it first (into a temporary sibling, then renamed) when absent."""
+    """Return `folder`, building it first (in `building`'s temporary folder, then renamed) when absent."""
     if folder.is_dir():
         return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        build(tmp)
-        tmp.rename(folder)
-    except OSError:  # built meanwhile by another process
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not folder.is_dir():
-            raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with building(folder) as tmp:
+        try:
+            build(tmp)
+            tmp.rename(folder)
+        except OSError:  # built meanwhile by another process
+            if not folder.is_dir():
+                raise
     return folder

@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from reference.atomic import swap_paths
+from reference.atomic import building, swap_paths
 from reference.conventions import Conventions
 from reference.data import Dataset, Pack, TemplateSource
 from reference.errors import InputError
@@ -71,9 +71,7 @@ def write_golden(out: str | Path, source: TemplateSource, audio_path: str | Path
     feats = audio_features(audio_path, models, conv, frames)
     pipeline = ReferencePipeline(source, models, conv)
     n = pipeline.check_frames(feats, frames, audio_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with building(out) as tmp:
         (tmp / "features").mkdir()
         (tmp / "frames").mkdir()
         for name, arr in _feature_arrays(feats).items():
@@ -91,9 +89,6 @@ def write_golden(out: str | Path, source: TemplateSource, audio_path: str | Path
                     "machine": platform.platform(), "frame_records": records}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
         _replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -119,11 +119,24 @@ def test_results_write_interrupted_midway_keeps_the_old_file(tmp_path, monkeypat
     path = write_results(earlier_results(), tmp_path / "results.json")
     before = path.read_bytes()
 
-    def half_then_interrupt(doc, fh, **kwargs):
-        fh.write('{"schema": "synctalk-parity/res')
-        raise KeyboardInterrupt
+    import reference.atomic
+    real_fdopen = reference.atomic.os.fdopen
 
-    monkeypatch.setattr(json, "dump", half_then_interrupt)
+    class HalfThenInterrupt:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, text):
+            self.fh.write(text[:len(text) // 2])
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(reference.atomic.os, "fdopen", lambda fd, mode: HalfThenInterrupt(real_fdopen(fd, mode)))
     with pytest.raises(KeyboardInterrupt):
         write_results(earlier_results(), path)
     assert path.read_bytes() == before and temporary_files(tmp_path) == []

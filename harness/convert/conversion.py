@@ -8,7 +8,6 @@ it was and exits 3 with the audit's differences (it is this tool's failure, not 
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from harness.convert.audit import Audit, audit
 from harness.coreml.package import PACKAGES, sources, write_package
 from harness.coreml.read import read_model
 from harness.coreml.translate import PRECISIONS
+from reference.atomic import building
 from reference.errors import ParityError
 from reference.models import ENCODER_IO, GENERATOR_IO, ModelFiles, check_model
 
@@ -59,8 +59,7 @@ def convert_models(models: Path, out: Path, precision: str = "fp16",
     check_model(files.generator, GENERATOR_IO)
     out.mkdir(parents=True, exist_ok=True)
     done: dict[str, Converted] = {}
-    staging = Path(tempfile.mkdtemp(prefix=".converting-", dir=out))
-    try:
+    with building(out / "converting") as staging:  # the packages are placed only when both are faithful
         for role, source in tqdm(list(sources(files).items()), desc="convert", unit="model", disable=not progress,
                                  leave=False):
             start = time.perf_counter()
@@ -75,6 +74,4 @@ def convert_models(models: Path, out: Path, precision: str = "fp16",
             if item.package.exists():
                 shutil.rmtree(item.package)
             (staging / item.package.name).replace(item.package)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return done

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import tempfile
 from pathlib import Path
 
 from harness.coreml.quiet import coremltools
@@ -16,7 +15,7 @@ from harness.coreml.translate import TARGET, convert_onnx
 from reference.errors import InputError
 from reference.models import ModelFiles
 from reference.provenance import cache_dir, sha256
-from reference.atomic import cached
+from reference.atomic import building, cached
 
 PACKAGES = {"audio encoder": "AudioEncoder.mlpackage", "generator": "Generator.mlpackage"}
 SOURCE_KEY = "synctalk-parity.source_sha256"
@@ -47,14 +46,11 @@ def write_package(source: Path, role: str, precision: str, path: Path) -> Path:
     model.user_defined_metadata[SOURCE_KEY] = sha256(source)
     model.user_defined_metadata["synctalk-parity.precision"] = precision
     model.user_defined_metadata["synctalk-parity.source"] = source.name
-    tmp = Path(tempfile.mkdtemp(prefix=".writing-", dir=path.parent))
-    try:
+    with building(path) as tmp:
         model.save(str(tmp / path.name))
         if path.exists():
             shutil.rmtree(path)
         (tmp / path.name).replace(path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict
 from importlib import metadata
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reference.atomic import building
 from reference.conventions import Conventions
 from reference.provenance import cache_dir, sha256
 
@@ -143,24 +143,18 @@ def store(key: str, fields: dict) -> bool:
     False when it was not kept (larger than the cap, or the folder is not writable)."""
     folder = root()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=folder))
-    except OSError:
-        return False
-    try:
-        np.savez(tmp / ARRAYS, **_pack(fields))
-        (tmp / TIMINGS).write_text(json.dumps(fields["timings"], default=float))
-        manifest = {"format": FORMAT, "key": key, "created": time.time(), "frames": len(fields["rects"]),
-                    "files": {name: sha256(tmp / name) for name in (ARRAYS, TIMINGS)}}
-        (tmp / MANIFEST).write_text(json.dumps(manifest))
-        if _size(tmp) > cap_bytes():
-            return False
-        shutil.rmtree(folder / key, ignore_errors=True)  # a corrupt entry of the same key
-        tmp.rename(folder / key)
-    except OSError:  # written meanwhile by another run, or no space left
+        with building(folder / key) as tmp:
+            np.savez(tmp / ARRAYS, **_pack(fields))
+            (tmp / TIMINGS).write_text(json.dumps(fields["timings"], default=float))
+            manifest = {"format": FORMAT, "key": key, "created": time.time(), "frames": len(fields["rects"]),
+                        "files": {name: sha256(tmp / name) for name in (ARRAYS, TIMINGS)}}
+            (tmp / MANIFEST).write_text(json.dumps(manifest))
+            if _size(tmp) > cap_bytes():
+                return False
+            shutil.rmtree(folder / key, ignore_errors=True)  # a corrupt entry of the same key
+            tmp.rename(folder / key)
+    except OSError:  # not writable, written meanwhile by another run, or no space left
         return (folder / key / MANIFEST).is_file()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     evict(keep=key)
     return True
 
@@ -177,7 +171,7 @@ def evict(keep: str | None = None) -> list[str]:
     for entry in folder.iterdir() if folder.is_dir() else []:
         if entry.name == LOCKS:
             continue
-        if entry.name.startswith(".tmp-"):
+        if entry.name.startswith("."):  # a temporary folder of `building`
             if now - entry.stat().st_mtime > _STALE_TMP_S:
                 shutil.rmtree(entry, ignore_errors=True)
             continue
