@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from harness.backends.base import RunInputs
-from reference.stages import in_stage_order
 from harness.text.tables import fmt_number
+from reference.stages import in_stage_order
 
 PLATFORM_SKIP = "not on this platform"
 PARTS = ".parts"  # under [run].output: <run id>/<worker>.json, each pytest-xdist worker's records
@@ -59,7 +59,13 @@ class ParitySession:
     def __init__(self, config_path: str, only: list[str] | None, frames: int | None,
                  worker: tuple[str, str] | None = None) -> None:
         from harness.runs.config import load_config
-        from harness.runs.parity import audio_files, audio_names, golden_audios, models_folder, start_results
+        from harness.runs.parity import (
+            audio_files,
+            audio_names,
+            golden_audios,
+            models_folder,
+            start_results,
+        )
         from reference.errors import ParityError
         try:
             self.cfg = load_config(config_path, only=only, frames=frames)

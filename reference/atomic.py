@@ -16,8 +16,8 @@ import os
 import shutil
 import sys
 import tempfile
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable, Iterator
 
 _AT_FDCWD = -100

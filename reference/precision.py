@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from reference.atomic import cached
 from reference.models import ENCODER_FILE, GENERATOR_FILE, ModelFiles, Models
 from reference.provenance import cache_dir, sha256
-from reference.atomic import cached
 
 if TYPE_CHECKING:  # onnx is imported where a conversion runs: 0.6 s that an fp32 run does not pay
     import onnx

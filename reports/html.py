@@ -20,8 +20,18 @@ from harness.verdicts.results import read_results
 from reference.stages import in_stage_order
 from reports.charts import draw_charts
 from reports.gallery import finding_images, worst_frame_panels
-from reports.runs import (REGION_LABELS, STATUS_WORDS, Row, build_rows, counts, fmt, fmt_pct, fmt_sci, machine_names,
-                          short_audio)
+from reports.runs import (
+    REGION_LABELS,
+    STATUS_WORDS,
+    Row,
+    build_rows,
+    counts,
+    fmt,
+    fmt_pct,
+    fmt_sci,
+    machine_names,
+    short_audio,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 IMG = "img"

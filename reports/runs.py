@@ -14,7 +14,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.text.tables import fmt_number, fmt_pct as table_pct
+from harness.text.tables import fmt_number
+from harness.text.tables import fmt_pct as table_pct
 
 BASELINES = ("reference", "ort_cpu")
 REGION_LABELS = {"full": "full", "face": "face", "mouth": "mouth", "outside_face": "outside face"}

@@ -7,7 +7,6 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from harness.verdicts import metrics
 from harness.backends import ort_backend
 from harness.backends.base import BackendFailed, BackendUnavailable, RunInputs
 from harness.backends.fp16_backend import Fp16Backend
@@ -16,6 +15,7 @@ from harness.backends.ort_backend import OrtBackend
 from harness.backends.reference import ReferenceBackend
 from harness.backends.registry import make_backend
 from harness.plugin import PLATFORM_SKIP
+from harness.verdicts import metrics
 
 
 @pytest.fixture()

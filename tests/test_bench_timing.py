@@ -12,8 +12,8 @@ import pytest
 from harness.bench import baseline
 from harness.bench.measure import measure_inprocess
 from harness.bench.settings import parse_int_list
-from harness.verdicts.timing import latency_stats
 from harness.runs.parity import timing_summary
+from harness.verdicts.timing import latency_stats
 
 SLEEP = 0.02  # seconds per measured frame or generator call
 SLOW = 0.3  # seconds per warm-up frame
@@ -133,8 +133,8 @@ def test_the_parity_overhead_is_the_runs_wall_time_over_the_backends(synthetic_p
     and a second of extra work in the run (in start_results) shows in full in the ratio."""
     import sys
 
-    from harness.runs import parity
     from harness.bench.overhead import parity_overhead
+    from harness.runs import parity
     from harness.runs.config import load_config
     path = tmp_path / "p.toml"
     path.write_text(OVERHEAD_CONFIG.format(pack=synthetic_pack, models=tiny_models_dir, out=tmp_path / "out",

@@ -6,15 +6,20 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
-from itertools import pairwise
 from io import BytesIO
+from itertools import pairwise
 
 import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
 
 from harness.diagnosis import render as render_mod
-from harness.diagnosis.conventions import bill_deviations, bill_lines, fit_conventions, spread
+from harness.diagnosis.conventions import (
+    bill_deviations,
+    bill_lines,
+    fit_conventions,
+    spread,
+)
 from harness.diagnosis.fit import fit_audio, fit_background
 from harness.diagnosis.render import Renderer
 from harness.system.lru import LRU

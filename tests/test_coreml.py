@@ -9,12 +9,12 @@ import re
 import shutil
 from pathlib import Path
 
+import coreml_defects as defects
 import numpy as np
 import onnx
 import pytest
 from onnx import helper, numpy_helper
 
-import coreml_defects as defects
 from harness.backends.base import BackendFailed, BackendUnavailable, RunInputs
 from harness.backends.coreml_backend import CoreMLBackend
 from harness.backends.reference import ReferenceBackend

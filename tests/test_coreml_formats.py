@@ -141,8 +141,8 @@ def test_neural_network_mlmodel_is_audited_against_its_onnx_twin(ct, tmp_path):
 
 
 def _pair(source: np.ndarray, candidate: np.ndarray, dtype: str = "float32"):
-    from harness.coreml.graph import Weight
     from harness.convert.weights import classify
+    from harness.coreml.graph import Weight
     return classify(Weight("w", source.shape, "float32", "op", "weight", source),
                     Weight("w", candidate.shape, dtype, "op", "weight", candidate))
 

@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 
 from harness.backends import dump_dir
-from reference.stages import STAGES
 from harness.verdicts.metrics import REGIONS
 from harness.verdicts.results import SCHEMA
 from harness.verdicts.tolerances import PROFILES
 from reference import audio, image
-from reference.stages import DESCRIPTIONS
+from reference.stages import DESCRIPTIONS, STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

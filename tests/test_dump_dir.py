@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 from harness.backends import dump_dir
-from reference.stages import STAGES
 from harness.backends.base import BackendFailed, RunInputs
 from harness.backends.subprocess_port import SubprocessBackend, preset_options
-from reference.stages import DESCRIPTIONS
+from reference.stages import DESCRIPTIONS, STAGES
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "killpg"), reason="not on this platform: POSIX process groups")
 

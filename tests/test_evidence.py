@@ -9,17 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import travelled
 
-from harness.runs.compare import compare_folders
 from harness.diagnosis.evidence import codec
 from harness.diagnosis.evidence.findings import MAKERS, findings, maker
 from harness.diagnosis.evidence.paste import Placement, paste_position
 from harness.diagnosis.evidence.record import Finding
 from harness.diagnosis.evidence.templates import template_sequence
+from harness.runs.compare import compare_folders
 from reference.conventions import Conventions
 from reference.data import read_image
-
-import travelled
 
 N = 50
 OTHERS_BELOW_DB = 1.0

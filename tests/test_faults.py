@@ -94,8 +94,8 @@ ENGINE_MESSAGE = "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : provider option r
 @pytest.mark.parametrize("where", ["session", "inference"])
 def test_an_engine_error_is_that_backends_error(tmp_path, synthetic_pack, tiny_models_dir, monkeypatch, capsys,
                                                 where):
-    from harness.backends.ort_backend import OrtBackend
     from harness.backends.base import BackendRun
+    from harness.backends.ort_backend import OrtBackend
 
     def broken(self, inputs):
         if where == "session":

@@ -7,13 +7,12 @@ import math
 import re
 from pathlib import Path
 
+import history_docs as docs
 import pytest
 
-import history_docs as docs
 from harness.cli import main
 from harness.history.gate import GateSettings, compare
 from harness.history.snapshot import snapshots
-
 
 REPEATING = GateSettings(noise=0.0)  # a machine whose runs repeat: one run a side is gated past the minimum effect
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import history_docs as docs
 import pytest
 
-import history_docs as docs
 from harness.cli import main
 from harness.verdicts.results import read_results
 

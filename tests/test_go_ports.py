@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from go_ports import go_port_options
+
 from harness.runs.config import load_config, read_toml
 from harness.runs.parity import run_parity
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.text.args import PROFILE_NAMES
 from harness.runs.golden_check import check_golden
+from harness.text.args import PROFILE_NAMES
 from harness.verdicts.tolerances import PROFILES
 from reference.conventions import Conventions
 from reference.data import Pack

@@ -13,10 +13,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import cv2
-import pytest
-
 import history_docs as docs
+import pytest
 from browser import broken_images, chromium
+
 from harness.cli import main
 from harness.history.cli import run_gate
 from harness.history.commits import Commit

@@ -10,9 +10,9 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import history_docs as docs
 import pytest
 
-import history_docs as docs
 from harness.cli import main
 from harness.history.commits import CommitError, find_commit
 from harness.history.store import FORMAT, load_runs

@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import assert_port_group_gone
 
 from harness.verdicts.results import new_results, read_results, write_results
 from reference.data import Pack
 from reference.errors import InputError
 from reference.golden import read_manifest, write_golden
 from reference.models import ModelFiles, Models
-from processes import assert_port_group_gone
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "killpg"), reason="not on this platform: POSIX signals")
 

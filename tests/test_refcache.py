@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.runs import parity, refcache
 from harness.cli import main
+from harness.runs import parity, refcache
 from harness.runs.config import load_config
 from harness.verdicts.results import read_results
 from reference.conventions import Conventions

@@ -15,8 +15,8 @@ from pathlib import Path
 import cv2
 import onnxruntime as ort
 import pytest
-
 from browser import broken_images, chromium
+
 from harness.cli import main
 from harness.verdicts.results import new_results, read_results, write_results
 from reports.html import render_html
@@ -366,6 +366,7 @@ def test_findings_and_their_crops_render_in_headless_chromium(tmp_path, syntheti
     """Two folders of frames made elsewhere, one pasted y-flipped, one with a nearest-neighbour paste: the
     report's findings table names both, with the crop of each loading in the browser."""
     import travelled
+
     from reference.conventions import Conventions
     audio = synthetic_pack / "audio.wav"
     travelled.make_folder(synthetic_pack, audio, tiny_models_dir, tmp_path / "flipped", 8, paste=travelled.y_flipped)

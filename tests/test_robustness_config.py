@@ -3,7 +3,6 @@ with a message naming the config and the key (issue 8)."""
 from __future__ import annotations
 
 import re
-
 from pathlib import Path
 
 import pytest

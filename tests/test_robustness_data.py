@@ -11,11 +11,11 @@ from typing import Callable
 import cv2
 import numpy as np
 import pytest
+from expect import expect_error
 
 from harness.cli import main
 from harness.runs.config import ConfigError, load_config
 from reference.data import Dataset, open_source
-from expect import expect_error
 
 N = 12  # frames of the session's synthetic pack
 

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from processes import assert_port_group_gone
 
 from harness.cli import main
 from harness.verdicts.results import read_results
-from processes import assert_port_group_gone
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "killpg"), reason="not on this platform: POSIX process groups")
 

@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.verdicts import metrics
-
-from harness.runs import parity
 from harness.backends.base import RunInputs
 from harness.backends.subprocess_port import SubprocessBackend
+from harness.runs import parity
 from harness.runs.config import BackendSpec
+from harness.verdicts import metrics
 from harness.verdicts.tolerances import Thresholds
 from reference.ordered_worker import OrderedWorker
 

@@ -14,7 +14,12 @@ import numpy as np
 import pytest
 
 from harness.backends.base import BackendFailed, BackendRun, RunInputs
-from harness.backends.subprocess_port import PORT_PRESET, SubprocessBackend, parse_options, preset_options
+from harness.backends.subprocess_port import (
+    PORT_PRESET,
+    SubprocessBackend,
+    parse_options,
+    preset_options,
+)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "killpg"), reason="not on this platform: POSIX process groups")
 

@@ -6,8 +6,12 @@ import json
 import numpy as np
 import pytest
 
+from harness.diagnosis.audio import (
+    IGNORES_BELOW,
+    MIN_REFERENCE_CHANGE,
+    audio_dependence,
+)
 from harness.verdicts import results
-from harness.diagnosis.audio import IGNORES_BELOW, MIN_REFERENCE_CHANGE, audio_dependence
 from harness.verdicts.results import new_results, read_results, write_results
 from reference.errors import InputError
 

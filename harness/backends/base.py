@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+
 class BackendUnavailable(Exception):
     """The backend cannot run on this machine (a provider or package this platform cannot have: CoreML off
     macOS, CUDA without a GPU): skipped, with the reason. A configured port binary that is missing is

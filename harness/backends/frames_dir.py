@@ -38,9 +38,21 @@ from typing import Iterator
 import numpy as np
 
 from harness.backends.base import Backend, BackendFailed, BackendRun, RunInputs
-from harness.backends.frame_files import FrameError, FrameFiles, check_placeholders, pattern_path
-from harness.backends.port_files import (DumpError, find_stage_dumps, frame_pattern, index_base, parse_dump,
-                                         read_spec, template_size)
+from harness.backends.frame_files import (
+    FrameError,
+    FrameFiles,
+    check_placeholders,
+    pattern_path,
+)
+from harness.backends.port_files import (
+    DumpError,
+    find_stage_dumps,
+    frame_pattern,
+    index_base,
+    parse_dump,
+    read_spec,
+    template_size,
+)
 
 OPTION_KEYS = ("kind", "dir", "pattern", "index_base", "stage_dumps")
 AUDIO = "{audio}"

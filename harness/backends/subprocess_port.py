@@ -124,13 +124,28 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from harness.backends import dump_dir
-from harness.backends.frame_watch import FrameWatcher
-from harness.backends.port_process import PortProcess
 from harness.backends.base import Backend, BackendFailed, BackendRun, RunInputs
-from harness.backends.frame_files import (PLACEHOLDER, FrameError, FrameFiles, check_placeholders, pattern_path,
-                                          substitute)
-from harness.backends.port_files import (DumpError, frame_pattern, index_base, is_number, parse_dump, read_dump,
-                                         read_rows, read_spec, template_size)
+from harness.backends.frame_files import (
+    PLACEHOLDER,
+    FrameError,
+    FrameFiles,
+    check_placeholders,
+    pattern_path,
+    substitute,
+)
+from harness.backends.frame_watch import FrameWatcher
+from harness.backends.port_files import (
+    DumpError,
+    frame_pattern,
+    index_base,
+    is_number,
+    parse_dump,
+    read_dump,
+    read_rows,
+    read_spec,
+    template_size,
+)
+from harness.backends.port_process import PortProcess
 from reference.errors import InputError
 from reference.models import ModelFiles
 

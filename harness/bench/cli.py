@@ -4,7 +4,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.text.args import add_backend_args, add_progress_args, command, progress_wanted
+from harness.text.args import (
+    add_backend_args,
+    add_progress_args,
+    command,
+    progress_wanted,
+)
 
 
 def int_list(text: str) -> list[int]:

@@ -15,10 +15,17 @@ from tqdm import tqdm
 from harness.backends.base import Backend, BackendFailed, RunInputs
 from harness.backends.inprocess import PipelineBackend
 from harness.bench.baseline import bare_generator_inputs
-from harness.system.procfs import BackgroundProbe, cores, cpu_seconds, os_threads, peak_rss_mb, reset_peak_rss
 from harness.bench.settings import effective_threads
-from harness.verdicts.timing import latency_stats, max_of, median_of
 from harness.runs.parity import record_error
+from harness.system.procfs import (
+    BackgroundProbe,
+    cores,
+    cpu_seconds,
+    os_threads,
+    peak_rss_mb,
+    reset_peak_rss,
+)
+from harness.verdicts.timing import latency_stats, max_of, median_of
 from reference.models import Models
 from reference.pipeline import FRAME_STAGES as PIPELINE_FRAME_STAGES
 

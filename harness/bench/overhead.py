@@ -15,8 +15,15 @@ from pathlib import Path
 
 from harness.backends.base import RunInputs
 from harness.runs.config import BackendSpec, ParityConfig
-from harness.runs.parity import REFERENCE_DIR, fresh_dir, golden_audios, models_folder, reference_of, run_parity, \
-    start_results
+from harness.runs.parity import (
+    REFERENCE_DIR,
+    fresh_dir,
+    golden_audios,
+    models_folder,
+    reference_of,
+    run_parity,
+    start_results,
+)
 
 
 def parity_overhead(cfg: ParityConfig, spec: BackendSpec, audio: Path, frames: int, folder: Path) -> dict:

@@ -12,10 +12,16 @@ from harness.backends.reference import ReferenceBackend
 from harness.bench.baseline import bare_generator
 from harness.bench.measure import bench_backend
 from harness.bench.overhead import parity_overhead
-from harness.system.procfs import cores
 from harness.bench.settings import effective_threads, with_threads
 from harness.runs.config import SILENCE, ConfigError, ParityConfig
-from harness.runs.parity import audio_names, models_folder, silence_wav, start_results, unique_names
+from harness.runs.parity import (
+    audio_names,
+    models_folder,
+    silence_wav,
+    start_results,
+    unique_names,
+)
+from harness.system.procfs import cores
 from harness.verdicts.results import write_results
 from reference.conventions import Conventions
 from reference.models import ModelFiles, Models

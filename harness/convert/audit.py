@@ -12,8 +12,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from harness.coreml.graph import NOT_COUNTED, ONNX_KINDS, SHAPE_ONLY, Graph, Op, TensorInfo, describe_resample
 from harness.convert.weights import WeightPair, compare_weights
+from harness.coreml.graph import (
+    NOT_COUNTED,
+    ONNX_KINDS,
+    SHAPE_ONLY,
+    Graph,
+    Op,
+    TensorInfo,
+    describe_resample,
+)
 
 FLOAT_NAMES = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64"}
 

@@ -42,8 +42,8 @@ def audit_model(args: argparse.Namespace) -> int:
     its precision (with the parity cost that precision predicts), 1 weights, I/O or ops differ, 2 bad
     input.
     """
-    from harness.convert.report import audit_lines, cost_line, verdict_line, write_json
     from harness.convert.audit import audit
+    from harness.convert.report import audit_lines, cost_line, verdict_line, write_json
     from harness.coreml.read import read_model
     result = audit(read_model(args.candidate), read_model(args.against), args.structure_only)
     for line in audit_lines(result):

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness.convert.report import verdict
 from harness.convert.audit import Audit, audit
+from harness.convert.report import verdict
 from harness.coreml.package import PACKAGES, sources, write_package
 from harness.coreml.read import read_model
 from harness.coreml.translate import PRECISIONS

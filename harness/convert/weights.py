@@ -23,8 +23,8 @@ from difflib import SequenceMatcher
 
 import numpy as np
 
-from harness.verdicts.metrics import pearson
 from harness.coreml.graph import Weight
+from harness.verdicts.metrics import pearson
 
 RANDOM_CORRELATION = 0.2
 MIN_VALUES_FOR_CORRELATION = 16

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from harness.coreml.quiet import coremltools
 from harness.coreml.translate import TARGET, convert_onnx
+from reference.atomic import building, cached
 from reference.errors import InputError
 from reference.models import ModelFiles
 from reference.provenance import cache_dir, sha256
-from reference.atomic import building, cached
 
 PACKAGES = {"audio encoder": "AudioEncoder.mlpackage", "generator": "Generator.mlpackage"}
 SOURCE_KEY = "synctalk-parity.source_sha256"

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import onnx
 
-from harness.coreml.onnx_view import node_attrs, as_text, constants, load_onnx
+from harness.coreml.onnx_view import as_text, constants, load_onnx, node_attrs
 from harness.coreml.quiet import coremltools, no_progress_bars
 from reference.errors import InputError
 

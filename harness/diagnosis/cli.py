@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import argparse
 
-from harness.text.args import add_run_args, command, conventions_of, models_of, source_of
+from harness.text.args import (
+    add_run_args,
+    command,
+    conventions_of,
+    models_of,
+    source_of,
+)
 
 
 def add_parsers(sub) -> None:

@@ -28,11 +28,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from harness.diagnosis.fit import OFFSETS, fit_audio, fit_background
-from harness.verdicts.metrics import psnr_from_mse
 from harness.diagnosis.render import Renderer
+from harness.verdicts.metrics import psnr_from_mse
+from reference import features
 from reference.conventions import ALIASES, CHOICES, Conventions, JpegCodec, jpeg_codec
 from reference.data import template_index
-from reference import features
 from reference.features import FEATURES_FILE, read_features_file
 from reference.image import rect_mouth_box
 

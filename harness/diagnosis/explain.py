@@ -55,8 +55,8 @@ def diagnose(record: dict, spec, inputs, ref, candidate_first: list[np.ndarray],
     its worst frame per criterion, ``ref`` the ``frame_stream.ReferenceFrames`` of the same audio,
     ``candidate_first`` the candidate's first frames, None where one is missing, ``stages`` the stage
     arrays it dumped)."""
-    from reference.data import open_template_source
     from harness.diagnosis.conventions import fit_conventions
+    from reference.data import open_template_source
 
     started = time.perf_counter()
     thresholds = spec.thresholds

@@ -29,8 +29,16 @@ import statistics
 from dataclasses import dataclass, field
 
 from harness.history.snapshot import Snapshot, machine_differences
-from harness.history.stats import (ALPHA, MIN_EFFECT, MIN_FRAMES, NOISE_RUNS, REPEATS, runs_change, signed_pct,
-                                   speed_change)
+from harness.history.stats import (
+    ALPHA,
+    MIN_EFFECT,
+    MIN_FRAMES,
+    NOISE_RUNS,
+    REPEATS,
+    runs_change,
+    signed_pct,
+    speed_change,
+)
 from harness.text.tables import fmt_number, fmt_pct
 
 STATUS_RANK = {"passed": 0, "failed": 1, "skipped": 2, "error": 3}

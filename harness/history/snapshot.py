@@ -30,7 +30,6 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from harness.history.commits import Commit
-
 from harness.verdicts.results import audio_labels
 from harness.verdicts.timing import steady_skip
 

@@ -8,8 +8,17 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from harness.text.args import (PROFILE_NAMES, add_backend_args, add_progress_args, add_run_args, command,
-                               conventions_of, models_of, progress_wanted, source_of)
+from harness.text.args import (
+    PROFILE_NAMES,
+    add_backend_args,
+    add_progress_args,
+    add_run_args,
+    command,
+    conventions_of,
+    models_of,
+    progress_wanted,
+    source_of,
+)
 
 RenderReport = Callable[[list[Path], Path], Path]  # (results files, folder) -> index.html
 

@@ -18,15 +18,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from harness.verdicts import metrics
+from harness.backends.frame_files import read_frame
 from harness.backends.port_files import DumpError, find_stage_dumps
 from harness.diagnosis.evidence import codec
 from harness.diagnosis.evidence.collect import Evidence
 from harness.diagnosis.evidence.findings import findings
 from harness.text.terminal import colour_enabled, paint
+from harness.verdicts import metrics
 from harness.verdicts.tolerances import Thresholds, evaluate
 from reference.data import open_source, template_index
-from harness.backends.frame_files import read_frame
 from reference.errors import InputError
 
 _NUMBER = re.compile(r"(\d+)")

@@ -19,16 +19,15 @@ from typing import Iterable, Iterator
 import numpy as np
 from tqdm import tqdm
 
-from harness.verdicts import metrics
 from harness.backends.base import BackendFailed, BackendRun
-from reference.data import open_template_source
 from harness.diagnosis.audio import mouth_thumbnail
 from harness.diagnosis.explain import DIAGNOSIS_FRAMES
 from harness.system.images import decoded_image
+from harness.verdicts import metrics
+from reference.data import open_template_source
 from reference.image import rect_mouth_box
 from reference.ordered_worker import OrderedWorker
 from reference.output import encode_frame
-
 
 WORST_FRAMES = 3
 METRICS_AHEAD = 2  # frames whose metrics may wait in the worker while the backend produces the next

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.verdicts.metrics import feature_drift, pixel_stats, psnr, ssim
 from harness.text.tables import fmt_number, fmt_pct
+from harness.verdicts.metrics import feature_drift, pixel_stats, psnr, ssim
 from harness.verdicts.tolerances import Thresholds, evaluate
 from reference.golden import FEATURES, rerun_golden
 from reference.models import ModelFiles

@@ -12,27 +12,38 @@ import soundfile as sf
 from tqdm import tqdm
 
 from fixtures.cache import cached_models
-from harness.verdicts import metrics
-from harness.runs import refcache
 from harness.backends.base import BackendFailed, BackendUnavailable, RunInputs
-from reference.audio import SAMPLE_RATE, VIDEO_FPS
-from reference.data import open_template_source
 from harness.backends.reference import ReferenceBackend
-from harness.system.procfs import BackgroundProbe
-from harness.verdicts.timing import frame_ms, latency_stats, steady_from_appearances, steady_from_latencies
-from harness.runs.config import SILENCE, BackendSpec, ParityConfig
-from harness.system.crashlog import describe
 from harness.diagnosis.audio import audio_dependence, mouth_thumbnail
 from harness.diagnosis.evidence.of_run import run_findings
-from harness.text.tables import frame_list
 from harness.diagnosis.explain import diagnose
+from harness.runs import refcache
+from harness.runs.config import SILENCE, BackendSpec, ParityConfig
 from harness.runs.frame_stream import ReferenceFrames, WorstFrames, compare_run
 from harness.runs.golden_check import in_words, library_changes
-from harness.system.memory import release_memory
-from harness.verdicts.results import audio_labels, distinct_names, machine_info, new_results, tree_sha256, write_results
-from harness.verdicts.tolerances import evaluate
 from harness.runs.video import SideBySideVideo
-from reference.data import template_index
+from harness.system.crashlog import describe
+from harness.system.memory import release_memory
+from harness.system.procfs import BackgroundProbe
+from harness.text.tables import frame_list
+from harness.verdicts import metrics
+from harness.verdicts.results import (
+    audio_labels,
+    distinct_names,
+    machine_info,
+    new_results,
+    tree_sha256,
+    write_results,
+)
+from harness.verdicts.timing import (
+    frame_ms,
+    latency_stats,
+    steady_from_appearances,
+    steady_from_latencies,
+)
+from harness.verdicts.tolerances import evaluate
+from reference.audio import SAMPLE_RATE, VIDEO_FPS
+from reference.data import open_template_source, template_index
 from reference.errors import InputError
 from reference.golden import golden_problems, read_golden, read_manifest, sha256
 from reference.models import ModelFiles

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from reference.stages import in_stage_order
 from harness.text.tables import fmt_number, fmt_pct
+from reference.stages import in_stage_order
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,14 @@ the machine's speed cancels out: a diagnosis may cost at most 900 of them.
 """
 from __future__ import annotations
 
+from go_ports import go_port_options
+from test_go_ports import toml_text
+
 from fixtures.cache import cached_models
 from harness.bench.baseline import bare_generator_fps
 from harness.runs.config import load_config
 from harness.runs.parity import run_parity
 from reference.models import ModelFiles, Models
-from go_ports import go_port_options
-from test_go_ports import toml_text
 
 FRAMES = 40
 BUDGET_BARE_FRAMES = 900

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 
 import pytest
-
 import travelled
+
 from fixtures.models import build_models
 from harness.diagnosis.evidence import codec
 from harness.diagnosis.evidence.collect import Evidence, observe_all

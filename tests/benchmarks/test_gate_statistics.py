@@ -28,14 +28,14 @@ import statistics
 import time
 from pathlib import Path
 
-
 import history_docs as docs
-from harness.runs.config import load_config
-from harness.system.procfs import BackgroundProbe
+
 from harness.history.gate import GateSettings, compare, quiet_median
 from harness.history.snapshot import Snapshot, snapshots
 from harness.history.stats import NOISE_RUNS, REPEATS, run_noise, speed_change
+from harness.runs.config import load_config
 from harness.runs.parity import run_parity
+from harness.system.procfs import BackgroundProbe
 
 PAIRS = int(os.environ.get("GATE_AA_PAIRS", "20"))
 QUIET_WAIT_S = float(os.environ.get("GATE_AA_QUIET_WAIT", "0"))  # wait up to this long for a quiet machine per pair

@@ -48,10 +48,10 @@ import numpy as np
 import pytest
 
 from fixtures.cache import cached_models
-from harness.verdicts import metrics
 from harness.backends.base import RunInputs
 from harness.backends.registry import make_backend
 from harness.bench.baseline import bare_generator, bare_generator_inputs
+from harness.verdicts import metrics
 from reference.data import open_source
 from reference.models import ModelFiles, Models
 

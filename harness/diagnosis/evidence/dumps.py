@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.diagnosis.evidence.record import Finding
 from harness.verdicts.metrics import common_rows, feature_drift, pearson
 from reference.stages import STAGE_ORDER, in_stage_order
-from harness.diagnosis.evidence.record import Finding
 
 UNRELATED = 0.2
 SCALE = 0.1  # |scale_ratio - 1|

@@ -22,10 +22,10 @@ from harness.diagnosis.evidence.colour import fit as fit_colour
 from harness.diagnosis.evidence.dumps import stage_findings
 from harness.diagnosis.evidence.mouth import audio_drive
 from harness.diagnosis.evidence.paste import Placement, paste_position
-from harness.text.tables import frame_list
 from harness.diagnosis.evidence.pixels import gain_db
 from harness.diagnosis.evidence.record import Finding, db_text
 from harness.diagnosis.evidence.templates import template_sequence
+from harness.text.tables import frame_list
 
 MIN_DB = 0.5  # a colour, kernel or noise model must explain at least this much to be named
 MIN_TEMPLATE_DB = 0.1

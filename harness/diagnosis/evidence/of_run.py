@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from reference.data import open_template_source
+from harness.backends.frame_files import FrameFiles
 from harness.diagnosis.evidence import codec
 from harness.diagnosis.evidence.collect import Evidence, observe_all
 from harness.diagnosis.evidence.findings import findings
 from harness.diagnosis.evidence.record import Finding
-from harness.backends.frame_files import FrameFiles
+from reference.data import open_template_source
 from reference.output import encode_frame
 
 CROP_KINDS = ("paste_position", "resize_kernel")
