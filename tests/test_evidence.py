@@ -142,14 +142,14 @@ def test_jpeg_settings_are_read_from_the_tables(tmp_path):
         path = tmp_path / f"{quality}{sub}{encoder}.jpg"
         travelled.write(path, img, "jpg", quality, encoder, sub)
         found = codec.settings(path)
-        assert (found["quality"], found["ijg"]) == (quality, True)
-        assert found["subsampling"] == {"420": "4:2:0", "444": "4:4:4"}[sub]
+        assert (found.quality, found.ijg) == (quality, True)
+        assert found.subsampling == {"420": "4:2:0", "444": "4:4:4"}[sub]
     from PIL import Image
     Image.fromarray(img).save(tmp_path / "custom.jpg", qtables=[[3] * 64, [5] * 64])
     custom = codec.settings(tmp_path / "custom.jpg")
-    assert custom["ijg"] is False and custom["quality"] is None and codec.describe(custom).startswith("JPEG non-IJG")
+    assert custom.ijg is False and custom.quality is None and custom.describe().startswith("JPEG non-IJG")
     Image.fromarray(img).save(tmp_path / "frame.png")
-    assert codec.settings(tmp_path / "frame.png")["format"] == "png"
+    assert codec.settings(tmp_path / "frame.png").format == "png"
 
 
 def _placements(boxes_b, rects_a=None, rects_b=None):

@@ -9,6 +9,7 @@ from pathlib import Path
 from harness.convert.audit import Audit
 from harness.coreml.graph import Graph, describe_resample
 from harness.text.tables import grid
+from reference.atomic import write_atomic
 from reference.errors import InputError
 
 SHOWN_PER_STATUS = 5
@@ -128,10 +129,9 @@ def verdict_line(a: Audit) -> str:
 
 
 def write_json(path: Path, document: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(document, indent=1, default=str))
-    tmp.replace(path)
+    """`document` as JSON at `path`, written whole (`reference.atomic.write_atomic`: no fixed temporary name
+    that two conversions into one folder would share)."""
+    write_atomic(path, json.dumps(document, indent=1, default=str))
 
 
 def cost_line(result: Audit) -> tuple[str, dict | None]:

@@ -156,7 +156,7 @@ def read_stages(folder: Path, frames: int) -> dict[str, np.ndarray]:
         raise InputError(folder, str(exc)) from None
 
 
-def _codec(path: Path) -> dict:
+def _codec(path: Path) -> codec.CodecSettings:
     try:
         return codec.settings(path)
     except (OSError, ValueError) as exc:

@@ -58,7 +58,8 @@ class Evidence:
     `codec_b` are the sides' codecs (`codec.settings` of their files), None when not known.
     """
 
-    def __init__(self, source, frames: int, codec_a: dict | None = None, codec_b: dict | None = None) -> None:
+    def __init__(self, source, frames: int, codec_a: codec.CodecSettings | None = None,
+                 codec_b: codec.CodecSettings | None = None) -> None:
         self.source = source
         self.index = TemplateIndex(source)
         self.every = max(1, frames // SAMPLE)
@@ -101,13 +102,13 @@ class Evidence:
         libjpeg: what that leaves is another encoder. Both JPEG at the same settings: their backgrounds on
         a shared template."""
         a, b = self.codec_a, self.codec_b
-        if a is None or b is None or (a["format"] != "jpeg" and b["format"] != "jpeg"):
+        if a is None or b is None or (not a.jpeg and not b.jpeg):
             return
-        if codec.same(a, b):
+        if a.same(b):
             if ob.t_a is not None and ob.t_a == ob.t_b:
                 ob.background_sse = ob.background_codec_sse = self._background_sse(ref, cand)
             return
-        if b["format"] == "jpeg":
+        if b.jpeg:
             ob.codec_sse = sse(codec.roundtrip(ref, b), cand)
             frame, t, settings = cand, ob.t_b, b
         else:  # a lossless candidate of a JPEG reference: the candidate round-tripped the other way

@@ -16,7 +16,6 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from harness.diagnosis.evidence import codec
 from harness.diagnosis.evidence.collect import Evidence
 from harness.diagnosis.evidence.colour import fit as fit_colour
 from harness.diagnosis.evidence.dumps import stage_findings
@@ -211,30 +210,30 @@ def _jpeg(ev: Evidence, total: float) -> Finding | None:
     side's background is what OpenCV's libjpeg makes of its template at those settings (else: another
     encoder or decoder)."""
     a, b = ev.codec_a, ev.codec_b
-    if a is None or b is None or (a["format"] != "jpeg" and b["format"] != "jpeg"):
+    if a is None or b is None or (not a.jpeg and not b.jpeg):
         return None
-    fields = {"quality_a": a["quality"] if a["format"] == "jpeg" else "lossless",
-              "quality_b": b["quality"] if b["format"] == "jpeg" else "lossless",
-              "subsampling_a": a["subsampling"], "subsampling_b": b["subsampling"], "codec_a": a, "codec_b": b}
+    fields = {"quality_a": a.quality if a.jpeg else "lossless", "quality_b": b.quality if b.jpeg else "lossless",
+              "subsampling_a": a.subsampling, "subsampling_b": b.subsampling, "codec_a": a.to_dict(),
+              "codec_b": b.to_dict()}
     for key, side in (("quality_a", a), ("quality_b", b)):
-        if side["format"] == "jpeg" and not side["ijg"]:
-            fields[key] = f"non-IJG tables (about q{side['estimate']})"
+        if side.jpeg and not side.ijg:
+            fields[key] = f"non-IJG tables (about q{side.estimate})"
     sampled = [o for o in ev.obs.values() if o.background_sse is not None]
     before = sum(o.background_sse for o in sampled)
     left = sum(o.background_codec_sse for o in sampled)
-    same = codec.same(a, b)
+    same = a.same(b)
     fields["background_left_pct"] = 100.0 * left / before if before > 0 else 0.0
     fields["other_encoder"] = other = before > 0 and fields["background_left_pct"] >= OTHER_ENCODER_PCT
     if same:
         if not other:
             return None
         explains = gain_db(total, len(ev.obs) / len(sampled) * before)  # the sampled frames stand for all
-        summary = (f"both sides are {codec.describe(a)}, but outside the face, where each frame is the same template, "
+        summary = (f"both sides are {a.describe()}, but outside the face, where each frame is the same template, "
                    "they differ: another JPEG encoder or decoder")
     else:
         coded = [o for o in ev.obs.values() if o.codec_sse is not None]
         explains = gain_db(total, len(ev.obs) / max(len(coded), 1) * sum(o.sse - o.codec_sse for o in coded))
-        summary = (f"the reference is {codec.describe(a)}, the candidate {codec.describe(b)}; re-encoding at the "
+        summary = (f"the reference is {a.describe()}, the candidate {b.describe()}; re-encoding at the "
                    f"candidate's settings explains {db_text(explains)}")
         if before > 0:
             summary += (f"; outside the face the JPEG side is {'not ' if other else ''}what libjpeg makes of its "
