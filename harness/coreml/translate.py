@@ -23,6 +23,7 @@ import onnx
 
 from harness.coreml.onnx_view import as_text, constants, load_onnx, node_attrs
 from harness.coreml.quiet import coremltools, no_progress_bars
+from harness.system.registry import Registry
 from reference.errors import InputError
 
 PRECISIONS = ("fp16", "fp32")
@@ -34,19 +35,10 @@ pytorch_half_pixel differs from half_pixel only for an output of length 1, which
 
 
 Translation = Callable[["_Translator", onnx.NodeProto, dict, str], object]
-TRANSLATIONS: dict[str, Translation] = {}  # ONNX op type -> (translator, node, attributes, MIL name) -> its value
-
-
-def translates(op: str) -> Callable[[Translation], Translation]:
-    """Register the translation of the ONNX `op`: it returns the MIL value of the node's output, or None when
-    the output needs none (a Constant, already among the constants)."""
-    def register(translation: Translation) -> Translation:
-        if op in TRANSLATIONS:
-            raise ValueError(f"ONNX op {op!r} is translated twice ({TRANSLATIONS[op].__name__} and "
-                             f"{translation.__name__}): keep one translation per op")
-        TRANSLATIONS[op] = translation
-        return translation
-    return register
+# ONNX op type -> (translator, node, attributes, MIL name) -> the MIL value of the node's output, or None
+# when the output needs none (a Constant, already among the constants)
+TRANSLATIONS = Registry("ONNX op {name!r} is translated twice ({first} and {second}): keep one translation per op")
+translates = TRANSLATIONS.registers
 
 
 def mil_name(name: str) -> str:

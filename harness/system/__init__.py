@@ -1,2 +1,3 @@
-"""The machine and the process: /proc probes, memory, user folders, crash logs, caches.
+"""The machine, the process and what every layer shares: /proc probes, memory, user folders, crash logs,
+caches and registries.
 """

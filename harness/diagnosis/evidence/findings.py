@@ -24,6 +24,7 @@ from harness.diagnosis.evidence.paste import Placement, paste_position
 from harness.diagnosis.evidence.pixels import gain_db
 from harness.diagnosis.evidence.record import Finding, db_text
 from harness.diagnosis.evidence.templates import template_sequence
+from harness.system.registry import Registry
 from harness.text.tables import frame_list
 
 MIN_DB = 0.5  # a colour, kernel or noise model must explain at least this much to be named
@@ -53,18 +54,9 @@ class Basis:
 
 
 Maker = Callable[[Basis, list[Finding]], list[Finding]]  # (basis, the findings of the kinds before) -> found
-MAKERS: dict[str, Maker] = {}  # kind -> its maker, in rank order
-
-
-def maker(kind: str) -> Callable[[Maker], Maker]:
-    """Register the maker of the finding `kind` (after those registered before it)."""
-    def register(make: Maker) -> Maker:
-        if kind in MAKERS:
-            raise ValueError(f"finding kind {kind!r} is registered twice (by {MAKERS[kind].__name__} and "
-                             f"{make.__name__}): give the second maker another kind")
-        MAKERS[kind] = make
-        return make
-    return register
+MAKERS = Registry("finding kind {name!r} is registered twice (by {first} and {second}): give the second maker "
+                  "another kind")  # kind -> its maker, in rank order
+maker = MAKERS.registers
 
 
 def _has_observations(basis: Basis) -> bool:

@@ -1,5 +1,5 @@
-"""The harness's one LRU cache (`harness.system.lru`): bounded, least recently used forgotten, and safe
-to share between the threads of the image evidence."""
+"""What every layer shares (`harness.system`): the one LRU cache (bounded, least recently used forgotten,
+safe to share between the threads of the image evidence), the decoded pack images and the registries."""
 from __future__ import annotations
 
 import random
@@ -91,3 +91,22 @@ def test_decoded_images_are_shared_read_only_and_decoded_again_when_the_file_cha
     os.utime(path, ns=(first_ns := path.stat().st_mtime_ns + 10**9, first_ns))
     again = decoded_image(path)
     assert again is not first and abs(int(again[0, 0, 0]) - 200) <= 2
+
+
+def test_a_registry_keeps_the_registration_order_and_refuses_a_name_twice():
+    from harness.system.registry import Registry
+    table = Registry("{name!r} twice ({first} and {second})")
+
+    @table.registers("b")
+    def first():
+        pass
+
+    @table.registers("a")
+    def second():
+        pass
+
+    assert list(table) == ["b", "a"] and table["a"] is second
+    with pytest.raises(ValueError, match=r"'b' twice \(first and third\)"):
+        @table.registers("b")
+        def third():
+            pass
