@@ -12,7 +12,7 @@ from reference.conventions import Conventions
 from reference.data import TemplateSource
 from reference.models import Models
 from reference.ordered_worker import OrderedWorker
-from reference.output import PNG_LEVEL, frame_path, prepare_output, write_frame
+from reference.output import PNG_LEVEL, PngLevel, frame_path, prepare_output, write_frame
 from reference.pipeline import ReferencePipeline, audio_features, background_priority
 from reference.stages import StageDump
 
@@ -24,7 +24,7 @@ class FrameWriter:
     MAX_PENDING_WRITES queued; `seconds` sums their encode and write times. Leaving the `with` block
     waits for every write."""
 
-    def __init__(self, folder: Path, fmt: str = "png", png_level: int = PNG_LEVEL) -> None:
+    def __init__(self, folder: Path, fmt: str = "png", png_level: PngLevel = PNG_LEVEL) -> None:
         self.folder, self.fmt, self.png_level = folder, fmt, png_level
         self.seconds = 0.0
         self._worker = OrderedWorker(self._write, MAX_PENDING_WRITES, background_priority, "write")
@@ -70,7 +70,7 @@ class InferResult:
 
 def infer(source: TemplateSource, audio_path: str | Path, models: Models, output: str | Path,
           frames: int | None = None, fmt: str = "png", conv: Conventions = Conventions(),
-          dump_stages: str | Path | None = None, dump_frames: int = 8, png_level: int = PNG_LEVEL,
+          dump_stages: str | Path | None = None, dump_frames: int = 8, png_level: PngLevel = PNG_LEVEL,
           progress: bool = True) -> InferResult:
     """Run the reference pipeline and write `frame_00001.<fmt>` ... into `output`."""
     start = time.perf_counter()

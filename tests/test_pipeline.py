@@ -9,6 +9,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from harness.cli import build_parser
 from reference import image
@@ -154,12 +155,39 @@ def test_stopping_early_cancels_what_has_not_started(models, synthetic_pack, fea
     assert started[:3] == [0, 1, 2] and 4 not in started, started
 
 
-@pytest.mark.parametrize("fmt, level", [("png", 0), ("png", 1), ("png", 9), ("jpg", 0)])
+@pytest.mark.parametrize("fmt, level", [("png", 0), ("png", 1), ("png", 9), ("png", "fast"), ("jpg", 0)])
 def test_write_frame_writes_encode_frames_bytes(synthetic_pack, tmp_path, fmt, level):
     frame = cv2.imread(str(synthetic_pack / "full_body_img" / "1.jpg"))
     path = tmp_path / f"frame.{fmt}"
     write_frame(path, frame, fmt, level)
     assert path.read_bytes() == encode_frame(frame, fmt, level)
+
+
+def test_the_default_png_of_a_pack_frame_is_lossless_and_at_most_half_a_megabyte(shared_data, tmp_path):
+    """The default output keeps every pixel of a 1280x720 frame in at most 0.5 MB (level 0: 2.8 MB), as
+    OpenCV and Pillow both decode it."""
+    frame = cv2.imread(str(shared_data / "sanders_pack" / "full_body_img" / "1.jpg"))
+    assert frame.shape == (720, 1280, 3)
+    path = tmp_path / "frame_00001.png"
+    write_frame(path, frame, "png")
+    assert path.stat().st_size <= 500_000, path.stat().st_size
+    assert np.array_equal(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), frame)
+    with Image.open(path) as png:
+        assert png.mode == "RGB" and np.array_equal(np.asarray(png), frame[..., ::-1])
+
+
+@pytest.mark.parametrize("kind", ["grey", "bgra", "crop"])
+def test_the_fast_png_is_lossless_for_grey_bgra_and_cropped_images(synthetic_pack, kind):
+    frame = cv2.imread(str(synthetic_pack / "full_body_img" / "1.jpg"))
+    img = {"grey": cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), "bgra": cv2.cvtColor(frame, cv2.COLOR_BGR2BGRA),
+           "crop": frame[5:41, 7:60]}[kind]
+    decoded = cv2.imdecode(np.frombuffer(encode_frame(img, "png", "fast"), np.uint8), cv2.IMREAD_UNCHANGED)
+    assert decoded.dtype == np.uint8 and np.array_equal(decoded, img)
+
+
+def test_the_fast_png_names_what_it_cannot_encode():
+    with pytest.raises(ValueError, match=r"8-bit grey, BGR or BGRA image, not float32 \(4, 4, 3\)"):
+        encode_frame(np.zeros((4, 4, 3), np.float32), "png", "fast")
 
 
 def test_write_frame_raises_the_systems_error_where_opencv_cannot_write(synthetic_pack, tmp_path):
