@@ -63,8 +63,9 @@ def run_demo(frames: int = 250, threads: int = 0, output: Path = Path("parity-ou
     bare = bare_generator_fps(models, frames=min(30, frames))
     where = "all cores" if threads == 0 else f"{threads} threads"
     size_mb = sum(f.stat().st_size for f in result.output.glob("frame_*.png")) / 1e6
-    print(f"\n{result.frames} frames -> {result.output.resolve()}/frame_00001.png ... ({size_mb:.0f} MB: PNG "
-          f"level 0, the fastest to write; `infer --png-level 1` writes smaller frames, more slowly)")
+    print(f"\n{result.frames} frames -> {result.output.resolve()}/frame_00001.png ... ({size_mb:.0f} MB: lossless "
+          f"PNG \"fast\", as quick to write as level 0 at a seventh of its size; `infer --png-level 0-9` "
+          f"picks a zlib level)")
     print(f"reference: {result.fps:.2f} FPS end to end ({result.seconds:.1f} s, audio features "
           f"{result.audio_seconds:.2f} s)")
     print(f"bare generator: {bare:.2f} FPS ({where}); reference / bare = {result.fps / bare:.2f}")

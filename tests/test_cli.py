@@ -104,6 +104,18 @@ def test_demo_without_real_data_uses_a_synthetic_pack(tmp_path, monkeypatch, cap
     assert (models[0] / "generator.onnx").stat().st_mtime_ns == stamp
 
 
+def test_infer_png_level_is_fast_or_a_zlib_level(capsys):
+    common = ["infer", "--pack", "p", "--audio", "a.wav", "--models", "m", "--output", "o"]
+    assert build_parser().parse_args(common).png_level == "fast"
+    assert build_parser().parse_args([*common, "--png-level", "fast"]).png_level == "fast"
+    assert build_parser().parse_args([*common, "--png-level", "0"]).png_level == 0
+    assert build_parser().parse_args([*common, "--png-level", "9"]).png_level == 9
+    for bad in ("10", "-1", "faster"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*common, "--png-level", bad])
+        assert f"'{bad}' is not a PNG level: use fast or 0-9" in capsys.readouterr().err
+
+
 def test_demo_uses_the_sanders_pack_when_present(shared_data, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SYNCTALK_PARITY_CACHE", str(tmp_path / "cache"))
     assert main(["demo", "--size", "tiny", "--frames", "3", "--parity-frames", "0",

@@ -220,7 +220,7 @@ def infer_cli(models: Path, sanders: tuple[Path, Path], out: Path, frames: int) 
     reported = re.search(r"\(([0-9.]+) FPS end to end", run.stdout)
     assert reported, run.stdout
     assert len(list(out.glob("frame_*.png"))) == frames
-    shutil.rmtree(out)  # 2.8 MB a frame at PNG level 0: pytest keeps its last temp folders
+    shutil.rmtree(out)  # 0.4 MB a frame: pytest keeps its last temp folders
     fps = float(reported.group(1))
     return {"wall_s": wall, "reported_fps": fps, "reported_s": frames / fps}
 
