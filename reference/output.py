@@ -63,6 +63,7 @@ def _codec(fmt: str, png_level: PngLevel, jpeg_quality: int) -> tuple[str, list[
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC-32 of type and data."""
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
 
 
