@@ -35,6 +35,16 @@ def _top_stages(bench: dict) -> str:
     return ", ".join(f"{k} {_stage_text(bench, k)}" for k in top) or "-"
 
 
+def _ways_text(ways: list[dict]) -> str:
+    """Every way of the bare generator: its FPS or its error, the fastest marked."""
+    ran = [w["fps"] for w in ways if w.get("error") is None and w.get("fps")]
+    best = max(ran) if ran else None
+    return "; ".join(f"{w['way']} " + (f"FAILED ({w['error']})" if w.get("error") is not None
+                                       else f"{fmt_number(w.get('fps'), '.2f')} FPS"
+                                       + (" (fastest)" if w.get("fps") == best else ""))
+                     for w in ways)
+
+
 def bench_table(results: dict, colour: bool = False) -> str:
     """The console tables of a bench: per sweep point one line per backend, then its stage times;
     statuses coloured with `colour` (a terminal)."""
@@ -48,10 +58,13 @@ def bench_table(results: dict, colour: bool = False) -> str:
                    if r.get("bench", {}).get("point") == {"threads": point["threads"], "frames": point["frames"]}]
         bares = point.get("bare", {})
         bare_text = ", ".join(f"{fmt_number(b['fps'], '.2f')} FPS at {_threads_label(k)} threads "
-                              f"(p50 {fmt_number(b.get('p50_ms'), '.1f')} ms)" for k, b in bares.items()) or "-"
+                              f"({b.get('way', '?')}; p50 {fmt_number(b.get('p50_ms'), '.1f')} ms)"
+                              for k, b in bares.items()) or "-"
         lines += ["", f"threads {_threads_label(point['threads']) if point['threads'] is not None else 'as configured'}"
                       f", frames {point['frames']}: bare generator {bare_text}; reference = {point['reference']}"
                       + (" (added)" if point.get("reference_added") else "")]
+        lines += [f"  every way at {_threads_label(k)} threads: {_ways_text(b.get('ways', []))}"
+                  for k, b in bares.items() if b.get("ways")]
         head = ("backend", "status", "threads", "frames", "steady FPS", "e2e FPS", "TTFF s", "x bare", "x ref",
                 "p50 ms", "p99 ms",
                 "peak RSS MB", "CPU %", "OS threads", "top stages")
@@ -73,6 +86,11 @@ def bench_table(results: dict, colour: bool = False) -> str:
                 notes.append(f"  {r['backend']} (threads {_threads_label(point['threads'])}, "
                              f"frames {point['frames']}): {r['status']}: {r['reason']}")
         lines += grid(rows, colour, 1)
+        interleaved = [f"{r['backend']} {_ways_text(r['bench']['bare_interleaved_ways'])}" for r in records
+                       if r.get("bench", {}).get("bare_interleaved_ways")]
+        if interleaved:
+            lines += ["", "x bare: against the fastest way of running the generator alone, in rounds between "
+                          "the backend's frames:"] + [f"  {text}" for text in interleaved]
         if len(stage_rows) > 1:
             lines += ["", "stages (audio: s per run; frames: ms per frame, warm-up included):"] + grid(stage_rows)
     lines += ["", "steady FPS: after the warm-up frames (a port without frame lines: from when its frame files "
