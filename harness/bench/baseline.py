@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.text.tables import fmt_number
 from harness.verdicts.timing import latency_stats
 from reference.models import GENERATOR_IO, ModelFiles, Models, load_session, session_options
 
@@ -121,6 +122,14 @@ def fastest(ways: list[dict]) -> dict | None:
     """The way report (`Way.report`) with the highest FPS among those that ran (None when none ran)."""
     ran = [w for w in ways if w["error"] is None and w["fps"]]
     return max(ran, key=lambda w: w["fps"]) if ran else None
+
+
+def ways_text(ways: list[dict]) -> str:
+    """Every way of a report (`Way.report`) on one line: its FPS or its error, the fastest marked."""
+    best = fastest(ways)
+    return "; ".join(f"{w['way']} " + (f"FAILED ({w['error']})" if w.get("error") is not None
+                                       else f"{fmt_number(w.get('fps'), '.2f')} FPS" + (" (fastest)" if w is best else ""))
+                     for w in ways)
 
 
 class BareWays:

@@ -1,6 +1,7 @@
 """The console tables of a bench: per sweep point one row per backend, then its stage times."""
 from __future__ import annotations
 
+from harness.bench.baseline import ways_text
 from harness.bench.measure import AUDIO_STAGES, STAGE_KEYS
 from harness.text.tables import fmt_number, grid
 
@@ -35,16 +36,6 @@ def _top_stages(bench: dict) -> str:
     return ", ".join(f"{k} {_stage_text(bench, k)}" for k in top) or "-"
 
 
-def _ways_text(ways: list[dict]) -> str:
-    """Every way of the bare generator: its FPS or its error, the fastest marked."""
-    ran = [w["fps"] for w in ways if w.get("error") is None and w.get("fps")]
-    best = max(ran) if ran else None
-    return "; ".join(f"{w['way']} " + (f"FAILED ({w['error']})" if w.get("error") is not None
-                                       else f"{fmt_number(w.get('fps'), '.2f')} FPS"
-                                       + (" (fastest)" if w.get("fps") == best else ""))
-                     for w in ways)
-
-
 def bench_table(results: dict, colour: bool = False) -> str:
     """The console tables of a bench: per sweep point one line per backend, then its stage times;
     statuses coloured with `colour` (a terminal)."""
@@ -63,7 +54,7 @@ def bench_table(results: dict, colour: bool = False) -> str:
         lines += ["", f"threads {_threads_label(point['threads']) if point['threads'] is not None else 'as configured'}"
                       f", frames {point['frames']}: bare generator {bare_text}; reference = {point['reference']}"
                       + (" (added)" if point.get("reference_added") else "")]
-        lines += [f"  every way at {_threads_label(k)} threads: {_ways_text(b.get('ways', []))}"
+        lines += [f"  every way at {_threads_label(k)} threads: {ways_text(b.get('ways', []))}"
                   for k, b in bares.items() if b.get("ways")]
         head = ("backend", "status", "threads", "frames", "steady FPS", "e2e FPS", "TTFF s", "x bare", "x ref",
                 "p50 ms", "p99 ms",
@@ -86,7 +77,7 @@ def bench_table(results: dict, colour: bool = False) -> str:
                 notes.append(f"  {r['backend']} (threads {_threads_label(point['threads'])}, "
                              f"frames {point['frames']}): {r['status']}: {r['reason']}")
         lines += grid(rows, colour, 1)
-        interleaved = [f"{r['backend']} {_ways_text(r['bench']['bare_interleaved_ways'])}" for r in records
+        interleaved = [f"{r['backend']} {ways_text(r['bench']['bare_interleaved_ways'])}" for r in records
                        if r.get("bench", {}).get("bare_interleaved_ways")]
         if interleaved:
             lines += ["", "x bare: against the fastest way of running the generator alone, in rounds between "
