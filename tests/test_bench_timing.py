@@ -130,6 +130,7 @@ def test_a_way_that_fails_is_reported_not_hidden(monkeypatch):
     assert ways["2 sessions x 1 thread"]["error"] == "RuntimeError: the engine gave up"
     assert ways["1 session x 2 threads, not spinning"]["error"] is None
     assert bare["way"] == "1 session x 2 threads, not spinning" and ways["1 session x 2 threads, spinning"]["fps"] is None
+    assert ways["1 session x 2 threads, spinning"]["sessions"] == 1 and ways["2 sessions x 1 thread"]["sessions"] == 2
     sleepy_sessions(monkeypatch, WAYS_2, fail={(2, True): RuntimeError("a"), (2, False): RuntimeError("b"),
                                                (1, False): RuntimeError("c")})
     with pytest.raises(RuntimeError, match="no way ran: 1 session x 2 threads, spinning: RuntimeError: a; "

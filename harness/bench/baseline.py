@@ -74,17 +74,29 @@ def ways_for(threads: int) -> list[tuple[str, int, int, bool]]:
 
 
 class Way:
-    """One way of running the generator: its sessions take the frames in turn, each from its own
-    thread when there are several. `error` holds why it could not be built or run (it is then skipped)."""
+    """One way of running the generator: `count` sessions (`build` makes them) take the frames in
+    turn, each from its own thread when there are several. `error` holds why it could not be built
+    or run (it is then skipped)."""
 
-    def __init__(self, name: str, sessions: list, spinning: bool, session_threads: int) -> None:
-        self.name, self.sessions, self.spinning, self.session_threads = name, sessions, spinning, session_threads
+    def __init__(self, name: str, count: int, session_threads: int, spinning: bool) -> None:
+        self.name, self.count, self.session_threads, self.spinning = name, count, session_threads, spinning
+        self.sessions: list = []
         self.error: str | None = None
         self.seconds: list[float] = []  # wall time of each measured block
         self.frames = 0
         self.latencies: list[float] = []
         self.warmup: list[float] = []
-        self._pool = ThreadPoolExecutor(len(sessions)) if len(sessions) > 1 else None
+        self._pool: ThreadPoolExecutor | None = None
+
+    def build(self, path: Path) -> None:
+        """The sessions of the generator at `path`; an engine error is kept as `error`, not raised."""
+        try:
+            self.sessions = [generator_session(path, self.session_threads, self.spinning) for _ in range(self.count)]
+        except Exception as exc:  # noqa: BLE001 - a way the engine cannot build is reported, not fatal
+            self.error = f"{exc.__class__.__name__}: {exc}"
+            return
+        if self.count > 1:
+            self._pool = ThreadPoolExecutor(self.count)
 
     def _calls(self, session, count: int, feeds: dict) -> list[float]:
         times = []
@@ -112,7 +124,7 @@ class Way:
         """This way's numbers: {"way", "sessions", "session_threads", "spinning", "frames", "seconds",
         "fps", latency percentiles, "warmup_ms", "error"}."""
         seconds = sum(self.seconds)
-        return {"way": self.name, "sessions": len(self.sessions), "session_threads": self.session_threads,
+        return {"way": self.name, "sessions": self.count, "session_threads": self.session_threads,
                 "spinning": self.spinning, "frames": self.frames, "seconds": seconds,
                 "fps": self.frames / seconds if seconds > 0 else None, **latency_stats(self.latencies),
                 "warmup_ms": [w * 1000.0 for w in self.warmup], "error": self.error}
@@ -141,14 +153,9 @@ class BareWays:
         self.threads, self.cores = int(threads), cores_for(threads)
         image, audio = bare_generator_inputs(seed)
         self.feeds = {"input": image, "audio": audio}
-        self.ways: list[Way] = []
-        for name, count, session_threads, spinning in ways_for(threads):
-            try:
-                sessions = [generator_session(path, session_threads, spinning) for _ in range(count)]
-                self.ways.append(Way(name, sessions, spinning, session_threads))
-            except Exception as exc:  # noqa: BLE001 - a way the engine cannot build is reported, not fatal
-                self.ways.append(Way(name, [], spinning, session_threads))
-                self.ways[-1].error = f"{exc.__class__.__name__}: {exc}"
+        self.ways = [Way(*way) for way in ways_for(threads)]
+        for way in self.ways:
+            way.build(path)
         self.rounds = 0
 
     def _each(self, frames: int, measured: bool) -> None:
