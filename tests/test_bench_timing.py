@@ -34,21 +34,135 @@ def test_parity_timing_summary_fps_and_percentiles():
     assert "frame_ms" not in timing_summary({"total": 2.0, "frame_appear_s": [0.5, None]}, frames=2)  # never seen
 
 
+class SleepySession:
+    """A generator session that sleeps `seconds` a call (threads sleep side by side, as ONNX Runtime's
+    ``run`` releases the GIL); `fail_after` calls, then it raises."""
+
+    def __init__(self, seconds: float, fail_after: int | None = None) -> None:
+        self.seconds, self.fail_after, self.calls = seconds, fail_after, 0
+
+    def run(self, names, feeds) -> None:
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise RuntimeError("the engine gave up")
+        time.sleep(self.seconds)
+
+
+def sleepy_sessions(monkeypatch, seconds: dict, fail: dict | None = None) -> None:
+    """Generator sessions of `seconds[(threads, spinning)]` a call; `fail[(threads, spinning)]`: an
+    exception to raise when built, or the calls after which it raises."""
+    def session(path, threads: int, spinning: bool):
+        failing = (fail or {}).get((threads, spinning))
+        if isinstance(failing, Exception):
+            raise failing
+        return SleepySession(seconds[(threads, spinning)], failing)
+
+    monkeypatch.setattr(baseline, "generator_session", session)
+    monkeypatch.setattr(baseline.ModelFiles, "from_dir", staticmethod(lambda folder: SimpleNamespace(generator=None)))
+
+
 def test_bare_generator_times_a_known_sleep(monkeypatch):
-    class SleepyModels:
-        def __init__(self, files, threads: int = 0) -> None:
-            pass
-
-        def generate(self, image, audio) -> None:
-            time.sleep(SLEEP)
-
-    monkeypatch.setattr(baseline, "Models", SleepyModels)
-    monkeypatch.setattr(baseline.ModelFiles, "from_dir", staticmethod(lambda folder: None))
+    sleepy_sessions(monkeypatch, {(1, False): SLEEP})
     bare = baseline.bare_generator(Path("unused"), threads=1, frames=5, warmup=2)
     assert 1000 * SLEEP <= bare["p50_ms"] < 1000 * SLEEP * 5
     assert 1 / (SLEEP * 5) < bare["fps"] <= 1 / SLEEP
     assert bare["seconds"] >= 5 * SLEEP and len(bare["warmup_ms"]) == 2
     assert all(w >= 1000 * SLEEP for w in bare["warmup_ms"])
+    assert bare["way"] == "1 session x 1 thread" and len(bare["ways"]) == 1  # at one thread the ways are one
+
+
+# per call: spinning 4 SLEEP, not spinning 3 SLEEP, each of the 2 single-threaded sessions 2 SLEEP (1 per frame)
+WAYS_2 = {(2, True): 4 * SLEEP, (2, False): 3 * SLEEP, (1, False): 2 * SLEEP}
+
+
+def test_bare_generator_measures_every_way_and_divides_by_the_fastest(monkeypatch):
+    sleepy_sessions(monkeypatch, WAYS_2)
+    bare = baseline.bare_generator(Path("unused"), threads=2, frames=8, warmup=1, block=4)
+    ways = {w["way"]: w for w in bare["ways"]}
+    assert list(ways) == ["1 session x 2 threads, spinning", "1 session x 2 threads, not spinning",
+                          "2 sessions x 1 thread"]
+    for way in ways.values():  # every way measured and reported, in two rounds of 4 frames
+        assert way["error"] is None and way["frames"] == 8 and way["p50_ms"] > 0 and way["fps"] > 0
+    assert 1 / (4 * SLEEP * 2) < ways["1 session x 2 threads, spinning"]["fps"] <= 1 / (4 * SLEEP)
+    assert 1 / (3 * SLEEP * 2) < ways["1 session x 2 threads, not spinning"]["fps"] <= 1 / (3 * SLEEP)
+    assert 1 / (SLEEP * 2) < ways["2 sessions x 1 thread"]["fps"] <= 1 / SLEEP  # two sleep side by side
+    assert ways["2 sessions x 1 thread"]["sessions"] == 2 and ways["2 sessions x 1 thread"]["p50_ms"] >= 2000 * SLEEP
+    assert bare["way"] == "2 sessions x 1 thread" and bare["fps"] == ways["2 sessions x 1 thread"]["fps"]
+    assert bare["threads"] == 2 and bare["cores"] == 2 and bare["block"] == 4
+
+
+def test_threads_0_spends_every_core(monkeypatch):
+    monkeypatch.setattr(baseline.os, "cpu_count", lambda: 3)
+    assert baseline.ways_for(0) == [("1 session x 3 threads, spinning", 1, 3, True),
+                                    ("1 session x 3 threads, not spinning", 1, 3, False),
+                                    ("3 sessions x 1 thread", 3, 1, False)]
+    assert baseline.block_frames(3, 4) == 6 and baseline.block_frames(1, 4) == 4
+
+
+def test_the_fastest_way_is_the_baseline_with_a_monkeypatched_clock(monkeypatch):
+    """The rounds alternate the ways (the order rotating), and the fastest by frames over wall time wins,
+    whatever the order: the not-spinning session is made the fastest by the clock alone."""
+    sleepy_sessions(monkeypatch, {(2, True): 0.0, (2, False): 0.0, (1, False): 0.0})
+    now, order = [0.0], []
+    per_call = {"not spinning": 0.02, "spinning": 0.05, "sessions": 0.04}
+
+    def run(self, frames, feeds):
+        key = next(k for k in per_call if k in self.name)
+        order.append(key)
+        now[0] += per_call[key] * frames
+        return [per_call[key]] * frames
+
+    monkeypatch.setattr(baseline.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(baseline.Way, "run", run)
+    bare = baseline.bare_generator(Path("unused"), threads=2, frames=4, warmup=0, block=2)
+    assert order == ["spinning", "not spinning", "sessions", "not spinning", "sessions", "spinning"]
+    assert [w["fps"] for w in bare["ways"]] == pytest.approx([20.0, 50.0, 25.0])
+    assert bare["way"] == "1 session x 2 threads, not spinning" and bare["fps"] == pytest.approx(50.0)
+    assert bare["p50_ms"] == pytest.approx(20.0)
+
+
+def test_a_way_that_fails_is_reported_not_hidden(monkeypatch):
+    # spinning cannot be built; the two single-threaded sessions fail on their second call (in the second round)
+    sleepy_sessions(monkeypatch, WAYS_2, fail={(2, True): RuntimeError("no spinning here"), (1, False): 1})
+    bare = baseline.bare_generator(Path("unused"), threads=2, frames=4, warmup=0, block=2)
+    ways = {w["way"]: w for w in bare["ways"]}
+    assert ways["1 session x 2 threads, spinning"]["error"] == "RuntimeError: no spinning here"
+    assert ways["2 sessions x 1 thread"]["error"] == "RuntimeError: the engine gave up"
+    assert ways["1 session x 2 threads, not spinning"]["error"] is None
+    assert bare["way"] == "1 session x 2 threads, not spinning" and ways["1 session x 2 threads, spinning"]["fps"] is None
+    assert ways["1 session x 2 threads, spinning"]["sessions"] == 1 and ways["2 sessions x 1 thread"]["sessions"] == 2
+    sleepy_sessions(monkeypatch, WAYS_2, fail={(2, True): RuntimeError("a"), (2, False): RuntimeError("b"),
+                                               (1, False): RuntimeError("c")})
+    with pytest.raises(RuntimeError, match="no way ran: 1 session x 2 threads, spinning: RuntimeError: a; "
+                                           "1 session x 2 threads, not spinning: RuntimeError: b; "
+                                           "2 sessions x 1 thread: RuntimeError: c"):
+        baseline.bare_generator(Path("unused"), threads=2, frames=2, warmup=0)
+
+
+def test_inprocess_measurement_interleaves_every_way(monkeypatch):
+    """A bench record's x bare divides by the fastest way measured between its frames, and names it."""
+    from harness.bench.measure import bench_backend
+    sleepy_sessions(monkeypatch, WAYS_2)
+    bare = baseline.BareWays(Path("unused"), threads=2)
+
+    def frames():
+        for k in range(6):
+            time.sleep(SLEEP)
+            yield k
+
+    backend = SimpleNamespace(name="fake", kind="fake", options={}, check_available=lambda: None,
+                              run=lambda inputs: SimpleNamespace(frames=frames(), timings={}, info={}))
+    monkeypatch.setattr("harness.bench.measure.PipelineBackend", SimpleNamespace)
+    monkeypatch.setattr("harness.bench.measure.effective_threads", lambda backend: 2)
+    record = bench_backend(backend, SimpleNamespace(workdir=Path("unused-workdir")), warmup=1, frames=5, repeats=1,
+                           audio_name="a.wav", progress=False, bare=bare)
+    b = record["bench"]
+    assert record["status"] == "passed", record.get("reason")
+    assert [w["way"] for w in b["bare_interleaved_ways"]] == [w[0] for w in baseline.ways_for(2)]
+    assert all(w["frames"] == 6 for w in b["bare_interleaved_ways"])  # one round of 5 frames, rounded up to 6
+    assert b["bare_interleaved_way"] == "2 sessions x 1 thread"
+    assert b["bare_interleaved_fps"] == max(w["fps"] for w in b["bare_interleaved_ways"])
+    assert 1 / (4 * SLEEP * 2) < b["fps"] <= 1 / SLEEP  # the bare rounds are not the backend's time
 
 
 def test_inprocess_measurement_excludes_slow_warmup_frames(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import harness.runs.config
-from harness.bench.baseline import bare_generator
+from harness.bench.baseline import bare_generator, ways_for
 from harness.bench.cli import bench_main
 from harness.bench.settings import bench_settings, parse_int_list
 from harness.bench.sweep import run_bench
@@ -85,6 +85,9 @@ def test_bench_measures_every_backend_at_every_sweep_point(bench):
         bare = point["bare"][str(t)]
         assert bare["threads"] == t and bare["frames"] == n and bare["fps"] > 0
         assert 0 < bare["p50_ms"] <= bare["p99_ms"] <= bare["max_ms"]
+        assert [w["way"] for w in bare["ways"]] == [w[0] for w in ways_for(t)]  # every way, the fastest named
+        assert all(w["frames"] == n and w["fps"] > 0 and w["error"] is None for w in bare["ways"])
+        assert bare["fps"] == max(w["fps"] for w in bare["ways"]) and bare["way"] in [w["way"] for w in bare["ways"]]
         here = [r for r in results["runs"] if r["bench"]["point"] == {"threads": t, "frames": n}]
         assert [r["backend"] for r in here] == ["reference", "ort_cpu", "coreml", "port"]
         for record in here:
@@ -96,8 +99,12 @@ def test_bench_measures_every_backend_at_every_sweep_point(bench):
             assert b["fps"] > 0 and b["x_bare"] > 0 and b["x_reference"] > 0
             if record["kind"] == "subprocess":  # a port: the sequential baseline of the sweep point
                 assert b["bare_fps"] == bare["fps"] and "bare_interleaved_fps" not in b
+                assert b["bare_way"] == bare["way"]
             else:  # in-process: bare-generator blocks alternate with the backend's frames
                 assert b["bare_fps"] == b["bare_interleaved_fps"] > 0
+                ways = b["bare_interleaved_ways"]
+                assert [w["way"] for w in ways] == [w[0] for w in ways_for(t)]
+                assert b["bare_fps"] == max(w["fps"] for w in ways) and b["bare_way"] == b["bare_interleaved_way"]
                 assert b["x_bare"] == pytest.approx(b["fps"] / b["bare_fps"])
             assert b["reference_fps"] == point["reference_fps"]
             assert record["timings"]["fps"] == b["fps"]

@@ -91,6 +91,7 @@ def test_demo_without_real_data_uses_a_synthetic_pack(tmp_path, monkeypatch, cap
                  "--output", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out
     assert "synthetic pack" in out and "bare generator" in out and "FPS" in out
+    assert "the fastest of every way" in out and "every way: 1 session x " in out  # which way the baseline was
     for backend in ("ort_cpu", "openvino", "fp16"):
         assert f"{backend} " in out
     assert (tmp_path / "demo" / "parity" / "results.json").is_file()

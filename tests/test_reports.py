@@ -226,6 +226,24 @@ def test_every_run_has_one_row_in_every_table_that_shows_its_status(tmp_path):
     assert undumped[-1] == "–", undumped  # the mel column
 
 
+def test_the_speed_table_says_which_way_the_bare_generator_was(tmp_path):
+    """A bench run's x bare and the way of running the generator alone that it is against."""
+    machine = {"name": "box", "os": "linux", "cpu": "cpu", "python": "3", "libraries": {}}
+    inputs = {"source": {"path": "pack", "kind": "pack", "sha256": "0"},
+              "models": {"audio_encoder": "0", "generator": "0"}, "audio": [{"name": "audio.wav", "sha256": "0"}]}
+    doc = new_results(machine, inputs, "desktop", {})
+    bench = {"fps": 14.3, "x_bare": 0.8, "bare_fps": 17.9, "bare_way": "2 sessions x 1 thread"}
+    doc.update(partial=False, runs=[_run("reference", "passed", timings={"fps": 14.3}, bench=bench),
+                                    _run("ort_cpu", "passed", timings={"fps": 40.0})])
+    page = _parse(render_html([write_results(doc, tmp_path / "results.json")], tmp_path / "report")
+                  .read_text(encoding="utf-8"))
+    head, *rows = page.rows["speed-table"]
+    row = {r[head.index("backend")]: r for r in rows}
+    assert row["reference"][head.index("x bare")] == "×0.80"
+    assert row["reference"][head.index("bare generator")] == "17.90 FPS, 2 sessions x 1 thread"
+    assert row["ort_cpu"][head.index("x bare")] == row["ort_cpu"][head.index("bare generator")] == "–"
+
+
 def _copy_results(src: Path, dest: Path) -> Path:
     dest.mkdir(parents=True)
     if (src.parent / "worst_frames").is_dir():

@@ -25,9 +25,9 @@ are consumed and thrown away (no comparison). Per backend and sweep point it rec
   peak RSS from ``wait4``, not the harness's), CPU utilisation (user +
   system CPU seconds of the measured frames / wall / cores) and the OS thread count at the end
   of the run (``/proc/self/status``; None off Linux and for ports);
-* FPS as a ratio to the **bare generator** (the generator model alone on pre-built inputs, same
-  thread count, measured in the same run: `harness.bench.baseline.bare_generator`) and to the canonical
-  **reference** at the same sweep point.
+* FPS as a ratio to the **bare generator** (the generator model alone on pre-built inputs: the
+  fastest of every way of spending the same cores, named, measured in the same run:
+  `harness.bench.baseline`) and to the canonical **reference** at the same sweep point.
 
 After the sweep, each configured backend's parity overhead (`overhead`): a one-backend `run` with
 the reference cached, its wall time over the backend's own run time (``bench.overhead``).

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from harness.backends.base import Backend, BackendFailed, RunInputs
 from harness.backends.inprocess import PipelineBackend
-from harness.bench.baseline import bare_generator_inputs
+from harness.bench.baseline import BareWays, block_frames, fastest
 from harness.bench.settings import effective_threads
 from harness.runs.parity import record_error
 from harness.system.procfs import (
@@ -26,7 +26,6 @@ from harness.system.procfs import (
     reset_peak_rss,
 )
 from harness.verdicts.timing import latency_stats, max_of, median_of
-from reference.models import Models
 from reference.pipeline import FRAME_STAGES as PIPELINE_FRAME_STAGES
 
 BARE_BLOCK = 5  # frames per alternating block of backend frames and bare-generator calls
@@ -38,17 +37,16 @@ HARNESS_RSS = "harness process (VmHWM during the run)"  # whose peak RSS an in-p
 
 
 def measure_inprocess(backend: Backend, inputs: RunInputs, warmup: int, frames: int, progress: bool,
-                       label: str, bare: Models | None = None) -> dict:
+                       label: str, bare: BareWays | None = None) -> dict:
     """One run of an in-process backend: every frame's delivery time, CPU and memory probes.
 
-    With `bare` (the generator alone, same threads), blocks of BARE_BLOCK (at most `frames`)
-    bare-generator calls alternate with blocks of measured frames, so a machine whose speed drifts slows both alike;
-    the bare blocks are excluded from the backend's time and CPU.
+    With `bare` (every way of running the generator alone on the same threads), after every
+    BARE_BLOCK (at most `frames`) measured frames a round of bare-generator blocks runs (that many
+    calls of each way, rounded up to a multiple of its cores: `block_frames`), so a machine whose
+    speed drifts slows both alike; the bare rounds are excluded from the backend's time and CPU.
     """
     total = warmup + frames
     block = max(1, min(BARE_BLOCK, frames))
-    bare_inputs = bare_generator_inputs() if bare is not None else None
-    bare_times: list[float] = []
     paused_s, paused_cpu = 0.0, 0.0
     gc.collect()
     reset = reset_peak_rss()
@@ -74,10 +72,7 @@ def measure_inprocess(backend: Backend, inputs: RunInputs, warmup: int, frames: 
             bar.update()
             if bare is not None and k >= warmup and (k - warmup) % block == block - 1:
                 c_before = os.times()
-                for _ in range(block):
-                    t0 = time.perf_counter()
-                    bare.generate(*bare_inputs)
-                    bare_times.append(time.perf_counter() - t0)
+                bare.block(block_frames(bare.cores, block))
                 t_prev = time.perf_counter()
                 paused_s += t_prev - now
                 paused_cpu += cpu_seconds(c_before, os.times())
@@ -99,7 +94,6 @@ def measure_inprocess(backend: Backend, inputs: RunInputs, warmup: int, frames: 
     whole = t_end - started - paused_s
     return {"fps": frames / wall if wall > 0 else None, "fps_basis": "wall of the measured frames",
             "fps_end_to_end": total / whole if whole > 0 else None, "ttff_s": load_s + intervals[0],
-            "bare_latencies": bare_times,
             "measured_s": wall, "load_s": load_s, "warmup_s": sum(intervals[:warmup]),
             "latencies": latencies, "latency_source": source, "warmup_latencies": warm,
             "stages": dict(timings.get("stages") or {}), "stage_counts": {},
@@ -149,9 +143,11 @@ def measure_external(backend: Backend, inputs: RunInputs, warmup: int, frames: i
 
 
 def bench_backend(backend: Backend, inputs: RunInputs, warmup: int, frames: int, repeats: int,
-                  audio_name: str, progress: bool = True, bare: Models | None = None) -> dict:
+                  audio_name: str, progress: bool = True, bare: BareWays | None = None) -> dict:
     """A run record (results.json schema) with the backend's ``bench`` measurements; never raises for
-    the backend's own failure (status "skipped" or "error" with the reason)."""
+    the backend's own failure (status "skipped" or "error" with the reason). With `bare`, the bare
+    generator interleaved with its frames: every way under ``bare_interleaved_ways``, the fastest's
+    FPS and name as ``bare_interleaved_fps`` and ``bare_interleaved_way``."""
     record = {"backend": backend.name, "kind": backend.kind, "audio": audio_name, "status": "error",
               "failures": [], "frames": 0, "options": backend.options,
               "bench": {"threads": effective_threads(backend), "frames": frames, "warmup": warmup,
@@ -193,9 +189,13 @@ def bench_backend(backend: Backend, inputs: RunInputs, warmup: int, frames: int,
         cpu_s=median_of([r["cpu_s"] for r in runs]), cpu_util=median_of([r["cpu_util"] for r in runs]),
         os_threads=max_of([r["os_threads"] for r in runs]),
     )
-    bare_times = [x for r in runs for x in r.get("bare_latencies", [])]
-    if bare_times:
-        bench["bare_interleaved_fps"] = len(bare_times) / sum(bare_times)
+    if bare is not None and bare.rounds:
+        ways = [w.report() for w in bare.ways]
+        bench["bare_interleaved_ways"] = [{k: w[k] for k in ("way", "frames", "fps", "p50_ms", "error") if k in w}
+                                          for w in ways]
+        best = fastest(ways)
+        if best is not None:
+            bench["bare_interleaved_fps"], bench["bare_interleaved_way"] = best["fps"], best["way"]
     record.update(status="passed", frames=frames, info=runs[-1]["info"],
                   timings={"fps": bench["fps"], "steady_fps": bench["fps"], "fps_end_to_end": bench["fps_end_to_end"],
                            "ttff_s": bench["ttff_s"], **{k: v for k, v in bench["latency"].items()},

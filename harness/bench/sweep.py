@@ -9,7 +9,7 @@ from pathlib import Path
 from harness.backends.base import Backend, RunInputs
 from harness.backends.inprocess import PipelineBackend
 from harness.backends.reference import ReferenceBackend
-from harness.bench.baseline import bare_generator
+from harness.bench.baseline import BareWays, bare_generator
 from harness.bench.measure import bench_backend
 from harness.bench.overhead import parity_overhead
 from harness.bench.settings import effective_threads, with_threads
@@ -24,7 +24,6 @@ from harness.runs.parity import (
 from harness.system.procfs import cores
 from harness.verdicts.results import write_results
 from reference.conventions import Conventions
-from reference.models import ModelFiles, Models
 
 REFERENCE_NAME = "reference"
 
@@ -133,9 +132,16 @@ class _Sweep:
         inputs = RunInputs(self.cfg.source, self.cfg.source_kind, self.audio, self.models, self.warmup + n,
                            self.cfg.output / "bench-work" / backend_dir, audio_names(self.cfg)[0])
         bare_t = effective_threads(backend_t)
-        bare = (Models(ModelFiles.from_dir(self.models), threads=bare_t)
+        bare = (BareWays(self.models, bare_t)
                 if bare_t is not None and isinstance(backend_t, PipelineBackend) else None)
-        record = bench_backend(backend_t, inputs, self.warmup, n, self.repeats, self.audio.name, self.progress, bare)
+        if bare is not None:
+            bare.warm(1)
+        try:
+            record = bench_backend(backend_t, inputs, self.warmup, n, self.repeats, self.audio.name, self.progress,
+                                   bare)
+        finally:
+            if bare is not None:
+                bare.close()
         del bare
         is_canonical = backend is self.canonical
         record["bench"].update(point={"threads": t, "frames": n}, canonical_reference=is_canonical,
@@ -146,7 +152,10 @@ class _Sweep:
             if key not in point["bare"]:
                 point["bare"][key] = _bare(self.models, bare_t, n, self.warmup, self.repeats)
             record["bench"]["bare_threads"] = bare_t
-            record["bench"]["bare_fps"] = record["bench"].get("bare_interleaved_fps") or point["bare"][key]["fps"]
+            interleaved = record["bench"].get("bare_interleaved_fps")
+            record["bench"]["bare_fps"] = interleaved or point["bare"][key]["fps"]
+            record["bench"]["bare_way"] = (record["bench"]["bare_interleaved_way"] if interleaved
+                                           else point["bare"][key]["way"])
             record["bench"]["x_bare"] = _ratio(record["bench"]["fps"], record["bench"]["bare_fps"])
             if is_canonical:
                 point["reference_fps"] = record["bench"]["fps"]

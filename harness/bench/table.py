@@ -1,6 +1,7 @@
 """The console tables of a bench: per sweep point one row per backend, then its stage times."""
 from __future__ import annotations
 
+from harness.bench.baseline import ways_text
 from harness.bench.measure import AUDIO_STAGES, STAGE_KEYS
 from harness.text.tables import fmt_number, grid
 
@@ -48,10 +49,13 @@ def bench_table(results: dict, colour: bool = False) -> str:
                    if r.get("bench", {}).get("point") == {"threads": point["threads"], "frames": point["frames"]}]
         bares = point.get("bare", {})
         bare_text = ", ".join(f"{fmt_number(b['fps'], '.2f')} FPS at {_threads_label(k)} threads "
-                              f"(p50 {fmt_number(b.get('p50_ms'), '.1f')} ms)" for k, b in bares.items()) or "-"
+                              f"({b.get('way', '?')}; p50 {fmt_number(b.get('p50_ms'), '.1f')} ms)"
+                              for k, b in bares.items()) or "-"
         lines += ["", f"threads {_threads_label(point['threads']) if point['threads'] is not None else 'as configured'}"
                       f", frames {point['frames']}: bare generator {bare_text}; reference = {point['reference']}"
                       + (" (added)" if point.get("reference_added") else "")]
+        lines += [f"  every way at {_threads_label(k)} threads: {ways_text(b.get('ways', []))}"
+                  for k, b in bares.items() if b.get("ways")]
         head = ("backend", "status", "threads", "frames", "steady FPS", "e2e FPS", "TTFF s", "x bare", "x ref",
                 "p50 ms", "p99 ms",
                 "peak RSS MB", "CPU %", "OS threads", "top stages")
@@ -73,6 +77,11 @@ def bench_table(results: dict, colour: bool = False) -> str:
                 notes.append(f"  {r['backend']} (threads {_threads_label(point['threads'])}, "
                              f"frames {point['frames']}): {r['status']}: {r['reason']}")
         lines += grid(rows, colour, 1)
+        interleaved = [f"{r['backend']} {ways_text(r['bench']['bare_interleaved_ways'])}" for r in records
+                       if r.get("bench", {}).get("bare_interleaved_ways")]
+        if interleaved:
+            lines += ["", "x bare: against the fastest way of running the generator alone, in rounds between "
+                          "the backend's frames:"] + [f"  {text}" for text in interleaved]
         if len(stage_rows) > 1:
             lines += ["", "stages (audio: s per run; frames: ms per frame, warm-up included):"] + grid(stage_rows)
     lines += ["", "steady FPS: after the warm-up frames (a port without frame lines: from when its frame files "
