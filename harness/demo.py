@@ -51,14 +51,14 @@ def run_demo(frames: int = 250, threads: int = 0, output: Path = Path("parity-ou
     from harness.bench.baseline import bare_generator, ways_text
     from reference.data import open_source
     from reference.infer import infer
-    from reference.models import ModelFiles, Models
+    from reference.models import ModelFiles, reference_models
     print(f"models: synthetic {size} (cached in {cache_dir()}) ...", flush=True)
     models_dir = cached_models(size)
-    models = Models(ModelFiles.from_dir(models_dir), threads=threads)
+    files = ModelFiles.from_dir(models_dir)
     data = demo_data(frames)
     pack, audio = data.pack, data.audio
     print(f"data: {data.description}\naudio: {audio}", flush=True)
-    result = infer(open_source(pack), audio, models, Path(output) / "frames", frames,
+    result = infer(open_source(pack), audio, reference_models(files, threads), Path(output) / "frames", frames,
                    progress=progress)
     bare = bare_generator(models_dir, threads=threads, frames=min(30, frames))
     where = "all cores" if threads == 0 else f"{threads} threads"
@@ -90,7 +90,7 @@ def add_parsers(sub) -> None:
     """The `demo` subcommand."""
     p = command(sub, "demo", _cmd_demo)
     p.add_argument("--frames", type=int, default=250, metavar="N", help="frames to generate (default 250)")
-    p.add_argument("--threads", type=int, default=0, metavar="T", help="ONNX Runtime threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=0, metavar="T", help="cores for ONNX Runtime (default 0: all)")
     p.add_argument("--output", type=Path, default=Path("parity-out/demo"), metavar="DIR",
                    help="output folder (default parity-out/demo)")
     p.add_argument("--size", choices=("full", "tiny"), default="full", help="synthetic model size (default full)")

@@ -30,7 +30,7 @@ from reference.atomic import building, swap_paths
 from reference.conventions import Conventions
 from reference.data import Dataset, Pack, TemplateSource
 from reference.errors import InputError
-from reference.models import ModelFiles, Models
+from reference.models import ModelFiles, Models, reference_models
 from reference.output import encode_frame, frame_path
 from reference.pipeline import AudioFeatures, ReferencePipeline, audio_features
 from reference.provenance import cpu_fingerprint, library_versions, sha256
@@ -236,7 +236,7 @@ def rerun_golden(golden: str | Path, models: ModelFiles | None = None, threads: 
     recorded = read_golden(golden, manifest["frames"])
     rerun = GoldenRerun(manifest)
     conv = Conventions.parse("" if manifest["conventions"] == "canonical" else manifest["conventions"])
-    engine = Models(inputs.models, threads=threads)
+    engine = reference_models(inputs.models, threads)
     feats = audio_features(inputs.audio, engine, conv, manifest["frames"])
     for name, arr in _feature_arrays(feats).items():
         rerun.stages[name] = (recorded["stages"][name], arr)

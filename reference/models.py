@@ -6,6 +6,7 @@ another engine (`check_model`).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,16 +146,24 @@ class Models:
     """The audio encoder and generator as ONNX Runtime sessions, with their I/O checked.
 
     `providers` is ONNX Runtime's list (names or (name, options) pairs); `options` replaces the
-    default CPU session options built from `threads`.
+    default CPU session options built from `threads`. `workers` > 1 loads the generator that many
+    times, each session on one thread (spinning off), for frames made in parallel
+    (`generate(..., worker=i)`); the options then apply to the encoder alone.
     """
 
     def __init__(self, files: ModelFiles, threads: int = 0, providers: list | None = None,
-                 options: ort.SessionOptions | None = None) -> None:
+                 options: ort.SessionOptions | None = None, workers: int = 1) -> None:
+        if workers < 1:
+            raise ValueError(f"Models: workers must be at least 1, got {workers}")
         self.files = files
+        self.workers = workers
         providers = providers or ["CPUExecutionProvider"]
         opts = options or session_options(threads)
         self.encoder = load_session(files.encoder, ENCODER_IO, opts, providers)
-        self.generator = load_session(files.generator, GENERATOR_IO, opts, providers)
+        generator_opts = opts if workers == 1 else session_options(1)
+        self.generators = tuple(load_session(files.generator, GENERATOR_IO, generator_opts, providers)
+                                for _ in range(workers))
+        self.generator = self.generators[0]
         batch = self.encoder.get_inputs()[0].shape[0]
         self.encoder_batch = 64 if not isinstance(batch, int) else batch
 
@@ -164,10 +173,26 @@ class Models:
         parts = [self.encoder.run(["emb"], {"mel": windows[i:i + step]})[0] for i in range(0, len(windows), step)]
         return check_finite(np.concatenate(parts).astype(np.float32, copy=False), self.files.encoder, "emb")
 
-    def generate(self, image: np.ndarray, audio: np.ndarray) -> np.ndarray:
-        """Generator output (1, 3, 320, 320) for input (1, 6, 320, 320) and audio (1, 32, 16, 16)."""
-        return check_finite(self.generator.run(["output"], {"input": image, "audio": audio})[0],
+    def generate(self, image: np.ndarray, audio: np.ndarray, worker: int = 0) -> np.ndarray:
+        """Generator output (1, 3, 320, 320) for input (1, 6, 320, 320) and audio (1, 32, 16, 16), on the
+        generator session of `worker` (one caller at a time per worker)."""
+        return check_finite(self.generators[worker].run(["output"], {"input": image, "audio": audio})[0],
                             self.files.generator, "output")
+
+
+def frame_workers(threads: int) -> int:
+    """The generator sessions of the reference on `threads` cores: one per core, all of them
+    (`os.cpu_count()`) for 0."""
+    if threads < 0:
+        raise ValueError(f"threads must be 0 (all cores) or more, got {threads}")
+    return threads or os.cpu_count() or 1
+
+
+def reference_models(files: ModelFiles, threads: int = 0) -> Models:
+    """The reference's engine on `threads` cores (0: all): the encoder on that many intra-op threads
+    (0: ONNX Runtime's choice), the generator as one single-threaded session per core, which
+    `ReferencePipeline` runs on consecutive frames in parallel. On one core, one session of one thread."""
+    return Models(files, threads=threads, workers=frame_workers(threads))
 
 
 def check_finite(values: np.ndarray, model: Path, output: str) -> np.ndarray:

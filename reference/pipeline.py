@@ -1,9 +1,10 @@
 """The reference pipeline: audio features once, then one composited frame per padded feature row.
 
 Every stage is timed (seconds, summed over frames): audio_load, mel, encoder on `AudioFeatures`,
-frame_decode, preprocess, generator, postprocess on `ReferencePipeline.seconds`. `frames()` keeps
-the generator alone on the calling thread: a helper thread decodes the next templates and builds
-their inputs ahead of it and composites behind it (OpenCV, numpy and ONNX Runtime release the GIL).
+frame_decode, preprocess, generator, postprocess on `ReferencePipeline.seconds`. `frames()` runs the
+generator on one thread per generator session of the models (`Models.workers`, consecutive frames in
+parallel): low-priority helper threads decode the next templates and build their inputs ahead of
+them and composite behind them (OpenCV, numpy and ONNX Runtime release the GIL).
 """
 from __future__ import annotations
 
@@ -130,9 +131,17 @@ class ReferencePipeline:
         self.models = with_precision(models, conv.precision)
         self.conv = conv
         self.prefetch = prefetch
+        self.workers = getattr(self.models, "workers", 1)  # engines other than `Models`: one frame at a time
         self.seconds = dict.fromkeys(FRAME_STAGES, 0.0)
+        self._seconds_lock = threading.Lock()
         self.fixed_audio = (features.read_features_file(source.root / features.FEATURES_FILE)
                             if conv.audio_source == "aud_ave" else None)
+
+    def _timed(self, stage: str, start: float) -> None:
+        """Add the time since `start` to `stage` (threads add at once)."""
+        elapsed = time.perf_counter() - start
+        with self._seconds_lock:
+            self.seconds[stage] += elapsed
 
     def template(self, i: int) -> int:
         """Dataset index of the template frame used by output frame `i`."""
@@ -157,7 +166,7 @@ class ReferencePipeline:
         if self.conv.resize_kernel != "cv2_cubic" and (crop_source or self.source.default_crop_source) == "computed":
             crop = image.crop_face(tpl.full, tpl.rect, self.conv.resize_kernel)
             tpl = replace(tpl, crop_328=crop, roi_320=image.roi_of(crop))
-        self.seconds["frame_decode"] += time.perf_counter() - start
+        self._timed("frame_decode", start)
         return tpl
 
     def generator_inputs(self, i: int, feats: AudioFeatures, tpl: TemplateFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -176,21 +185,24 @@ class ReferencePipeline:
         tpl = self.load_template(i)
         start = time.perf_counter()
         image_in, audio_in = self.generator_inputs(i, feats, tpl)
-        self.seconds["preprocess"] += time.perf_counter() - start
+        self._timed("preprocess", start)
         return Prepared(i, tpl, image_in, audio_in)
 
-    def generate(self, prepared: Prepared) -> np.ndarray:
-        """The generator's output for a prepared frame (timed as generator)."""
+    def generate(self, prepared: Prepared, worker: int = 0) -> np.ndarray:
+        """The generator's output for a prepared frame on generator session `worker` (timed as generator)."""
         start = time.perf_counter()
-        output = self.models.generate(prepared.image, prepared.audio)
-        self.seconds["generator"] += time.perf_counter() - start
+        if self.workers == 1:
+            output = self.models.generate(prepared.image, prepared.audio)
+        else:
+            output = self.models.generate(prepared.image, prepared.audio, worker)
+        self._timed("generator", start)
         return output
 
     def finish(self, prepared: Prepared, output: np.ndarray) -> FrameResult:
         """Composite the generator `output` of a prepared frame (timed as postprocess)."""
         start = time.perf_counter()
         patch, frame = self.composite(prepared.template, output)
-        self.seconds["postprocess"] += time.perf_counter() - start
+        self._timed("postprocess", start)
         tpl = prepared.template
         return FrameResult(prepared.index, tpl.t, tpl.rect, prepared.audio, output, patch, frame)
 
@@ -211,24 +223,36 @@ class ReferencePipeline:
         return self.finish(prepared, self.generate(prepared))
 
     def frames(self, feats: AudioFeatures, n: int) -> Iterator[FrameResult]:
-        """Frames 0..n-1 in order. The calling thread runs only the generator: one helper thread
-        prepares frames (template decode, generator inputs) `prefetch` ahead of it and composites
-        frame i while it makes frame i + 1, so frame i is yielded after frame i + 1's generator call.
-        Each composite is queued before the next prepare, so it never waits behind the look-ahead."""
-        with ThreadPoolExecutor(1, thread_name_prefix="frame-helper", initializer=background_priority) as helper:
-            ahead: deque[Future] = deque(helper.submit(self.prepare, i, feats) for i in range(min(self.prefetch, n)))
+        """Frames 0..n-1 in order. K = `workers` generator threads (normal priority) make K consecutive
+        frames at once, frame i on session i mod K; ceil(K / 2) helper threads (low priority) prepare
+        frames (template decode, generator inputs) `prefetch` + K - 1 ahead of the oldest frame being
+        made and composite each frame once it is made, so frame i is yielded after frame i + K's
+        generator call has started. Each composite is queued before the next prepare, so it never
+        waits behind the look-ahead; the calling thread only hands the work out and yields."""
+        k = self.workers
+        ahead_n = self.prefetch + k - 1
+
+        def make(i: int, prepared: Future) -> tuple[Prepared, np.ndarray]:
+            frame = prepared.result()
+            return frame, self.generate(frame, i % k)
+
+        with ThreadPoolExecutor(-(-k // 2), thread_name_prefix="frame-helper", initializer=background_priority) as helper, \
+                ThreadPoolExecutor(k, thread_name_prefix="generator") as generators:
+            ahead: deque[Future] = deque(helper.submit(self.prepare, i, feats) for i in range(min(ahead_n, n)))
+            making: deque[Future] = deque(generators.submit(make, i, ahead.popleft()) for i in range(min(k, n)))
             behind: deque[Future] = deque()
             try:
                 for i in range(n):
-                    prepared = ahead.popleft().result()
-                    output = self.generate(prepared)
+                    prepared, output = making.popleft().result()
                     behind.append(helper.submit(self.finish, prepared, output))
-                    if i + self.prefetch < n:
-                        ahead.append(helper.submit(self.prepare, i + self.prefetch, feats))
-                    if len(behind) > 1:  # composited during this generator call
+                    if i + k < n:  # frame i's session is free: it takes frame i + k
+                        making.append(generators.submit(make, i + k, ahead.popleft()))
+                    if i + ahead_n < n:
+                        ahead.append(helper.submit(self.prepare, i + ahead_n, feats))
+                    if len(behind) > 1:  # composited while later frames were made
                         yield behind.popleft().result()
                 while behind:
                     yield behind.popleft().result()
             finally:  # stopped early (an error, close(), Ctrl-C): what has not started never runs
-                for future in (*ahead, *behind):
+                for future in (*ahead, *making, *behind):
                     future.cancel()

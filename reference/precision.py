@@ -63,25 +63,25 @@ class Bf16Models:
 
     def __init__(self, models: Models) -> None:
         self.inner = models
-        self.files = models.files
+        self.files, self.workers = models.files, models.workers
         self.encoder, self.generator = models.encoder, models.generator
 
     def encode(self, windows: np.ndarray) -> np.ndarray:
         """Embeddings of bf16-rounded windows, rounded to bf16."""
         return round_bf16(self.inner.encode(round_bf16(windows)))
 
-    def generate(self, image: np.ndarray, audio: np.ndarray) -> np.ndarray:
-        """Generator output of bf16-rounded inputs, rounded to bf16."""
-        return round_bf16(self.inner.generate(round_bf16(image), round_bf16(audio)))
+    def generate(self, image: np.ndarray, audio: np.ndarray, worker: int = 0) -> np.ndarray:
+        """Generator output of bf16-rounded inputs (on `worker`'s session), rounded to bf16."""
+        return round_bf16(self.inner.generate(round_bf16(image), round_bf16(audio), worker))
 
 
 def _build(models: Models, precision: str):
     if precision == "bf16":
         return Bf16Models(models)
-    if precision == "fp16":
-        session = models.generator
+    if precision == "fp16":  # the same sessions: the encoder's options, as many generator workers
+        session = models.encoder
         return Models(fp16_files(models.files), providers=session.get_providers(),
-                      options=session.get_session_options())
+                      options=session.get_session_options(), workers=models.workers)
     raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
 
 

@@ -18,7 +18,7 @@ from reference.data import Dataset, Pack, template_index
 from reference.errors import InputError
 from reference.features import audio_window, pad_features
 from reference.infer import infer
-from reference.models import ModelFiles, Models
+from reference.models import ModelFiles, Models, reference_models
 from reference.output import PNG_LEVEL, encode_frame, frame_path, write_frame
 from reference.pipeline import ReferencePipeline, audio_features
 
@@ -97,15 +97,19 @@ def test_written_frames_decode_to_the_exact_composited_frames(models, synthetic_
     assert infer_options.get_default("png_level") == PNG_LEVEL
 
 
-def test_frames_prepare_ahead_and_composite_behind_the_generator(models, synthetic_pack, feats):
-    """While the calling thread runs the generator for frame i, the helper thread has prepared frame
-    i + 1 and composites frame i - 1: a generator call that waits for both would hang (and fail here)
-    in a pipeline that did them in turn; and the frames are those of frame(), one by one."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_frames_prepare_ahead_and_composite_behind_the_generator(tiny_models_dir, synthetic_pack, feats, workers):
+    """While a generator thread makes frame i (on session i mod K, K = workers), the helper thread has
+    prepared frame i + K, composites frame i - 1 and, with K > 1, frame i + K - 1 is being made on
+    another session: a generator call that waits for these would hang (and fail here) in a pipeline
+    that did them in turn; and the frames are those of frame(), one by one, in order."""
+    models = Models(ModelFiles.from_dir(tiny_models_dir), threads=1, workers=workers)
     pipeline = ReferencePipeline(Pack(synthetic_pack), models)
     n = 6
-    done: dict[tuple[str, int], threading.Event] = {(k, i): threading.Event() for k in ("prepared", "finished")
+    done: dict[tuple[str, int], threading.Event] = {(k, i): threading.Event() for k in ("prepared", "finished", "made")
                                                    for i in range(n)}
     helpers: set[int] = set()
+    generators: dict[int, int] = {}  # frame -> thread
     prepare, finish, generate = pipeline.prepare, pipeline.finish, pipeline.generate
 
     def prepare_ahead(i, feats):
@@ -120,16 +124,21 @@ def test_frames_prepare_ahead_and_composite_behind_the_generator(models, synthet
         done["finished", prepared.index].set()
         return result
 
-    def generate_waiting(prepared):
+    def generate_waiting(prepared, worker):
         i = prepared.index
-        assert threading.current_thread() is threading.main_thread()
-        assert i + 1 == n or done["prepared", i + 1].wait(10), f"frame {i + 1} not prepared during frame {i}"
+        assert worker == i % workers
+        generators[i] = threading.get_ident()
+        done["made", i].set()
+        assert i + workers >= n or done["prepared", i + workers].wait(10), f"frame {i + workers} not prepared during frame {i}"
         assert i == 0 or done["finished", i - 1].wait(10), f"frame {i - 1} not composited during frame {i}"
-        return generate(prepared)
+        later = i + workers - 1
+        assert later >= n or done["made", later].wait(10), f"frame {later} not made alongside frame {i}"
+        return generate(prepared, worker)
 
     pipeline.prepare, pipeline.finish, pipeline.generate = prepare_ahead, finish_behind, generate_waiting
     results = list(pipeline.frames(feats, n))
     assert len(helpers) == 1 and threading.get_ident() not in helpers
+    assert len(set(generators.values())) == workers and not set(generators.values()) & (helpers | {threading.get_ident()})
     sequential = ReferencePipeline(Pack(synthetic_pack), models)
     for i, result in enumerate(results):
         assert result.index == i and np.array_equal(result.frame, sequential.frame(i, feats).frame)
@@ -221,6 +230,25 @@ def test_stage_dump_holds_every_stage_consistently(models, synthetic_pack, feats
     for k in range(3):
         assert np.array_equal(image.quantize(stages["generator_outputs"][k]), stages["patches"][k])
     assert index["frame_templates"] == [1, 2, 3, 4, 5, 6]
+
+
+def test_frames_in_parallel_are_byte_identical_to_one_session(tiny_models_dir, synthetic_pack, tmp_path):
+    """K = 2 generator sessions on alternating frames write the same frame files and stage dumps, byte
+    for byte, as the single session of --threads 1 (every frame's generator output dumped)."""
+    files = ModelFiles.from_dir(tiny_models_dir)
+    written = {}
+    for threads in (1, 2):
+        models = reference_models(files, threads)
+        assert models.workers == threads
+        out = tmp_path / f"k{threads}"
+        infer(Pack(synthetic_pack), synthetic_pack / "audio.wav", models, out / "frames", frames=9,
+              dump_stages=out / "stages", dump_frames=9, progress=False)
+        written[threads] = {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert len([name for name in written[1] if name.startswith("frames/")]) == 9
+    assert {"stages/generator_outputs.npy", "stages/patches.npy", "stages/index.json"} <= set(written[1])
+    assert written[1].keys() == written[2].keys()
+    for name, data in written[1].items():
+        assert written[2][name] == data, f"{name} differs between 1 and 2 generator sessions"
 
 
 def test_dataset_and_pack_agree_on_rects(synthetic_pack):

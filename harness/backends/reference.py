@@ -7,7 +7,7 @@ from harness.backends.base import RunInputs
 from harness.backends.inprocess import PipelineBackend
 from harness.backends.options import check_options
 from reference.conventions import Conventions
-from reference.models import ModelFiles, Models
+from reference.models import ModelFiles, Models, reference_models
 
 _NAME = re.compile(r"^[^\[\]]*(?:\[(?P<knobs>[^\[\]]*)\])?$")
 
@@ -21,7 +21,8 @@ def conventions_of(name: str, options: dict) -> Conventions:
 
 
 class ReferenceBackend(PipelineBackend):
-    """The reference pipeline on ONNX Runtime CPU. Options: `conventions` (text), `threads` (int)."""
+    """The reference pipeline on ONNX Runtime CPU. Options: `conventions` (text), `threads` (int: cores,
+    default 0 = all; one single-threaded generator session per core, frames in parallel)."""
 
     kind = "reference"
 
@@ -35,7 +36,7 @@ class ReferenceBackend(PipelineBackend):
         return self._conventions
 
     def open_models(self, inputs: RunInputs) -> Models:
-        return Models(ModelFiles.from_dir(inputs.models), threads=int(self.options.get("threads", 0)))
+        return reference_models(ModelFiles.from_dir(inputs.models), int(self.options.get("threads", 0)))
 
     def describe(self, models: Models) -> dict:
         return {"engine": "onnxruntime", "providers": models.generator.get_providers()}

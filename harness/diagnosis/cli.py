@@ -31,7 +31,7 @@ def cmd_explain_layers(args: argparse.Namespace) -> int:
     differs by more than the tolerance, with the five largest differences.
     """
     from harness.diagnosis.layers import first_divergent_layer, frame_inputs
-    models = models_of(args)
+    models = models_of(args, frames_in_parallel=False)  # one frame's inputs: one session
     inputs = frame_inputs(source_of(args), args.audio, models, args.frame - 1, conventions_of(args.conventions))
     options = {"INFERENCE_PRECISION_HINT": args.precision} if args.precision else None
     result = first_divergent_layer(models.files.generator, inputs, args.candidate, args.tolerance, options)

@@ -63,7 +63,8 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=None, metavar="N",
                    help="first N frames (default: all, one per padded audio feature row)")
     p.add_argument("--threads", type=int, default=0, metavar="T",
-                   help="ONNX Runtime intra-op threads (default 0: all cores)")
+                   help="cores for ONNX Runtime (default 0: all); infer and golden run one single-threaded "
+                        "generator session per core, consecutive frames in parallel")
     p.add_argument("--conventions", default="", metavar="KNOB=VALUE,...",
                    help="run a convention variant instead of the canonical pipeline, e.g. "
                         "'audio_window=tile,template_order=linear' (see docs/conventions.md)")
@@ -99,10 +100,13 @@ def source_of(args: argparse.Namespace):
     return Dataset(args.dataset)
 
 
-def models_of(args: argparse.Namespace):
-    """The models of ``--models`` on ``--threads`` threads."""
-    from reference.models import ModelFiles, Models
-    return Models(ModelFiles.from_dir(args.models), threads=args.threads)
+def models_of(args: argparse.Namespace, frames_in_parallel: bool = True):
+    """The models of ``--models`` on ``--threads`` cores: with `frames_in_parallel` the reference's engine
+    (one single-threaded generator session per core, `reference_models`), else one session on that many
+    intra-op threads."""
+    from reference.models import ModelFiles, Models, reference_models
+    files = ModelFiles.from_dir(args.models)
+    return reference_models(files, args.threads) if frames_in_parallel else Models(files, threads=args.threads)
 
 
 def conventions_of(text: str):
