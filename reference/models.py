@@ -147,20 +147,21 @@ class Models:
 
     `providers` is ONNX Runtime's list (names or (name, options) pairs); `options` replaces the
     default CPU session options built from `threads`. `workers` > 1 loads the generator that many
-    times, each session on one thread (spinning off), for frames made in parallel
-    (`generate(..., worker=i)`); the options then apply to the encoder alone.
+    times, each session on `worker_threads` intra-op threads (spinning off), for frames made in
+    parallel (`generate(..., worker=i)`); the options then apply to the encoder alone.
     """
 
     def __init__(self, files: ModelFiles, threads: int = 0, providers: list | None = None,
-                 options: ort.SessionOptions | None = None, workers: int = 1) -> None:
+                 options: ort.SessionOptions | None = None, workers: int = 1,
+                 worker_threads: int = 1) -> None:
         if workers < 1:
             raise ValueError(f"Models: workers must be at least 1, got {workers}")
         self.files = files
-        self.workers = workers
+        self.workers, self.worker_threads = workers, worker_threads
         providers = providers or ["CPUExecutionProvider"]
         opts = options or session_options(threads)
         self.encoder = load_session(files.encoder, ENCODER_IO, opts, providers)
-        generator_opts = opts if workers == 1 else session_options(1)
+        generator_opts = opts if workers == 1 else session_options(worker_threads)
         self.generators = tuple(load_session(files.generator, GENERATOR_IO, generator_opts, providers)
                                 for _ in range(workers))
         self.generator = self.generators[0]
@@ -180,19 +181,32 @@ class Models:
                             self.files.generator, "output")
 
 
-def frame_workers(threads: int) -> int:
-    """The generator sessions of the reference on `threads` cores: one per core, all of them
-    (`os.cpu_count()`) for 0."""
+MAX_FRAME_WORKERS = 8  # generator sessions at most: each holds ~420 MB of buffers (docs/pipeline.md)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def frame_workers(threads: int) -> tuple[int, int]:
+    """(sessions, intra-op threads each) of the reference's generator on `threads` cores (0: all,
+    `available_cores`): one single-threaded session per core, at most MAX_FRAME_WORKERS sessions,
+    which then share the cores out between them (16 cores: 8 sessions x 2 threads)."""
     if threads < 0:
         raise ValueError(f"threads must be 0 (all cores) or more, got {threads}")
-    return threads or os.cpu_count() or 1
+    cores = threads or available_cores()
+    workers = min(cores, MAX_FRAME_WORKERS)
+    return workers, cores // workers
 
 
 def reference_models(files: ModelFiles, threads: int = 0) -> Models:
     """The reference's engine on `threads` cores (0: all): the encoder on that many intra-op threads
-    (0: ONNX Runtime's choice), the generator as one single-threaded session per core, which
-    `ReferencePipeline` runs on consecutive frames in parallel. On one core, one session of one thread."""
-    return Models(files, threads=threads, workers=frame_workers(threads))
+    (0: ONNX Runtime's choice), the generator as one single-threaded session per core (`frame_workers`),
+    which `ReferencePipeline` runs on consecutive frames in parallel. On one core, one session of one
+    thread."""
+    workers, worker_threads = frame_workers(threads)
+    return Models(files, threads=threads, workers=workers, worker_threads=worker_threads)
 
 
 def check_finite(values: np.ndarray, model: Path, output: str) -> np.ndarray:

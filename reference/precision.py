@@ -81,7 +81,8 @@ def _build(models: Models, precision: str):
     if precision == "fp16":  # the same sessions: the encoder's options, as many generator workers
         session = models.encoder
         return Models(fp16_files(models.files), providers=session.get_providers(),
-                      options=session.get_session_options(), workers=models.workers)
+                      options=session.get_session_options(), workers=models.workers,
+                      worker_threads=models.worker_threads)
     raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
 
 

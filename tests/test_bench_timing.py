@@ -92,11 +92,17 @@ def test_bare_generator_measures_every_way_and_divides_by_the_fastest(monkeypatc
 
 
 def test_threads_0_spends_every_core(monkeypatch):
-    monkeypatch.setattr(baseline.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(baseline, "available_cores", lambda: 3)
     assert baseline.ways_for(0) == [("1 session x 3 threads, spinning", 1, 3, True),
                                     ("1 session x 3 threads, not spinning", 1, 3, False),
                                     ("3 sessions x 1 thread", 3, 1, False)]
     assert baseline.block_frames(3, 4) == 6 and baseline.block_frames(1, 4) == 4
+
+
+def test_past_eight_cores_the_sessions_share_them_out_as_the_reference_does():
+    assert baseline.ways_for(16)[2] == ("8 sessions x 2 threads", 8, 2, False)
+    assert baseline.ways_for(20)[2] == ("8 sessions x 2 threads", 8, 2, False)
+    assert baseline.ways_for(8)[2] == ("8 sessions x 1 thread", 8, 1, False)
 
 
 def test_the_fastest_way_is_the_baseline_with_a_monkeypatched_clock(monkeypatch):

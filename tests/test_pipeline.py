@@ -232,6 +232,16 @@ def test_stage_dump_holds_every_stage_consistently(models, synthetic_pack, feats
     assert index["frame_templates"] == [1, 2, 3, 4, 5, 6]
 
 
+def test_the_reference_spends_its_cores_on_at_most_eight_generator_sessions(monkeypatch):
+    from reference import models as models_module
+    assert [models_module.frame_workers(t) for t in (1, 2, 3, 8, 9, 16, 32)] == [
+        (1, 1), (2, 1), (3, 1), (8, 1), (8, 1), (8, 2), (8, 4)]
+    monkeypatch.setattr(models_module, "available_cores", lambda: 5)
+    assert models_module.frame_workers(0) == (5, 1)
+    with pytest.raises(ValueError, match="threads must be 0"):
+        models_module.frame_workers(-1)
+
+
 def test_frames_in_parallel_are_byte_identical_to_one_session(tiny_models_dir, synthetic_pack, tmp_path):
     """K = 2 generator sessions on alternating frames write the same frame files and stage dumps, byte
     for byte, as the single session of --threads 1 (every frame's generator output dumped)."""

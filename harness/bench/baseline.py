@@ -3,12 +3,13 @@ the generator alone on the given cores, whichever way of spending them that take
 
 Nothing of the pipeline (audio windows, template decoding, masking, pasting) runs, so a backend's FPS
 divided by the bare generator's says how much of the machine the pipeline around the model costs.
-For T threads (0: all cores, ``os.cpu_count()``) the ways (`ways_for`) are:
+For T threads (0: all the cores the process may use) the ways (`ways_for`) are:
 
 * one ONNX Runtime session with T intra-op threads, spin-waiting on;
 * the same with spin-waiting off (the reference's options, `reference.models.session_options`);
 * T single-threaded sessions on alternating frames, run from T Python threads (ONNX Runtime releases
-  the GIL in ``run``); FPS is the frames over the wall time.
+  the GIL in ``run``), as the reference runs them (past eight cores, eight sessions sharing the
+  cores out); FPS is the frames over the wall time.
 
 At T = 1 the three are one: one session with one thread. `BareWays` measures the ways in rounds, a
 block of frames of each in turn (the order rotating every round), so that a drift of the machine's
@@ -17,7 +18,6 @@ its error.
 """
 from __future__ import annotations
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,7 +26,8 @@ import numpy as np
 
 from harness.text.tables import fmt_number
 from harness.verdicts.timing import latency_stats
-from reference.models import GENERATOR_IO, ModelFiles, Models, load_session, session_options
+from reference.models import (GENERATOR_IO, ModelFiles, Models, available_cores, frame_workers, load_session,
+                              session_options)
 
 BLOCK = 6  # frames of each way per round (rounded up to a multiple of the sessions of the widest way)
 
@@ -58,19 +59,21 @@ def generator_session(path: Path, threads: int, spinning: bool):
 
 
 def cores_for(threads: int) -> int:
-    """The cores a thread count spends: `threads`, or all of them (``os.cpu_count()``) for 0."""
-    return int(threads) if threads else (os.cpu_count() or 1)
+    """The cores a thread count spends: `threads`, or all this process may use for 0."""
+    return int(threads) if threads else available_cores()
 
 
 def ways_for(threads: int) -> list[tuple[str, int, int, bool]]:
     """The ways of spending `threads` cores (0: all) on the generator: (name, sessions, threads per
-    session, spinning) each."""
+    session, spinning) each. The sessions on alternating frames are the reference's own
+    (`reference.models.frame_workers`: one single-threaded session per core, at most eight)."""
     t = cores_for(threads)
     if t == 1:
         return [("1 session x 1 thread", 1, 1, False)]
+    sessions, each = frame_workers(t)
     return [(f"1 session x {t} threads, spinning", 1, t, True),
             (f"1 session x {t} threads, not spinning", 1, t, False),
-            (f"{t} sessions x 1 thread", t, 1, False)]
+            (f"{sessions} sessions x {each} thread{'s' if each > 1 else ''}", sessions, each, False)]
 
 
 class Way:
@@ -154,6 +157,7 @@ class BareWays:
         image, audio = bare_generator_inputs(seed)
         self.feeds = {"input": image, "audio": audio}
         self.ways = [Way(*way) for way in ways_for(threads)]
+        self.width = max(way.count for way in self.ways)  # the most sessions of a way
         for way in self.ways:
             way.build(path)
         self.rounds = 0
@@ -204,9 +208,9 @@ class BareWays:
             way.close()
 
 
-def block_frames(cores: int, block: int = BLOCK) -> int:
-    """`block` rounded up to a multiple of `cores`, so that every session of the widest way is busy."""
-    return -(-max(1, block) // cores) * cores
+def block_frames(sessions: int, block: int = BLOCK) -> int:
+    """`block` rounded up to a multiple of `sessions`, so that every session of the widest way is busy."""
+    return -(-max(1, block) // sessions) * sessions
 
 
 def bare_generator(models_dir: str | Path, threads: int = 0, frames: int = 30, warmup: int = 3,
@@ -222,7 +226,7 @@ def bare_generator(models_dir: str | Path, threads: int = 0, frames: int = 30, w
     ways = BareWays(models_dir, threads, seed)
     try:
         ways.warm(max(0, warmup))
-        size = block_frames(ways.cores, block)
+        size = block_frames(ways.width, block)
         for start in range(0, frames, size):
             ways.block(min(size, frames - start))
         return {**ways.report(), "warmup": max(0, warmup), "block": size}

@@ -42,7 +42,7 @@ def measure_inprocess(backend: Backend, inputs: RunInputs, warmup: int, frames: 
 
     With `bare` (every way of running the generator alone on the same threads), after every
     BARE_BLOCK (at most `frames`) measured frames a round of bare-generator blocks runs (that many
-    calls of each way, rounded up to a multiple of its cores: `block_frames`), so a machine whose
+    calls of each way, rounded up to a multiple of its sessions: `block_frames`), so a machine whose
     speed drifts slows both alike; the bare rounds are excluded from the backend's time and CPU.
     """
     total = warmup + frames
@@ -72,7 +72,7 @@ def measure_inprocess(backend: Backend, inputs: RunInputs, warmup: int, frames: 
             bar.update()
             if bare is not None and k >= warmup and (k - warmup) % block == block - 1:
                 c_before = os.times()
-                bare.block(block_frames(bare.cores, block))
+                bare.block(block_frames(bare.width, block))
                 t_prev = time.perf_counter()
                 paused_s += t_prev - now
                 paused_cpu += cpu_seconds(c_before, os.times())

@@ -64,7 +64,7 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
                    help="first N frames (default: all, one per padded audio feature row)")
     p.add_argument("--threads", type=int, default=0, metavar="T",
                    help="cores for ONNX Runtime (default 0: all); infer and golden run one single-threaded "
-                        "generator session per core, consecutive frames in parallel")
+                        "generator session per core (at most 8), consecutive frames in parallel")
     p.add_argument("--conventions", default="", metavar="KNOB=VALUE,...",
                    help="run a convention variant instead of the canonical pipeline, e.g. "
                         "'audio_window=tile,template_order=linear' (see docs/conventions.md)")

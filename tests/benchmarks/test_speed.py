@@ -116,7 +116,7 @@ class BareBlocks:
     def __init__(self, models_dir: Path, block: int) -> None:
         self.ways = BareWays(models_dir, threads=THREADS)
         self.ways.warm(1)
-        self.block = block_frames(self.ways.cores, block)
+        self.block = block_frames(self.ways.width, block)
 
     def run(self) -> None:
         self.ways.block(self.block)
