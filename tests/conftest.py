@@ -16,8 +16,12 @@ pytest_plugins = ["pytester"]
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory) -> Path:
-    """Tests never write into the user's ~/.cache: built fixtures go to a session folder."""
-    path = tmp_path_factory.mktemp("cache")
+    """Tests never write into the user's ~/.cache: built fixtures go to a session folder, one for all
+    the workers of a pytest-xdist run (every cache entry is built aside and renamed into place, so
+    workers that build the same entry at once keep one)."""
+    base = tmp_path_factory.getbasetemp()
+    path = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "cache"
+    path.mkdir(exist_ok=True)
     os.environ["SYNCTALK_PARITY_CACHE"] = str(path)
     return path
 
