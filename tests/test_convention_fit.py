@@ -204,3 +204,11 @@ def test_renderer_caches_stay_bounded(pack, models, monkeypatch):
 def test_spread_picks_evenly():
     assert spread(list(range(40)), 2) == [0, 39] and spread([4, 5], 8) == [4, 5]
     assert spread(list(range(12)), 3) == [0, 6, 11] and spread(list(range(9)), 1) == [4]
+
+
+def test_the_codec_fits_sample_is_the_middle_of_the_strip_on_the_block_grid():
+    from harness.diagnosis.fit import MCU, strip_window
+    rows, cols = strip_window((slice(0, 720), slice(752, 1280)))
+    assert (rows, cols) == (slice(224, 480), slice(752, 1264))
+    assert rows.start % MCU == 0 and cols.start % MCU == 0 and rows.stop - rows.start == 256
+    assert strip_window((slice(0, 100), slice(16, 300))) == (slice(0, 100), slice(16, 300))  # small: whole

@@ -16,7 +16,7 @@ from harness.runs.parity import run_parity
 
 pytestmark = pytest.mark.go_ports
 
-FRAMES = 12
+FRAMES = 8
 
 
 def toml_text(raw: dict) -> str:

@@ -26,6 +26,7 @@ MARGIN = 2 * MCU
 QUALITIES = range(50, 101)
 OFFSETS = range(-3, 4)
 DIP = 0.8  # a requantisation error this far below the template's marks the candidate's JPEG quality
+STRIP_ROWS, STRIP_COLS = 256, 512  # the largest background sample the codec fit round-trips
 AUDIO_MATCH = 1e-3  # max abs over the dumped windows under which a windowing is a match
 
 
@@ -59,6 +60,18 @@ def background_strip(shape: tuple[int, ...], rects: list[tuple[int, int, int, in
               (left * height, (slice(0, height), slice(0, left))),
               ((width - right_start) * height, (slice(0, height), slice(right_start, width)))]
     return max(strips, key=lambda s: s[0])[1]
+
+
+def strip_window(strip: tuple[slice, slice], rows: int = STRIP_ROWS, cols: int = STRIP_COLS) -> tuple[slice, slice]:
+    """At most `rows` x `cols` of a `background_strip`, from its middle, on the JPEG block grid: the
+    codec fit's sample (a 1280x720 frame's strip of 720 x 528 costs 2.9 times as many round trips)."""
+    def middle(part: slice, most: int) -> slice:
+        length = part.stop - part.start
+        if length <= most:
+            return part
+        start = part.start + (length - most) // 2 // MCU * MCU
+        return slice(start, start + most)
+    return middle(strip[0], rows), middle(strip[1], cols)
 
 
 def _requantisation_error(img: np.ndarray, output: str) -> float:
@@ -109,7 +122,7 @@ def fit_background(source, candidate: dict[int, np.ndarray]) -> dict:
                for o in orders}
     order = min(orders, key=lambda o: pairing[o])
     first = indices[0]
-    strips = [background_strip(candidate[i].shape, rects[i]) for i in indices[:2]]
+    strips = [strip_window(background_strip(candidate[i].shape, rects[i])) for i in indices[:2]]
     codec = fit_codec([(candidate[i][s], full[templates[(order, i)]][s]) for i, s in zip(indices, strips)])
     output = codec["output"]
     if output != "lossless":
