@@ -195,10 +195,18 @@ def failure_message(record: dict) -> str:
     return "\n".join(lines)
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """With pytest-xdist (`-n N`) and a parity config, the controller sends each backend's tests to one
     worker (a backend's audio-dependence check needs all its audios) and merges the workers' records
-    into one results.json at the end."""
+    into one results.json at the end. Without `--benchmark` pytest-benchmark is off (its tests are
+    deselected), so a parallel run does not warn that it disabled them; with it, a parallel run is
+    refused (timings of tests that share the cores with other workers mean nothing)."""
+    if config.getoption("--benchmark"):
+        if getattr(config.option, "numprocesses", None):
+            raise pytest.UsageError("--benchmark measures speed: run it alone, without pytest-xdist (-n 0)")
+    elif hasattr(config.option, "benchmark_disable"):
+        config.option.benchmark_disable = True
     if config.getoption("--parity-gate") and not config.getoption("--parity-config"):
         raise pytest.UsageError("--parity-gate gates the results.json of a --parity-config run: give --parity-config")
     if not config.getoption("--parity-config") or not getattr(config.option, "numprocesses", None) \

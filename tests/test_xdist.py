@@ -63,3 +63,15 @@ def test_a_distribution_that_splits_a_backends_audios_is_refused(pytester, synth
                                   python=sys.executable, port=FAKE_PORTS / "copy_port.py"))
     result = pytester.runpytest_subprocess("-n", "2", "--dist", "worksteal", "--parity-config", str(path))
     assert result.ret == 4 and "audio-dependence check needs them together" in result.stderr.str()
+
+
+def test_benchmarks_in_parallel_are_refused_and_a_parallel_run_does_not_warn_about_them(pytester):
+    pytester.makepyfile(test_speed="def test_fast(benchmark):\n    benchmark(sum, [1, 2])\n"
+                                   "def test_plain():\n    pass\n")
+    refused = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2", "--benchmark")
+    assert refused.ret == 4 and "--benchmark measures speed: run it alone" in refused.stderr.str()
+    plain = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
+    plain.assert_outcomes(passed=1)  # the benchmark deselected (the workers do not count it)
+    assert "Benchmarks are automatically disabled" not in plain.stdout.str() + plain.stderr.str()
+    alone = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--benchmark")
+    alone.assert_outcomes(passed=2)
