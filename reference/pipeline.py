@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -134,6 +135,8 @@ class ReferencePipeline:
         self.workers = getattr(self.models, "workers", 1)  # engines other than `Models`: one frame at a time
         self.seconds = dict.fromkeys(FRAME_STAGES, 0.0)
         self._seconds_lock = threading.Lock()
+        self._flight = threading.Condition()  # generator calls under way (`_in_flight`), and `hold`
+        self._held, self._in_flight = False, 0
         self.fixed_audio = (features.read_features_file(source.root / features.FEATURES_FILE)
                             if conv.audio_source == "aud_ave" else None)
 
@@ -223,30 +226,86 @@ class ReferencePipeline:
         return self.finish(prepared, self.generate(prepared))
 
     def frames(self, feats: AudioFeatures, n: int) -> Iterator[FrameResult]:
-        """Frames 0..n-1 in order. K = `workers` generator threads (normal priority) make K consecutive
-        frames at once, frame i on session i mod K; ceil(K / 2) helper threads (low priority) prepare
-        frames (template decode, generator inputs) `prefetch` + K - 1 ahead of the oldest frame being
-        made and composite each frame once it is made, so frame i is yielded after frame i + K's
-        generator call has started. Each composite is queued before the next prepare, so it never
-        waits behind the look-ahead; the calling thread only hands the work out and yields."""
+        """Frames 0..n-1 in order: on one generator session the calling thread runs the generator
+        (`_frames_inline`), on K sessions K generator threads do (`_frames_parallel`)."""
+        if self.workers == 1:
+            yield from self._frames_inline(feats, n)
+        else:
+            yield from self._frames_parallel(feats, n)
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Within it no generator call starts, and the ones under way have finished: the pause of a
+        measurement that interleaves other work with this pipeline's frames (frames in parallel are
+        otherwise made ahead while the caller does something else)."""
+        with self._flight:
+            self._held = True
+            self._flight.wait_for(lambda: self._in_flight == 0)
+        try:
+            yield
+        finally:
+            with self._flight:
+                self._held = False
+                self._flight.notify_all()
+
+    def _frames_inline(self, feats: AudioFeatures, n: int) -> Iterator[FrameResult]:
+        """The calling thread runs only the generator, and only while it is asked for a frame: one
+        helper thread prepares frames (template decode, generator inputs) `prefetch` ahead of it and
+        composites frame i while it makes frame i + 1, so frame i is yielded after frame i + 1's
+        generator call. Each composite is queued before the next prepare, so it never waits behind
+        the look-ahead."""
+        with ThreadPoolExecutor(1, thread_name_prefix="frame-helper", initializer=background_priority) as helper:
+            ahead: deque[Future] = deque(helper.submit(self.prepare, i, feats) for i in range(min(self.prefetch, n)))
+            behind: deque[Future] = deque()
+            try:
+                for i in range(n):
+                    prepared = ahead.popleft().result()
+                    output = self.generate(prepared)
+                    behind.append(helper.submit(self.finish, prepared, output))
+                    if i + self.prefetch < n:
+                        ahead.append(helper.submit(self.prepare, i + self.prefetch, feats))
+                    if len(behind) > 1:  # composited during this generator call
+                        yield behind.popleft().result()
+                while behind:
+                    yield behind.popleft().result()
+            finally:  # stopped early (an error, close(), Ctrl-C): what has not started never runs
+                for future in (*ahead, *behind):
+                    future.cancel()
+
+    def _make(self, prepared: Future, worker: int) -> tuple[Prepared, np.ndarray]:
+        """A generator thread's frame: its prepared inputs, then the generator on session `worker`
+        once no `hold` is on."""
+        frame = prepared.result()
+        with self._flight:
+            self._flight.wait_for(lambda: not self._held)
+            self._in_flight += 1
+        try:
+            return frame, self.generate(frame, worker)
+        finally:
+            with self._flight:
+                self._in_flight -= 1
+                self._flight.notify_all()
+
+    def _frames_parallel(self, feats: AudioFeatures, n: int) -> Iterator[FrameResult]:
+        """K = `workers` generator threads (normal priority) make K consecutive frames at once, frame
+        i on session i mod K; ceil(K / 2) helper threads (low priority) prepare frames (template
+        decode, generator inputs) `prefetch` + K - 1 ahead of the oldest frame being made and
+        composite each frame once it is made, so frame i is yielded after frame i + K's generator
+        call has started. Each composite is queued before the next prepare, so it never waits behind
+        the look-ahead; the calling thread only hands the work out and yields."""
         k = self.workers
         ahead_n = self.prefetch + k - 1
-
-        def make(i: int, prepared: Future) -> tuple[Prepared, np.ndarray]:
-            frame = prepared.result()
-            return frame, self.generate(frame, i % k)
-
         with ThreadPoolExecutor(-(-k // 2), thread_name_prefix="frame-helper", initializer=background_priority) as helper, \
                 ThreadPoolExecutor(k, thread_name_prefix="generator") as generators:
             ahead: deque[Future] = deque(helper.submit(self.prepare, i, feats) for i in range(min(ahead_n, n)))
-            making: deque[Future] = deque(generators.submit(make, i, ahead.popleft()) for i in range(min(k, n)))
+            making: deque[Future] = deque(generators.submit(self._make, ahead.popleft(), i % k) for i in range(min(k, n)))
             behind: deque[Future] = deque()
             try:
                 for i in range(n):
                     prepared, output = making.popleft().result()
                     behind.append(helper.submit(self.finish, prepared, output))
                     if i + k < n:  # frame i's session is free: it takes frame i + k
-                        making.append(generators.submit(make, i + k, ahead.popleft()))
+                        making.append(generators.submit(self._make, ahead.popleft(), (i + k) % k))
                     if i + ahead_n < n:
                         ahead.append(helper.submit(self.prepare, i + ahead_n, feats))
                     if len(behind) > 1:  # composited while later frames were made

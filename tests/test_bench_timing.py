@@ -3,11 +3,14 @@ of fakes that sleep a known time (a lower bound the clock cannot beat; upper bou
 loaded machine)."""
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+from harness.backends.base import BackendRun
 
 from harness.bench import baseline
 from harness.bench.measure import measure_inprocess
@@ -156,8 +159,16 @@ def test_inprocess_measurement_interleaves_every_way(monkeypatch):
             time.sleep(SLEEP)
             yield k
 
+    held = []
+
+    @contextlib.contextmanager
+    def hold():  # a backend that makes frames ahead is paused for the bare rounds
+        held.append("on")
+        yield
+        held.append("off")
+
     backend = SimpleNamespace(name="fake", kind="fake", options={}, check_available=lambda: None,
-                              run=lambda inputs: SimpleNamespace(frames=frames(), timings={}, info={}))
+                              run=lambda inputs: BackendRun(frames(), timings={}, info={}, hold=hold))
     monkeypatch.setattr("harness.bench.measure.PipelineBackend", SimpleNamespace)
     monkeypatch.setattr("harness.bench.measure.effective_threads", lambda backend: 2)
     record = bench_backend(backend, SimpleNamespace(workdir=Path("unused-workdir")), warmup=1, frames=5, repeats=1,
@@ -167,6 +178,7 @@ def test_inprocess_measurement_interleaves_every_way(monkeypatch):
     assert [w["way"] for w in b["bare_interleaved_ways"]] == [w[0] for w in baseline.ways_for(2)]
     assert all(w["frames"] == 6 for w in b["bare_interleaved_ways"])  # one round of 5 frames, rounded up to 6
     assert b["bare_interleaved_way"] == "2 sessions x 1 thread"
+    assert held == ["on", "off"]  # one bare round, the backend held throughout
     assert b["bare_interleaved_fps"] == max(w["fps"] for w in b["bare_interleaved_ways"])
     assert 1 / (4 * SLEEP * 2) < b["fps"] <= 1 / SLEEP  # the bare rounds are not the backend's time
 

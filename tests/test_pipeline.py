@@ -124,7 +124,7 @@ def test_frames_prepare_ahead_and_composite_behind_the_generator(tiny_models_dir
         done["finished", prepared.index].set()
         return result
 
-    def generate_waiting(prepared, worker):
+    def generate_waiting(prepared, worker=0):
         i = prepared.index
         assert worker == i % workers
         generators[i] = threading.get_ident()
@@ -138,7 +138,10 @@ def test_frames_prepare_ahead_and_composite_behind_the_generator(tiny_models_dir
     pipeline.prepare, pipeline.finish, pipeline.generate = prepare_ahead, finish_behind, generate_waiting
     results = list(pipeline.frames(feats, n))
     assert len(helpers) == 1 and threading.get_ident() not in helpers
-    assert len(set(generators.values())) == workers and not set(generators.values()) & (helpers | {threading.get_ident()})
+    if workers == 1:  # one session: the calling thread runs the generator, only while it is asked for a frame
+        assert set(generators.values()) == {threading.get_ident()}
+    else:
+        assert len(set(generators.values())) == workers and not set(generators.values()) & (helpers | {threading.get_ident()})
     sequential = ReferencePipeline(Pack(synthetic_pack), models)
     for i, result in enumerate(results):
         assert result.index == i and np.array_equal(result.frame, sequential.frame(i, feats).frame)
@@ -230,6 +233,33 @@ def test_stage_dump_holds_every_stage_consistently(models, synthetic_pack, feats
     for k in range(3):
         assert np.array_equal(image.quantize(stages["generator_outputs"][k]), stages["patches"][k])
     assert index["frame_templates"] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_held_pipeline_makes_no_frame_and_goes_on_after(tiny_models_dir, synthetic_pack, feats, workers):
+    """Within `hold` no generator call is under way or starts (a measurement's pause); after it the
+    frames go on, the same as without it."""
+    models = Models(ModelFiles.from_dir(tiny_models_dir), threads=1, workers=workers)
+    pipeline = ReferencePipeline(Pack(synthetic_pack), models)
+    calls, generate = [], pipeline.generate
+
+    def counted(prepared, worker=0):
+        calls.append(prepared.index)
+        time.sleep(0.05)  # long enough for a held pipeline to start another, if it would
+        return generate(prepared, worker)
+
+    pipeline.generate = counted
+    frames = pipeline.frames(feats, 8)
+    first = [next(frames) for _ in range(2)]
+    with pipeline.hold():
+        assert pipeline._in_flight == 0
+        made = len(calls)
+        time.sleep(0.3)
+        assert len(calls) == made, "a generator call started within hold"
+    results = first + list(frames)
+    assert [r.index for r in results] == list(range(8)) and sorted(calls) == list(range(8))
+    sequential = ReferencePipeline(Pack(synthetic_pack), models)
+    assert all(np.array_equal(r.frame, sequential.frame(r.index, feats).frame) for r in results)
 
 
 def test_the_reference_spends_its_cores_on_at_most_eight_generator_sessions(monkeypatch):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, ContextManager, Iterator
 
 import numpy as np
 
@@ -53,6 +53,8 @@ class BackendRun:
     info: dict = field(default_factory=dict)  # providers, node counts, command line, versions; "frame_files":
     # {"dir", "pattern", "index_base"} of a backend whose frames are files (their codec is evidence)
     timings: dict = field(default_factory=dict)  # seconds: "total", "stages": {...}, "frame_latency": [...]
+    hold: Callable[[], ContextManager] | None = None  # pauses a backend that makes frames ahead (a measurement's
+    # pause: no frame is made within it); None: it makes frames only when asked
 
 
 class Backend:

@@ -56,4 +56,4 @@ class PipelineBackend(Backend):
                            total=timings["load"] + timings["audio_features"] + sum(latencies))
 
         info = {"conventions": conv.label(), **self.describe(models)}
-        return BackendRun(frames(), dump.stage_arrays, info, timings)
+        return BackendRun(frames(), dump.stage_arrays, info, timings, pipeline.hold)

@@ -5,6 +5,7 @@ backend, ``fps_end_to_end`` all frames over the whole run (load included), ``ttf
 first frame."""
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import shutil
@@ -43,7 +44,9 @@ def measure_inprocess(backend: Backend, inputs: RunInputs, warmup: int, frames: 
     With `bare` (every way of running the generator alone on the same threads), after every
     BARE_BLOCK (at most `frames`) measured frames a round of bare-generator blocks runs (that many
     calls of each way, rounded up to a multiple of its sessions: `block_frames`), so a machine whose
-    speed drifts slows both alike; the bare rounds are excluded from the backend's time and CPU.
+    speed drifts slows both alike; the bare rounds are excluded from the backend's time and CPU. A
+    backend that makes frames ahead (`BackendRun.hold`) is held during them: its frames under way
+    finish first, in its own time, and no other starts.
     """
     total = warmup + frames
     block = max(1, min(BARE_BLOCK, frames))
@@ -71,10 +74,11 @@ def measure_inprocess(backend: Backend, inputs: RunInputs, warmup: int, frames: 
                 t_measure, cpu0 = now, os.times()
             bar.update()
             if bare is not None and k >= warmup and (k - warmup) % block == block - 1:
-                c_before = os.times()
-                bare.block(block_frames(bare.width, block))
-                t_prev = time.perf_counter()
-                paused_s += t_prev - now
+                with run.hold() if run.hold else contextlib.nullcontext():  # frames under way finish first
+                    paused, c_before = time.perf_counter(), os.times()  # the wait above is the backend's time
+                    bare.block(block_frames(bare.width, block))
+                    t_prev = time.perf_counter()
+                paused_s += t_prev - paused
                 paused_cpu += cpu_seconds(c_before, os.times())
     finally:
         bar.close()
