@@ -305,7 +305,7 @@ class ReferencePipeline:
                     prepared, output = making.popleft().result()
                     behind.append(helper.submit(self.finish, prepared, output))
                     if i + k < n:  # frame i's session is free: it takes frame i + k
-                        making.append(generators.submit(self._make, ahead.popleft(), (i + k) % k))
+                        making.append(generators.submit(self._make, ahead.popleft(), i % k))
                     if i + ahead_n < n:
                         ahead.append(helper.submit(self.prepare, i + ahead_n, feats))
                     if len(behind) > 1:  # composited while later frames were made

@@ -9,6 +9,7 @@ provide, what it ran on (`info`) and how long each part took (`timings`).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, ContextManager, Iterator
@@ -53,8 +54,8 @@ class BackendRun:
     info: dict = field(default_factory=dict)  # providers, node counts, command line, versions; "frame_files":
     # {"dir", "pattern", "index_base"} of a backend whose frames are files (their codec is evidence)
     timings: dict = field(default_factory=dict)  # seconds: "total", "stages": {...}, "frame_latency": [...]
-    hold: Callable[[], ContextManager] | None = None  # pauses a backend that makes frames ahead (a measurement's
-    # pause: no frame is made within it); None: it makes frames only when asked
+    hold: Callable[[], ContextManager] = contextlib.nullcontext  # pauses a backend that makes frames ahead (a
+    # measurement's pause: no frame is made within it); a backend that makes frames only when asked has nothing to hold
 
 
 class Backend:

@@ -5,7 +5,6 @@ backend, ``fps_end_to_end`` all frames over the whole run (load included), ``ttf
 first frame."""
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import shutil
@@ -74,7 +73,7 @@ def measure_inprocess(backend: Backend, inputs: RunInputs, warmup: int, frames: 
                 t_measure, cpu0 = now, os.times()
             bar.update()
             if bare is not None and k >= warmup and (k - warmup) % block == block - 1:
-                with run.hold() if run.hold else contextlib.nullcontext():  # frames under way finish first
+                with run.hold():  # frames under way finish first
                     paused, c_before = time.perf_counter(), os.times()  # the wait above is the backend's time
                     bare.block(block_frames(bare.width, block))
                     t_prev = time.perf_counter()

@@ -36,7 +36,6 @@ frame_metrics per pair       median <= 15 ms (all regions, histograms, PSNR, SSI
 """
 from __future__ import annotations
 
-import contextlib
 import gc
 import re
 import shutil
@@ -150,9 +149,6 @@ def end_to_end(benchmark, backend, inputs: RunInputs) -> dict:
     backend_s: list[float] = []
     state: dict = {"frames": None}
 
-    def held():  # a backend making frames ahead pauses for the bare blocks (its frames under way finish)
-        return state["run"].hold() if state["run"].hold else contextlib.nullcontext()
-
     def setup():
         if state["frames"] is None:
             gc.collect()
@@ -163,7 +159,7 @@ def end_to_end(benchmark, backend, inputs: RunInputs) -> dict:
                 next(frames)
             state["frames"], state["load_and_warmup_s"] = frames, time.perf_counter() - start
         start = time.perf_counter()
-        with held():
+        with state["run"].hold():  # a backend making frames ahead pauses (its frames under way finish)
             state["drain"] = time.perf_counter() - start  # the backend's work: added to its next block
             bare.run()
         return (state["frames"],), {}
@@ -175,7 +171,7 @@ def end_to_end(benchmark, backend, inputs: RunInputs) -> dict:
         backend_s.append(time.perf_counter() - start + state["drain"])
 
     benchmark.pedantic(consume, setup=setup, rounds=FRAMES // BLOCK, iterations=1)
-    with held():
+    with state["run"].hold():
         bare.run()
     for _ in state["frames"]:  # let the backend finish its run
         pass
