@@ -219,8 +219,8 @@ def quantize(output: np.ndarray, rounding: bool = False) -> np.ndarray:
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float32)
     scaled = arr.transpose(1, 2, 0) * arr.dtype.type(255)
-    scaled = np.nan_to_num(scaled, nan=0.0, posinf=255.0, neginf=0.0)
-    np.clip(scaled, 0, 255, out=scaled)
+    np.fmax(scaled, 0, out=scaled)  # NaN and -inf -> 0 (fmax takes the number over a NaN)
+    np.fmin(scaled, 255, out=scaled)  # +inf -> 255
     if rounding:
         np.rint(scaled, out=scaled)
     return scaled.astype(np.uint8)

@@ -27,6 +27,7 @@ level 1 (OpenCV's fastest level 1, the RLE strategy, 12.6 ms and 0.46 MB); media
 `infer`, the writers interleaved, load 6 on 2 cores. Every one is lossless."""
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_COLOUR = {1: (0, None), 3: (2, cv2.COLOR_BGR2RGB), 4: (6, cv2.COLOR_BGRA2RGBA)}  # channels -> PNG colour type
+JPEG_BLOCK = 16  # the largest JPEG block of pixels coded together (a 4:2:0 MCU), in pixels
 _FRAME_FILE = re.compile(r"^frame_\d{5,}\.(png|jpg)$")
 
 
@@ -134,7 +135,30 @@ def jpeg_roundtrip(img: np.ndarray, quality: int, library: str = "cv2", subsampl
     return cv2.imdecode(data, cv2.IMREAD_COLOR)
 
 
-def output_roundtrip(img: np.ndarray, output: str) -> np.ndarray:
-    """`img` through the codec of an `output` convention ("lossless": `img` itself)."""
+def _block_part(box: tuple[slice, slice], shape: tuple[int, ...]) -> tuple[slice, slice]:
+    """The part of an image of `shape` whose JPEG round trip gives `box`'s pixels exactly: `box`
+    widened to whole JPEG_BLOCK blocks, plus one block on every side that is not the image's edge.
+    A JPEG encodes each block alone (colour conversion, 2x2 chroma averaging, DCT, quantisation) and
+    decoding's chroma upsampling reads one neighbouring chroma sample, so pixels a block or more
+    inside the part decode as in the whole image."""
+    def widen(part: slice, size: int) -> slice:
+        start, stop, _ = part.indices(size)
+        start = max(0, start // JPEG_BLOCK * JPEG_BLOCK - JPEG_BLOCK)
+        stop = min(size, -(-stop // JPEG_BLOCK) * JPEG_BLOCK + JPEG_BLOCK)
+        return slice(start, stop)
+    return widen(box[0], shape[0]), widen(box[1], shape[1])
+
+
+def output_roundtrip(img: np.ndarray, output: str, box: tuple[slice, slice] | None = None) -> np.ndarray:
+    """`img` through the codec of an `output` convention ("lossless": `img` itself); with `box` (row
+    and column slices), only `img[box]` after the round trip, from the round trip of the smallest
+    part that decodes it exactly (`_block_part`): the same values, for a fraction of the work."""
     codec = jpeg_codec(output)
-    return img if codec is None else jpeg_roundtrip(img, codec.quality, codec.library, codec.subsampling)
+    if box is None:
+        return img if codec is None else jpeg_roundtrip(img, codec.quality, codec.library, codec.subsampling)
+    if codec is None:
+        return img[box]
+    rows, cols = _block_part(box, img.shape)
+    part = jpeg_roundtrip(np.ascontiguousarray(img[rows, cols]), codec.quality, codec.library, codec.subsampling)
+    (r0, r1, _), (c0, c1, _) = box[0].indices(img.shape[0]), box[1].indices(img.shape[1])
+    return part[r0 - rows.start:r1 - rows.start, c0 - cols.start:c1 - cols.start]

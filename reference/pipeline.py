@@ -209,15 +209,17 @@ class ReferencePipeline:
         tpl = prepared.template
         return FrameResult(prepared.index, tpl.t, tpl.rect, prepared.audio, output, patch, frame)
 
-    def composite(self, tpl: TemplateFrame, output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def composite(self, tpl: TemplateFrame, output: np.ndarray,
+                  box: tuple[slice, slice] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The patch (320, 320, 3) uint8 made of a generator `output` and the composited frame: every
-        step after the generator (quantisation, output channel order, paste and resize, output codec)."""
+        step after the generator (quantisation, output channel order, paste and resize, output codec).
+        With `box` (row and column slices), only the frame's pixels in `box`, the same values."""
         conv = self.conv
         patch = image.quantize(output, rounding=conv.quantisation == "round")
         if conv.output_channels == "rgb":
             patch = np.ascontiguousarray(patch[..., ::-1])
         frame = image.paste(tpl.full, tpl.crop_328, patch, tpl.rect, conv.resize_kernel, conv.paste)
-        frame = output_roundtrip(frame, conv.output)
+        frame = output_roundtrip(frame, conv.output, box)
         return patch, frame
 
     def frame(self, i: int, feats: AudioFeatures) -> FrameResult:

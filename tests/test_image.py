@@ -123,10 +123,12 @@ def test_quantize_truncates():
     out[1, 0, 0] = -0.3
     out[1, 0, 1] = 1.7
     out[1, 0, 2] = np.nan
+    out[2, 0, 0], out[2, 0, 1] = np.inf, -np.inf
     q = quantize(out)
     assert q.shape == (320, 320, 3) and q.dtype == np.uint8
     assert (q[0, 0, 0], q[0, 1, 0], q[0, 2, 0]) == (254, 255, 127)
     assert (q[0, 0, 1], q[0, 1, 1], q[0, 2, 1]) == (0, 255, 0), "out-of-range values must saturate, NaN -> 0"
+    assert (q[0, 0, 2], q[0, 1, 2]) == (255, 0), "infinities must saturate"
     assert q[5, 5].tolist() == [0, 0, 0]
 
 

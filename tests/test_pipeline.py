@@ -19,7 +19,7 @@ from reference.errors import InputError
 from reference.features import audio_window, pad_features
 from reference.infer import infer
 from reference.models import ModelFiles, Models, reference_models
-from reference.output import PNG_LEVEL, encode_frame, frame_path, write_frame
+from reference.output import PNG_LEVEL, encode_frame, frame_path, output_roundtrip, write_frame
 from reference.pipeline import ReferencePipeline, audio_features
 
 
@@ -200,6 +200,27 @@ def test_the_fast_png_is_lossless_for_grey_bgra_and_cropped_images(synthetic_pac
 def test_the_fast_png_names_what_it_cannot_encode():
     with pytest.raises(ValueError, match=r"8-bit grey, BGR or BGRA image, not float32 \(4, 4, 3\)"):
         encode_frame(np.zeros((4, 4, 3), np.float32), "png", "fast")
+
+
+@pytest.mark.parametrize("output", ["jpeg95", "jpeg37", "jpeg80_444", "pil_jpeg85", "pil_jpeg90_444", "lossless"])
+def test_the_round_trip_of_a_box_is_the_whole_frames_round_trip_there(synthetic_pack, output):
+    """`output_roundtrip` with a box gives the whole frame's round trip in the box, for boxes anywhere
+    (on the edges, off the block grid) on a pack frame and on noise of an odd size; the box's own
+    pixels alone, without the blocks around them, would not."""
+    rng = np.random.default_rng(3)
+    frame = cv2.imread(str(synthetic_pack / "full_body_img" / "1.jpg"))
+    noise = rng.integers(0, 256, (77, 101, 3), np.uint8)
+    for img in (frame, noise):
+        whole = output_roundtrip(img, output)
+        h, w = img.shape[:2]
+        boxes = [(slice(0, h), slice(0, w)), (slice(h - 5, h), slice(0, 9)), (slice(17, 40), slice(33, 66))]
+        boxes += [(slice(y, y + rng.integers(1, h - y + 1)), slice(x, x + rng.integers(1, w - x + 1)))
+                  for y, x in zip(rng.integers(0, h - 1, 8), rng.integers(0, w - 1, 8))]
+        for box in boxes:
+            assert np.array_equal(output_roundtrip(img, output, box), whole[box]), (img.shape, box)
+    if output != "lossless":
+        box = (slice(17, 40), slice(33, 66))
+        assert not np.array_equal(output_roundtrip(np.ascontiguousarray(noise[box]), output), whole[box])
 
 
 def test_write_frame_raises_the_systems_error_where_opencv_cannot_write(synthetic_pack, tmp_path):

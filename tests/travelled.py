@@ -19,6 +19,7 @@ from reference.conventions import Conventions
 from reference.data import TemplateFrame, open_source, read_image
 from reference.image import ROI_SIZE, resize
 from reference.models import ModelFiles, Models
+from reference.output import write_frame
 from reference.pipeline import FrameResult, ReferencePipeline, audio_features
 
 PasteFn = Callable[[FrameResult, TemplateFrame], np.ndarray]  # the frame as the port composites it
@@ -86,9 +87,10 @@ def make_folder(pack: Path, audio: Path, models: Path, out: Path, frames: int,
 
 def write(path: Path, frame: np.ndarray, fmt: str, quality: int = 95, encoder: str = "cv2",
           subsampling: str = "420") -> None:
-    """One frame as PNG, or JPEG by OpenCV or Pillow at `quality` and `subsampling` (420 or 444)."""
+    """One frame as PNG (the reference's own default PNG), or JPEG by OpenCV or Pillow at `quality` and
+    `subsampling` (420 or 444)."""
     if fmt == "png":
-        cv2.imwrite(str(path), frame)
+        write_frame(path, frame, "png")
     elif encoder == "cv2":
         factor = cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420 if subsampling == "420" else cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444
         cv2.imwrite(str(path), frame, [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, factor])

@@ -106,11 +106,10 @@ class Scorer:
         sse, identical, values = 0.0, 0, 0
         for i in indices:
             try:
-                frame = self.render.frame(conv, i)
+                frame = self.render.frame(conv, i, self.boxes[i])
             except Exception:  # a variant that cannot run here (a file it needs, a clip too short) explains nothing
                 return None
-            box = self.boxes[i]
-            diff = frame[box].astype(np.int16) - self.candidate[i][box].astype(np.int16)
+            diff = frame.astype(np.int16) - self.candidate[i][self.boxes[i]].astype(np.int16)
             flat = diff.ravel().astype(np.float64)
             sse += float(flat @ flat)
             identical += int(np.count_nonzero(diff == 0))

@@ -74,9 +74,11 @@ class Renderer:
     def pipeline(self, conv: Conventions) -> ReferencePipeline:
         return self._pipelines.get(conv, lambda: ReferencePipeline(self.source, self.models, conv))
 
-    def frame(self, conv: Conventions, i: int) -> np.ndarray:
-        """Frame `i` (0-based) of the reference run under `conv`. Raises what the pipeline raises when
-        the variant cannot run on this input (e.g. a pack file it needs is missing)."""
+    def frame(self, conv: Conventions, i: int, box: tuple[slice, slice] | None = None) -> np.ndarray:
+        """Frame `i` (0-based) of the reference run under `conv`; with `box` (row and column slices)
+        only its pixels there, for less work (the output codec round-trips only the blocks around
+        `box`). Raises what the pipeline raises when the variant cannot run on this input (e.g. a
+        pack file it needs is missing)."""
         pipe = self.pipeline(conv)
         feats = self.features(conv)
         pipe.check_frames(feats, max(self.n, i + 1), self.audio)
@@ -85,4 +87,4 @@ class Renderer:
         tpl = self._templates.get(template_key, lambda: pipe.load_template(i))
         output = self._outputs.get((_pre_generator(conv), i), lambda: pipe.models.generate(*pipe.generator_inputs(i, feats, tpl)))
         self.renders += 1
-        return pipe.composite(tpl, output)[1]
+        return pipe.composite(tpl, output, box)[1]
