@@ -26,6 +26,13 @@ def private_cache(tmp_path_factory) -> Path:
     return path
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files marked `long` (a module's `pytestmark`) first, each file's tests kept together and in
+    order: pytest-xdist then starts the longest files first and fills the end with short ones, so
+    that no worker is left running one long file alone while the other idles."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(scope="session")
 def tiny_models_dir(tmp_path_factory) -> Path:
     """Tiny synthetic models, seed 0 (the committed golden's)."""

@@ -28,6 +28,8 @@ from reference.conventions import Conventions
 from reference.output import jpeg_bytes, jpeg_roundtrip
 from reference.pipeline import ReferencePipeline, audio_features
 
+pytestmark = pytest.mark.long
+
 FRAMES = 6
 
 

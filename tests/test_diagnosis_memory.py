@@ -9,9 +9,13 @@ import sys
 import weakref
 from pathlib import Path
 
+import pytest
+
 from harness.diagnosis.explain import diagnosis_models
 from harness.system.memory import release_memory
 from reference.precision import with_precision
+
+pytestmark = pytest.mark.long
 
 LIMIT_MB = 2048
 VARIANTS = ["channel_order=rgb", "paste=direct", "masked_input=none", "template_order=linear",

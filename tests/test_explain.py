@@ -13,6 +13,8 @@ from harness.diagnosis.offset import temporal_offset
 from harness.diagnosis.stages import localise_stage
 from harness.verdicts.results import read_results
 
+pytestmark = pytest.mark.long
+
 FAKE_PORTS = Path(__file__).parent / "fake_ports"
 STAGES = ("mel", "embeddings", "padded_features", "audio_windows", "generator_outputs")
 

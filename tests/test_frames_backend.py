@@ -16,6 +16,8 @@ from reference.data import open_source
 from reference.infer import infer
 from reference.models import ModelFiles, Models
 
+pytestmark = pytest.mark.long
+
 FAKE_PORTS = Path(__file__).parent / "fake_ports"
 FRAMES = 6
 STAGES = ("mel", "embeddings", "audio_windows")  # what the defect port dumps

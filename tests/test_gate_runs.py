@@ -21,6 +21,8 @@ import pytest
 from harness.cli import main
 from harness.verdicts.results import read_results
 
+pytestmark = pytest.mark.long
+
 PORT = Path(__file__).parent / "fake_ports" / "defect_port.py"
 SLOW_PORT = Path(__file__).parent / "fake_ports" / "slow_port.py"
 

@@ -16,6 +16,8 @@ from harness.verdicts.results import read_results, write_results
 from harness.verdicts.tolerances import PROFILES, Thresholds
 from reference.errors import InputError
 
+pytestmark = pytest.mark.long
+
 FAKE_PORTS = Path(__file__).parent / "fake_ports"
 
 BASE = """

@@ -15,6 +15,8 @@ from harness.runs.config import load_config
 from harness.verdicts.results import read_results
 from reference.conventions import Conventions
 
+pytestmark = pytest.mark.long
+
 CONFIG = """
 [data]
 pack = "{pack}"

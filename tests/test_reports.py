@@ -23,6 +23,8 @@ from reports.html import render_html
 from reports.junit import render_junit
 from reports.markdown import render_markdown
 
+pytestmark = pytest.mark.long
+
 WORDS = {"passed": "PASSED", "failed": "FAILED", "skipped": "SKIPPED", "error": "ERROR"}
 HOSTILE_NAME = "<script>alert(1)</script> $\\frac{1}{"
 HOSTILE_TEXT = "<img src=x onerror=alert(1)>"

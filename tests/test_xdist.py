@@ -7,8 +7,12 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.cli import main
 from harness.verdicts.results import read_results
+
+pytestmark = pytest.mark.long
 
 FAKE_PORTS = Path(__file__).parent / "fake_ports"
 
