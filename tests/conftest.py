@@ -26,19 +26,6 @@ def private_cache(tmp_path_factory) -> Path:
     return path
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """A pytest-xdist worker runs on its own share of the cores (worker k of n: every n-th core from
-    the k-th), and so does every process it starts: thread pools that size themselves to the cores
-    (ONNX Runtime's, the reference's frame workers) then use that share instead of every worker
-    spreading threads over all the cores. Not with more workers than cores, nor outside xdist."""
-    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
-    if not worker.startswith("gw") or not hasattr(os, "sched_setaffinity"):
-        return
-    cores = sorted(os.sched_getaffinity(0))
-    if 1 < count <= len(cores):
-        os.sched_setaffinity(0, cores[int(worker[2:]) % count::count])
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Files marked `long` (a module's `pytestmark`) first, each file's tests kept together and in
     order: pytest-xdist then starts the longest files first and fills the end with short ones, so
