@@ -1,6 +1,6 @@
 """The two real Go ports (../shared/ports) through a parity run: both run, neither matches the reference.
 
-12 frames of the Sanders pack and talk_hb.wav, tiny synthetic models, diagnosis off. The ports are
+6 frames of the Sanders pack and talk_hb.wav, tiny synthetic models, diagnosis off. The ports are
 built by the go_ports fixture (cached: .ci/run builds them before the tests).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from harness.runs.parity import run_parity
 
 pytestmark = pytest.mark.go_ports
 
-FRAMES = 8
+FRAMES = 6
 
 
 def toml_text(raw: dict) -> str:

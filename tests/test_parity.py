@@ -243,7 +243,7 @@ def test_video_has_three_panels_and_the_audio(tmp_path, synthetic_pack, tiny_mod
 
     from reports.html import render_html
     path = write_config(tmp_path, synthetic_pack, tiny_models_dir, '[backends."reference[channel_order=rgb]"]\n')
-    assert main(["run", "--config", str(path), "--quiet", "--frames", "5", "--video"]) == 1
+    assert main(["run", "--config", str(path), "--quiet", "--frames", "5", "--video", "--no-explain"]) == 1
     results = read_results(tmp_path / "out" / "results.json")
     video = tmp_path / "out" / results["runs"][0]["video"]
     probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-i", str(video)], capture_output=True, text=True)

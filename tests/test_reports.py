@@ -66,7 +66,8 @@ def results_files(tmp_path_factory, synthetic_pack, tiny_models_dir) -> list[Pat
         tmp = tmp_path_factory.mktemp(machine)
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("SYNCTALK_PARITY_MACHINE", machine)
-            rc = main(["run", "--config", str(_config(tmp, synthetic_pack, tiny_models_dir)), "--quiet", *only])
+            rc = main(["run", "--config", str(_config(tmp, synthetic_pack, tiny_models_dir)), "--quiet", "--no-explain",
+                       *only])
         assert rc == 3  # coreml is skipped
         paths.append(tmp / "out" / "results.json")
     return paths
