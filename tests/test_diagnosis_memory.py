@@ -26,7 +26,7 @@ def test_explain_of_many_failing_backends_stays_under_2_gb(shared_data, tiny_mod
     backends = "".join(f'[backends."reference[{v}]"]\nthreads = 1\n' for v in VARIANTS)
     config = tmp_path / "many.toml"
     config.write_text(f'[data]\npack = "{shared_data / "sanders_pack"}"\nmodels = "{tiny_models_dir}"\n'
-                      f'audio = ["{shared_data / "audio" / "talk_hb.wav"}", "silence"]\nframes = 4\n'
+                      f'audio = ["{shared_data / "audio" / "talk_hb.wav"}", "silence"]\nframes = 3\n'
                       f'[run]\noutput = "{tmp_path / "out"}"\n' + backends)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     cli = Path(sys.executable).parent / "synctalk-parity"
