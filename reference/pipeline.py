@@ -135,7 +135,7 @@ class ReferencePipeline:
         self.workers = getattr(self.models, "workers", 1)  # engines other than `Models`: one frame at a time
         self.seconds = dict.fromkeys(FRAME_STAGES, 0.0)
         self._seconds_lock = threading.Lock()
-        self._flight = threading.Condition()  # generator calls under way (`_in_flight`), and `hold`
+        self._flight = threading.Condition()  # pieces of frame work under way (`_in_flight`), and `hold`
         self._held, self._in_flight = False, 0
         self.fixed_audio = (features.read_features_file(source.root / features.FEATURES_FILE)
                             if conv.audio_source == "aud_ave" else None)
@@ -237,9 +237,10 @@ class ReferencePipeline:
 
     @contextmanager
     def hold(self) -> Iterator[None]:
-        """Within it no generator call starts, and the ones under way have finished: the pause of a
-        measurement that interleaves other work with this pipeline's frames (frames in parallel are
-        otherwise made ahead while the caller does something else)."""
+        """Within it no piece of frame work (a prepare, a generator call, a composite) starts, and the
+        ones under way have finished: the pause of a measurement that interleaves other work with this
+        pipeline's frames (helper threads otherwise prepare and composite frames, and frames in
+        parallel are made, while the caller does something else). No frame may be asked for within it."""
         with self._flight:
             self._held = True
             self._flight.wait_for(lambda: self._in_flight == 0)
@@ -250,6 +251,24 @@ class ReferencePipeline:
                 self._held = False
                 self._flight.notify_all()
 
+    @contextmanager
+    def _at_work(self) -> Iterator[None]:
+        """One piece of frame work: it waits while a `hold` is on and is counted until it ends."""
+        with self._flight:
+            self._flight.wait_for(lambda: not self._held)
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._flight:
+                self._in_flight -= 1
+                self._flight.notify_all()
+
+    def _held_back(self, work, *args):
+        """`work(*args)` as a piece of frame work (`_at_work`): what the helper threads run."""
+        with self._at_work():
+            return work(*args)
+
     def _frames_inline(self, feats: AudioFeatures, n: int) -> Iterator[FrameResult]:
         """The calling thread runs only the generator, and only while it is asked for a frame: one
         helper thread prepares frames (template decode, generator inputs) `prefetch` ahead of it and
@@ -257,15 +276,16 @@ class ReferencePipeline:
         generator call. Each composite is queued before the next prepare, so it never waits behind
         the look-ahead."""
         with ThreadPoolExecutor(1, thread_name_prefix="frame-helper", initializer=background_priority) as helper:
-            ahead: deque[Future] = deque(helper.submit(self.prepare, i, feats) for i in range(min(self.prefetch, n)))
+            ahead: deque[Future] = deque(helper.submit(self._held_back, self.prepare, i, feats)
+                                         for i in range(min(self.prefetch, n)))
             behind: deque[Future] = deque()
             try:
                 for i in range(n):
                     prepared = ahead.popleft().result()
                     output = self.generate(prepared)
-                    behind.append(helper.submit(self.finish, prepared, output))
+                    behind.append(helper.submit(self._held_back, self.finish, prepared, output))
                     if i + self.prefetch < n:
-                        ahead.append(helper.submit(self.prepare, i + self.prefetch, feats))
+                        ahead.append(helper.submit(self._held_back, self.prepare, i + self.prefetch, feats))
                     if len(behind) > 1:  # composited during this generator call
                         yield behind.popleft().result()
                 while behind:
@@ -278,15 +298,8 @@ class ReferencePipeline:
         """A generator thread's frame: its prepared inputs, then the generator on session `worker`
         once no `hold` is on."""
         frame = prepared.result()
-        with self._flight:
-            self._flight.wait_for(lambda: not self._held)
-            self._in_flight += 1
-        try:
+        with self._at_work():
             return frame, self.generate(frame, worker)
-        finally:
-            with self._flight:
-                self._in_flight -= 1
-                self._flight.notify_all()
 
     def _frames_parallel(self, feats: AudioFeatures, n: int) -> Iterator[FrameResult]:
         """K = `workers` generator threads (normal priority) make K consecutive frames at once, frame
@@ -299,17 +312,18 @@ class ReferencePipeline:
         ahead_n = self.prefetch + k - 1
         with ThreadPoolExecutor(-(-k // 2), thread_name_prefix="frame-helper", initializer=background_priority) as helper, \
                 ThreadPoolExecutor(k, thread_name_prefix="generator") as generators:
-            ahead: deque[Future] = deque(helper.submit(self.prepare, i, feats) for i in range(min(ahead_n, n)))
+            ahead: deque[Future] = deque(helper.submit(self._held_back, self.prepare, i, feats)
+                                         for i in range(min(ahead_n, n)))
             making: deque[Future] = deque(generators.submit(self._make, ahead.popleft(), i % k) for i in range(min(k, n)))
             behind: deque[Future] = deque()
             try:
                 for i in range(n):
                     prepared, output = making.popleft().result()
-                    behind.append(helper.submit(self.finish, prepared, output))
+                    behind.append(helper.submit(self._held_back, self.finish, prepared, output))
                     if i + k < n:  # frame i's session is free: it takes frame i + k
                         making.append(generators.submit(self._make, ahead.popleft(), i % k))
                     if i + ahead_n < n:
-                        ahead.append(helper.submit(self.prepare, i + ahead_n, feats))
+                        ahead.append(helper.submit(self._held_back, self.prepare, i + ahead_n, feats))
                     if len(behind) > 1:  # composited while later frames were made
                         yield behind.popleft().result()
                 while behind:

@@ -258,27 +258,32 @@ def test_stage_dump_holds_every_stage_consistently(models, synthetic_pack, feats
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_held_pipeline_makes_no_frame_and_goes_on_after(tiny_models_dir, synthetic_pack, feats, workers):
-    """Within `hold` no generator call is under way or starts (a measurement's pause); after it the
-    frames go on, the same as without it."""
+    """Within `hold` no piece of frame work (prepare, generator call, composite) is under way or
+    starts (a measurement's pause); after it the frames go on, the same as without it."""
     models = Models(ModelFiles.from_dir(tiny_models_dir), threads=1, workers=workers)
     pipeline = ReferencePipeline(Pack(synthetic_pack), models)
-    calls, generate = [], pipeline.generate
+    calls: dict[str, list[int]] = {"prepare": [], "generate": [], "finish": []}
 
-    def counted(prepared, worker=0):
-        calls.append(prepared.index)
-        time.sleep(0.05)  # long enough for a held pipeline to start another, if it would
-        return generate(prepared, worker)
+    def counted(name, work):
+        def run(*args):
+            first = args[0]
+            calls[name].append(first if isinstance(first, int) else first.index)
+            time.sleep(0.05)  # long enough for a held pipeline to start another, if it would
+            return work(*args)
+        return run
 
-    pipeline.generate = counted
+    for name in calls:
+        setattr(pipeline, name, counted(name, getattr(pipeline, name)))
     frames = pipeline.frames(feats, 8)
     first = [next(frames) for _ in range(2)]
     with pipeline.hold():
         assert pipeline._in_flight == 0
-        made = len(calls)
+        made = {name: len(done) for name, done in calls.items()}
         time.sleep(0.3)
-        assert len(calls) == made, "a generator call started within hold"
+        assert {name: len(done) for name, done in calls.items()} == made, "frame work started within hold"
     results = first + list(frames)
-    assert [r.index for r in results] == list(range(8)) and sorted(calls) == list(range(8))
+    assert [r.index for r in results] == list(range(8))
+    assert all(sorted(done) == list(range(8)) for done in calls.values()), calls
     sequential = ReferencePipeline(Pack(synthetic_pack), models)
     assert all(np.array_equal(r.frame, sequential.frame(r.index, feats).frame) for r in results)
 
