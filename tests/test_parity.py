@@ -148,7 +148,7 @@ def test_results_are_strict_json_and_validated(parity_run, tmp_path):
 
 def test_only_a_broken_backend_exits_1(tmp_path, synthetic_pack, tiny_models_dir, capsys):
     path = write_config(tmp_path, synthetic_pack, tiny_models_dir, '[backends."reference[audio_window=tile]"]\n')
-    assert main(["run", "--config", str(path), "--quiet", "--frames", "3"]) == 1
+    assert main(["run", "--config", str(path), "--quiet", "--frames", "3", "--no-explain"]) == 1
     out = capsys.readouterr().out
     assert "FAILED" in out and "why:" in out and "reference[audio_window=tile]" in out
     path = write_config(tmp_path, synthetic_pack, tiny_models_dir, "[backends.ort]\nkind = \"onnxruntime\"\n")
