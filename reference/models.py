@@ -125,7 +125,8 @@ def load_session(path: Path, io: dict, options: ort.SessionOptions, providers: l
 
 
 def session_options(threads: int = 0, spinning: bool = False) -> ort.SessionOptions:
-    """CPU session options; `threads` 0 lets ONNX Runtime choose.
+    """CPU session options; `threads` 0 lets ONNX Runtime choose, or takes `$SYNCTALK_PARITY_CORES`
+    where it is set (`cores_limit`).
 
     Idle intra-op threads do not spin by default (`session.intra_op.allow_spinning` 0): spinning
     burns the cores that the pipeline's helper and writer threads need. Measured on 2 shared cores
@@ -136,7 +137,7 @@ def session_options(threads: int = 0, spinning: bool = False) -> ort.SessionOpti
     faster. The pipeline is what runs, so it stays off (`synctalk-parity bench` measures both).
     """
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
+    opts.intra_op_num_threads = threads or cores_limit()
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     return opts
@@ -184,9 +185,25 @@ class Models:
 MAX_FRAME_WORKERS = 8  # generator sessions at most: each holds ~420 MB of buffers (docs/pipeline.md)
 
 
+CORES_ENV = "SYNCTALK_PARITY_CORES"
+
+
+def cores_limit() -> int:
+    """The cores `$SYNCTALK_PARITY_CORES` allows every engine left to size itself (a thread count of
+    0); 0 without it. ValueError naming the variable when it is not a whole number of at least 1."""
+    value = os.environ.get(CORES_ENV, "").strip()
+    if not value:
+        return 0
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"${CORES_ENV} must be a whole number of cores, at least 1, not {value!r}; unset it to use all")
+    return int(value)
+
+
 def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the system has one)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """The cores this process may run on (its CPU affinity where the system has one), at most
+    `$SYNCTALK_PARITY_CORES`."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(cores, cores_limit() or cores)
 
 
 def frame_workers(threads: int) -> tuple[int, int]:

@@ -26,6 +26,17 @@ def private_cache(tmp_path_factory) -> Path:
     return path
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A pytest-xdist worker, and every process it starts, sizes its engines to its share of the cores
+    (`$SYNCTALK_PARITY_CORES`, the cores over the workers): two workers each running two-thread ONNX
+    Runtime sessions on two cores spend a third more CPU per generator call. Not outside xdist,
+    nor where the variable is set already."""
+    from reference.models import CORES_ENV, available_cores
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if os.environ.get("PYTEST_XDIST_WORKER") and count > 1 and not os.environ.get(CORES_ENV):
+        os.environ[CORES_ENV] = str(max(1, available_cores() // count))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Files marked `long` (a module's `pytestmark`) first, each file's tests kept together and in
     order: pytest-xdist then starts the longest files first and fills the end with short ones, so

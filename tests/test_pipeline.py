@@ -298,6 +298,25 @@ def test_the_reference_spends_its_cores_on_at_most_eight_generator_sessions(monk
         models_module.frame_workers(-1)
 
 
+def test_the_cores_variable_caps_every_engine_left_to_size_itself(monkeypatch):
+    """$SYNCTALK_PARITY_CORES caps the cores the reference spreads its sessions over and the threads of a
+    session left at 0; an explicit thread count stays; a bad value is an error naming the variable."""
+    from reference import models as models_module
+    monkeypatch.delenv(models_module.CORES_ENV, raising=False)
+    cores = models_module.available_cores()
+    assert models_module.session_options(0).intra_op_num_threads == 0  # ONNX Runtime chooses
+    monkeypatch.setenv(models_module.CORES_ENV, "1")
+    assert models_module.available_cores() == 1 and models_module.frame_workers(0) == (1, 1)
+    assert models_module.session_options(0).intra_op_num_threads == 1
+    assert models_module.session_options(3).intra_op_num_threads == 3
+    monkeypatch.setenv(models_module.CORES_ENV, str(cores + 5))
+    assert models_module.available_cores() == cores  # never more than the process may use
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv(models_module.CORES_ENV, bad)
+        with pytest.raises(ValueError, match=r"\$SYNCTALK_PARITY_CORES must be a whole number"):
+            models_module.available_cores()
+
+
 def test_frames_in_parallel_are_byte_identical_to_one_session(tiny_models_dir, synthetic_pack, tmp_path):
     """K = 2 generator sessions on alternating frames write the same frame files and stage dumps, byte
     for byte, as the single session of --threads 1 (every frame's generator output dumped)."""
