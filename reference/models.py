@@ -206,13 +206,18 @@ def available_cores() -> int:
     return min(cores, cores_limit() or cores)
 
 
+def cores_for(threads: int) -> int:
+    """The cores a thread count spends: `threads`, or all this process may use (`available_cores`) for 0."""
+    return int(threads) if threads else available_cores()
+
+
 def frame_workers(threads: int) -> tuple[int, int]:
     """(sessions, intra-op threads each) of the reference's generator on `threads` cores (0: all,
     `available_cores`): one single-threaded session per core, at most MAX_FRAME_WORKERS sessions,
     which then share the cores out between them (16 cores: 8 sessions x 2 threads)."""
     if threads < 0:
         raise ValueError(f"threads must be 0 (all cores) or more, got {threads}")
-    cores = threads or available_cores()
+    cores = cores_for(threads)
     workers = min(cores, MAX_FRAME_WORKERS)
     return workers, cores // workers
 

@@ -95,7 +95,8 @@ def test_bare_generator_measures_every_way_and_divides_by_the_fastest(monkeypatc
 
 
 def test_threads_0_spends_every_core(monkeypatch):
-    monkeypatch.setattr(baseline, "available_cores", lambda: 3)
+    from reference import models
+    monkeypatch.setattr(models, "available_cores", lambda: 3)
     assert baseline.ways_for(0) == [("1 session x 3 threads, spinning", 1, 3, True),
                                     ("1 session x 3 threads, not spinning", 1, 3, False),
                                     ("3 sessions x 1 thread", 3, 1, False)]

@@ -3,7 +3,6 @@ without bound over 9 ports x 2 audios when every diagnosis's model sessions were
 precision variants and every variant's frames were kept), and a diagnosis's sessions are freed."""
 from __future__ import annotations
 
-import os
 import resource
 import subprocess
 import sys
@@ -23,14 +22,6 @@ VARIANTS = ["channel_order=rgb", "paste=direct", "masked_input=none", "template_
             "audio_window=tile", "resize_kernel=nearest_floor", "output=jpeg90", "quantisation=round"]
 
 
-def one_core() -> None:
-    """Run this process on one core (where the system can): its ONNX Runtime sessions then use one
-    thread, instead of two-thread sessions stalling on the core another test worker keeps busy
-    (91 s in a parallel run, 46 s alone)."""
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
-
-
 def test_explain_of_many_failing_backends_stays_under_2_gb(shared_data, tiny_models_dir, tmp_path):
     backends = "".join(f'[backends."reference[{v}]"]\nthreads = 1\n' for v in VARIANTS)
     config = tmp_path / "many.toml"
@@ -39,8 +30,7 @@ def test_explain_of_many_failing_backends_stays_under_2_gb(shared_data, tiny_mod
                       f'[run]\noutput = "{tmp_path / "out"}"\n' + backends)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     cli = Path(sys.executable).parent / "synctalk-parity"
-    done = subprocess.run([str(cli), "explain", str(config), "--quiet"], capture_output=True, text=True, timeout=600,
-                          preexec_fn=one_core)
+    done = subprocess.run([str(cli), "explain", str(config), "--quiet"], capture_output=True, text=True, timeout=600)
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"\npeak RSS of explain over {len(VARIANTS)} backends x 2 audios: {peak_mb:.0f} MB")
     assert done.returncode == 1, done.stderr[-2000:]

@@ -66,7 +66,6 @@ def made(tmp_path_factory) -> Path:
     travelled.reencode(reference, root / "jpeg75" / "frames", 75)
     travelled.make_folder(pack, audio, same, root / "three" / "frames", N, Conventions(output_channels="rgb"),
                           fmt="jpg", quality=80, keep=lambda i: i < 40)
-    del same
     travelled.reencode(reference, root / "reference95" / "frames", 95)
     shutil.rmtree(models)
     return root

@@ -13,14 +13,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 
 from reference.conventions import POST_GENERATOR, Conventions
 from reference.data import TemplateFrame, open_source, read_image
 from reference.image import ROI_SIZE, resize
 from reference.models import ModelFiles, Models
-from reference.output import write_frame
+from reference.output import jpeg_bytes, write_frame
 from reference.pipeline import FrameResult, ReferencePipeline, audio_features
 
 PasteFn = Callable[[FrameResult, TemplateFrame], np.ndarray]  # the frame as the port composites it
@@ -75,9 +74,7 @@ class SameInputs(Models):
 
 def after_generator(conv: Conventions = Conventions(), *, features=None, **_) -> bool:
     """Whether `make_folder` with these arguments feeds the generator what the reference feeds it."""
-    canonical = Conventions()
-    return features is None and all(getattr(conv, k) == getattr(canonical, k)
-                                    for k in conv.variants() if k not in POST_GENERATOR)
+    return features is None and all(knob in POST_GENERATOR for knob in conv.variants())
 
 
 def make_folder(pack: Path, audio: Path, models: Path | Models, out: Path, frames: int,
@@ -115,12 +112,8 @@ def write(path: Path, frame: np.ndarray, fmt: str, quality: int = 95, encoder: s
     `subsampling` (420 or 444)."""
     if fmt == "png":
         write_frame(path, frame, "png")
-    elif encoder == "cv2":
-        factor = cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420 if subsampling == "420" else cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444
-        cv2.imwrite(str(path), frame, [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, factor])
     else:
-        from PIL import Image
-        Image.fromarray(frame[..., ::-1]).save(path, quality=quality, subsampling=0 if subsampling == "444" else 2)
+        path.write_bytes(jpeg_bytes(frame, quality, encoder, subsampling))
 
 
 def reencode(src: Path, out: Path, quality: int, encoder: str = "cv2", subsampling: str = "420") -> Path:

@@ -26,7 +26,7 @@ import numpy as np
 
 from harness.text.tables import fmt_number
 from harness.verdicts.timing import latency_stats
-from reference.models import (GENERATOR_IO, ModelFiles, Models, available_cores, frame_workers, load_session,
+from reference.models import (GENERATOR_IO, ModelFiles, Models, cores_for, frame_workers, load_session,
                               session_options)
 
 BLOCK = 6  # frames of each way per round (rounded up to a multiple of the sessions of the widest way)
@@ -56,11 +56,6 @@ def generator_session(path: Path, threads: int, spinning: bool):
     """An ONNX Runtime CPU session of the generator at `path`: `threads` intra-op threads, spin-waiting
     on or off."""
     return load_session(path, GENERATOR_IO, session_options(threads, spinning), ["CPUExecutionProvider"])
-
-
-def cores_for(threads: int) -> int:
-    """The cores a thread count spends: `threads`, or all this process may use for 0."""
-    return int(threads) if threads else available_cores()
 
 
 def ways_for(threads: int) -> list[tuple[str, int, int, bool]]:
