@@ -135,8 +135,15 @@ def session_options(threads: int = 0, spinning: bool = False) -> ort.SessionOpti
     with spinning, the pipeline took 1.020 and 1.037 times as long per frame in two runs (every
     round of the second slower) and 3.6-5.7 % more CPU, while the bare generator alone was 3.7 %
     faster. The pipeline is what runs, so it stays off (`synctalk-parity bench` measures both).
+
+    ONNX Runtime's memory pattern (one block planned per input shape) is off: on the full synthetic
+    generator, single-threaded, a session then held 234 MB instead of 494 MB after two calls, its
+    steady call took the same CPU (115.7 ms, median of 15 interleaved), and only its first call
+    paid for fresh memory, not its first two (0.21 s + 0.12 s against 0.25 s + 0.21 s). The
+    numbers are the same: the pattern places buffers, it does not change the arithmetic.
     """
     opts = ort.SessionOptions()
+    opts.enable_mem_pattern = False
     opts.intra_op_num_threads = threads or cores_limit()
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
@@ -182,7 +189,7 @@ class Models:
                             self.files.generator, "output")
 
 
-MAX_FRAME_WORKERS = 8  # generator sessions at most: each holds ~420 MB of buffers (docs/pipeline.md)
+MAX_FRAME_WORKERS = 8  # generator sessions at most: each holds ~170 MB of buffers (docs/pipeline.md)
 
 
 CORES_ENV = "SYNCTALK_PARITY_CORES"
