@@ -17,7 +17,7 @@ from reference.features import FEATURES_FILE, audio_window, read_features_file
 from reference.models import Models
 from reference.output import jpeg_roundtrip
 from reference.pipeline import ReferencePipeline, audio_features
-from reference.precision import fp16_files, round_bf16, with_precision
+from reference.precision import converted_files, round_bf16, with_precision
 
 SEARCH_FRAMES = 2
 
@@ -128,9 +128,73 @@ def test_round_bf16_rounds_to_nearest_even():
 
 def test_precision_variants_run_other_models(models):
     fp16 = with_precision(models, "fp16")
-    assert fp16.files == fp16_files(models.files) and fp16 is with_precision(models, "fp16")
+    assert fp16.files == converted_files(models.files, "fp16") and fp16 is with_precision(models, "fp16")
     assert with_precision(models, "fp32") is models
     x = np.full((1, 6, 320, 320), 0.3, np.float32)
     aud = np.full((1, 32, 16, 16), 0.7, np.float32)
-    bf16 = with_precision(models, "bf16").generate(x, aud)
-    assert np.array_equal(bf16, round_bf16(models.generate(round_bf16(x), round_bf16(aud))))
+    emulated = with_precision(models, "bf16")
+    assert emulated.files == converted_files(models.files, "bf16") and emulated is with_precision(models, "bf16")
+    bf16 = emulated.generate(x, aud)
+    assert np.array_equal(bf16, round_bf16(bf16))  # every output value is a bfloat16
+    # rounding inside the network, not only at its boundary
+    assert not np.array_equal(bf16, round_bf16(models.generate(round_bf16(x), round_bf16(aud))))
+
+
+def _elementwise_graph():
+    """x (1, 2, 3, 4) -> Mul(w) -> Add(b) -> Relu -> Concat with x -> Reshape to a shape computed from
+    Shape(x) (int64 arithmetic that must stay untouched) -> y."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(1, 2, 3, 4)).astype(np.float32)
+    b = rng.normal(size=(1, 2, 3, 4)).astype(np.float32)
+    nodes = [helper.make_node("Mul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["a"]),
+             helper.make_node("Relu", ["a"], ["r"]), helper.make_node("Concat", ["r", "x"], ["c"], axis=1),
+             helper.make_node("Shape", ["c"], ["s"]), helper.make_node("Gather", ["s", "zero"], ["n"], axis=0),
+             helper.make_node("Concat", ["n", "minus_one"], ["shape"], axis=0),
+             helper.make_node("Reshape", ["c", "shape"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 48])],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b"),
+         numpy_helper.from_array(np.array([0], np.int64), "zero"),
+         numpy_helper.from_array(np.array([-1], np.int64), "minus_one")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model, w, b
+
+
+def test_bf16_model_rounds_the_weights_and_every_computed_value():
+    """The emulated graph against numpy: float32 multiply and add are exactly rounded in both, so
+    rounding the weights, the input and each computed value to bfloat16 gives the same bits."""
+    import onnxruntime as ort
+    from reference.precision import bf16_model
+    model, w, b = _elementwise_graph()
+    x = (np.random.default_rng(4).normal(size=(1, 2, 3, 4)) * 3).astype(np.float32)
+    x[0, 0, 0, :2] = [1 + 2.0 ** -8, 1 + 3 * 2.0 ** -8]  # ties: to even, down and up
+    xr = round_bf16(x)
+    relu = np.maximum(round_bf16(round_bf16(xr * round_bf16(w)) + round_bf16(b)), 0)
+    expected = np.concatenate([relu, xr], axis=1).reshape(1, 48)
+    emulated = ort.InferenceSession(bf16_model(model).SerializeToString(), providers=["CPUExecutionProvider"])
+    assert np.array_equal(emulated.run(["y"], {"x": x})[0], expected)
+    plain = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert not np.array_equal(plain.run(["y"], {"x": x})[0], expected)  # the known-bad input: float32 throughout
+
+
+def test_round_bf16_is_onnx_runtimes_cast():
+    """An independent computation of the rounding: ONNX Runtime's Cast to bfloat16 and back."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+    nodes = [helper.make_node("Cast", ["x"], ["h"], to=TensorProto.BFLOAT16),
+             helper.make_node("Cast", ["h"], ["y"], to=TensorProto.FLOAT)]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=100_000) * 10.0 ** rng.integers(-6, 6, 100_000)).astype(np.float32)
+    ties = ((np.arange(2000, dtype=np.uint32) << 16) | 0x8000).view(np.float32)
+    x = np.concatenate([x, ties, np.array([np.inf, -np.inf, 0.0, -0.0], np.float32)])
+    cast = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(["y"], {"x": x})[0]
+    assert np.array_equal(cast, round_bf16(x))

@@ -25,7 +25,7 @@ from harness.coreml.package import PACKAGES, source_sha256
 from harness.coreml.read import read_model
 from harness.plugin import PLATFORM_SKIP
 from reference.models import ModelFiles
-from reference.precision import fp16_files
+from reference.precision import converted_files
 from reference.provenance import sha256
 
 EXAMPLE = Path("coreml_example") / "AudioEncoder.mlmodelc"
@@ -208,7 +208,7 @@ def _with_initializer(model: onnx.ModelProto, name: str, array: np.ndarray) -> o
 
 def test_onnx_candidates_fp16_copy_and_a_transposed_weight(tiny_models_dir, tmp_path):
     files = ModelFiles.from_dir(tiny_models_dir)
-    half = audit(read_model(fp16_files(files).generator), read_model(files.generator))
+    half = audit(read_model(converted_files(files, "fp16").generator), read_model(files.generator), "fp16")
     assert half.faithful and half.precision == "fp16"
     model = onnx.load(str(files.generator))
     name = "/inc/inconv/inconv.0/conv.0.weight"  # (12, 6, 1, 1)

@@ -9,7 +9,7 @@ from harness.backends.base import BackendUnavailable, RunInputs
 from harness.backends.inprocess import PipelineBackend
 from harness.backends.options import check_options
 from reference.models import ModelFiles, Models
-from reference.precision import fp16_files
+from reference.precision import converted_files
 
 
 class Fp16Backend(PipelineBackend):
@@ -28,7 +28,7 @@ class Fp16Backend(PipelineBackend):
             raise BackendUnavailable("onnxconverter-common is not installed; pip install onnxconverter-common") from None
 
     def open_models(self, inputs: RunInputs) -> Models:
-        files = fp16_files(ModelFiles.from_dir(inputs.models))
+        files = converted_files(ModelFiles.from_dir(inputs.models), "fp16")
         return Models(files, threads=int(self.options.get("threads", 0)))
 
     def describe(self, models: Models) -> dict:

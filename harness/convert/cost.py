@@ -19,7 +19,7 @@ from reference.data import open_source
 from reference.errors import InputError
 from reference.models import ENCODER_FILE, GENERATOR_FILE, ModelFiles, Models
 from reference.pipeline import ReferencePipeline, audio_features
-from reference.precision import fp16_files
+from reference.precision import converted_files
 
 FRAMES = 4
 
@@ -67,7 +67,7 @@ def predict_cost(files: ModelFiles, converted: str = "both models", frames: int 
     """Run the reference on `frames` frames in fp32 and with `converted` ("audio encoder", "generator" or
     "both models") emulated in fp16, on `data` (the demo data by default)."""
     data = data if data is not None else demo_data(frames)
-    half = fp16_files(files)
+    half = converted_files(files, "fp16")
     mixed = ModelFiles(half.encoder if converted != "generator" else files.encoder,
                        half.generator if converted != "audio encoder" else files.generator)
     ref, ref_emb = _frames(Models(files), data.pack, data.audio, frames)
