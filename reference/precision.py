@@ -18,7 +18,7 @@ import numpy as np
 
 from reference.atomic import cached
 from reference.models import ENCODER_FILE, GENERATOR_FILE, ModelFiles, Models
-from reference.provenance import cache_dir, sha256
+from reference.provenance import cache_dir, model_sha256
 
 if TYPE_CHECKING:  # onnx is imported where a conversion runs: 0.6 s that an fp32 run does not pay
     import onnx
@@ -36,7 +36,8 @@ def fp16_model(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def convert_to_fp16(files: ModelFiles, out: Path) -> ModelFiles:
-    """Write float16 copies of both models (float32 inputs and outputs kept) into `out`."""
+    """Write float16 copies of both models (float32 inputs and outputs kept) into `out`, each one file: the
+    external data a model names is read in, and its fp16 weights are written inside the graph."""
     import onnx
     for src, name in ((files.encoder, ENCODER_FILE), (files.generator, GENERATOR_FILE)):
         onnx.save(fp16_model(onnx.load(str(src))), str(out / name))
@@ -44,8 +45,9 @@ def convert_to_fp16(files: ModelFiles, out: Path) -> ModelFiles:
 
 
 def fp16_files(files: ModelFiles) -> ModelFiles:
-    """The float16 conversion of `files`, built once into the cache folder (keyed by both models' sha256)."""
-    key = f"fp16-{sha256(files.encoder)[:12]}-{sha256(files.generator)[:12]}"
+    """The float16 conversion of `files`, built once into the cache folder (keyed by both models' identity:
+    graph and external data, `model_sha256`)."""
+    key = f"fp16-{model_sha256(files.encoder)[:12]}-{model_sha256(files.generator)[:12]}"
     return ModelFiles.from_dir(cached(cache_dir() / key, lambda tmp: convert_to_fp16(files, tmp)))
 
 

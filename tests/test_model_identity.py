@@ -11,7 +11,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from fixtures.external import with_external_data
+from fixtures.external import flip_byte, with_external_data
 from reference.errors import InputError
 from reference.models import ENCODER_IO, GENERATOR_IO, ModelFiles, Models, check_model
 from reference.precision import fp16_files
@@ -24,15 +24,6 @@ DYNAMO = Path("/work/shared/data/torch_export/dynamo")
 def external(tiny_models_dir, tmp_path) -> Path:
     """The tiny models with their weights in `<model>.onnx.data` files beside them."""
     return with_external_data(tiny_models_dir, tmp_path / "external")
-
-
-def flip(path: Path, offset: int = 0) -> None:
-    """Change one byte of a file in place (the lowest mantissa byte of a little-endian float at 0)."""
-    with open(path, "r+b") as fh:
-        fh.seek(offset)
-        byte = fh.read(1)
-        fh.seek(offset)
-        fh.write(bytes([byte[0] ^ 1]))
 
 
 def test_a_model_without_external_data_is_its_files_sha256(tiny_models_dir):
@@ -50,11 +41,11 @@ def test_every_file_of_a_model_is_part_of_its_identity(external, tmp_path):
     before, hashes = model_sha256(graph), model_file_hashes(graph)
     assert before == by_hand.hexdigest() != hashlib.sha256(graph.read_bytes()).hexdigest()
 
-    flip(data, 5)  # one byte of the weights
+    flip_byte(data, 5)  # one byte of the weights
     assert model_sha256(graph) != before
     assert file_changes(hashes, model_file_hashes(graph)) == ["generator.onnx.data changed"]
 
-    flip(data, 5)  # back; then the graph alone changes (its doc string), its data untouched
+    flip_byte(data, 5)  # back; then the graph alone changes (its doc string), its data untouched
     assert model_sha256(graph) == before
     model = onnx.load(str(graph), load_external_data=False)
     model.doc_string = "edited"
@@ -147,7 +138,7 @@ def test_fp16_conversion_of_a_model_with_external_data(external, tiny_models_dir
                for m in (half, plain)]
     assert weights[0].keys() == weights[1].keys()
     assert all(np.array_equal(weights[0][name], weights[1][name]) for name in weights[0])
-    flip(external / "generator.onnx.data", 1)
+    flip_byte(external / "generator.onnx.data", 1)
     assert fp16_files(ModelFiles.from_dir(external)).generator.parent != half.generator.parent
 
 
