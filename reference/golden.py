@@ -8,8 +8,9 @@ Layout of a golden folder:
   versions, the CPU fingerprint, and per frame its template index, rect and the sha256 of its PNG.
 * `inputs/source/...` (the template files used, at their paths in the pack or dataset),
   `inputs/audio/<audio file>` and, when recorded with `store_models`, `inputs/models/*.onnx` with
-  their external data files: the inputs themselves, so that a golden is checked on another machine with exactly the files it was
-  recorded from (version 2; a version-1 golden stores none and can only stand for a reference).
+  their external data files: the inputs themselves, so that a golden is checked on another machine
+  with exactly the files it was recorded from (version 2; a version-1 golden stores none and can only
+  stand for a reference).
 * `features/{mel,embeddings,padded_features}.npy`.
 * `frames/frame_00001.png`, ...: the face rect of each composited frame, lossless. Outside the
   rect a composited frame equals its template frame, whose hash is in the manifest, so the rect
@@ -53,8 +54,13 @@ ROLES = {"audio_encoder": ENCODER_FILE, "generator": GENERATOR_FILE}  # manifest
 
 
 def model_hashes(files: ModelFiles) -> dict[str, dict[str, str]]:
-    """Per role ("audio_encoder", "generator") the sha256 of each file of that model (`model_file_hashes`)."""
-    return {"audio_encoder": model_file_hashes(files.encoder), "generator": model_file_hashes(files.generator)}
+    """Per role ("audio_encoder", "generator") the sha256 of each file of that model (`model_file_hashes`),
+    its graph named as in a models folder (`ROLES`)."""
+    out = {}
+    for role, graph in (("audio_encoder", files.encoder), ("generator", files.generator)):
+        out[role] = {ROLES[role] if name == graph.name else name: digest
+                     for name, digest in model_file_hashes(graph).items()}
+    return out
 
 
 def model_identities(hashes: dict[str, dict[str, str]]) -> dict[str, str]:
@@ -249,8 +255,9 @@ def stored_inputs(golden: str | Path, models: ModelFiles | None = None) -> Store
         if not path.is_file() or sha256(path) != digest:
             raise InputError(path, "missing, or not the file the golden was recorded from (its sha256 differs)",
                              "record the golden again")
+    now = model_hashes(models)
     for role, graph in (("audio_encoder", models.encoder), ("generator", models.generator)):
-        changes = model_changes(manifest, role, model_file_hashes(graph))
+        changes = model_changes(manifest, role, now[role])
         if changes:
             raise InputError(graph, f"not the model the golden was recorded from: {', '.join(changes)}",
                              "give the models the golden was recorded with, or record the golden again")

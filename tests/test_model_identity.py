@@ -3,6 +3,7 @@ their hash, and the clear error for a data file that is missing, truncated or ou
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -120,13 +121,20 @@ def test_constant_and_subgraph_tensors_name_their_data_files_too(tmp_path):
         model_files(path)
 
 
-def test_the_dynamo_exports_weights_are_part_of_its_identity():
-    """The real dynamo export: the generator's graph names generator.onnx.data (read, never written)."""
+def test_the_dynamo_exports_weights_are_part_of_its_identity(tmp_path):
+    """The real dynamo export: the generator's graph names generator.onnx.data; a copy whose data file
+    lost its last byte is refused naming it, before ONNX Runtime reads it."""
     if not (DYNAMO / "generator.onnx").is_file():
         pytest.skip(f"{DYNAMO} is not on this machine")
     files = model_files(DYNAMO / "generator.onnx")
     assert files == [DYNAMO / "generator.onnx", DYNAMO / "generator.onnx.data"]
     assert model_sha256(DYNAMO / "generator.onnx") != hashlib.sha256((DYNAMO / "generator.onnx").read_bytes()).hexdigest()
+    copy = tmp_path / "dynamo"
+    shutil.copytree(DYNAMO, copy)
+    os.chmod(copy / "generator.onnx.data", 0o644)
+    os.truncate(copy / "generator.onnx.data", (copy / "generator.onnx.data").stat().st_size - 1)
+    with pytest.raises(InputError, match=r"generator\.onnx\.data: truncated"):
+        Models(ModelFiles.from_dir(copy), threads=1)
 
 
 def test_fp16_conversion_of_a_model_with_external_data(external, tiny_models_dir):
