@@ -2,13 +2,15 @@
 
 Layout of a golden folder:
 
-* `manifest.json`: schema and version, frame count, conventions, sha256 of both models, the audio
-  and every template file used, library versions, the CPU fingerprint, and per frame its template
-  index, rect and the sha256 of its PNG.
+* `manifest.json`: schema and version, frame count, conventions, the identity of both models
+  (`models`: `provenance.model_sha256`, their graph and every external data file) and the sha256 of
+  each of their files (`model_files`), the sha256 of the audio and every template file used, library
+  versions, the CPU fingerprint, and per frame its template index, rect and the sha256 of its PNG.
 * `inputs/source/...` (the template files used, at their paths in the pack or dataset),
-  `inputs/audio/<audio file>` and, when recorded with `store_models`, `inputs/models/*.onnx`: the
-  inputs themselves, so that a golden is checked on another machine with exactly the files it was
-  recorded from (version 2; a version-1 golden stores none and can only stand for a reference).
+  `inputs/audio/<audio file>` and, when recorded with `store_models`, `inputs/models/*.onnx` with
+  their external data files: the inputs themselves, so that a golden is checked on another machine
+  with exactly the files it was recorded from (version 2; a version-1 golden stores none and can only
+  stand for a reference).
 * `features/{mel,embeddings,padded_features}.npy`.
 * `frames/frame_00001.png`, ...: the face rect of each composited frame, lossless. Outside the
   rect a composited frame equals its template frame, whose hash is in the manifest, so the rect
@@ -30,16 +32,50 @@ from reference.atomic import building, swap_paths
 from reference.conventions import Conventions
 from reference.data import Dataset, Pack, TemplateSource
 from reference.errors import InputError
-from reference.models import ModelFiles, Models, reference_models
+from reference.models import ENCODER_FILE, GENERATOR_FILE, ModelFiles, Models, reference_models
 from reference.output import encode_frame, frame_path
 from reference.pipeline import AudioFeatures, ReferencePipeline, audio_features
-from reference.provenance import cpu_fingerprint, library_versions, sha256
+from reference.provenance import (
+    cpu_fingerprint,
+    file_changes,
+    library_versions,
+    model_file_hashes,
+    model_files,
+    model_identity,
+    sha256,
+)
 
 SCHEMA = "synctalk-parity/golden"
 VERSION = 2
 READABLE_VERSIONS = (1, 2)
 FEATURES = ("mel", "embeddings", "padded_features")
 INPUTS = "inputs"
+ROLES = {"audio_encoder": ENCODER_FILE, "generator": GENERATOR_FILE}  # manifest key -> file name
+
+
+def model_hashes(files: ModelFiles) -> dict[str, dict[str, str]]:
+    """Per role ("audio_encoder", "generator") the sha256 of each file of that model (`model_file_hashes`),
+    its graph named as in a models folder (`ROLES`)."""
+    out = {}
+    for role, graph in (("audio_encoder", files.encoder), ("generator", files.generator)):
+        out[role] = {ROLES[role] if name == graph.name else name: digest
+                     for name, digest in model_file_hashes(graph).items()}
+    return out
+
+
+def model_identities(hashes: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Per role the identity (`model_identity`) of the models of `model_hashes`."""
+    return {role: model_identity(files, ROLES[role]) for role, files in hashes.items()}
+
+
+def model_changes(manifest: dict, role: str, now: dict[str, str]) -> list[str]:
+    """How the `role` model of file hashes `now` differs from the one a golden recorded, in words
+    ("generator.onnx.data changed"); empty when it is the same. A manifest without per-file hashes
+    recorded a model without external data, whose identity is its graph's sha256."""
+    if model_identity(now, ROLES[role]) == manifest["models"][role]:
+        return []
+    recorded = manifest.get("model_files", {}).get(role) or {ROLES[role]: manifest["models"][role]}
+    return file_changes(recorded, now) or [f"{ROLES[role]} differs"]
 
 
 def _feature_arrays(feats: AudioFeatures) -> dict[str, np.ndarray]:
@@ -53,8 +89,9 @@ def _inputs(source: TemplateSource, audio_path: Path, models: Models, templates:
     for t in sorted(set(templates)):
         for path in source.paths(t, crop_source=crop_source, masked_source="pack" if conv.masked_input == "pack" else "memory"):
             files.setdefault(path.relative_to(source.root).as_posix(), sha256(path))
+    hashes = model_hashes(models.files)
     return {
-        "models": {"audio_encoder": sha256(models.files.encoder), "generator": sha256(models.files.generator)},
+        "models": model_identities(hashes), "model_files": hashes,
         "audio": {"file": Path(audio_path).name, "sha256": sha256(audio_path)},
         "source": {"kind": source.kind, "n_images": source.n_images, "files": files},
     }
@@ -93,12 +130,15 @@ def write_golden(out: str | Path, source: TemplateSource, audio_path: str | Path
 
 
 def _store_inputs(folder: Path, source: TemplateSource, audio_path: Path, models: Models | None, inputs: dict) -> None:
-    """Copy the template files of `inputs`, the audio and (when given) the models into `folder`."""
+    """Copy the template files of `inputs`, the audio and (when given) the models, each with the external
+    data files it names, into `folder`."""
     copies = {source.root / rel: folder / "source" / rel for rel in inputs["source"]["files"]}
     copies[audio_path] = folder / "audio" / inputs["audio"]["file"]
     if models is not None:
-        copies[models.files.encoder] = folder / "models" / "audio_encoder.onnx"
-        copies[models.files.generator] = folder / "models" / "generator.onnx"
+        for graph, name in ((models.files.encoder, ENCODER_FILE), (models.files.generator, GENERATOR_FILE)):
+            graph_file, *data = model_files(graph)
+            copies[graph_file] = folder / "models" / name
+            copies.update({path: folder / "models" / path.relative_to(graph.parent) for path in data})
     for src, dest in copies.items():
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
@@ -133,16 +173,17 @@ def read_manifest(golden: str | Path) -> dict:
     return manifest
 
 
-def golden_problems(manifest: dict, source: TemplateSource, models: dict, audio_sha256: list[str],
-                    frames: int) -> list[str]:
-    """Why a golden cannot stand for the canonical reference of a run on `source` with the models of
-    hashes `models` ({"audio_encoder", "generator"}), one of the audios `audio_sha256` and `frames`
-    frames; empty when it can."""
+def golden_problems(manifest: dict, source: TemplateSource, models: dict[str, dict[str, str]],
+                    audio_sha256: list[str], frames: int) -> list[str]:
+    """Why a golden cannot stand for the canonical reference of a run on `source` with the models of file
+    hashes `models` (`model_hashes`), one of the audios `audio_sha256` and `frames` frames; empty when
+    it can."""
     problems = []
     if manifest["conventions"] != "canonical":
         problems.append(f"it was recorded with conventions {manifest['conventions']}, not the canonical pipeline")
-    if manifest["models"] != {"audio_encoder": models["audio_encoder"], "generator": models["generator"]}:
-        problems.append("it was recorded with other models")
+    changes = [change for role in ROLES for change in model_changes(manifest, role, models[role])]
+    if changes:
+        problems.append(f"it was recorded with other models ({', '.join(changes)})")
     if manifest["audio"]["sha256"] not in audio_sha256:
         problems.append(f"its audio {manifest['audio']['file']} is none of the run's audio files")
     if manifest["frames"] < frames:
@@ -195,7 +236,8 @@ class StoredInputs:
 
 def stored_inputs(golden: str | Path, models: ModelFiles | None = None) -> StoredInputs:
     """A golden's stored inputs, each checked against the manifest's sha256. `models` stand for models
-    the golden does not store (they must be the recorded ones); stored models are used otherwise."""
+    the golden does not store (they must be the recorded ones, graph and external data: InputError
+    naming each file that changed); stored models are used otherwise."""
     golden = Path(golden)
     manifest = read_manifest(golden)
     root = golden / INPUTS
@@ -208,11 +250,16 @@ def stored_inputs(golden: str | Path, models: ModelFiles | None = None) -> Store
         raise InputError(golden, "this golden does not store its models", "give the models it was recorded with (--models DIR)")
     audio = root / "audio" / manifest["audio"]["file"]
     expected = {root / "source" / rel: digest for rel, digest in manifest["source"]["files"].items()}
-    expected.update({audio: manifest["audio"]["sha256"], models.encoder: manifest["models"]["audio_encoder"],
-                     models.generator: manifest["models"]["generator"]})
+    expected[audio] = manifest["audio"]["sha256"]
     for path, digest in expected.items():
         if not path.is_file() or sha256(path) != digest:
             raise InputError(path, "missing, or not the file the golden was recorded from (its sha256 differs)",
+                             "record the golden again")
+    now = model_hashes(models)
+    for role, graph in (("audio_encoder", models.encoder), ("generator", models.generator)):
+        changes = model_changes(manifest, role, now[role])
+        if changes:
+            raise InputError(graph, f"not the model the golden was recorded from: {', '.join(changes)}",
                              "give the models the golden was recorded with, or record the golden again")
     kind = {"pack": Pack, "dataset": Dataset}[manifest["source"]["kind"]]
     return StoredInputs(manifest, kind(root / "source", n_images=manifest["source"]["n_images"]), audio, models)

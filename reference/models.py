@@ -14,6 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 from reference.errors import InputError
+from reference.provenance import model_files
 
 ENCODER_FILE = "audio_encoder.onnx"
 GENERATOR_FILE = "generator.onnx"
@@ -80,8 +81,10 @@ def check_io(path: Path, found: dict[str, dict[str, Signature]], io: dict) -> No
 def check_model(path: Path, io: dict) -> None:
     """Raise InputError unless the file at `path` is an ONNX model with exactly the expected float32
     inputs and outputs (read with `onnx`, imported here: engines other than ONNX Runtime check with it,
-    and `Models` only when ONNX Runtime cannot load a file)."""
+    and `Models` only when ONNX Runtime cannot load a file), and every external data file it names is
+    there and long enough (`model_files`)."""
     import onnx
+    model_files(path)
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError and others for non-ONNX files
@@ -114,7 +117,10 @@ def check_session(path: Path, session: ort.InferenceSession, io: dict) -> None:
 def load_session(path: Path, io: dict, options: ort.SessionOptions, providers: list) -> ort.InferenceSession:
     """An ONNX Runtime session of the model at `path`, its inputs and outputs checked against `io`. A
     file ONNX Runtime cannot load is read again with `onnx`, so that a file which is not an ONNX model
-    or has the wrong inputs is an InputError saying so; an engine's own error is raised as it is."""
+    or has the wrong inputs is an InputError saying so; an engine's own error is raised as it is. An
+    external data file that is missing or truncated is an InputError naming it before ONNX Runtime
+    reads it (`model_files`)."""
+    model_files(path)
     try:
         session = ort.InferenceSession(str(path), options, providers=providers)
     except Exception:  # ONNX Runtime's Fail, InvalidProtobuf, InvalidArgument, ...

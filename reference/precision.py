@@ -24,7 +24,7 @@ import numpy as np
 
 from reference.atomic import cached
 from reference.models import ENCODER_FILE, GENERATOR_FILE, ModelFiles, Models
-from reference.provenance import cache_dir, sha256
+from reference.provenance import cache_dir, model_sha256
 
 if TYPE_CHECKING:  # onnx is imported where a conversion runs: 0.6 s that an fp32 run does not pay
     import onnx
@@ -104,9 +104,10 @@ CONVERSIONS = {"fp16": fp16_model, "bf16": bf16_model}
 
 
 def converted_files(files: ModelFiles, precision: str) -> ModelFiles:
-    """The `precision` copies of both models (`CONVERSIONS`), built once into the cache folder (keyed
-    by both models' sha256)."""
-    key = f"{precision}-{sha256(files.encoder)[:12]}-{sha256(files.generator)[:12]}"
+    """The `precision` copies of both models (`CONVERSIONS`), each one file (the external data a model
+    names is read in and written inside the graph), built once into the cache folder (keyed by both
+    models' identity: graph and external data, `model_sha256`)."""
+    key = f"{precision}-{model_sha256(files.encoder)[:12]}-{model_sha256(files.generator)[:12]}"
     convert = CONVERSIONS[precision]
     return ModelFiles.from_dir(cached(cache_dir() / key, lambda tmp: _convert(files, tmp, convert)))
 

@@ -26,7 +26,7 @@ from harness.coreml.read import read_model
 from harness.plugin import PLATFORM_SKIP
 from reference.models import ModelFiles
 from reference.precision import converted_files
-from reference.provenance import sha256
+from reference.provenance import model_sha256
 
 EXAMPLE = Path("coreml_example") / "AudioEncoder.mlmodelc"
 
@@ -60,8 +60,8 @@ def test_convert_places_both_audited_packages_with_their_provenance(converted, t
         assert document["precision"] == precision
         for role, source in (("audio encoder", files.encoder), ("generator", files.generator)):
             entry = document["models"][role]
-            assert entry["source_sha256"] == sha256(source) and entry["audit"]["faithful"] is True
-            assert source_sha256(folder / PACKAGES[role]) == sha256(source)
+            assert entry["source_sha256"] == model_sha256(source) and entry["audit"]["faithful"] is True
+            assert source_sha256(folder / PACKAGES[role]) == model_sha256(source)
         assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no staging folder left
 
 

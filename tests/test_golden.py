@@ -16,9 +16,10 @@ from harness.verdicts.tolerances import PROFILES
 from reference.conventions import Conventions
 from reference.data import Pack
 from reference.errors import InputError
-from reference.golden import read_manifest, write_golden
+from fixtures.external import flip_byte, with_external_data
+from reference.golden import golden_problems, model_hashes, read_manifest, write_golden
 from reference.models import ModelFiles, Models
-from reference.provenance import cpu_fingerprint, sha256
+from reference.provenance import cpu_fingerprint, model_sha256, sha256
 
 GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden" / "tiny-synthetic"
 
@@ -214,5 +215,31 @@ def test_models_not_stored_must_be_given_and_be_the_recorded_ones(inputs, tmp_pa
     other = tmp_path / "other"
     from fixtures.models import build_models
     build_models(other, "tiny", seed=1)
-    with pytest.raises(InputError, match=r"\.onnx: missing, or not the file the golden was recorded from"):
+    with pytest.raises(InputError, match=r"audio_encoder\.onnx: not the model the golden was recorded from: "
+                                         r"audio_encoder\.onnx changed"):
         check_golden(out, ModelFiles.from_dir(other))
+
+
+def test_a_golden_of_models_with_external_data_names_changed_weights(inputs, tmp_path, tiny_models_dir, capsys):
+    """Models exported with their weights in `.onnx.data` files: the golden records and stores every
+    file, and a changed byte of the weights is named, stored or given, by check-golden and by a run."""
+    source, wav, _ = inputs
+    external = with_external_data(tiny_models_dir, tmp_path / "models")
+    files = ModelFiles.from_dir(external)
+    stored = write_golden(tmp_path / "stored", source, wav, Models(files, threads=1), 2, store_models=True)
+    manifest = read_manifest(stored)
+    assert set(manifest["model_files"]["generator"]) == {"generator.onnx", "generator.onnx.data"}
+    assert manifest["models"]["generator"] == model_sha256(files.generator) != sha256(files.generator)
+    assert (stored / "inputs" / "models" / "generator.onnx.data").is_file()
+    assert check_golden(stored).ok  # its stored copies load: the data files came along
+    flip_byte(stored / "inputs" / "models" / "generator.onnx.data")
+    with pytest.raises(InputError, match=r"generator\.onnx: not the model the golden was recorded from: "
+                                         r"generator\.onnx\.data changed"):
+        check_golden(stored)
+
+    given = write_golden(tmp_path / "given", source, wav, Models(files, threads=1), 2)
+    flip_byte(external / "generator.onnx.data")
+    assert main(["check-golden", str(given), "--models", str(external)]) == 2
+    assert "not the model the golden was recorded from: generator.onnx.data changed" in capsys.readouterr().err
+    problems = golden_problems(read_manifest(given), source, model_hashes(files), [sha256(wav)], 2)
+    assert problems == ["it was recorded with other models (generator.onnx.data changed)"]

@@ -9,11 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fixtures.external import with_external_data
 from harness.cli import main
+from harness.history.snapshot import snapshots
 from harness.runs import parity, refcache
 from harness.runs.config import load_config
 from harness.verdicts.results import read_results
 from reference.conventions import Conventions
+from reference.provenance import model_sha256
 
 pytestmark = pytest.mark.long
 
@@ -81,6 +84,27 @@ def test_changed_frames_miss(tmp_path, synthetic_pack, tiny_models_dir, cache, c
     run(config(tmp_path, synthetic_pack, tiny_models_dir, frames=4))
     run(config(tmp_path, synthetic_pack, tiny_models_dir, frames=5))
     assert calls == [1, 1] and len(entries(cache)) == 2
+
+
+def test_changed_weights_in_an_external_data_file_miss(tmp_path, synthetic_pack, tiny_models_dir, cache, calls):
+    """Issue 30's measured bug: the weights live in generator.onnx.data, scaled by 1.05 between two runs.
+    The second run computes a new reference (it used to read the stale one, and judged ONNX Runtime
+    FAILED against the old weights); results.json and the history name another generator."""
+    models = with_external_data(tiny_models_dir, tmp_path / "models")
+    path = config(tmp_path, synthetic_pack, models)
+    first = run(path)
+    data = models / "generator.onnx.data"
+    (np.fromfile(data, np.float32) * np.float32(1.05)).tofile(data)
+    second = run(path)
+    assert calls == [1, 1] and len(entries(cache)) == 2
+    assert second["reference"][0]["key"] != first["reference"][0]["key"] and not second["reference"][0]["cached"]
+    assert [r["status"] for r in second["runs"]] == ["passed"] * len(second["runs"])
+    was, now = first["inputs"]["models"], read_results(tmp_path / "out" / "results.json")["inputs"]["models"]
+    assert was["audio_encoder"] == now["audio_encoder"] and was["generator"] != now["generator"]
+    assert now["generator"] == model_sha256(models / "generator.onnx")
+    assert was["files"]["generator"]["generator.onnx"] == now["files"]["generator"]["generator.onnx"]
+    assert was["files"]["generator"]["generator.onnx.data"] != now["files"]["generator"]["generator.onnx.data"]
+    assert snapshots(first)[0].inputs_sha256 != snapshots(second)[0].inputs_sha256
 
 
 def test_the_key_changes_with_every_input():

@@ -237,6 +237,16 @@ def test_private_pack_replaces_the_packs_own_models(pack, tiny_models_dir, tmp_p
                                               for n in ("audio_encoder.onnx", "generator.onnx")}
 
 
+def test_private_pack_links_the_external_data_of_the_runs_models(pack, tiny_models_dir, tmp_path):
+    """Models exported with `.onnx.data` weights: the port's models/ holds them beside the graphs."""
+    from fixtures.external import with_external_data
+    models = with_external_data(tiny_models_dir, tmp_path / "models")
+    list(fake("pack_port.py", private_pack=True).run(inputs_with_models(pack, models, tmp_path / "w")).frames)
+    report = json.loads((tmp_path / "w" / "output" / "report.json").read_text())
+    names = ("audio_encoder.onnx", "audio_encoder.onnx.data", "generator.onnx", "generator.onnx.data")
+    assert report["models"] == {name: str((models / name).resolve()) for name in names}
+
+
 def test_private_pack_without_the_runs_models_fails(pack, tmp_path):
     with pytest.raises(BackendFailed, match="private_pack: .*audio_encoder.onnx"):
         fake("pack_port.py", private_pack=True).run(inputs_with_models(pack, tmp_path / "nowhere", tmp_path / "w"))

@@ -3,8 +3,8 @@
 Options: `compute_units` (ALL | CPU_AND_NE | CPU_AND_GPU | CPU_ONLY, default ALL), `precision` (fp16 |
 fp32, default fp16) of the conversion made on the fly, or `packages`: a folder with the
 AudioEncoder.mlpackage and Generator.mlpackage of `synctalk-parity convert coreml` (or of a port's own
-conversion) to run instead. Packages converted here record the sha256 of their source model; such a
-package converted from other models than the run's is refused.
+conversion) to run instead. Packages converted here record the identity of their source model (graph
+and external data, `model_sha256`); such a package converted from other models than the run's is refused.
 
 Off macOS Core ML cannot predict: the backend is skipped with that reason. On macOS a coremltools
 without its prediction library is an error, not a skip: the platform can run it.
@@ -20,7 +20,7 @@ from harness.backends.base import BackendFailed, BackendUnavailable, RunInputs
 from harness.backends.inprocess import PipelineBackend
 from harness.backends.options import check_options
 from reference.models import ModelFiles, check_finite
-from reference.provenance import sha256
+from reference.provenance import model_sha256
 
 COMPUTE_UNITS = ("ALL", "CPU_AND_NE", "CPU_AND_GPU", "CPU_ONLY")
 PRECISIONS = ("fp16", "fp32")
@@ -90,10 +90,10 @@ class CoreMLBackend(PipelineBackend):
             return package_paths(cached_packages(files, self.options.get("precision", "fp16")))
         paths = package_paths(Path(self.options["packages"]).expanduser())
         for role, source in sources(files).items():
-            recorded = source_sha256(paths[role])
-            if recorded is not None and recorded != sha256(source):
+            recorded, identity = source_sha256(paths[role]), model_sha256(source)
+            if recorded is not None and recorded != identity:
                 raise BackendFailed(f"{paths[role]} was converted from another {role} than the run's {source} "
-                                    f"(sha256 {recorded[:12]} vs {sha256(source)[:12]}): convert again")
+                                    f"(graph and weights, sha256 {recorded[:12]} vs {identity[:12]}): convert again")
         return paths
 
     def open_models(self, inputs: RunInputs) -> CoreMLModels:

@@ -32,8 +32,8 @@ or write into it (a cache in ``PACK/cache/``): it gives them the run's models wi
 and keeps their writes out of the user's pack and out of the next run. ``{pack}`` is then
 ``workdir/pack``, made anew (the old one removed) before every run: a symlink to each entry of
 the real source folder except ``models/`` and ``cache/``; ``models/`` is a real folder with
-symlinks to the run's ``audio_encoder.onnx`` and ``generator.onnx`` (those the reference uses,
-replacing any the pack has); ``cache/`` is a real folder with a symlink to each entry of the
+symlinks to the run's ``audio_encoder.onnx`` and ``generator.onnx`` and the external data files they
+name (those the reference uses, replacing any the pack has); ``cache/`` is a real folder with a symlink to each entry of the
 pack's ``cache/``, where the port can create files and folders. A port that opens a *linked*
 file for writing still writes through the link into the real pack; only new entries stay private.
 
@@ -148,6 +148,7 @@ from harness.backends.port_files import (
 from harness.backends.port_process import PortProcess
 from reference.errors import InputError
 from reference.models import ModelFiles
+from reference.provenance import model_files
 
 BINARY = "<port binary>"  # stand-in for the port's executable; `preset_options` replaces it
 PORT_PRESET = {
@@ -351,8 +352,12 @@ def _private_pack(source: Path, models: Path, workdir: Path) -> Path:
     for entry in sorted(source.iterdir()):
         if entry.name not in ("models", "cache"):
             (view / entry.name).symlink_to(entry)
-    for model in (files.encoder, files.generator):
-        (view / "models" / model.name).symlink_to(model.absolute())
+    for graph in (files.encoder, files.generator):
+        for model_file in model_files(graph):  # the graph and its external data files
+            link = view / "models" / model_file.relative_to(graph.parent)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.is_symlink():
+                link.symlink_to(model_file.absolute())
     if (source / "cache").is_dir():
         for entry in sorted((source / "cache").iterdir()):
             (view / "cache" / entry.name).symlink_to(entry)

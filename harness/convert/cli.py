@@ -73,14 +73,14 @@ def convert_coreml(args: argparse.Namespace) -> int:
     from harness.convert.report import cost_line, write_json
     from harness.coreml.package import PACKAGES
     from harness.coreml.translate import TARGET
-    from reference.provenance import sha256
+    from reference.provenance import model_sha256
     start = time.perf_counter()
     done = convert_models(args.models, args.out, args.precision, progress_wanted(args))
     for item in done.values():
         print(item.line())
     print(f"converted and audited in {time.perf_counter() - start:.1f} s (Core ML target {TARGET}, ML program)")
     document = {"precision": args.precision, "target": TARGET,
-                "models": {role: {"source": str(item.source), "source_sha256": sha256(item.source),
+                "models": {role: {"source": str(item.source), "source_sha256": model_sha256(item.source),
                                   "package": item.package.name, "seconds": round(item.seconds, 3),
                                   "audit": item.audit.to_json()} for role, item in done.items()}}
     if not args.no_cost and args.precision == "fp16":

@@ -1,8 +1,9 @@
 """Core ML packages of the pipeline's two models: their names, how one is written, and the per-user
 cache of conversions that the `coreml` backend runs when no packages are given.
 
-Each package records the sha256 of the ONNX model it was converted from in its user-defined
-metadata (`SOURCE_KEY`), so a run can refuse packages converted from other models.
+Each package records the identity of the ONNX model it was converted from (`model_sha256`: its graph
+and every external data file) in its user-defined metadata (`SOURCE_KEY`), so a run can refuse
+packages converted from other models.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from harness.coreml.translate import TARGET, convert_onnx
 from reference.atomic import building, cached
 from reference.errors import InputError
 from reference.models import ModelFiles
-from reference.provenance import cache_dir, sha256
+from reference.provenance import cache_dir, model_sha256
 
 PACKAGES = {"audio encoder": "AudioEncoder.mlpackage", "generator": "Generator.mlpackage"}
 SOURCE_KEY = "synctalk-parity.source_sha256"
@@ -43,7 +44,7 @@ def write_package(source: Path, role: str, precision: str, path: Path) -> Path:
         elif name in model.output_description:
             model.output_description[name] = text
     model.author = "synctalk-parity convert coreml"
-    model.user_defined_metadata[SOURCE_KEY] = sha256(source)
+    model.user_defined_metadata[SOURCE_KEY] = model_sha256(source)
     model.user_defined_metadata["synctalk-parity.precision"] = precision
     model.user_defined_metadata["synctalk-parity.source"] = source.name
     with building(path) as tmp:
@@ -65,7 +66,7 @@ def package_paths(folder: Path) -> dict[str, Path]:
 
 
 def source_sha256(package: Path) -> str | None:
-    """The source sha256 a package records (None when it was not written here)."""
+    """The source model identity a package records (None when it was not written here)."""
     from harness.coreml.mil_proto import load_spec
     from harness.coreml.read import package_spec_path
     return dict(load_spec(package_spec_path(package)).description.metadata.userDefined).get(SOURCE_KEY)
@@ -82,7 +83,8 @@ def _code_key() -> str:
 
 def cached_packages(files: ModelFiles, precision: str) -> Path:
     """A folder with both packages converted from `files` at `precision`, built once per model pair."""
-    key = f"coreml-{TARGET}-{precision}-{sha256(files.encoder)[:12]}-{sha256(files.generator)[:12]}-{_code_key()}"
+    key = (f"coreml-{TARGET}-{precision}-{model_sha256(files.encoder)[:12]}-{model_sha256(files.generator)[:12]}"
+           f"-{_code_key()}")
 
     def build(tmp: Path) -> None:
         for role, source in sources(files).items():

@@ -167,7 +167,8 @@ def snapshots(results: dict) -> list[Snapshot]:
     entries = inputs.get("audio") or []
     audio_sha = dict(zip(audio_labels([Path(str(a.get("name"))) for a in entries]), (a.get("sha256") for a in entries)))
     inputs_sha = digest({"source": (inputs.get("source") or {}).get("sha256"), "frames": inputs.get("frames"),
-                         "models": {k: v for k, v in (inputs.get("models") or {}).items() if k != "folder"}})
+                         "models": {k: v for k, v in (inputs.get("models") or {}).items()
+                                    if k not in ("folder", "files")}})
     mode = "bench" if "bench" in results else "parity"
     out = []
     for run in results.get("runs") or []:

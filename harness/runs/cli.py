@@ -200,7 +200,8 @@ def _add_golden(sub) -> None:
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="golden folder to create")
     p.add_argument("--force", action="store_true", help="replace an existing golden")
     p.add_argument("--store-models", action="store_true",
-                   help="store the two models in the golden too (the template files and the audio always are)")
+                   help="store the two models, with their external data files, in the golden too "
+                        "(the template files and the audio always are)")
 
 
 def cmd_golden(args: argparse.Namespace) -> int:

@@ -45,7 +45,7 @@ from harness.verdicts.tolerances import evaluate
 from reference.audio import SAMPLE_RATE, VIDEO_FPS
 from reference.data import open_template_source, template_index
 from reference.errors import InputError
-from reference.golden import golden_problems, read_golden, read_manifest, sha256
+from reference.golden import golden_problems, model_hashes, model_identities, read_golden, read_manifest, sha256
 from reference.models import ModelFiles
 from reference.provenance import library_versions
 
@@ -112,7 +112,7 @@ def golden_audios(cfg: ParityConfig, inputs: dict) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for golden in cfg.goldens:
         manifest = read_manifest(golden)
-        problems = golden_problems(manifest, source, inputs["models"], hashes, cfg.frames)
+        problems = golden_problems(manifest, source, inputs["models"]["files"], hashes, cfg.frames)
         if problems:
             raise InputError(golden, "cannot stand for the reference: " + "; ".join(problems),
                              "record it with `synctalk-parity golden` from this config's pack, models and audio, "
@@ -308,10 +308,10 @@ def audio_names(cfg: ParityConfig) -> list[str]:
 
 def start_results(cfg: ParityConfig, models: Path, audios: list[Path]) -> dict:
     """An empty results document describing this machine, the inputs (with hashes) and the config."""
-    files = ModelFiles.from_dir(models)
+    hashes = model_hashes(ModelFiles.from_dir(models))  # each model's graph and external data files
     inputs_info = {
         "source": {"path": str(cfg.source), "kind": cfg.source_kind, "sha256": tree_sha256(cfg.source)},
-        "models": {"folder": str(models), "audio_encoder": sha256(files.encoder), "generator": sha256(files.generator)},
+        "models": {"folder": str(models), **model_identities(hashes), "files": hashes},
         "audio": [{"name": a.name, "path": str(a), "sha256": sha256(a)} for a in audios],
         "frames": cfg.frames,
     }

@@ -2,7 +2,8 @@
 
 An entry is ``cache_dir()/reference-cache/<key>/`` holding ``arrays.npz`` (face-rect patches, rects,
 templates, mouth thumbnails, stage arrays), ``timings.json`` and ``manifest.json`` (the key, what it
-was made of and the sha256 of both files). The key is the sha256 of the models, the pack (tree hash),
+was made of and the sha256 of both files). The key is the identity of the models (graph and every
+external data file, `provenance.model_sha256`), the pack (tree hash),
 the audio, the conventions, the frame count, the project version and the versions of the libraries
 that decide numbers (`key_of`). An entry is written into a temporary sibling folder and renamed, so
 a partial one is never seen; on read its manifest and hashes are checked and an entry that fails is
@@ -65,7 +66,7 @@ def project_version() -> str:
 
 def key_of(inputs: dict, audio_sha256: str, frames: int, libraries: dict,
            conventions: Conventions | None = None) -> str:
-    """The key of one audio's reference: `inputs` is results.json's ``inputs`` (model and pack hashes)."""
+    """The key of one audio's reference: `inputs` is results.json's ``inputs`` (model identities and pack hash)."""
     doc = {"format": FORMAT, "version": project_version(), "libraries": libraries,
            "models": [inputs["models"]["audio_encoder"], inputs["models"]["generator"]],
            "source": [inputs["source"]["kind"], inputs["source"]["sha256"]], "audio": audio_sha256,
