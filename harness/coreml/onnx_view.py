@@ -136,8 +136,9 @@ def onnx_graph(path: Path) -> Graph:
             ops.append(Op("folded", node.op_type, name, dtype))
             continue
         if node.op_type == "Pad" and _pads_nothing(node, consts):
-            kind = "identity"  # as the translator reads it: no op
-        elif node.op_type == "Conv":
+            ops.append(Op("identity", "Pad (pads nothing)", name, dtype))  # as the translator reads it: no op
+            continue
+        if node.op_type == "Conv":
             params = onnx_conv_params(node_attrs(node))
         elif kind == "resample":
             params = onnx_resample_params(node, consts, shapes)
