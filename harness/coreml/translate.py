@@ -37,7 +37,9 @@ BILINEAR = {"align_corners": (True, False), "half_pixel": (False, True), "pytorc
             "asymmetric": (False, False)}
 """ONNX coordinate transform -> (align_corners, half_pixel_centers) of upsample_bilinear.
 pytorch_half_pixel differs from half_pixel only for an output of length 1, which a 2x upsampling never has."""
-OPSETS = range(11, 21)
+NEWEST_OPSET = 20
+"""Opsets 11 to 20 are what the exporters write; an older model converts where its ops are translated (Pad's
+attribute form; a Resize of opset 10 is refused), a newer one is refused: its ops may mean something else."""
 UNFUSED = ("common::divide_to_multiply", "common::fuse_pad_conv", "common::merge_consecutive_paddings",
            "common::fuse_conv_scale", "common::fuse_conv_bias", "common::fuse_conv_batchnorm",
            "common::fuse_elementwise_to_batchnorm")
@@ -249,9 +251,10 @@ def translate_folded(folded: Folded, path: Path):
     from coremltools.converters.mil.mil import Function, Program, types
     model = folded.model
     version = opset(model)
-    if version not in OPSETS:
-        raise InputError(path, f"opset {version}: the translator takes opsets {OPSETS[0]} to {OPSETS[-1]}",
-                         f"export with opset_version between {OPSETS[0]} and {OPSETS[-1]}")
+    if version > NEWEST_OPSET:
+        raise InputError(path, f"opset {version}: the translator knows the ops of opsets up to {NEWEST_OPSET}",
+                         f"export with opset_version {NEWEST_OPSET} or lower (torch.onnx.export writes 17 or 18 "
+                         "by default)")
     graph = model.graph
     inits = {t.name for t in graph.initializer}
     placeholders = {}
