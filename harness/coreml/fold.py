@@ -12,6 +12,7 @@ a use are dropped. Repeated until nothing more folds (a folded Pad makes the nex
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -46,7 +47,7 @@ def _dims(value: onnx.ValueInfoProto) -> tuple | None:
     return tuple(d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim)
 
 
-def fixed_shapes(model: onnx.ModelProto, path) -> dict[str, tuple[tuple, tuple]]:
+def fixed_shapes(model: onnx.ModelProto, path: Path) -> dict[str, tuple[tuple, tuple]]:
     """Each graph input's declared and fixed shape: the pipeline's shape for its inputs, otherwise the
     declared one with a dynamic batch axis (axis 0) set to 1; any other dynamic axis is an InputError."""
     inits = {t.name for t in model.graph.initializer}
@@ -133,7 +134,7 @@ def _drop_dead(graph: onnx.GraphProto) -> None:
     graph.initializer.extend(inits)
 
 
-def fold(model: onnx.ModelProto, path) -> Folded:
+def fold(model: onnx.ModelProto, path: Path) -> Folded:
     """`model` (left as it is) with its inputs fixed at the pipeline's shapes and its constant subgraphs
     evaluated and replaced by initializers (see the module's docstring)."""
     fixed = fixed_shapes(model, path)
