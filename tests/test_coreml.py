@@ -249,8 +249,8 @@ def test_the_translator_refuses_an_op_it_does_not_know_by_name(tiny_models_dir, 
 
 def test_an_op_translated_twice_is_refused_when_registered():
     from harness.coreml.translate import TRANSLATIONS, translates
-    assert list(TRANSLATIONS) == ["Conv", "Relu", "Sigmoid", "Add", "Concat", "Resize", "Squeeze", "Constant",
-                                  "Identity"]
+    assert list(TRANSLATIONS) == ["Conv", "Relu", "Sigmoid", "Add", "Concat", "Resize", "Mul", "Sub", "Div", "Pad",
+                                  "Reshape", "Transpose", "BatchNormalization", "Squeeze", "Constant", "Identity"]
     with pytest.raises(ValueError, match="ONNX op 'Relu' is translated twice"):
         translates("Relu")(lambda translator, node, attrs, name: None)
     assert TRANSLATIONS["Relu"].__name__ == "_relu"

@@ -1,7 +1,8 @@
 """Core ML conversion and its audit, and the commands over them (the model files are `harness.coreml`).
 
-* The audit (`audit`, `weights`): inputs and outputs, precision, op histogram, resampling modes and
-  every weight tensor side by side with the source, each `Difference` named;
+* The audit (`audit`, `weights`, `folding`): inputs and outputs, precision, op histogram, the source's
+  folded shape arithmetic checked against ONNX Runtime, resampling modes and every weight tensor side
+  by side with the source, each `Difference` named;
 
 * `cli`: the `audit-model` and `convert coreml` subcommands, their options and handlers;
 * `conversion`: the conversion run (both models translated, audited, and placed only when faithful);

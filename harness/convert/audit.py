@@ -2,8 +2,9 @@
 
 Sections: inputs and outputs (names, shapes, dtypes, layout), precision (storage and compute, per-op
 dtype counts), the op histogram (with the positions of added or dropped ops where the two graphs
-order their ops alike) and the conv geometry, each resampling op's mode and coordinate transform,
-and every weight tensor (`weights`). A `Difference` that `fails` makes the conversion not faithful;
+order their ops alike) and the conv geometry, the source's shape arithmetic that the translator
+folds (`folding`: its values checked against ONNX Runtime on the source), each resampling op's mode
+and coordinate transform, and every weight tensor (`weights`). A `Difference` that `fails` makes the conversion not faithful;
 the others are notes (a fixed batch axis, fp16 storage, a different count of shape-only ops).
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
+from harness.convert.folding import check_folding
 from harness.convert.weights import WeightPair, compare_weights
 from harness.coreml.graph import (
     NOT_COUNTED,
@@ -32,7 +34,7 @@ class Difference:
     the weights section, is what the text begins with (a tensor's status word, "weights absent", or "the
     weights look random/untrained"): the report counts the lines of each."""
 
-    section: str  # io, precision, ops, resampling, weights
+    section: str  # io, precision, ops, folding, resampling, weights
     text: str
     fails: bool
     status: str = ""
@@ -141,8 +143,8 @@ def audit_precision(cand: Graph, src: Graph) -> list[Difference]:
             Difference("precision", f"source: {summary(src)}", False)]
 
 
-def _kind_name(kind: str) -> str:
-    onnx = sorted(k for k, v in ONNX_KINDS.items() if v == kind)
+def _kind_name(kind: str, src: Graph) -> str:
+    onnx = [op.type for op in src.ops if op.kind == kind][:1] or sorted(k for k, v in ONNX_KINDS.items() if v == kind)
     return f"{onnx[0]}/{kind}" if onnx else kind
 
 
@@ -174,7 +176,7 @@ def audit_ops(cand: Graph, src: Graph) -> list[Difference]:
         changed += 0 if shape_only else abs(hc[kind] - hs[kind])
         more = "more" if hc[kind] > hs[kind] else "fewer"
         note = " (moves no values: a note)" if shape_only else ""
-        out.append(Difference("ops", f"{_kind_name(kind)}: {hc[kind]} in the candidate, {hs[kind]} in the source "
+        out.append(Difference("ops", f"{_kind_name(kind, src)}: {hc[kind]} in the candidate, {hs[kind]} in the source "
                               f"({abs(hc[kind] - hs[kind])} {more}){note}", not shape_only))
     if changed:
         located = _locate(cand.ops, src.ops, changed)
@@ -231,11 +233,19 @@ def _weight_differences(pairs: list[WeightPair], cand: Graph, structure_only: bo
     return out
 
 
+def audit_folding(source: Graph) -> list[Difference]:
+    """The source's shape arithmetic, folded for the translation, checked against ONNX Runtime on the source
+    as given (`folding`); nothing when nothing was folded."""
+    if source.format != "ONNX" or not any(op.kind == "folded" for op in source.ops):
+        return []
+    return [Difference("folding", text, fails) for text, fails in check_folding(source.path)]
+
+
 def audit(candidate: Graph, source: Graph, structure_only: bool = False) -> Audit:
     """Compare `candidate` with its `source`, section by section."""
     pairs = compare_weights(source.weights, candidate.weights)
     differences = (audit_io(candidate.inputs, source.inputs, "input")
                    + audit_io(candidate.outputs, source.outputs, "output")
-                   + audit_precision(candidate, source) + audit_ops(candidate, source)
+                   + audit_precision(candidate, source) + audit_ops(candidate, source) + audit_folding(source)
                    + audit_resampling(candidate, source) + _weight_differences(pairs, candidate, structure_only))
     return Audit(candidate, source, pairs, differences, structure_only)

@@ -95,6 +95,10 @@ def audit_lines(a: Audit) -> list[str]:
     lines += ["", "op histogram (ONNX / MIL names; constants and casts left out)"]
     lines += ["  " + line for line in grid(_histogram_rows(a))]
     lines += [f"  ! {d.text}" if d.fails else f"  note: {d.text}" for d in a.differences if d.section == "ops"]
+    folding = [d for d in a.differences if d.section == "folding"]
+    if folding:
+        lines += ["", "folding (the source's shape arithmetic, at the pipeline's fixed shapes)"]
+        lines += [f"  ! {d.text}" if d.fails else f"  note: {d.text}" for d in folding]
     if s.resamples() or c.resamples():
         lines += ["", "resampling"] + ["  " + line for line in grid(_resample_rows(a))]
         lines += [f"  ! {d.text}" for d in a.differences if d.section == "resampling"]
@@ -117,7 +121,8 @@ def verdict(a: Audit) -> str:
     if a.faithful:
         absent = " (structure only: weights absent)" if a.candidate.weights_absent else ""
         return f"FAITHFUL up to {a.precision} precision{absent}"
-    sections = {"io": "inputs/outputs", "ops": "ops", "resampling": "resampling", "weights": "weights"}
+    sections = {"io": "inputs/outputs", "ops": "ops", "folding": "folding", "resampling": "resampling",
+                "weights": "weights"}
     absent = bool(a.candidate.weights_absent) and bool(a.failing("weights"))
     failing = [name for key, name in sections.items() if a.failing(key) and not (key == "weights" and absent)]
     parts = ([", ".join(failing) + " differ"] if failing else []) + (["weights absent"] if absent else [])

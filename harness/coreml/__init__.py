@@ -7,7 +7,8 @@ their ONNX sources and the commands over it are `harness.convert`).
   `model.mil`) through `mil_text`, another `.onnx` through `onnx_view`; both MIL forms share
   `mil_program`, and weight files are read by `blobs`.
 * The translator (`translate`): ONNX -> a Core ML ML program through coremltools' MIL builder, no torch,
-  for the ops these models use; `package` writes and caches the packages.
+  for the ops these models use, after `fold` has folded a TorchScript export's shape arithmetic at the
+  pipeline's fixed shapes (batch 1); `package` writes and caches the packages.
 * `quiet` imports coremltools without its Linux warnings and progress bars.
 
 This package imports only `reference` (and itself). Reading and translating run anywhere

@@ -28,8 +28,9 @@ MIL_KINDS = {name: "resample" for name in ("upsample_bilinear", "resize_bilinear
                                            "resize_nearest_neighbor", "resize")}
 """MIL op types that are one kind under another name (every other MIL op is its own kind)."""
 
-NOT_COUNTED = {"const", "cast"}
-"""Kinds left out of the op histogram: constants, and casts (they belong to the precision)."""
+NOT_COUNTED = {"const", "cast", "folded"}
+"""Kinds left out of the op histogram: constants, casts (they belong to the precision), and an ONNX model's
+shape arithmetic folded at the pipeline's fixed shapes (`fold`)."""
 
 SHAPE_ONLY = {"squeeze", "expand_dims", "reshape", "identity"}
 """Kinds that move no value: a different count of them is a note, not a difference."""
@@ -95,10 +96,10 @@ class Graph:
         return Counter(op.kind for op in self.ops if op.kind not in NOT_COUNTED)
 
     def dtype_counts(self) -> dict[str, Counter]:
-        """Per output dtype, the op kinds computing in it (casts included, constants not)."""
+        """Per output dtype, the op kinds computing in it (casts included, constants and folded ops not)."""
         out: dict[str, Counter] = {}
         for op in self.ops:
-            if op.kind != "const":
+            if op.kind not in ("const", "folded"):
                 out.setdefault(op.dtype, Counter())[op.kind] += 1
         return out
 

@@ -7,6 +7,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from harness.coreml.fold import fold
 from harness.coreml.graph import ONNX_KINDS, Graph, Op, TensorInfo, Weight, conv_params, resample_params
 from reference.errors import InputError
 
@@ -56,6 +57,29 @@ def constants(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     return out
 
 
+def opset(model: onnx.ModelProto) -> int:
+    """The model's version of the default ONNX domain."""
+    return max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+
+
+def pad_pairs(pads, axes, rank: int) -> np.ndarray:
+    """ONNX pads (every axis's before, then every after; for `axes` only where given) as (before, after)
+    per axis, shape (rank, 2)."""
+    pads = np.asarray(pads, np.int64).ravel()
+    axes = range(rank) if axes is None else [int(a) % rank for a in np.ravel(axes)]
+    pairs = np.zeros((rank, 2), np.int64)
+    for k, axis in enumerate(axes):
+        pairs[axis] = pads[k], pads[k + len(axes)]
+    return pairs
+
+
+def _pads_nothing(node: onnx.NodeProto, consts: dict) -> bool:
+    """A Pad whose pads (attribute or constant input) are all zero."""
+    attrs = node_attrs(node)
+    pads = attrs.get("pads", consts.get(node.input[1]) if len(node.input) > 1 else None)
+    return pads is not None and not np.any(pads)
+
+
 def onnx_conv_params(attrs: dict, rank: int = 2) -> dict:
     """Conv geometry from ONNX attributes; pads [t, l, b, r] become (top, bottom, left, right)."""
     auto = as_text(attrs.get("auto_pad", "NOTSET"))
@@ -87,10 +111,14 @@ def onnx_resample_params(node: onnx.NodeProto, consts: dict, shapes: dict) -> di
 
 
 def onnx_graph(path: Path) -> Graph:
-    """Read an ONNX model (external data beside it included)."""
+    """Read an ONNX model (external data beside it included). Its shape arithmetic, folded at the
+    pipeline's fixed shapes as the translator folds it (`fold`), is kept as ops of kind `folded` (not
+    counted); the ops it feeds read its values as constants."""
     model = load_onnx(path)
     graph = model.graph
-    consts = constants(model)
+    folded = fold(model, path)
+    consts = constants(model) | folded.values
+    folded_outputs = set(folded.values)
     values = {v.name: v for v in list(graph.value_info) + list(graph.input) + list(graph.output)}
     shapes = {name: _shape(v) for name, v in values.items()}
     inits = {t.name for t in graph.initializer}
@@ -104,6 +132,12 @@ def onnx_graph(path: Path) -> Graph:
         dtype = dtype_name(out.type.tensor_type.elem_type) if out is not None else "?"
         kind = ONNX_KINDS.get(node.op_type, node.op_type.lower())
         params = {}
+        if node.output and node.output[0] in folded_outputs:
+            ops.append(Op("folded", node.op_type, name, dtype))
+            continue
+        if node.op_type == "Pad" and _pads_nothing(node, consts):
+            ops.append(Op("identity", "Pad (pads nothing)", name, dtype))  # as the translator reads it: no op
+            continue
         if node.op_type == "Conv":
             params = onnx_conv_params(node_attrs(node))
         elif kind == "resample":
@@ -118,6 +152,6 @@ def onnx_graph(path: Path) -> Graph:
             seen.add(inp)
             role = roles[k] if k < len(roles) else f"input{k}"
             weights.append(Weight(inp, tuple(value.shape), str(value.dtype), name, role, value.astype(np.float32)))
-    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
     return Graph(Path(path), "ONNX", inputs, outputs, ops, weights,
-                 declared={"producer": f"{model.producer_name} {model.producer_version}".strip(), "opset": opset})
+                 declared={"producer": f"{model.producer_name} {model.producer_version}".strip(),
+                           "opset": opset(model)})

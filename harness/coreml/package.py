@@ -11,6 +11,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
+from harness.coreml.fold import Folded
 from harness.coreml.quiet import coremltools
 from harness.coreml.translate import TARGET, convert_onnx
 from reference.atomic import building, cached
@@ -33,11 +34,23 @@ def sources(files: ModelFiles) -> dict[str, Path]:
     return {"audio encoder": files.encoder, "generator": files.generator}
 
 
+def _shape_text(shape: tuple) -> str:
+    return "x".join("N" if d is None else str(d) for d in shape)
+
+
+def fixed_note(folded: Folded) -> str:
+    """What the description adds when the source's dynamic batch axis was fixed ("" when none was)."""
+    if not folded.fixed:
+        return ""
+    return (" (batch fixed to 1: the source's batch axis is dynamic, this model takes one item per call: "
+            + ", ".join(f"{name} {_shape_text(shape)}" for name, (_, shape) in folded.fixed.items()) + ")")
+
+
 def write_package(source: Path, role: str, precision: str, path: Path) -> Path:
     """Convert `source` (the `role` model) to an ML program at `path`, replacing what is there."""
-    model = convert_onnx(source, precision)
+    model, folded = convert_onnx(source, precision)
     summary, descriptions = DESCRIPTIONS[role]
-    model.short_description = summary
+    model.short_description = summary + fixed_note(folded)
     for name, text in descriptions.items():
         if name in model.input_description:
             model.input_description[name] = text
@@ -47,6 +60,11 @@ def write_package(source: Path, role: str, precision: str, path: Path) -> Path:
     model.user_defined_metadata[SOURCE_KEY] = model_sha256(source)
     model.user_defined_metadata["synctalk-parity.precision"] = precision
     model.user_defined_metadata["synctalk-parity.source"] = source.name
+    if folded.fixed:
+        model.user_defined_metadata["synctalk-parity.fixed_inputs"] = "; ".join(
+            f"{name} {_shape_text(declared)} -> {_shape_text(shape)}" for name, (declared, shape) in folded.fixed.items())
+    if folded.nodes:
+        model.user_defined_metadata["synctalk-parity.folded_nodes"] = str(len(folded.nodes))
     with building(path) as tmp:
         model.save(str(tmp / path.name))
         if path.exists():
@@ -76,7 +94,7 @@ def _code_key() -> str:
     """Changes with the translator, this module and coremltools, so a stale conversion is never reused."""
     here = Path(__file__).parent
     digest = hashlib.sha256(coremltools().__version__.encode())
-    for name in ("translate.py", "package.py"):
+    for name in ("translate.py", "fold.py", "package.py"):
         digest.update((here / name).read_bytes())
     return digest.hexdigest()[:12]
 

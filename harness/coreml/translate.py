@@ -1,16 +1,20 @@
 """ONNX -> Core ML ML program through coremltools' MIL builder, without torch.
 
-A translator for the ops the pipeline's two models use, each op's translation registered with
-`translates` (`TRANSLATIONS`, in the order the refusal names them); any other op is refused by name,
-never guessed. Each ONNX node becomes one MIL op named after its output (names sanitised to MIL
-identifiers), in graph order, so the audit can pair them; graph inputs and outputs keep their names
-(`mel` -> `emb`, `input` + `audio` -> `output`). A dynamic dimension (the encoder's batch axis) is
-fixed to 1: the encoder then takes one window per call, as the Swift ports call it.
+A translator for the ops the pipeline's two models use as `torch.onnx.export` writes them (opsets 11
+to 20), each op's translation registered with `translates` (`TRANSLATIONS`, in the order the refusal
+names them); any other op is refused by name, never guessed. The shape arithmetic of a TorchScript
+export is folded first, at the pipeline's fixed shapes (`fold`): a dynamic batch axis is fixed to 1,
+so the models take one item per call, as the Swift ports call them. Each remaining ONNX node becomes
+one MIL op named after its output (names sanitised to MIL identifiers), in graph order, so the audit
+can pair them; a Pad that pads nothing becomes none. Graph inputs and outputs keep their names (`mel`
+-> `emb`, `input` + `audio` -> `output`). coremltools' passes that rewrite weights or merge ops the
+audit pairs one to one (`UNFUSED`) are left out.
 
 MIL semantics used (coremltools' op definitions): `conv` pads are (top, bottom, left, right), ONNX's
 (top, left, bottom, right); `upsample_bilinear` with `align_corners` True and `half_pixel_centers`
 False is ONNX's `align_corners` transform, False/True its `half_pixel`, False/False `asymmetric`;
-`upsample_nearest_neighbor` is ONNX's nearest with `asymmetric` coordinates and `floor`.
+`upsample_nearest_neighbor` is ONNX's nearest with `asymmetric` coordinates and `floor`; `pad` takes
+(before, after) pairs for its last axes, ONNX all the befores, then all the afters.
 """
 from __future__ import annotations
 
@@ -21,7 +25,8 @@ from typing import Callable
 import numpy as np
 import onnx
 
-from harness.coreml.onnx_view import as_text, constants, load_onnx, node_attrs
+from harness.coreml.fold import Folded, fold
+from harness.coreml.onnx_view import as_text, constants, load_onnx, node_attrs, opset, pad_pairs
 from harness.coreml.quiet import coremltools, no_progress_bars
 from harness.system.registry import Registry
 from reference.errors import InputError
@@ -32,6 +37,13 @@ BILINEAR = {"align_corners": (True, False), "half_pixel": (False, True), "pytorc
             "asymmetric": (False, False)}
 """ONNX coordinate transform -> (align_corners, half_pixel_centers) of upsample_bilinear.
 pytorch_half_pixel differs from half_pixel only for an output of length 1, which a 2x upsampling never has."""
+NEWEST_OPSET = 20
+"""Opsets 11 to 20 are what the exporters write; an older model converts where its ops are translated (Pad's
+attribute form; a Resize of opset 10 is refused), a newer one is refused: its ops may mean something else."""
+UNFUSED = ("common::divide_to_multiply", "common::fuse_pad_conv", "common::merge_consecutive_paddings",
+           "common::fuse_conv_scale", "common::fuse_conv_bias", "common::fuse_conv_batchnorm",
+           "common::fuse_elementwise_to_batchnorm")
+"""coremltools passes left out: each would change a weight or merge two ops that the audit pairs with the source's."""
 
 
 Translation = Callable[["_Translator", onnx.NodeProto, dict, str], object]
@@ -54,6 +66,7 @@ class _Translator:
         from coremltools.converters.mil import Builder as mb
         self.mb = mb
         self.path = path
+        self.opset = opset(model)
         self.consts = constants(model)
         self.env: dict = {}
         self.outputs = {o.name for o in model.graph.output}
@@ -120,6 +133,12 @@ class _Translator:
         x = self.value(node.input[0])
         if x.rank != 4:
             raise self.refuse(node, f"resampling a rank-{x.rank} tensor (only NCHW images are translated)")
+        if self.opset < 11:
+            raise self.refuse(node, f"Resize of opset {self.opset} (export with opset 11 or later)")
+        policy = as_text(attrs.get("keep_aspect_ratio_policy", "stretch"))
+        if attrs.get("antialias", 0) or "axes" in attrs or policy != "stretch":
+            raise self.refuse(node, "antialias, axes or a keep_aspect_ratio_policy other than stretch has no MIL "
+                              "resampling op of the same arithmetic")
         scales = self.consts.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
         if scales is None or scales.size == 0:
             sizes = self.const(node, 3, "scales or sizes")
@@ -142,6 +161,66 @@ class _Translator:
                           + (f" and nearest_mode {nearest}" if mode == "nearest" else "")
                           + " has no MIL resampling op of the same arithmetic")
 
+    @translates("Mul")
+    def _mul(self, node, attrs, name):
+        return self.mb.mul(x=self.value(node.input[0]), y=self.value(node.input[1]), name=name)
+
+    @translates("Sub")
+    def _sub(self, node, attrs, name):
+        return self.mb.sub(x=self.value(node.input[0]), y=self.value(node.input[1]), name=name)
+
+    @translates("Div")
+    def _div(self, node, attrs, name):
+        return self.mb.real_div(x=self.value(node.input[0]), y=self.value(node.input[1]), name=name)
+
+    @translates("Pad")
+    def _pad(self, node, attrs, name):
+        x = self.value(node.input[0])
+        mode = as_text(attrs.get("mode", "constant"))
+        if mode not in ("constant", "reflect"):
+            raise self.refuse(node, f"mode {mode} (constant and reflect are translated)")
+        if "pads" in attrs:  # the attribute form, before opset 11
+            pads, axes = attrs["pads"], None
+        else:
+            pads = self.const(node, 1, "pads")
+            axes = self.const(node, 3, "axes") if len(node.input) > 3 and node.input[3] else None
+        pairs = pad_pairs(pads, axes, x.rank)
+        if (pairs < 0).any():
+            raise self.refuse(node, f"negative pads {pairs.T.ravel().tolist()} crop (not translated)")
+        if not pairs.any():
+            return x  # pads nothing: no op, as the audit reads it
+        first = int(np.flatnonzero(pairs.any(axis=1))[0])
+        if mode == "reflect" and (first < x.rank - 2 or (pairs[first:] >= np.array(x.shape[first:])[:, None]).any()):
+            raise self.refuse(node, "reflect padding beyond the last two axes or by a whole axis has no MIL op")
+        value = attrs.get("value", 0.0)
+        if len(node.input) > 2 and node.input[2]:
+            value = float(np.ravel(self.const(node, 2, "constant value"))[0])
+        return self.mb.pad(x=x, pad=pairs[first:].ravel().astype(np.int32), mode=mode, constant_val=float(value),
+                           name=name)
+
+    @translates("Reshape")
+    def _reshape(self, node, attrs, name):
+        x = self.value(node.input[0])
+        shape = [int(s) for s in self.const(node, 1, "shape")]
+        if not attrs.get("allowzero", 0):
+            shape = [x.shape[k] if s == 0 else s for k, s in enumerate(shape)]
+        return self.mb.reshape(x=x, shape=np.array(shape, np.int32), name=name)
+
+    @translates("Transpose")
+    def _transpose(self, node, attrs, name):
+        x = self.value(node.input[0])
+        perm = attrs.get("perm", list(range(x.rank))[::-1])
+        return self.mb.transpose(x=x, perm=[int(p) for p in perm], name=name)
+
+    @translates("BatchNormalization")
+    def _batch_norm(self, node, attrs, name):
+        if attrs.get("training_mode", 0) or len([o for o in node.output if o]) > 1:
+            raise self.refuse(node, "batch norm in training mode (export the model in eval mode)")
+        gamma, beta, mean, variance = (self.const(node, k, what).astype(np.float32)
+                                       for k, what in enumerate(("scale", "bias", "mean", "variance"), 1))
+        return self.mb.batch_norm(x=self.value(node.input[0]), mean=mean, variance=variance, gamma=gamma, beta=beta,
+                                  epsilon=float(attrs.get("epsilon", 1e-5)), name=name)
+
     @translates("Squeeze")
     def _squeeze(self, node, attrs, name):
         axes = attrs.get("axes")
@@ -161,11 +240,21 @@ class _Translator:
 
 
 def translate(path: Path):
-    """The MIL program (coremltools' `Program`) of the ONNX model at `path`."""
+    """The MIL program (coremltools' `Program`) of the ONNX model at `path`, its shape arithmetic folded."""
+    return translate_folded(fold(load_onnx(path), path), path)
+
+
+def translate_folded(folded: Folded, path: Path):
+    """The MIL program of a folded model (`fold`) read from `path`."""
     ct = coremltools()
     from coremltools.converters.mil import Builder as mb
     from coremltools.converters.mil.mil import Function, Program, types
-    model = load_onnx(path)
+    model = folded.model
+    version = opset(model)
+    if version > NEWEST_OPSET:
+        raise InputError(path, f"opset {version}: the translator knows the ops of opsets up to {NEWEST_OPSET}",
+                         f"export with opset_version {NEWEST_OPSET} or lower (torch.onnx.export writes 17 or 18 "
+                         "by default)")
     graph = model.graph
     inits = {t.name for t in graph.initializer}
     placeholders = {}
@@ -187,14 +276,18 @@ def translate(path: Path):
     return program
 
 
-def convert_onnx(path: Path, precision: str = "fp16"):
+def convert_onnx(path: Path, precision: str = "fp16") -> tuple[object, Folded]:
     """The ONNX model at `path` as a Core ML ML program (coremltools `MLModel`, not yet saved), with fp16
-    or fp32 weights and compute; inputs and outputs stay float32."""
+    or fp32 weights and compute (inputs and outputs stay float32), and its folding (`fold`)."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     ct = coremltools()
-    program = translate(path)
+    folded = fold(load_onnx(path), path)
+    program = translate_folded(folded, path)
     compute = ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32
+    passes = ct.PassPipeline.DEFAULT
+    passes.remove_passes(UNFUSED)
     with no_progress_bars():
-        return ct.convert(program, convert_to="mlprogram", compute_precision=compute,
-                          minimum_deployment_target=getattr(ct.target, TARGET), skip_model_load=True)
+        model = ct.convert(program, convert_to="mlprogram", compute_precision=compute, pass_pipeline=passes,
+                           minimum_deployment_target=getattr(ct.target, TARGET), skip_model_load=True)
+    return model, folded
