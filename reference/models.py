@@ -162,12 +162,13 @@ class Models:
     `providers` is ONNX Runtime's list (names or (name, options) pairs); `options` replaces the
     default CPU session options built from `threads`. `workers` > 1 loads the generator that many
     times, each session on `worker_threads` intra-op threads (spinning off), for frames made in
-    parallel (`generate(..., worker=i)`); the options then apply to the encoder alone.
+    parallel (`generate(..., worker=i)`); the options then apply to the encoder alone, and
+    `generator_options`, where given, to the generator sessions.
     """
 
     def __init__(self, files: ModelFiles, threads: int = 0, providers: list | None = None,
                  options: ort.SessionOptions | None = None, workers: int = 1,
-                 worker_threads: int = 1) -> None:
+                 worker_threads: int = 1, generator_options: ort.SessionOptions | None = None) -> None:
         if workers < 1:
             raise ValueError(f"Models: workers must be at least 1, got {workers}")
         self.files = files
@@ -175,7 +176,7 @@ class Models:
         providers = providers or ["CPUExecutionProvider"]
         opts = options or session_options(threads)
         self.encoder = load_session(files.encoder, ENCODER_IO, opts, providers)
-        generator_opts = opts if workers == 1 else session_options(worker_threads)
+        generator_opts = generator_options or (opts if workers == 1 else session_options(worker_threads))
         self.generators = tuple(load_session(files.generator, GENERATOR_IO, generator_opts, providers)
                                 for _ in range(workers))
         self.generator = self.generators[0]

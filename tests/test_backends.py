@@ -54,6 +54,20 @@ def test_ort_cpu_reproduces_the_reference_and_reports_its_kernels(inputs, refere
     assert run.timings["stages"]["generator"] > 0
 
 
+def test_ort_cpu_runs_frames_in_parallel_sessions_with_the_same_bytes(inputs):
+    """On the CPU provider the generator runs as the reference runs it: one single-threaded session per
+    core of `intra_op_threads` (frames in parallel), the same bytes as one session; elsewhere one."""
+    assert OrtBackend("a", {"intra_op_threads": 3}).generator_sessions() == (3, 1)
+    assert OrtBackend("b", {"intra_op_threads": 4, "generator_sessions": 2}).generator_sessions() == (2, 2)
+    assert OrtBackend("c", {"provider": "coreml", "intra_op_threads": 2}).generator_sessions() == (1, 2)
+    two = OrtBackend("two", {"intra_op_threads": 2, "count_nodes": False}).run(inputs)
+    one = OrtBackend("one", {"intra_op_threads": 2, "generator_sessions": 1, "count_nodes": False}).run(inputs)
+    assert (two.info["generator_sessions"], two.info["generator_session_threads"]) == (2, 1)
+    assert one.info["generator_sessions"] == 1
+    frames = list(two.frames)
+    assert len(frames) == 4 and all(np.array_equal(a, b) for a, b in zip(frames, one.frames))
+
+
 def test_unavailable_provider_is_skipped_with_the_reason():
     backend = OrtBackend("coreml", {"provider": "coreml", "provider_options": {"MLComputeUnits": "ALL"}})
     if "CoreMLExecutionProvider" in ort.get_available_providers():
@@ -93,6 +107,7 @@ def test_coreml_options_reach_session_creation(monkeypatch, inputs):
     ({"provider": "cpu", "graph_optimization": "max"}, "graph_optimization"),
     ({"provider": "cpu", "threads": 2}, "unknown option 'threads'"),
     ({"provider": "cpu", "intra_op_threads": "2"}, "must be int"),
+    ({"provider": "cpu", "generator_sessions": -1}, "generator_sessions must be 0"),
 ])
 def test_bad_ort_options_are_named(options, message):
     with pytest.raises(ValueError, match=message):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from harness.backends.base import BackendUnavailable, RunInputs
 from harness.backends.inprocess import PipelineBackend
 from harness.backends.options import check_options
-from reference.models import ModelFiles, Models
+from reference.models import ModelFiles, Models, reference_models
 from reference.precision import converted_files
 
 
@@ -29,7 +29,7 @@ class Fp16Backend(PipelineBackend):
 
     def open_models(self, inputs: RunInputs) -> Models:
         files = converted_files(ModelFiles.from_dir(inputs.models), "fp16")
-        return Models(files, threads=int(self.options.get("threads", 0)))
+        return reference_models(files, int(self.options.get("threads", 0)))  # the reference's engine, on fp16 copies
 
     def describe(self, models: Models) -> dict:
         return {"engine": "onnxruntime", "precision": "float16 weights and activations, float32 I/O",

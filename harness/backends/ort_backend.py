@@ -3,7 +3,10 @@
 Options: `provider` (full name or cpu | cuda | coreml | tensorrt | dml | rocm | openvino),
 `provider_options` (table, checked for CoreML), `intra_op_threads`, `inter_op_threads`,
 `graph_optimization` (disable | basic | extended | all), `count_nodes` (bool, default true),
-`spinning` (bool, default false: idle intra-op threads sleep instead of spinning), `strict_placement`
+`spinning` (bool, default false: idle intra-op threads sleep instead of spinning), `generator_sessions`
+(0, the default: on the CPU provider one generator session per core with the intra-op threads shared
+out, frames in parallel as the reference runs them, and one session elsewhere; N: N sessions sharing
+the intra-op threads), `strict_placement`
 (bool, default false: ONNX Runtime's `session.disable_cpu_ep_fallback`, so a model the provider
 cannot take whole fails at session creation instead of running partly on the CPU unseen).
 
@@ -31,7 +34,7 @@ from harness.backends.base import BackendFailed, BackendUnavailable, RunInputs
 from harness.backends.inprocess import PipelineBackend
 from harness.backends.options import check_options
 from reference.errors import InputError
-from reference.models import ModelFiles, Models, session_options
+from reference.models import ModelFiles, Models, cores_for, frame_workers, session_options
 
 SHORT_NAMES = {
     "cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "coreml": "CoreMLExecutionProvider",
@@ -55,7 +58,7 @@ COREML_OPTIONS = {
 }
 ALLOWED = {"kind": str, "provider": str, "provider_options": dict, "intra_op_threads": int,
            "inter_op_threads": int, "graph_optimization": str, "count_nodes": bool, "spinning": bool,
-           "strict_placement": bool}
+           "strict_placement": bool, "generator_sessions": int}
 NODES_LOGGED = re.compile(r"number of nodes in the graph: (\d+) number of nodes supported by (\w+): (\d+)")
 """The summary an execution provider logs at session creation (CoreML's GetCapability)."""
 
@@ -94,6 +97,9 @@ class OrtBackend(PipelineBackend):
         level = self.options.get("graph_optimization", "all")
         if level not in OPT_LEVELS:
             raise ValueError(f"backend {name!r}: graph_optimization {level!r}; choose one of {', '.join(OPT_LEVELS)}")
+        if self.options.get("generator_sessions", 0) < 0:
+            raise ValueError(f"backend {name!r}: generator_sessions must be 0 (automatic) or more, "
+                             f"got {self.options['generator_sessions']}")
         if self.options.get("strict_placement") and self.provider == "CPUExecutionProvider":
             raise ValueError(f"backend {name!r}: strict_placement forbids a fallback to the CPU; "
                              "it needs a provider other than cpu")
@@ -104,8 +110,19 @@ class OrtBackend(PipelineBackend):
             raise BackendUnavailable(f"{self.provider} is not available in this onnxruntime "
                                      f"{ort.__version__} build (available: {', '.join(available)})")
 
-    def session_options(self) -> ort.SessionOptions:
-        opts = session_options(int(self.options.get("intra_op_threads", 0)), self.options.get("spinning", False))
+    def generator_sessions(self) -> tuple[int, int]:
+        """(generator sessions, intra-op threads each): `generator_sessions`, or 0 for the reference's
+        way on the CPU provider (`frame_workers`) and one session on any other provider."""
+        threads, sessions = int(self.options.get("intra_op_threads", 0)), int(self.options.get("generator_sessions", 0))
+        if sessions == 0:
+            return frame_workers(threads) if self.provider == "CPUExecutionProvider" else (1, threads)
+        return sessions, max(1, cores_for(threads) // sessions) if sessions > 1 else threads
+
+    def session_options(self, threads: int | None = None) -> ort.SessionOptions:
+        """The session options of the backend's options (`threads`: intra-op threads in place of
+        `intra_op_threads`)."""
+        threads = int(self.options.get("intra_op_threads", 0)) if threads is None else threads
+        opts = session_options(threads, self.options.get("spinning", False))
         opts.inter_op_num_threads = int(self.options.get("inter_op_threads", 0))
         opts.graph_optimization_level = OPT_LEVELS[self.options.get("graph_optimization", "all")]
         if self.options.get("strict_placement"):
@@ -123,8 +140,10 @@ class OrtBackend(PipelineBackend):
 
     def open_models(self, inputs: RunInputs) -> Models:
         try:
+            sessions, threads = self.generator_sessions()
             return Models(ModelFiles.from_dir(inputs.models), providers=self.providers(),
-                          options=self.session_options())
+                          options=self.session_options(), workers=sessions, worker_threads=threads,
+                          generator_options=self.session_options(threads))
         except InputError:
             raise
         except Exception as exc:  # ONNX Runtime's own error types
@@ -136,7 +155,8 @@ class OrtBackend(PipelineBackend):
     def describe(self, models: Models) -> dict:
         info = {"engine": "onnxruntime", "onnxruntime": ort.__version__, "provider": self.provider,
                 "provider_options": self.provider_opts, "session_providers": models.generator.get_providers(),
-                "strict_placement": bool(self.options.get("strict_placement", False))}
+                "strict_placement": bool(self.options.get("strict_placement", False)),
+                "generator_sessions": models.workers, "generator_session_threads": models.worker_threads}
         if self.options.get("count_nodes", True):
             kernels, log = kernel_placement(models.files.generator, self.providers(), self.session_options(),
                                             log=self.provider != "CPUExecutionProvider")
