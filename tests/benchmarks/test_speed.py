@@ -57,10 +57,10 @@ from harness.verdicts import metrics
 from reference.data import open_source
 from reference.models import ModelFiles, Models
 
-FRAMES = 30  # measured frames per end-to-end run
+FRAMES = 48  # measured frames per end-to-end run (12 blocks of 4 on 2 cores)
 WARMUP = 3  # frames made and not timed (sessions warm up, the decode-ahead worker fills)
 BARE_FRAMES = 10
-BLOCK = 3  # frames per alternating block of backend and bare generator
+BLOCK = 3  # frames per alternating block of backend and bare generator, rounded up to a multiple of the cores
 E2E_FRAMES = 250  # frames of the reference end-to-end run
 E2E_BARE_FRAMES = 40  # bare generator calls measured before it and after it
 E2E_ROUNDS = 3  # infer runs, the bare generator before the first and after each
@@ -138,7 +138,7 @@ def end_to_end(benchmark, backend, inputs: RunInputs) -> dict:
     The load of a shared machine changes by 2-3x within seconds, so a bare generator measured
     before or after would compare different machines: instead a round of bare generator blocks (every
     way of spending THREADS threads, BLOCK calls each rounded up to a multiple of the cores, the same
-    random inputs every call) and BLOCK backend frames alternate, bare first and last. pytest-benchmark
+    random inputs every call) and as many backend frames alternate, bare first and last. pytest-benchmark
     times each backend block (its untimed setup runs the backend's load and WARMUP frames before the
     first block, and a bare round before every block; a backend that makes frames ahead is held
     during the bare rounds, and the wait for its frames under way counts as its next block's time). The ratio to the bare generator is the median
@@ -146,6 +146,7 @@ def end_to_end(benchmark, backend, inputs: RunInputs) -> dict:
     a load burst that hits one block does not count.
     """
     bare = BareBlocks(inputs.models, BLOCK)
+    block = bare.block  # the backend's blocks too: a parallel backend's sessions all busy, as the bare's are
     backend_s: list[float] = []
     state: dict = {"frames": None}
 
@@ -166,23 +167,23 @@ def end_to_end(benchmark, backend, inputs: RunInputs) -> dict:
 
     def consume(frames):
         start = time.perf_counter()
-        for _ in range(BLOCK):
+        for _ in range(block):
             next(frames)
         backend_s.append(time.perf_counter() - start + state["drain"])
 
-    benchmark.pedantic(consume, setup=setup, rounds=FRAMES // BLOCK, iterations=1)
+    benchmark.pedantic(consume, setup=setup, rounds=FRAMES // block, iterations=1)
     with state["run"].hold():
         bare.run()
     for _ in state["frames"]:  # let the backend finish its run
         pass
     # --benchmark-disable runs one round only: count what ran
     report = bare.report()
-    fps, bare_fps = len(backend_s) * BLOCK / sum(backend_s), report["fps"]
-    ratios = [bare.around(k) * BLOCK / backend_s[k] for k in range(len(backend_s))]
+    fps, bare_fps = len(backend_s) * block / sum(backend_s), report["fps"]
+    ratios = [bare.around(k) * block / backend_s[k] for k in range(len(backend_s))]
     ratio = statistics.median(ratios)
     result = {"fps": fps, "bare_fps": bare_fps, "bare_way": report["way"], "bare_ways": report["ways"],
               "x_bare": ratio, "x_bare_overall": fps / bare_fps,
-              "x_bare_blocks": ratios, "frames": len(backend_s) * BLOCK, "block": BLOCK, "warmup": WARMUP,
+              "x_bare_blocks": ratios, "frames": len(backend_s) * block, "block": block, "warmup": WARMUP,
               "load_and_warmup_s": state["load_and_warmup_s"]}
     benchmark.extra_info.update(result)
     print(f"\n{backend.name}: {fps:.2f} FPS, bare generator {bare_fps:.2f} FPS ({report['way']}, interleaved), "
