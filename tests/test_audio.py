@@ -297,3 +297,21 @@ def test_silence_is_floor_everywhere(shared_data: Path) -> None:
     assert mel.shape == (1601, 80)
     assert np.all(mel == -4.0)
     assert np.all(audio.encoder_windows(mel) == -4.0)
+
+
+def test_melspectrogram_keeps_its_last_mels_by_samples_and_options():
+    """A kept mel is the one computed afresh, read-only; other samples or options are other mels; at
+    most MEL_MEMO are kept."""
+    wav = np.random.default_rng(8).normal(0, 0.1, 16000).astype(np.float32)
+    first = audio.melspectrogram(wav)
+    assert audio.melspectrogram(wav.copy()) is first and not first.flags.writeable
+    assert np.array_equal(first, audio._melspectrogram(wav, "center_zero", "periodic", "slaney"))
+    with pytest.raises(ValueError):
+        first[0, 0] = 0.0
+    changed = wav.copy()
+    changed[100] += 0.01
+    assert audio.melspectrogram(changed) is not first
+    assert not np.array_equal(audio.melspectrogram(wav, mel_scale="htk"), first)
+    for k in range(audio.MEL_MEMO + 2):
+        audio.melspectrogram(wav * (1.0 + k / 100))
+    assert len(audio._mels) == audio.MEL_MEMO
