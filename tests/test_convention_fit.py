@@ -4,10 +4,13 @@ the generator; the renderer's caches stay bounded."""
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import time
 from dataclasses import replace
 from io import BytesIO
 from itertools import pairwise
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +28,8 @@ from harness.diagnosis.render import Renderer
 from harness.system.lru import LRU
 from reference import image
 from reference.conventions import Conventions
+from reference.data import open_source
+from reference.models import ModelFiles, Models
 from reference.output import jpeg_bytes, jpeg_roundtrip
 from reference.pipeline import ReferencePipeline, audio_features
 
@@ -214,3 +219,21 @@ def test_the_codec_fits_sample_is_the_middle_of_the_strip_on_the_block_grid():
     assert (rows, cols) == (slice(224, 480), slice(752, 1264))
     assert rows.start % MCU == 0 and cols.start % MCU == 0 and rows.stop - rows.start == 256
     assert strip_window((slice(0, 100), slice(16, 300))) == (slice(0, 100), slice(16, 300))  # small: whole
+
+
+def test_renderers_share_generator_outputs_by_model_files_and_inputs(tiny_models_dir, synthetic_pack, tmp_path):
+    """Two renderers of the same models and clip make each generator output once; a model file changed
+    on disk (size or time) is other numbers, and is computed again."""
+    models_dir = Path(shutil.copytree(tiny_models_dir, tmp_path / "models"))
+    models = Models(ModelFiles.from_dir(models_dir), threads=1)
+    calls = []
+    real = models.generate
+    models.generate = lambda image, audio, worker=0: calls.append(1) or real(image, audio, worker)
+    source, audio_path = open_source(synthetic_pack), synthetic_pack / "audio.wav"
+    first = Renderer(source, audio_path, models, 2).frame(Conventions(), 1)
+    again = Renderer(source, audio_path, models, 2).frame(Conventions(), 1)
+    assert len(calls) == 1 and np.array_equal(first, again)
+    generator = models_dir / "generator.onnx"
+    os.utime(generator, ns=(generator.stat().st_atime_ns, generator.stat().st_mtime_ns + 10**9))
+    Renderer(source, audio_path, models, 2).frame(Conventions(), 1)
+    assert len(calls) == 2
