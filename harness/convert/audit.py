@@ -9,6 +9,7 @@ the others are notes (a fixed batch axis, fp16 storage, a different count of sha
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -99,7 +100,7 @@ def _compare_tensor(role: str, cand: TensorInfo, src: TensorInfo) -> list[Differ
     layout = _layout(cand.shape, src.shape)
     if layout:
         out.append(Difference("io", f"{role} {src.name!r}: layout {layout}", True))
-    elif len(cand.shape) != len(src.shape) or any(s is not None and c != s for c, s in zip(cand.shape, src.shape)):
+    elif not _compatible(cand.shape, src.shape):
         out.append(Difference("io", f"{role} {src.name!r} has shape {cand.shape_text()} in the candidate, "
                               f"{src.shape_text()} in the source", True))
     else:
@@ -107,7 +108,16 @@ def _compare_tensor(role: str, cand: TensorInfo, src: TensorInfo) -> list[Differ
         if fixed:
             out.append(Difference("io", f"{role} {src.name!r}: axis {fixed[0]} fixed to {cand.shape[fixed[0]]} where "
                                   "the source's is dynamic (one item per call)", False))
+        free = [i for i, (c, s) in enumerate(zip(cand.shape, src.shape)) if c is None and s is not None]
+        if free:
+            out.append(Difference("io", f"{role} {src.name!r}: axis {free[0]} dynamic in the candidate where the "
+                                  f"source's is {src.shape[free[0]]} (it takes the source's shape)", False))
     return out
+
+
+def _compatible(cand: tuple, src: tuple) -> bool:
+    """Same rank, and every axis the same where both are fixed (a dynamic axis takes any size)."""
+    return len(cand) == len(src) and all(c is None or s is None or c == s for c, s in zip(cand, src))
 
 
 def audit_io(cand: list[TensorInfo], src: list[TensorInfo], role: str) -> list[Difference]:
@@ -119,8 +129,7 @@ def audit_io(cand: list[TensorInfo], src: list[TensorInfo], role: str) -> list[D
         if s.name in by_name:
             out += _compare_tensor(role, by_name[s.name], s)
             continue
-        twin = next((c for c in unmatched if c.dtype == s.dtype and len(c.shape) == len(s.shape)
-                     and all(x is None or x == y for x, y in zip(s.shape, c.shape))), None)
+        twin = next((c for c in unmatched if c.dtype == s.dtype and _compatible(c.shape, s.shape)), None)
         twin = twin or (unmatched[0] if len(unmatched) == 1 and len(src) == len(cand) else None)
         if twin is None:
             out.append(Difference("io", f"{role} {s.name!r} of the source is missing from the candidate", True))
@@ -207,6 +216,13 @@ def audit_resampling(cand: Graph, src: Graph) -> list[Difference]:
     return out
 
 
+def _size(p: WeightPair) -> str:
+    """How far a pair's worst value is, in units of what the candidate's dtype allows there."""
+    if not math.isfinite(p.ulps):
+        return f"a value beyond what {p.candidate.dtype} holds"
+    return f"up to {p.ulps:.3g} ulp of {p.candidate.dtype} where 1 is allowed"
+
+
 def _weight_differences(pairs: list[WeightPair], cand: Graph, structure_only: bool) -> list[Difference]:
     out = []
     if cand.weights_absent:
@@ -220,8 +236,7 @@ def _weight_differences(pairs: list[WeightPair], cand: Graph, structure_only: bo
         if p.source is not None and p.candidate is not None and p.candidate.name != p.source.name:
             where += f" = candidate {p.candidate.name}"
         label = {"random": "random/untrained", "shape": "shape differs"}.get(p.status, p.status)
-        size = f" (max abs diff {p.max_abs:.3g} > allowed {p.allowed:.3g})" if p.status not in (
-            "missing", "extra", "shape", "transposed") else ""
+        size = f" ({_size(p)}; max abs diff {p.max_abs:.3g})" if p.ulps else ""
         out.append(Difference("weights", f"{label}: {where}: {p.detail}{size}", True, label))
     statuses = Counter(p.status for p in pairs)
     if statuses["random"] >= 2 and statuses["random"] * 2 >= len(pairs) - statuses["match"]:

@@ -50,6 +50,7 @@ class WeightPair:
     status: str  # match, scaled, transposed, random, zero, differs, shape, missing, extra, unread
     max_abs: float = 0.0
     allowed: float = 0.0
+    ulps: float = 0.0  # the largest difference of one value in units of what its dtype allows there
     detail: str = ""
 
     @property
@@ -60,7 +61,7 @@ class WeightPair:
         def side(w: Weight | None):
             return None if w is None else {"name": w.name, "shape": list(w.shape), "dtype": w.dtype, "op": w.op}
         return {"source": side(self.source), "candidate": side(self.candidate), "status": self.status,
-                "max_abs": self.max_abs, "allowed": self.allowed, "detail": self.detail}
+                "max_abs": self.max_abs, "allowed": self.allowed, "ulps": self.ulps, "detail": self.detail}
 
 
 def _within(cand: np.ndarray, expected: np.ndarray, dtype: str, ulps: int = 1) -> bool:
@@ -89,7 +90,9 @@ def classify(source: Weight, candidate: Weight) -> WeightPair:
         return WeightPair(source, candidate, "shape", detail=f"shape {cand.shape} where the source has {src.shape}")
     diff = np.abs(cand - src)
     limit = allowed(src, dtype)
-    pair = WeightPair(source, candidate, "match", float(diff.max(initial=0.0)), float(limit.max(initial=0.0)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ulps = float(np.where(diff > 0, diff / limit, 0.0).max(initial=0.0))
+    pair = WeightPair(source, candidate, "match", float(diff.max(initial=0.0)), float(limit.max(initial=0.0)), ulps)
     if not np.isfinite(cand).all():
         pair.status, pair.detail = "differs", f"{int(cand.size - np.isfinite(cand).sum())} values are NaN or Inf"
         return pair
