@@ -181,7 +181,7 @@ class Models:
                                 for _ in range(workers))
         self.generator = self.generators[0]
         batch = self.encoder.get_inputs()[0].shape[0]
-        self.encoder_batch = 64 if not isinstance(batch, int) else batch
+        self.encoder_batch = ENCODER_BATCH if not isinstance(batch, int) else batch
 
     def encode(self, windows: np.ndarray) -> np.ndarray:
         """Embeddings (N, 512) of encoder windows (N, 1, 80, 16), batched where the model allows it."""
@@ -196,6 +196,7 @@ class Models:
                             self.files.generator, "output")
 
 
+ENCODER_BATCH = 64  # encoder windows per call where the model's batch axis is dynamic; else its batch
 MAX_FRAME_WORKERS = 8  # generator sessions at most: each holds ~170 MB of buffers (docs/pipeline.md)
 
 

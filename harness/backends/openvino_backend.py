@@ -11,7 +11,7 @@ import numpy as np
 from harness.backends.base import BackendUnavailable, RunInputs
 from harness.backends.inprocess import PipelineBackend
 from harness.backends.options import check_options
-from reference.models import ENCODER_IO, GENERATOR_IO, ModelFiles, check_finite, check_model
+from reference.models import ENCODER_BATCH, ENCODER_IO, GENERATOR_IO, ModelFiles, check_finite, check_model
 
 PRECISIONS = ("f32", "bf16", "f16")
 
@@ -28,9 +28,12 @@ class OpenVINOModels:
         self.encoder = self.core.compile_model(str(files.encoder), device, config)
         self.generator = self.core.compile_model(str(files.generator), device, config)
         self._gen_request = self.generator.create_infer_request()
+        batch = self.encoder.input(0).get_partial_shape()[0]  # a fixed batch (a dynamo export's 1) is kept
+        self.encoder_batch = batch.get_length() if batch.is_static else ENCODER_BATCH
 
     def encode(self, windows: np.ndarray) -> np.ndarray:
-        parts = [self.encoder({"mel": windows[i:i + 64]})[self.encoder.output(0)] for i in range(0, len(windows), 64)]
+        step = self.encoder_batch
+        parts = [self.encoder({"mel": windows[i:i + step]})[self.encoder.output(0)] for i in range(0, len(windows), step)]
         return check_finite(np.concatenate(parts).astype(np.float32, copy=False), self.files.encoder, "emb")
 
     def generate(self, image: np.ndarray, audio: np.ndarray) -> np.ndarray:
