@@ -108,6 +108,21 @@ def test_dumped_audio_windows_fit_the_audio_knobs_without_the_generator(pack, mo
     assert fit_audio(pack.root / "audio.wav", models, windows + 0.5) is None  # nothing matches: no claim
 
 
+def test_dumped_windows_of_another_precision_still_narrow_the_audio_alignment(pack, models):
+    """Windows that match nothing (an encoder at another precision: bf16-rounded here) are near one
+    group of windowings, clearly apart: the offset they were made at is in it, and no other offset;
+    windows unrelated to the clip narrow nothing."""
+    from harness.diagnosis.fit import nearest_audio
+    from reference.precision import round_bf16
+    _, later = made_with(pack, models, Conventions(audio_offset=2), 5)
+    drifted = round_bf16(later * 1.01)
+    assert fit_audio(pack.root / "audio.wav", models, drifted) is None
+    near = nearest_audio(pack.root / "audio.wav", models, drifted)["near"]
+    assert near and {knobs["audio_offset"] for knobs in near} == {2}
+    noise = np.random.default_rng(2).normal(0, 1, later.shape).astype(np.float32)
+    assert nearest_audio(pack.root / "audio.wav", models, noise)["near"] is None
+
+
 def test_dumps_name_a_knob_too_small_to_see_in_pixels(pack, models, renderer):
     injected = Conventions.parse("stft_window=symmetric,template_order=linear,paste=direct,masked_input=none")
     candidate, windows = made_with(pack, models, injected)

@@ -3,7 +3,8 @@ PyTorch exports them (../shared/data/torch_export: `legacy/`, the TorchScript ex
 with a dynamic batch and its shape arithmetic; `dynamo/`, opset 20 with external weights).
 
 Each family runs `infer`, `run` on ONNX Runtime, OpenVINO and fp16, `golden` / `check-golden`,
-`explain-layers`, `convert coreml` (fp16 and fp32, each audit passing) and `bench`, on FRAMES frames.
+`convert coreml` (fp16 and fp32, each audit passing) and `bench`, on FRAMES frames; `explain-layers`
+runs on the two exports.
 `convert coreml` of the two exports, with their audits, is tests/test_coreml_torch_export.py; here it
 runs on the synthetic family. The diagnosis legs, which add nothing family by family, run on the
 TorchScript export alone: `explain` names one injected convention, and names OpenVINO's bf16 where
@@ -82,10 +83,13 @@ def test_golden_and_check_golden(family, shared_data, tmp_path):
     assert main(["check-golden", str(golden), "--models", str(models)]) == 0
 
 
-def test_explain_layers(family, shared_data, capsys):
-    """OpenVINO at f32 against ONNX Runtime, layer by layer: the float tensors only (the exports'
-    int64 shape arithmetic is no layer), the final output within float32 noise."""
-    name, models = family
+@pytest.mark.parametrize("export", ["legacy", "dynamo"])
+def test_explain_layers(export, shared_data, capsys):
+    """OpenVINO at f32 against ONNX Runtime, layer by layer, on the two exports (the synthetic
+    family's graph is the dynamo export's, without external data: tests/test_layers.py): the float
+    tensors only (the TorchScript export's int64 shape arithmetic is no layer), the final output
+    within float32 noise."""
+    models = shared_data / "torch_export" / export
     assert main(["explain-layers", *_data(shared_data), "--models", str(models), "--frames", str(FRAMES),
                  "--candidate", "openvino", "--precision", "f32"]) == 0
     out = capsys.readouterr().out
@@ -118,7 +122,7 @@ def test_explain_names_an_injected_convention_and_openvinos_bf16(shared_data, tm
     weight in dB (the emulation of bf16 compute, docs/conventions.md)."""
     models = shared_data / "torch_export" / "legacy"
     config = _config(tmp_path / "explain.toml", shared_data, models,
-                     {"reference[paste=direct]": {}, "openvino": ENGINES["openvino"]}, frames=3)
+                     {"reference[paste=direct]": {}, "openvino": ENGINES["openvino"]})
     main(["explain", str(config), "--quiet"])
     out = capsys.readouterr().out
     runs = {r["backend"]: r for r in read_results(tmp_path / "out" / "results.json")["runs"]}

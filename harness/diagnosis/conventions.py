@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from harness.diagnosis.fit import OFFSETS, fit_audio, fit_background
+from harness.diagnosis.fit import AUDIO_MATCH, OFFSETS, fit_background, nearest_audio
 from harness.diagnosis.render import Renderer
 from harness.verdicts.metrics import psnr_from_mse
 from reference import features
@@ -159,15 +159,19 @@ def forward(score: Scorer, start: Conventions, screen: list[int], output: str) -
     return current
 
 
-def align_audio(score: Scorer, conv: Conventions, screen: list[int]) -> Conventions:
+def align_audio(score: Scorer, conv: Conventions, screen: list[int], near: list[dict] | None = None) -> Conventions:
     """The best joint choice of the knobs that decide which audio a frame reads (`AUDIO_BLOCK`): one
     alone moves away from a match that needs several of them (no centring shifts the features by 0.6
     of a frame, no padding by one, an offset by whole frames, tiling drops the neighbours), so greedy
     steps cannot reach it. Every combination is screened on one frame (one per distinct audio input:
-    no padding at offset 0 reads what edge padding reads at offset +1), the best few on all of `screen`."""
+    no padding at offset 0 reads what edge padding reads at offset +1), the best few on all of `screen`.
+    `near` (the audio-side knobs of the windowings the stage dumps clearly sit nearest,
+    `nearest_audio`) narrows the combinations to theirs."""
+    combinations = (itertools.product(*(SEARCH_VALUES[k] for k in AUDIO_BLOCK)) if near is None
+                    else dict.fromkeys(tuple(knobs[k] for k in AUDIO_BLOCK) for knobs in near))
     probe = [screen[-1]]
     tried, seen = [], set()
-    for values in itertools.product(*(SEARCH_VALUES[k] for k in AUDIO_BLOCK)):
+    for values in combinations:
         other = replace(conv, **dict(zip(AUDIO_BLOCK, values)))
         try:
             rows = score.render.features(other).padded
@@ -326,17 +330,18 @@ def fit_conventions(source, audio, models, candidate: dict[int, np.ndarray], n: 
     background = fit_background(source, {i: candidate[i] for i in screen})
     fitted_first.update(background["knobs"])
     windows = (dumps or {}).get("audio_windows")
-    heard = None
+    heard = nearest = None
     if windows is not None and len(windows):
         aud_ave = source.root / FEATURES_FILE
-        heard = fit_audio(audio, models, windows, read_features_file(aud_ave) if aud_ave.is_file() else None)
-        if heard:
+        nearest = nearest_audio(audio, models, windows, read_features_file(aud_ave) if aud_ave.is_file() else None)
+        if nearest and nearest["max_abs"] <= AUDIO_MATCH:
+            heard = {key: nearest[key] for key in ("knobs", "max_abs", "frames")}
             fitted_first.update(heard["knobs"])
     score = Scorer(render, candidate)
     output = fitted_first.get("output", "lossless")
     fitted = forward(score, replace(Conventions(), **fitted_first), screen, output)
     if not heard:  # the audio's alignment was not seen in dumps: try its knobs jointly, then step again
-        aligned = align_audio(score, fitted, screen)
+        aligned = align_audio(score, fitted, screen, nearest["near"] if nearest else None)
         if aligned != fitted:
             fitted = forward(score, aligned, screen, output)
     fitted, weights = backward(score, refine(score, fitted, confirm), confirm)
