@@ -1,9 +1,13 @@
-"""Bounded memory: `explain` over many failing backends keeps its peak RSS under 2 GB (it grew
+"""Bounded memory: `explain` over many failing backends keeps its peak RSS under LIMIT_MB (it grew
 without bound over 9 ports x 2 audios when every diagnosis's model sessions were kept alive by their
-precision variants and every variant's frames were kept), and a diagnosis's sessions are freed."""
+precision variants and every variant's frames were kept), and a diagnosis's sessions are freed.
+
+Measured on 2 frames, one thread per session: 697-785 MB; 1459 MB when the diagnoses' shared
+generator outputs still held their sessions' ONNX Runtime memory alive (a regression this limit
+catches)."""
 from __future__ import annotations
 
-import resource
+import os
 import subprocess
 import sys
 import weakref
@@ -17,25 +21,28 @@ from reference.precision import with_precision
 
 pytestmark = pytest.mark.long
 
-LIMIT_MB = 2048
+LIMIT_MB = 1200
 VARIANTS = ["channel_order=rgb", "paste=direct", "masked_input=none", "template_order=linear",
             "audio_window=tile", "resize_kernel=nearest_floor", "output=jpeg90", "quantisation=round"]
 
 
-def test_explain_of_many_failing_backends_stays_under_2_gb(shared_data, tiny_models_dir, tmp_path):
+def test_explain_of_many_failing_backends_keeps_its_memory_bounded(shared_data, tiny_models_dir, tmp_path):
     backends = "".join(f'[backends."reference[{v}]"]\nthreads = 1\n' for v in VARIANTS)
     config = tmp_path / "many.toml"
     config.write_text(f'[data]\npack = "{shared_data / "sanders_pack"}"\nmodels = "{tiny_models_dir}"\n'
-                      f'audio = ["{shared_data / "audio" / "talk_hb.wav"}", "silence"]\nframes = 3\n'
+                      f'audio = ["{shared_data / "audio" / "talk_hb.wav"}", "silence"]\nframes = 2\n'
                       f'[run]\noutput = "{tmp_path / "out"}"\n' + backends)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     cli = Path(sys.executable).parent / "synctalk-parity"
-    done = subprocess.run([str(cli), "explain", str(config), "--quiet"], capture_output=True, text=True, timeout=600)
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        process = subprocess.Popen([str(cli), "explain", str(config), "--quiet"], stdout=stdout, stderr=stderr)
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own peak, not any other test's
+        process.returncode = os.waitstatus_to_exitcode(status)
+    peak_mb = usage.ru_maxrss / 1024
     print(f"\npeak RSS of explain over {len(VARIANTS)} backends x 2 audios: {peak_mb:.0f} MB")
-    assert done.returncode == 1, done.stderr[-2000:]
-    assert done.stdout.count("FAILED (diagnosed in") >= len(VARIANTS), done.stdout[-3000:]
-    assert before < LIMIT_MB * 1024 and peak_mb <= LIMIT_MB
+    assert process.returncode == 1, err.read_text()[-2000:]
+    assert out.read_text().count("FAILED (diagnosed in") >= len(VARIANTS), out.read_text()[-3000:]
+    assert peak_mb <= LIMIT_MB
 
 
 def test_a_diagnosiss_sessions_and_their_precision_variants_are_freed(tiny_models_dir):
