@@ -175,12 +175,15 @@ def _write_blobs(path: Path, tensors: list[np.ndarray]) -> list[int]:
     return offsets
 
 
-def test_compiled_model_weights_are_read_and_compared(shared_data, full_encoder, tmp_path):
-    """The example's missing weight.bin rebuilt from the synthetic encoder (same architecture): every
-    tensor then matches; a random tensor among them is named."""
+@pytest.mark.parametrize("source_of", ["synthetic", "legacy", "dynamo"])
+def test_compiled_model_weights_are_read_and_compared(shared_data, full_encoder, tmp_path, source_of):
+    """The example's missing weight.bin rebuilt from an encoder of the same architecture (the synthetic
+    one, and both PyTorch exports of torch_export/): every tensor then matches; a random tensor among
+    them is named."""
     folder = Path(shutil.copytree(shared_data / EXAMPLE, tmp_path / "AudioEncoder.mlmodelc"))
     folder.chmod(0o755)
-    source = read_model(full_encoder)
+    encoder = full_encoder if source_of == "synthetic" else shared_data / "torch_export" / source_of / "audio_encoder.onnx"
+    source = read_model(encoder)
     tensors = [w.values for w in source.weights]
     offsets = _write_blobs(folder / "weights" / "weight.bin", tensors)
     declared = [int(m) for m in re.findall(r"offset = tensor<uint64, \[\]>\((\d+)\)", (folder / "model.mil").read_text())]
@@ -188,13 +191,13 @@ def test_compiled_model_weights_are_read_and_compared(shared_data, full_encoder,
     result = audit(read_model(folder), source)
     assert [p.status for p in result.weights] == ["match"] * 26
     assert {f.section for f in failing(result)} == {"io"}  # the names only
+    bad = source.weights[12]
     tensors[12] = np.random.default_rng(1).standard_normal(tensors[12].shape).astype(np.float32) * tensors[12].std()
     (folder / "weights" / "weight.bin").unlink()
     _write_blobs(folder / "weights" / "weight.bin", tensors)
     found = [f.text for f in failing(audit(read_model(folder), source)) if f.section == "weights"]
-    assert len(found) == 1 and found[0].startswith("random/untrained: /audio_encoder/audio_encoder.6/conv_block/"
-                                                   "conv_block.0.weight (128, 64, 3, 3)")
-    assert "= candidate const_12: unrelated to the source" in found[0]
+    assert len(found) == 1 and found[0].startswith(f"random/untrained: {bad.name} (128, 64, 3, 3) ({bad.op}) "
+                                                   "= candidate const_12: unrelated to the source"), found
 
 
 def _with_initializer(model: onnx.ModelProto, name: str, array: np.ndarray) -> onnx.ModelProto:
