@@ -2,12 +2,13 @@
 without bound over 9 ports x 2 audios when every diagnosis's model sessions were kept alive by their
 precision variants and every variant's frames were kept), and a diagnosis's sessions are freed.
 
-Measured on 2 frames, one thread per session: 697-785 MB; 1459 MB when the diagnoses' shared
-generator outputs still held their sessions' ONNX Runtime memory alive (a regression this limit
-catches)."""
+Measured on 2 frames, one thread per session, started through the ports' launcher (a child's peak
+RSS starts at its parent's, a worker's of several GB): 697-785 MB; 1459 MB when the diagnoses'
+shared generator outputs still held their sessions' ONNX Runtime memory alive (a regression this
+limit catches)."""
 from __future__ import annotations
 
-import os
+import json
 import subprocess
 import sys
 import weakref
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.backends import port_launcher
 from harness.diagnosis.explain import diagnosis_models
 from harness.system.memory import release_memory
 from reference.precision import with_precision
@@ -33,14 +35,14 @@ def test_explain_of_many_failing_backends_keeps_its_memory_bounded(shared_data, 
                       f'audio = ["{shared_data / "audio" / "talk_hb.wav"}", "silence"]\nframes = 2\n'
                       f'[run]\noutput = "{tmp_path / "out"}"\n' + backends)
     cli = Path(sys.executable).parent / "synctalk-parity"
-    out, err = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
-    with out.open("w") as stdout, err.open("w") as stderr:
-        process = subprocess.Popen([str(cli), "explain", str(config), "--quiet"], stdout=stdout, stderr=stderr)
-        _, status, usage = os.wait4(process.pid, 0)  # this child's own peak, not any other test's
-        process.returncode = os.waitstatus_to_exitcode(status)
-    peak_mb = usage.ru_maxrss / 1024
+    out, err, report = tmp_path / "stdout.txt", tmp_path / "stderr.txt", tmp_path / "usage.json"
+    with out.open("w") as stdout, err.open("w") as stderr:  # through the ports' launcher: explain's own
+        # peak, not this worker's (a child's ru_maxrss starts at the RSS of the process it was forked from)
+        done = subprocess.run([sys.executable, "-I", "-S", port_launcher.__file__, str(report), str(cli), "explain",
+                               str(config), "--quiet"], stdout=stdout, stderr=stderr, timeout=600)
+    peak_mb = json.loads(report.read_text())["ru_maxrss"] / 1024
     print(f"\npeak RSS of explain over {len(VARIANTS)} backends x 2 audios: {peak_mb:.0f} MB")
-    assert process.returncode == 1, err.read_text()[-2000:]
+    assert done.returncode == 1, err.read_text()[-2000:]
     assert out.read_text().count("FAILED (diagnosed in") >= len(VARIANTS), out.read_text()[-3000:]
     assert peak_mb <= LIMIT_MB
 
