@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from harness.diagnosis.fit import AUDIO_MATCH, OFFSETS, fit_background, nearest_audio
+from harness.diagnosis.fit import OFFSETS, audio_match, fit_background, nearest_audio
 from harness.diagnosis.render import Renderer
 from harness.verdicts.metrics import psnr_from_mse
 from reference import features
@@ -334,8 +334,8 @@ def fit_conventions(source, audio, models, candidate: dict[int, np.ndarray], n: 
     if windows is not None and len(windows):
         aud_ave = source.root / FEATURES_FILE
         nearest = nearest_audio(audio, models, windows, read_features_file(aud_ave) if aud_ave.is_file() else None)
-        if nearest and nearest["max_abs"] <= AUDIO_MATCH:
-            heard = {key: nearest[key] for key in ("knobs", "max_abs", "frames")}
+        heard = audio_match(nearest)
+        if heard:
             fitted_first.update(heard["knobs"])
     score = Scorer(render, candidate)
     output = fitted_first.get("output", "lossless")

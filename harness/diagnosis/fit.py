@@ -197,10 +197,15 @@ def _audio_knobs(conv: Conventions) -> dict:
     return {knob: getattr(conv, knob) for knob in AUDIO_SIDE}
 
 
-def fit_audio(audio_path, models, dumped: np.ndarray, fixed_rows: np.ndarray | None = None) -> dict | None:
-    """The audio-side knobs under which the reference's generator audio inputs equal `dumped` (within
-    AUDIO_MATCH, `nearest_audio`), or None when no combination matches."""
-    nearest = nearest_audio(audio_path, models, dumped, fixed_rows)
+def audio_match(nearest: dict | None) -> dict | None:
+    """`nearest_audio`'s nearest windowing where it is a match (within AUDIO_MATCH): {"knobs", "max_abs",
+    "frames"}; None otherwise."""
     if nearest is None or nearest["max_abs"] > AUDIO_MATCH:
         return None
     return {key: nearest[key] for key in ("knobs", "max_abs", "frames")}
+
+
+def fit_audio(audio_path, models, dumped: np.ndarray, fixed_rows: np.ndarray | None = None) -> dict | None:
+    """The audio-side knobs under which the reference's generator audio inputs equal `dumped` (within
+    AUDIO_MATCH, `nearest_audio`), or None when no combination matches."""
+    return audio_match(nearest_audio(audio_path, models, dumped, fixed_rows))
