@@ -16,7 +16,9 @@
 """
 from __future__ import annotations
 
+import hashlib
 import warnings
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -103,11 +105,22 @@ def _convert(files: ModelFiles, out: Path, convert) -> ModelFiles:
 CONVERSIONS = {"fp16": fp16_model, "bf16": bf16_model}
 
 
+def _code_key() -> str:
+    """Changes with this module and onnxconverter-common, so a copy made by other conversion code (a
+    changed `bf16_model`) is never reused from the cache."""
+    try:
+        converter = metadata.version("onnxconverter-common")
+    except metadata.PackageNotFoundError:
+        converter = "none"
+    return hashlib.sha256(Path(__file__).read_bytes() + converter.encode()).hexdigest()[:12]
+
+
 def converted_files(files: ModelFiles, precision: str) -> ModelFiles:
     """The `precision` copies of both models (`CONVERSIONS`), each one file (the external data a model
     names is read in and written inside the graph), built once into the cache folder (keyed by both
-    models' identity: graph and external data, `model_sha256`)."""
-    key = f"{precision}-{model_sha256(files.encoder)[:12]}-{model_sha256(files.generator)[:12]}"
+    models' identity: graph and external data, `model_sha256`, and by the conversion's code,
+    `_code_key`)."""
+    key = f"{precision}-{model_sha256(files.encoder)[:12]}-{model_sha256(files.generator)[:12]}-{_code_key()}"
     convert = CONVERSIONS[precision]
     return ModelFiles.from_dir(cached(cache_dir() / key, lambda tmp: _convert(files, tmp, convert)))
 

@@ -198,3 +198,12 @@ def test_round_bf16_is_onnx_runtimes_cast():
     x = np.concatenate([x, ties, np.array([np.inf, -np.inf, 0.0, -0.0], np.float32)])
     cast = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(["y"], {"x": x})[0]
     assert np.array_equal(cast, round_bf16(x))
+
+
+def test_a_conversion_made_by_other_code_is_not_reused(models, monkeypatch):
+    """The cache key of a precision copy follows the conversion's code (a changed `bf16_model`)."""
+    from reference import precision
+    first = converted_files(models.files, "bf16")
+    assert converted_files(models.files, "bf16") == first
+    monkeypatch.setattr(precision, "_code_key", lambda: "other-code")
+    assert converted_files(models.files, "bf16").generator.parent != first.generator.parent
