@@ -140,12 +140,11 @@ class Evidence:
             self._comparable(ob, ref, cand, tpl_a)
 
     def _comparable(self, ob: Observation, ref: np.ndarray, cand: np.ndarray, template: np.ndarray) -> None:
-        inner = inset(ob.box_a, 4)
+        mouth = clip_box(self._mouths(ob.t_a), ref.shape)
         colour = ColourStats()
-        colour.add(ob.i, region(ref, inner), region(cand, inner))
+        colour.add(ob.i, *_outside(ref, cand, inset(ob.box_a, 4), mouth))
         noise = NoiseStats()
         noise.add(ob.i, ref, cand, ob.box_a)
-        mouth = clip_box(self._mouths(ob.t_a), ref.shape)
         motions = (motion(ref, template, mouth), motion(cand, template, mouth)) if mouth else None
         ob.mouth_sse = sse(region(ref, mouth), region(cand, mouth)) if mouth else None
         resize = None
@@ -176,6 +175,16 @@ class Evidence:
         with self._lock:
             if kind not in self.crops or self.crops[kind][0] < score:
                 self.crops[kind] = (score, i, pair)
+
+
+def _outside(ref: np.ndarray, cand: np.ndarray, box: Box, hole: Box | None) -> tuple[np.ndarray, np.ndarray]:
+    """Both sides' pixels in `box` but not in `hole` (the mouth, which the audio moves), as (N, 3) arrays."""
+    a, b = region(ref, box), region(cand, box)
+    if hole is None:
+        return a, b
+    keep = np.ones(a.shape[:2], bool)
+    keep[max(hole[1] - box[1], 0):max(hole[3] - box[1], 0), max(hole[0] - box[0], 0):max(hole[2] - box[0], 0)] = False
+    return a[keep], b[keep]
 
 
 def _union(a: Box, b: Box) -> Box:

@@ -43,7 +43,7 @@ class ColourStats:
         self.frames: list[int] = []
 
     def add(self, i: int, ref: np.ndarray, cand: np.ndarray) -> None:
-        """Pixels of one frame's patch (the same region of both sides, uint8 BGR)."""
+        """Pixels of one frame's patch (the same pixels of both sides, uint8 BGR, any shape ending in 3)."""
         x = ref.reshape(-1, 3)
         y = cand.reshape(-1, 3).astype(np.float64)
         for c in range(3):

@@ -19,7 +19,7 @@ from typing import Callable
 from harness.diagnosis.evidence.collect import Evidence
 from harness.diagnosis.evidence.colour import fit as fit_colour
 from harness.diagnosis.evidence.dumps import stage_findings
-from harness.diagnosis.evidence.mouth import audio_drive
+from harness.diagnosis.evidence.mouth import READINGS, audio_drive
 from harness.diagnosis.evidence.paste import Placement, paste_position
 from harness.diagnosis.evidence.pixels import gain_db
 from harness.diagnosis.evidence.record import Finding, db_text
@@ -30,12 +30,6 @@ from harness.text.tables import frame_list
 MIN_DB = 0.5  # a colour, kernel or noise model must explain at least this much to be named
 MIN_TEMPLATE_DB = 0.1
 OTHER_ENCODER_PCT = 10.0  # share of the background's squared error a round trip may leave from the same encoder
-READINGS = {"weak drive": "the mouth barely follows the audio (features too small, or an encoder without its "
-                          "trained weights)",
-            "strong drive": "the mouth moves far more than the reference's (features too large)",
-            "unrelated": "the mouth moves, but unlike the reference's at any lag (another audio, or features "
-                         "that mean something else)",
-            "lag": "the mouth follows the audio with a delay (an audio offset)"}
 
 
 @dataclass(frozen=True)
@@ -151,11 +145,21 @@ def _paste(ev: Evidence, total: float) -> Finding | None:
     summary = (f"the generated patch sits elsewhere on {len(found['frames'])} of {len(placements)} frames: "
                f"{pattern}, {PATTERNS[pattern]}{detail}; dx {found['dx']:+.1f} px, dy {found['dy']:+.1f} px"
                + (f" (from {min(dys):+.0f} to {max(dys):+.0f})" if max(dys) - min(dys) > 2 else "")
-               + f", scale {found['scale']:.3f}; against the canonical rect, the reference's patch sits at "
+               + f", scale {found['scale']:.3f}; {_fit(found)}; against the canonical rect, the reference's patch sits at "
                + _at(found["reference_vs_rect"]) + ", the candidate's at " + _at(found["candidate_vs_rect"]))
     frames = _numbers(found.pop("frames"))
     found["per_frame"] = [{**p, "frame": p.pop("i") + 1} for p in found["per_frame"]]
     return Finding("paste_position", summary, frames, gain_db(total, removed), found)
+
+
+def _fit(found: dict) -> str:
+    """The pattern's fit error against the runner-up's."""
+    text = f"its boxes fit within {found['model_error_px']:.1f} px"
+    if found["runner_up"] is None:
+        return text
+    text += f", the runner-up {found['runner_up']} within {found['runner_up_error_px']:.1f} px"
+    return text + ("" if found["clear"] else " (not clearly apart: more frames, or frames where the rects move more, "
+                                              "would tell)")
 
 
 def _at(where: dict) -> str:
@@ -243,8 +247,14 @@ def _audio(ev: Evidence, total: float) -> Finding | None:
     removed = sum(o.mouth_sse or 0.0 for o in ev.obs.values() if o.comparable)
     read = found["reading"]
     lag = f", best at lag {found['lag']:+d} frames" if found["lag"] else ""
-    summary = (f"audio drive, {read}: {READINGS[read]}; the candidate's mouth moves "
-               f"{found['amplitude_ratio']:.2f}x as much as the reference's, correlation {found['correlation']:.2f}{lag}")
+    interval = lambda key: "[{:.2f}, {:.2f}]".format(*found[key])  # noqa: E731
+    summary = (f"audio drive, {read}: {READINGS[read]}; over {len(found['frames'])} frames the candidate's mouth "
+               f"moves {found['gain']:.2f}x along the reference's motion (95 % {interval('gain_interval')}; a faithful "
+               f"port {found['faithful_gain'][0]:g}-{found['faithful_gain'][1]:g}), amplitude "
+               f"{found['amplitude_ratio']:.2f}x {interval('amplitude_interval')}, correlation "
+               f"{found['correlation']:.2f} {interval('correlation_interval')}{lag}")
+    if read == "inconclusive":
+        summary += f"; about {found['frames_to_settle']} frames would settle its {found['undecided']}"
     return Finding("audio_drive", summary, _numbers(found["frames"]), gain_db(total, removed),
                    {k: v for k, v in found.items() if k != "frames"})
 

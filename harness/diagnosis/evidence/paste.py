@@ -9,8 +9,12 @@ resolution. It is the generated patch wherever the port pasted it.
 `paste_position` compares the two sides frame by frame. Each side's box is measured against the
 canonical rect of its own template (so a side composited on other templates is not displaced for
 that), and the candidate's against where the reference's box would sit on the candidate's rect:
-``dx``, ``dy`` (pixels, the box's top-left corner) and ``scale`` (width ratio). The displacement is
-named by the model that predicts the candidate's boxes best:
+``dx``, ``dy`` (pixels, the box's top-left corner) and ``scale`` (width ratio). Each model below
+predicts the candidate's boxes; its fit error is the median over the frames of each frame's median
+absolute edge error (a measured box may sit a few pixels outside its rect, or lose one edge where
+the patch fades into its template). The pattern is the model with the lowest error, and the finding
+gives the runner-up's (the best model of another kind) and whether the winner is clearly lower
+(at most `CLEARLY` of it):
 
 * ``shift``: a constant offset in pixels;
 * ``crop_border``: a constant offset of a whole number of crop pixels (the 320 patch placed at
@@ -18,8 +22,10 @@ named by the model that predicts the candidate's boxes best:
 * ``y_flipped``: the box at y = H - y2 (a bottom-left origin), so ``dy`` varies with the rect;
 * ``x_flipped``: at x = W - x2;
 * ``neighbour_rect``: the rect of another template, ``k`` images away;
-* ``scaled``: the box's size differs (a patch resized straight into the rect, say);
-* ``irregular``: none of these fits.
+* ``scaled``: the box's size differs (a patch resized straight into the rect, say) and no model
+  fits within `FITS_PX`;
+* ``irregular``: a constant offset fits best, yet not within `FITS_PX`: no pattern explains the
+  boxes better than a constant offset does.
 """
 from __future__ import annotations
 
@@ -37,6 +43,9 @@ MIN_LEVEL = 6.0  # grey levels: the least blurred difference that counts as chan
 SPAN_SHARE = 0.33  # a row or column belongs to the box when it holds this share of the busiest one's changes
 TOLERANCE = 1.5  # pixels: positions closer than this agree
 SCALE_TOLERANCE = 0.02
+FITS_PX = 3.0  # a constant offset fits when its boxes sit this close (real boxes: 1-3 px outside their rect)
+CLEARLY = 0.5  # a pattern is clearly the one when its error is at most this share of the runner-up's
+SCALED = 0.05  # width ratio off 1 by more than this, unexplained by any model: resized (real boxes: 1-3 % wider)
 NEIGHBOURS = (-3, -2, -1, 1, 2, 3)
 MAX_CROP_OFFSET = 8  # crop pixels
 MIN_RESPONSE = 0.2  # phase correlation peak below which the refinement is not trusted
@@ -132,9 +141,13 @@ class Placement:
         return abs(dx) <= TOLERANCE and abs(dy) <= TOLERANCE and abs(scale - 1.0) <= SCALE_TOLERANCE
 
 
-def _edge_error(boxes: Sequence[Box], predicted: Sequence[Sequence[float]]) -> float:
-    """Mean absolute error of the four edges over the frames."""
-    return float(np.mean([abs(b - p) for box, pred in zip(boxes, predicted) for b, p in zip(box, pred)]))
+def _fit_error(boxes: Sequence[Box], predicted: Sequence[Sequence[float] | None]) -> float | None:
+    """How far a model's boxes sit from the measured ones, in pixels: the median over the frames of each
+    frame's median absolute edge error (a box a measurement cut short on one edge, or a frame in ten
+    measured wrong, does not count); None when the model predicts fewer than half the frames."""
+    per_frame = [float(np.median([abs(b - p) for b, p in zip(box, pred)]))
+                 for box, pred in zip(boxes, predicted) if pred is not None]
+    return float(np.median(per_frame)) if len(per_frame) >= len(boxes) / 2 else None
 
 
 def _flipped(box: Sequence[float], axis: int, size: int) -> tuple[float, ...]:
@@ -171,23 +184,28 @@ def paste_position(placements: list[Placement], shape: tuple[int, int], rects: S
     }
     for k in NEIGHBOURS:
         models[f"neighbour_rect{k:+d}"] = [_neighbour(p, rects, templates_b.get(p.i), k) for p in moved]
-    errors = {name: _edge_error(boxes, pred) for name, pred in models.items() if None not in pred}
-    best = min(errors, key=errors.get)
+    errors = {name: err for name, pred in models.items() if (err := _fit_error(boxes, pred)) is not None}
+    ranked = sorted(errors, key=errors.get)
+    best = ranked[0]
+    runner_up = next((m for m in ranked[1:] if _family(m) != _family(best)), None)
     whole = _whole(dx, WHOLE_PIXEL) and _whole(dy, WHOLE_PIXEL)
     in_crop = _whole(crop_dx) and _whole(crop_dy) and max(abs(crop_dx), abs(crop_dy)) <= MAX_CROP_OFFSET
-    if abs(scale - 1.0) > SCALE_TOLERANCE and errors[best] > TOLERANCE:
+    if abs(scale - 1.0) > SCALED and errors[best] > FITS_PX:
         pattern = "scaled"
-    elif errors[best] > 2 * TOLERANCE:
+    elif _family(best) != "offset":
+        pattern = best  # explains the boxes better than any constant offset
+    elif errors[best] > FITS_PX:
         pattern = "irregular"
-    elif best in ("shift", "crop_border"):
-        pattern = "crop_border" if in_crop and not whole else "shift"
     else:
-        pattern = best
+        pattern = "crop_border" if in_crop and not whole else "shift"
+    clear = runner_up is None or errors[best] <= CLEARLY * errors[runner_up]
     out = {"pattern": pattern,
            "frames": [p.i for p in moved], "frames_agreeing": len(placements) - len(moved),
            "reference_vs_rect": _against_rect([(p.box_a, p.rect_a) for p in placements]),
            "candidate_vs_rect": _against_rect([(p.box_b, p.rect_b) for p in placements]),
-           "dx": dx, "dy": dy, "scale": scale, "model_error_px": errors.get(best),
+           "dx": dx, "dy": dy, "scale": scale, "model_error_px": errors[best],
+           "runner_up": runner_up, "runner_up_error_px": errors.get(runner_up), "clear": clear,
+           "model_errors_px": {name: errors[name] for name in ranked},
            "per_frame": [{"i": p.i, "dx": o[0], "dy": o[1], "scale": o[2], "box_a": list(p.box_a),
                           "box_b": list(p.box_b), "rect_a": list(p.rect_a), "rect_b": list(p.rect_b)}
                          for p, o in zip(moved, offsets)]}
@@ -196,6 +214,11 @@ def paste_position(placements: list[Placement], shape: tuple[int, int], rects: S
     if pattern.startswith("neighbour"):
         out["pattern"], out["neighbour"] = "neighbour_rect", int(best.removeprefix("neighbour_rect"))
     return out
+
+
+def _family(model: str) -> str:
+    """Models that differ only in how a constant offset is read are one family."""
+    return "offset" if model in ("shift", "crop_border") else model
 
 
 def _against_rect(pairs: list[tuple[Box, Box]]) -> dict:
