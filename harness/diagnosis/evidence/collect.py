@@ -49,6 +49,8 @@ class Observation:
     background_codec_sse: float | None = None  # ... against its template round-tripped through its settings
     mouth_sse: float | None = None  # the pair's squared error inside the mouth (comparable frames)
     comparable: bool = False  # same template, same place
+    regions: tuple[float, int, float, int] | None = None  # squared error and values in the mouth, in the face rect
+    values: int = 0  # values compared (height x width x channels)
 
 
 class Evidence:
@@ -83,13 +85,26 @@ class Evidence:
         expected = template_index(i, self.index.n)
         t_a = ref_template if ref_template is not None else self.index.match(ref, [expected])[0]
         t_b = self.index.match(cand, [t_a, expected])[0] if ref.shape == cand.shape else None
-        ob = Observation(i, t_a, t_b, sse(ref, cand) if ref.shape == cand.shape else 0.0)
+        ob = Observation(i, t_a, t_b, sse(ref, cand) if ref.shape == cand.shape else 0.0,
+                         values=ref.size if ref.shape == cand.shape else 0)
+        if t_a is not None and ref.shape == cand.shape:
+            ob.regions = self._regions(ref, cand, t_a)
         if t_a is not None and t_b is not None:
             self._geometry(ob, ref, cand)
         if i % self.every == 0 and ref.shape == cand.shape:
             self._codec_model(ob, ref, cand)
         with self._lock:
             self.obs[i] = ob
+
+    def _regions(self, ref: np.ndarray, cand: np.ndarray, t: int) -> tuple[float, int, float, int]:
+        """The pair's squared error and number of values in the mouth of template `t` and in its face rect
+        (the mouth clipped to the rect)."""
+        rect = self.index.rects[t]
+        mouth = clip_box(self._mouths(t), ref.shape) or rect
+        mouth = (max(mouth[0], rect[0]), max(mouth[1], rect[1]), min(mouth[2], rect[2]), min(mouth[3], rect[3]))
+        values = lambda b: max(b[2] - b[0], 0) * max(b[3] - b[1], 0) * ref.shape[2]  # noqa: E731
+        mouth_sse = sse(region(ref, mouth), region(cand, mouth)) if values(mouth) else 0.0
+        return mouth_sse, values(mouth), sse(region(ref, rect), region(cand, rect)), values(rect)
 
     def _background_sse(self, a: np.ndarray, b: np.ndarray) -> float:
         """Squared error outside the face band (where a composited frame is its template)."""

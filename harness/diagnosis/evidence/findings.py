@@ -23,6 +23,8 @@ from harness.diagnosis.evidence.mouth import READINGS, audio_drive
 from harness.diagnosis.evidence.paste import Placement, paste_position
 from harness.diagnosis.evidence.pixels import gain_db
 from harness.diagnosis.evidence.record import Finding, db_text
+from harness.diagnosis.evidence.residual import account
+from harness.diagnosis.evidence.resize import CG_QUALITIES
 from harness.diagnosis.evidence.templates import template_sequence
 from harness.system.registry import Registry
 from harness.text.tables import frame_list
@@ -196,7 +198,8 @@ def _resize(ev: Evidence, total: float) -> Finding | None:
         return None
     hf = found["hf_ratio"]
     tell = "" if hf is None else f"; high-frequency energy in the patch {hf:.2f}x the reference's"
-    return _fitted("resize_kernel", f"the paste resizes with {found['kernel']}, not cv2_cubic{tell}", found)
+    apple = f" ({CG_QUALITIES[found['kernel']]})" if found["kernel"] in CG_QUALITIES else ""
+    return _fitted("resize_kernel", f"the paste resizes with {found['kernel']}{apple}, not cv2_cubic{tell}", found)
 
 
 @maker("jpeg")
@@ -280,11 +283,20 @@ def _stages(basis: Basis, before: list[Finding]) -> list[Finding]:
     return stage_findings(basis.stages_a, basis.stages_b, "the reference", "the candidate")
 
 
+@maker("residual")
+def _residual(basis: Basis, before: list[Finding]) -> list[Finding]:
+    """The account of what the findings before leave (residual.py)."""
+    found = account(basis.ev, basis.total, before)
+    return [] if found is None else [found]
+
+
 def rank(found: list[Finding]) -> list[Finding]:
-    """Missing frames first, then by explains_db (largest first), stage dumps last."""
+    """Missing frames first, then by explains_db (largest first), stage dumps, then the residual's account."""
+    order = {"stage": 1, "residual": 2}
+
     def key(f: Finding):
         db = f.explains_db
-        return (f.kind != "missing_frames", f.kind == "stage", -(db if db is not None else -math.inf))
+        return (f.kind != "missing_frames", order.get(f.kind, 0), -(db if db is not None else -math.inf))
     return sorted(found, key=key)
 
 

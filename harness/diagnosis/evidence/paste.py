@@ -10,9 +10,9 @@ resolution. It is the generated patch wherever the port pasted it.
 canonical rect of its own template (so a side composited on other templates is not displaced for
 that), and the candidate's against where the reference's box would sit on the candidate's rect:
 ``dx``, ``dy`` (pixels, the box's top-left corner) and ``scale`` (width ratio). Each model below
-predicts the candidate's boxes; its fit error is the median over the frames of each frame's median
-absolute edge error (a measured box may sit a few pixels outside its rect, or lose one edge where
-the patch fades into its template). The pattern is the model with the lowest error, and the finding
+predicts the candidate's boxes; its fit error is each frame's median absolute edge error, averaged
+over all frames but the worst fifth (a measured box may sit a few pixels outside its rect, or lose
+one edge, or two, where the patch fades into its template). The pattern is the model with the lowest error, and the finding
 gives the runner-up's (the best model of another kind) and whether the winner is clearly lower
 (at most `CLEARLY` of it):
 
@@ -29,6 +29,7 @@ gives the runner-up's (the best model of another kind) and whether the winner is
 """
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 from typing import Sequence
@@ -45,6 +46,7 @@ TOLERANCE = 1.5  # pixels: positions closer than this agree
 SCALE_TOLERANCE = 0.02
 FITS_PX = 3.0  # a constant offset fits when its boxes sit this close (real boxes: 1-3 px outside their rect)
 CLEARLY = 0.5  # a pattern is clearly the one when its error is at most this share of the runner-up's
+TRIM = 0.2  # share of the frames left out of a fit error (real boxes: up to 1 in 10 measured with two edges off)
 SCALED = 0.05  # width ratio off 1 by more than this, unexplained by any model: resized (real boxes: 1-3 % wider)
 NEIGHBOURS = (-3, -2, -1, 1, 2, 3)
 MAX_CROP_OFFSET = 8  # crop pixels
@@ -142,12 +144,14 @@ class Placement:
 
 
 def _fit_error(boxes: Sequence[Box], predicted: Sequence[Sequence[float] | None]) -> float | None:
-    """How far a model's boxes sit from the measured ones, in pixels: the median over the frames of each
-    frame's median absolute edge error (a box a measurement cut short on one edge, or a frame in ten
-    measured wrong, does not count); None when the model predicts fewer than half the frames."""
-    per_frame = [float(np.median([abs(b - p) for b, p in zip(box, pred)]))
-                 for box, pred in zip(boxes, predicted) if pred is not None]
-    return float(np.median(per_frame)) if len(per_frame) >= len(boxes) / 2 else None
+    """How far a model's boxes sit from the measured ones, in pixels: each frame's median absolute edge
+    error (a box a measurement cut short on one edge does not count), averaged over the frames but the
+    worst `TRIM` of them (frames measured wrong); None when the model predicts fewer than half the frames."""
+    per_frame = sorted(float(np.median([abs(b - p) for b, p in zip(box, pred)]))
+                       for box, pred in zip(boxes, predicted) if pred is not None)
+    if len(per_frame) < len(boxes) / 2:
+        return None
+    return float(np.mean(per_frame[:max(1, math.ceil(len(per_frame) * (1 - TRIM)))]))
 
 
 def _flipped(box: Sequence[float], axis: int, size: int) -> tuple[float, ...]:
@@ -185,7 +189,7 @@ def paste_position(placements: list[Placement], shape: tuple[int, int], rects: S
     for k in NEIGHBOURS:
         models[f"neighbour_rect{k:+d}"] = [_neighbour(p, rects, templates_b.get(p.i), k) for p in moved]
     errors = {name: err for name, pred in models.items() if (err := _fit_error(boxes, pred)) is not None}
-    ranked = sorted(errors, key=errors.get)
+    ranked = sorted(errors, key=lambda m: (errors[m], _family(m) == "offset"))  # a tie goes to the pattern
     best = ranked[0]
     runner_up = next((m for m in ranked[1:] if _family(m) != _family(best)), None)
     whole = _whole(dx, WHOLE_PIXEL) and _whole(dy, WHOLE_PIXEL)

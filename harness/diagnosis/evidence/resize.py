@@ -7,6 +7,13 @@ the rect again, and the kernel whose result is closest to the candidate's rect r
 bicubic round trip, which carries the same loss) is the candidate's. `hf_ratio` is the patch's
 high-frequency energy (the mean squared Laplacian) in the candidate over the reference's, reported
 beside the kernel: the kernel itself is named by the simulation, not by this ratio.
+
+Besides the pipeline's own kernels, two are simulated for the paste of Apple ports, drawn by
+CoreGraphics at an interpolation quality: ``area`` (OpenCV's area average, a box prefilter when
+shrinking) and ``lanczos`` (OpenCV's Lanczos-4). Apple publishes no kernels, only that ``none``
+never interpolates, ``low`` is fast and low quality, ``default`` lets the context decide ("in
+general medium quality") and ``high`` is slower and better. `CG_QUALITIES` reads them as nearest,
+bilinear, area and Lanczos: what each is commonly taken to be, not a documented fact.
 """
 from __future__ import annotations
 
@@ -17,6 +24,11 @@ from harness.diagnosis.evidence.pixels import gain_db, inset, region, sse
 from reference.image import CROP_SIZE, RESIZE_KERNELS, resize
 
 CANONICAL = "cv2_cubic"
+APPLE_KERNELS = {"area": cv2.INTER_AREA, "lanczos": cv2.INTER_LANCZOS4}
+KERNELS = RESIZE_KERNELS + tuple(APPLE_KERNELS)
+CG_QUALITIES = {"nearest": "CoreGraphics none", "bilinear": "CoreGraphics low", "area": "CoreGraphics medium/default",
+                "lanczos": "CoreGraphics high"}
+CLEARLY = 0.5  # a kernel is named when it leaves at most this share of the canonical kernel's error
 SAMPLE = 12  # frames simulated (evenly spread over the comparable ones)
 
 
@@ -34,14 +46,20 @@ def kernel_errors(ref: np.ndarray, cand: np.ndarray, rect) -> dict[str, float]:
     size = (x2 - x1, y2 - y1)
     crop = resize(np.ascontiguousarray(region(ref, rect)), (CROP_SIZE, CROP_SIZE))
     target = np.ascontiguousarray(region(cand, rect))
-    return {k: sse(resize(crop, size, k), target) for k in RESIZE_KERNELS}
+    return {k: sse(_resize(crop, size, k), target) for k in KERNELS}
+
+
+def _resize(img: np.ndarray, size: tuple[int, int], kernel: str) -> np.ndarray:
+    if kernel in APPLE_KERNELS:
+        return cv2.resize(img, size, interpolation=APPLE_KERNELS[kernel])
+    return resize(img, size, kernel)
 
 
 class ResizeStats:
     """Kernel errors and high-frequency energies over the sampled frames."""
 
     def __init__(self) -> None:
-        self.errors: dict[str, float] = dict.fromkeys(RESIZE_KERNELS, 0.0)
+        self.errors: dict[str, float] = dict.fromkeys(KERNELS, 0.0)
         self.hf = [0.0, 0.0]
         self.frames: list[int] = []
 
@@ -61,12 +79,13 @@ class ResizeStats:
 
     def fit(self, total_sse: float, scale: float) -> dict | None:
         """The kernel closest to the candidate and what it explains (`scale`: comparable frames over
-        sampled ones); None when the canonical kernel is closest or nothing was sampled."""
+        sampled ones); None when nothing was sampled or no kernel leaves at most `CLEARLY` of the canonical
+        kernel's error (fp16 noise alone can favour a sharper kernel by 15 %)."""
         if not self.frames:
             return None
         best = min(self.errors, key=self.errors.get)
         gained = (self.errors[CANONICAL] - self.errors[best]) * scale
-        if best == CANONICAL or gained <= 0:
+        if best == CANONICAL or gained <= 0 or self.errors[best] > CLEARLY * self.errors[CANONICAL]:
             return None
         return {"kernel": best, "hf_ratio": self.hf[1] / self.hf[0] if self.hf[0] > 0 else None,
                 "kernel_errors": {k: v / len(self.frames) for k, v in self.errors.items()},
