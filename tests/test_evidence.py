@@ -39,6 +39,7 @@ CASES = {  # name -> (make_folder arguments, or None: made from the reference's 
     "weak": ({"features": lambda f: f * 0.01}, "audio_drive", {"reading": "weak drive"}),
     "random": ({"features": lambda f: f @ RANDOM}, "audio_drive", {"reading": "unrelated"}),
     "lag2": ({"conv": Conventions(audio_offset=2)}, "audio_drive", {"reading": "lag", "lag": 2}),
+    "partly": ({"features": lambda f: 0.7 * f + 0.7 * (f @ RANDOM)}, "audio_drive", {"reading": "partly wrong"}),
     "fp16": ({"conv": Conventions(precision="fp16")}, "precision_noise", {}),
 }
 
