@@ -265,6 +265,9 @@ def _noise(basis: Basis, before: list[Finding]) -> list[Finding]:
                     "with reduced-precision compute (fp16) of the generator", found)]
 
 
+from harness.diagnosis.evidence import av_sync, timing, video_codec  # noqa: E402,F401 - the video kinds, before stage
+
+
 @maker("stage")
 def _stages(basis: Basis, before: list[Finding]) -> list[Finding]:
     if not basis.stages_a or not basis.stages_b:
@@ -296,5 +299,3 @@ def finding_lines(stored: list[dict]) -> list[str]:
     """One line per finding of a run record (results.json), as the console prints them."""
     return [Finding.from_dict(f).line() for f in stored]
 
-
-from harness.diagnosis.evidence import av_sync, timing, video_codec  # noqa: E402,F401 - they register their kinds
