@@ -130,9 +130,12 @@ class VideoInfo:
 
     @property
     def fps_real(self) -> float:
-        """Pictures per second over the picture's span."""
-        span = self.times[-1] - self.times[0] if len(self.times) > 1 else 0.0
-        return (len(self.times) - 1) / span if span > 0 else self.stream.fps_nominal
+        """The rate the pictures come at: one over their mean interval, the intervals 10 % off the median (a gap) aside."""
+        steps = self.intervals
+        if not len(steps):
+            return self.stream.fps_nominal
+        usual = steps[np.abs(steps - np.median(steps)) <= 0.1 * np.median(steps)]
+        return 1.0 / float(usual.mean()) if len(usual) and usual.mean() > 0 else self.stream.fps_nominal
 
     @property
     def duration_s(self) -> float:
@@ -196,7 +199,7 @@ def probe(path: Path | str) -> VideoInfo:
             raise InputError(path, "holds no picture", FIX)
         times.sort()
         rng = "full" if cc.pix_fmt and cc.pix_fmt.startswith("yuvj") else _enum(cc.color_range, RANGES)
-        rate = vs.average_rate or vs.guessed_rate or VIDEO_FPS
+        rate = vs.base_rate or vs.average_rate or VIDEO_FPS  # the stream's rate, not its average over a gap
         stream = VideoStream(cc.name, cc.profile, cc.width, cc.height, cc.pix_fmt or "unknown",
                              vs.bit_rate or None, _enum(cc.colorspace, MATRICES), rng,
                              _enum(cc.color_primaries, PRIMARIES), float(rate), vs.metadata.get("encoder"),
