@@ -1,6 +1,6 @@
 """Frames backend: a folder of frames made elsewhere (a phone, a Mac without Python, another CI job).
 
-Nothing runs: the frames are read from the folder in order and judged like any backend's. A frame
+Nothing runs: the frames are read from the folder (or a video) in order and judged like any backend's. A frame
 file that is not there is handed out as None, so that the run counts it missing and goes on with
 the others; the folder may hold more frames than the run asks for (the whole clip), which are
 counted in ``info["frames_in_folder"]``.
@@ -10,10 +10,14 @@ Options (one TOML table, every key checked):
 =============  ==============  ===================  ===============================================
 name           type            default              meaning
 =============  ==============  ===================  ===============================================
-dir            str             (required)           the folder; relative to the config file; may hold
+dir            str             (required, or video) the folder; relative to the config file; may hold
                                                     ``{audio}``: the audio's file name without its
                                                     extension ("silence" for the run's silence), one
                                                     folder per audio of the matrix
+video          str             (instead of dir)     a video file (.mp4 .mov .m4v .mkv) as the app wrote
+                                                    it; relative to the config file; may hold
+                                                    ``{audio}``. Frame k is the picture shown at
+                                                    (k - 1) / 25 s; a dropped one is a missing frame
 pattern        str (printf)    "frame_%05d.jpg"     frame file name, one ``%d``/``%05d``
 index_base     int, 0 or 1     1                    number in the first frame's file name
 stage_dumps    table           {}                   stage name -> dump table, as for a subprocess
@@ -26,8 +30,8 @@ standard dump layout, the reference's ``<stage>.npy`` and the seed ports'
 ``debug_audio_<name>_frame<k>.bin`` beside the frames or one folder up. The frames must have the
 size of the pack's templates; a frame that cannot be read (a truncated JPEG included:
 `frame_files.read_frame`) is an error of the run naming the file. ``info["frame_files"]`` tells
-the diagnosis where the files are (their codec is part of the evidence). There are no timings: the
-frames were made elsewhere.
+the diagnosis where the files are (their codec is part of the evidence), ``info["video"]`` where the
+video is (its timing, sound and codec are). There are no timings: the frames were made elsewhere.
 """
 from __future__ import annotations
 
@@ -54,7 +58,7 @@ from harness.backends.port_files import (
     template_size,
 )
 
-OPTION_KEYS = ("kind", "dir", "pattern", "index_base", "stage_dumps")
+OPTION_KEYS = ("kind", "dir", "video", "pattern", "index_base", "stage_dumps")
 AUDIO = "{audio}"
 
 
@@ -69,14 +73,22 @@ def parse_options(options: dict) -> dict:
             raise ValueError(f"unknown option {key!r} for a frames backend; known: {', '.join(OPTION_KEYS)}")
     if options.get("kind", FramesBackend.kind) != FramesBackend.kind:
         raise ValueError(f"kind: {options['kind']!r} is not {FramesBackend.kind!r}")
-    folder = options.get("dir")
+    video = options.get("video")
+    if video is not None:
+        from harness.video.read import SUFFIXES, is_video
+        if "dir" in options:
+            raise ValueError("dir and video: give one of them (a folder of frames or a video)")
+        if not isinstance(video, str) or not is_video(video):
+            raise ValueError(f"video: a video file ({' '.join(SUFFIXES)}) is required, got {video!r}")
+        _check_audio_placeholder(video, "video")
+    folder = options.get("dir", str(Path(video).parent) if video else None)
     if not isinstance(folder, str) or not folder:
         raise ValueError(f"dir: the folder of frames is required (a string), got {folder!r}")
     _check_audio_placeholder(folder, "dir")
     dumps = options.get("stage_dumps", {})
     if not isinstance(dumps, dict):
         raise ValueError(f"stage_dumps: must be a table, got {type(dumps).__name__}")
-    return {"dir": folder, "pattern": frame_pattern(options.get("pattern", "frame_%05d.jpg"), "pattern"),
+    return {"dir": folder, "video": video, "pattern": frame_pattern(options.get("pattern", "frame_%05d.jpg"), "pattern"),
             "index_base": index_base(options.get("index_base", 1), "index_base"),
             "stage_dumps": {stage: parse_dump(stage, spec, _check_audio_placeholder) for stage, spec in dumps.items()}}
 
@@ -98,13 +110,15 @@ class FramesBackend(Backend):
 
     @property
     def follows_audio(self) -> bool:
-        """Whether there is a folder per audio (``{audio}`` in ``dir``)."""
-        return AUDIO in self.opts["dir"]
+        """Whether there is a folder or a video per audio (``{audio}`` in ``dir`` or ``video``)."""
+        return AUDIO in self.opts["dir"] or AUDIO in (self.opts["video"] or "")
 
     def folder(self, inputs: RunInputs) -> Path:
         return Path(self.opts["dir"].replace(AUDIO, audio_key(inputs)))
 
     def run(self, inputs: RunInputs) -> BackendRun:
+        if self.opts["video"]:
+            return self._run_video(inputs)
         folder = self.folder(inputs)
         if not folder.is_dir():
             raise BackendFailed(f"{self.name}: folder of frames {folder} does not exist"
@@ -122,6 +136,41 @@ class FramesBackend(Backend):
         info["stage_dumps"] = {stage: str(where) for stage, (where, _) in dumps.items()}
         return BackendRun(frames=self._frames(files, inputs.frames, template_size(Path(inputs.source))),
                           stages=lambda: self._load(dumps), info=info, timings={})
+
+    def _run_video(self, inputs: RunInputs) -> BackendRun:
+        from harness.video.read import pictures, probe
+        from reference.errors import InputError
+        path = Path(self.opts["video"].replace(AUDIO, audio_key(inputs)))
+        try:
+            info = probe(path)
+        except InputError as exc:
+            raise BackendFailed(f"{self.name}: {exc}") from None
+        line = info.timeline()
+        shown = {k for k, j in enumerate(line.shown) if j is not None and k < inputs.frames}
+        if not shown:
+            raise BackendFailed(f"{self.name}: the video {path} has no picture for the run's {inputs.frames} frames")
+        expected = template_size(Path(inputs.source))
+
+        def frames() -> Iterator[np.ndarray | None]:
+            stream = pictures(info, line)
+            for k in range(inputs.frames):
+                if k not in shown:
+                    yield None
+                    continue
+                try:
+                    picture = next(stream)
+                except InputError as exc:
+                    raise BackendFailed(f"{self.name}: {exc}") from None
+                if expected is not None and picture.bgr.shape[:2] != tuple(expected):
+                    raise BackendFailed(f"{self.name}: {path} is {picture.bgr.shape[1]}x{picture.bgr.shape[0]}, "
+                                        f"expected {expected[1]}x{expected[0]}")
+                yield picture.bgr
+
+        dumps = self._dumps(path.parent, inputs.frames, audio_key(inputs))
+        info_out = {"video": str(path), "frames_in_video": len(info.times),
+                    "missing_frames": [i for i in range(inputs.frames) if i not in shown],
+                    "stage_dumps": {stage: str(where) for stage, (where, _) in dumps.items()}}
+        return BackendRun(frames=frames(), stages=lambda: self._load(dumps), info=info_out, timings={})
 
     def _dumps(self, folder: Path, frames: int, audio: str) -> dict:
         explicit = {}

@@ -125,8 +125,11 @@ def cmd_run(args: argparse.Namespace, render_report: RenderReport) -> int:
 
 def _add_compare(sub) -> None:
     p = command(sub, "compare", cmd_compare)
-    p.add_argument("dir_a", type=Path, metavar="DIR_A", help="reference frames")
-    p.add_argument("dir_b", type=Path, metavar="DIR_B", help="candidate frames")
+    p.add_argument("dir_a", type=Path, metavar="A", help="reference frames: a folder, or a video (.mp4 .mov .m4v .mkv)")
+    p.add_argument("dir_b", type=Path, metavar="B", help="candidate frames: a folder, or a video as the app wrote it")
+    p.add_argument("--audio", type=Path, metavar="WAV",
+                   help="the run's input audio, against which a video's sound is timed (default: the reference "
+                        "video's sound)")
     p.add_argument("--pattern", default="frame_*.*", help="glob of the frame files (default frame_*.*)")
     p.add_argument("--pack", type=Path, metavar="DIR",
                    help="the pack the frames came from: adds face, mouth and outside-face regions")
@@ -145,9 +148,9 @@ def _add_compare(sub) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    """Compare two folders of frames, say why they differ, give a verdict.
+    """Compare two folders of frames or videos, say why they differ, give a verdict.
 
-    Pair the frames of two folders by name and report pixel-identical %, within +-1/2/8 %, MAE, PSNR and
+    Pair the frames of two folders by name (of a video: by presentation time, frame k at (k-1)/25 s) and report pixel-identical %, within +-1/2/8 %, MAE, PSNR and
     SSIM, per frame and overall, the missing and extra frames, and the verdict under a tolerance
     profile: exit 0 when it holds, 1 when a threshold fails or a frame is missing or extra, 2 for bad
     input. With --pack, also the image evidence, from the pack and the frames alone (no models):
@@ -159,7 +162,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     given = {"psnr_min": args.psnr_min, "ssim_min": args.ssim_min, "identical_pct_min": args.identical_pct_min}
     thresholds = Thresholds.for_profile(args.profile).override({k: v for k, v in given.items() if v is not None})
     return compare_folders(args.dir_a, args.dir_b, args.pattern, args.pack, args.json, thresholds,
-                           args.index_base, args.profile, args.stages_a, args.stages_b, progress_wanted(args))
+                           args.index_base, args.profile, args.stages_a, args.stages_b, progress_wanted(args),
+                           args.audio)
 
 
 def _add_explain(sub) -> None:

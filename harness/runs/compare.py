@@ -1,5 +1,5 @@
-"""`synctalk-parity compare DIR_A DIR_B`: two folders of frames, paired by name (up to the extension),
-measured, explained and judged.
+"""`synctalk-parity compare A B`: two folders of frames, paired by name (up to the extension), or videos
+(either side or both, paired by presentation time: `compare_video`), measured, explained and judged.
 
 The verdict uses a tolerance profile (and threshold overrides) like a parity run: exit 0 when every
 criterion holds for every frame, 1 when one fails or a frame is missing or extra, 2 for bad input.
@@ -163,37 +163,72 @@ def _codec(path: Path) -> codec.CodecSettings:
         raise InputError(path, f"cannot read its header: {exc}") from None
 
 
+def _video_pairs(path_a: Path, path_b: Path, pattern: str, source, index_base: int, audio: Path | None,
+                 progress: bool):
+    """Both sides paired by slot when one of them is a video (`compare_video`)."""
+    from harness.runs.compare_video import compare_sides, label, open_side
+    a, b = open_side(path_a, pattern, index_base), open_side(path_b, pattern, index_base)
+    first = lambda side: _codec(side.files[min(side.files)]) if side.files else None  # noqa: E731
+    evidence = Evidence(source, len(a.slots & b.slots), first(a), first(b)) if source else None
+
+    def measure_pair(k: int, ref: np.ndarray, cand: np.ndarray) -> dict:
+        if source is not None:
+            rect = source.rect(template_index(k, source.n_images))
+            return {"file": label(k), "rect": list(rect), **metrics.frame_metrics(ref, cand, rect)}
+        return {"file": label(k), "full": {**metrics.pixel_stats(ref, cand), "psnr": metrics.psnr(ref, cand),
+                                           "ssim": metrics.ssim(ref, cand)}}
+
+    paired = compare_sides(a, b, measure_pair, evidence, audio, progress)
+    video = paired.video
+    lost = [f"{len(k)} frame(s) {what} in the candidate video: {_listing([label(i) for i in k])}"
+            for what, k in (("dropped", video.dropped_b), ("duplicated", video.duplicated)) if k]
+    return (paired.rows, [label(k) for k in paired.missing], [label(k) for k in paired.extra], paired.missing,
+            paired.extra, paired.span, evidence, video, lost)
+
+
+def _folder_pairs(dir_a: Path, dir_b: Path, pattern: str, source, index_base: int, progress: bool):
+    pairs, missing, extra = pair_frames(dir_a, dir_b, pattern)
+    evidence = Evidence(source, len(pairs), _codec(pairs[0][0]), _codec(pairs[0][1])) if source else None
+    rows = measure(pairs, source, index_base, evidence, progress)
+    indices = lambda names: [i for i in (_index(Path(n), index_base) for n in names) if i is not None]  # noqa: E731
+    return rows, missing, extra, indices(missing), indices(extra), len(pairs) + len(missing), evidence, None, []
+
+
 def compare_folders(dir_a: Path, dir_b: Path, pattern: str = "frame_*.*", pack: Path | None = None,
                     json_out: Path | None = None, thresholds: Thresholds | None = None,
                     index_base: int = 1, profile: str = "desktop", stages_a: Path | None = None,
-                    stages_b: Path | None = None, progress: bool = False) -> int:
+                    stages_b: Path | None = None, progress: bool = False, audio: Path | None = None) -> int:
     """Print per-region statistics, the worst frames, missing and extra frames, the image evidence (with
     a pack: findings from the pack and the frames alone; with both stage folders: their stages compared)
-    and the verdict under `thresholds` (default: the `profile`'s); 0 when it holds, 1 when it does not."""
+    and the verdict under `thresholds` (default: the `profile`'s); 0 when it holds, 1 when it does not.
+    Either side may be a video file (.mp4 .mov .m4v .mkv): its pictures are taken by presentation time,
+    and its timing, sound (against `audio`, the run's input, else the reference video's) and codec are
+    evidence too."""
+    from harness.video.read import is_video
     thresholds = thresholds if thresholds is not None else Thresholds.for_profile(profile)
-    pairs, missing, extra = pair_frames(dir_a, dir_b, pattern)
-    expected = len(pairs) + len(missing)
-    dumps = [read_stages(folder, expected) if folder else None for folder in (stages_a, stages_b)]
     source = open_source(pack) if pack else None
-    evidence = Evidence(source, len(pairs), _codec(pairs[0][0]), _codec(pairs[0][1])) if source else None
-    rows = measure(pairs, source, index_base, evidence, progress)
+    if is_video(dir_a) or is_video(dir_b):
+        paired = _video_pairs(dir_a, dir_b, pattern, source, index_base, audio, progress)
+    else:
+        paired = _folder_pairs(dir_a, dir_b, pattern, source, index_base, progress)
+    rows, missing, extra, missing_i, extra_i, expected, evidence, video, lost = paired
+    dumps = [read_stages(folder, expected) if folder else None for folder in (stages_a, stages_b)]
     print(f"{len(rows)} frame pairs ({dir_a} vs {dir_b})")
     if missing:
         print(f"missing in {dir_b}: {_listing(missing)}")
     if extra:
         print(f"extra in {dir_b}: {_listing(extra)}")
     _print_table(rows)
-    indices = lambda names: [i for i in (_index(Path(n), index_base) for n in names) if i is not None]  # noqa: E731
-    found = findings(evidence, indices(missing), indices(extra), expected, *dumps)
+    found = findings(evidence, missing_i, extra_i, expected, *dumps, video=video)
     if found:
         print("findings (from the pack, the frames and the dumps, no models), by the share of the residual each explains:")
         for f in found:
             print(f"  - {f.line()}")
-    elif source is None and not all(dumps):
+    elif source is None and not all(dumps) and video is None:
         print("findings: none looked for (give --pack for the image evidence, --stages-a and --stages-b for the stages)")
     else:
         print("findings: none")
-    failures = verdict(rows, thresholds, missing, extra)
+    failures = verdict(rows, thresholds, missing, extra) + lost
     limits = ", ".join(f"{k}={v:g}" for k, v in thresholds.to_dict().items() if k != "feature_max_abs")
     word = paint("FAILED" if failures else "PASSED", colour_enabled())
     print(f"verdict: {word} (profile {profile}: {limits})")

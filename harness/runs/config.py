@@ -285,9 +285,10 @@ def _backend(path: Path, name: str, table: object, profile: str) -> BackendSpec:
     if not isinstance(overrides, dict):
         raise ConfigError(f"{path}: [backends.{name}].thresholds must be a table, got {overrides!r}")
     overrides = dict(overrides)
-    folder = options.get("dir")
-    if isinstance(folder, str) and folder and not Path(folder).expanduser().is_absolute():
-        options["dir"] = str(path.parent / folder)  # a folder of frames is relative to the config
+    for key in ("dir", "video"):
+        folder = options.get(key)
+        if isinstance(folder, str) and folder and not Path(folder).expanduser().is_absolute():
+            options[key] = str(path.parent / folder)  # a folder of frames or a video is relative to the config
     command = options.get("command")
     if isinstance(command, list) and command and isinstance(command[0], str) and "/" in command[0] \
             and not Path(command[0]).is_absolute():

@@ -26,6 +26,7 @@ from harness.diagnosis.evidence.record import Finding, db_text
 from harness.diagnosis.evidence.residual import account
 from harness.diagnosis.evidence.resize import CG_QUALITIES
 from harness.diagnosis.evidence.templates import template_sequence
+from harness.diagnosis.evidence.travel import VideoEvidence
 from harness.system.registry import Registry
 from harness.text.tables import frame_list
 
@@ -47,6 +48,7 @@ class Basis:
     expected: int
     stages_a: dict | None
     stages_b: dict | None
+    video: VideoEvidence | None = None  # what the video sides add (`travel`), None for folders
 
 
 Maker = Callable[[Basis, list[Finding]], list[Finding]]  # (basis, the findings of the kinds before) -> found
@@ -276,6 +278,9 @@ def _noise(basis: Basis, before: list[Finding]) -> list[Finding]:
                     "with reduced-precision compute (fp16) of the generator", found)]
 
 
+from harness.diagnosis.evidence import av_sync, timing, video_codec  # noqa: E402,F401 - the video kinds, before stage
+
+
 @maker("stage")
 def _stages(basis: Basis, before: list[Finding]) -> list[Finding]:
     if not basis.stages_a or not basis.stages_b:
@@ -301,10 +306,11 @@ def rank(found: list[Finding]) -> list[Finding]:
 
 
 def findings(ev: Evidence | None, missing: list[int] = (), extra: list[int] = (), expected: int | None = None,
-             stages_a: dict | None = None, stages_b: dict | None = None) -> list[Finding]:
-    """Every finding the observations (and the stage dumps of both sides) support, ranked."""
+             stages_a: dict | None = None, stages_b: dict | None = None,
+             video: VideoEvidence | None = None) -> list[Finding]:
+    """Every finding the observations (the stage dumps of both sides, the video sides) support, ranked."""
     total = sum(o.sse for o in ev.obs.values()) if ev is not None else 0.0
-    basis = Basis(ev, total, list(missing), list(extra), expected or 0, stages_a, stages_b)
+    basis = Basis(ev, total, list(missing), list(extra), expected or 0, stages_a, stages_b, video)
     out: list[Finding] = []
     for make in MAKERS.values():
         out.extend(make(basis, out))
@@ -314,3 +320,4 @@ def findings(ev: Evidence | None, missing: list[int] = (), extra: list[int] = ()
 def finding_lines(stored: list[dict]) -> list[str]:
     """One line per finding of a run record (results.json), as the console prints them."""
     return [Finding.from_dict(f).line() for f in stored]
+

@@ -38,6 +38,8 @@ def run_findings(ref, inputs, info: dict, first: list, missing: list[int], ref_s
     backend's, `first` the candidate frames kept, `missing` the indices it did not make, the stage
     arrays of both sides); crops go to `crops_dir`, their paths relative to `base`."""
     source = open_template_source(inputs.source, inputs.source_kind)
+    if info.get("video"):
+        return _video_findings(ref, inputs, Path(info["video"]), source, missing, ref_stages, stages)
     files, present = _files(info, inputs.frames)
     cand_codec = codec.settings(files.path(present[0])) if present else None
     ev = Evidence(source, len(present) or len(first), codec.LOSSLESS if cand_codec else None, cand_codec)
@@ -57,3 +59,28 @@ def run_findings(ref, inputs, info: dict, first: list, missing: list[int], ref_s
             f.crop = {"path": path.relative_to(base).as_posix(), "frame": i + 1}
     return found
 
+
+
+def _video_findings(ref, inputs, path: Path, source, missing: list[int], ref_stages: dict,
+                    stages: dict) -> list[Finding]:
+    """A `frames` backend's video: its pictures by presentation time against the reference's frames, in
+    batches (a video is decoded once, in order), with its timing, sound and codec."""
+    from harness.diagnosis.evidence.travel import VideoEvidence
+    from harness.video.read import pictures, probe
+    video_info = probe(path)
+    line = video_info.timeline()
+    video = VideoEvidence(None, video_info, None, line, inputs.frames, Path(inputs.audio) if inputs.audio else None)
+    ev = Evidence(source, inputs.frames)
+    batch: list = []
+    for p in pictures(video_info, line, raw=True):
+        if p.slot >= inputs.frames:
+            break
+        reference = ref.frame(p.slot)
+        if video.take(p.slot, reference, p.bgr, p.yuv, p.frame):
+            batch.append((p.slot, lambda r=reference: r, lambda f=p.bgr: f, ref.templates[p.slot]))
+        if len(batch) >= 16:
+            observe_all(ev, batch)
+            batch = []
+    observe_all(ev, batch)
+    dropped = set(video.dropped_b)
+    return findings(ev, [i for i in missing if i not in dropped], [], inputs.frames, ref_stages, stages, video=video)
