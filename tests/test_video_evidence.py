@@ -139,7 +139,8 @@ def test_image_evidence_on_decoded_frames_matches_the_folder(made, name, kind, f
 
 def test_a_crf18_video_of_the_folder_gives_only_video_codec(made, tmp_path, no_models):
     found = compared(made, made / "reference", made / "videos" / "crf18.mp4", tmp_path)
-    assert [f["kind"] for f in found] == ["video_codec"], found
+    assert [f["kind"] for f in found] == ["video_codec", "residual"], found
+    assert found[1]["suspect"]["region"] != "mouth" and found[1]["left_pct"] < 10, found[1]
     assert found[0]["reencode_b"]["crf"] == 18 and found[0]["codec_b"]["profile"] == "High"
 
 
@@ -191,7 +192,8 @@ def test_the_real_python_video_against_its_own_frames_shows_only_codec_loss(shar
     compare_folders(travelled_dir / "python_frames", travelled_dir / "videos" / "python.mp4",
                     pack=shared_data / "sanders_pack", json_out=out, audio=shared_data / "audio" / "talk_hb.wav")
     found = json.loads(out.read_text())["findings"]
-    assert [f["kind"] for f in found] == ["video_codec"], found
+    assert [f["kind"] for f in found] == ["video_codec", "residual"], found
+    assert found[1]["suspect"]["region"] != "mouth" and found[1]["left_pct"] < 10, found[1]
     codec = found[0]
     assert codec["reencode_b"]["crf"] == 20 and codec["codec_b"]["pix_fmt"] == "yuvj420p"
     assert codec["codec_b"]["matrix"] == "bt601" and codec["codec_b"]["range"] == "full"
