@@ -254,6 +254,24 @@ def test_video_has_three_panels_and_the_audio(tmp_path, synthetic_pack, tiny_mod
     assert (tmp_path / "report" / "img" / "video-0.mp4").stat().st_size == video.stat().st_size
 
 
+def test_a_failing_run_ends_its_video_with_a_card_of_its_findings(tmp_path, synthetic_pack, tiny_models_dir):
+    import av
+
+    from harness.runs.video import CARD_SECONDS
+    path = write_config(tmp_path, synthetic_pack, tiny_models_dir, '[backends."reference[channel_order=rgb]"]\n')
+    assert main(["run", "--config", str(path), "--quiet", "--frames", "5", "--video"]) == 1
+    results = read_results(tmp_path / "out" / "results.json")
+    assert any(f["kind"] == "colour" for f in results["runs"][0]["findings"])
+    with av.open(str(tmp_path / "out" / results["runs"][0]["video"])) as container:
+        frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+        audio = container.streams.audio[0]
+        audio_s = float(audio.duration * audio.time_base)
+    assert len(frames) == 5 + CARD_SECONDS * 25
+    card = frames[-1]
+    assert card.max() > 150 and (card > 100).mean() < 0.2  # text on black
+    assert abs(audio_s - len(frames) / 25) < 0.1  # the sound runs under the card as silence
+
+
 def test_a_port_that_ignores_its_audio_is_flagged(tmp_path, synthetic_pack, tiny_models_dir, capsys):
     port = FAKE_PORTS / "copy_port.py"  # writes the template frames whatever the audio says
     backends = f"""

@@ -252,21 +252,31 @@ def _run_and_judge(record: dict, spec: BackendSpec, ref: ReferenceFrames, inputs
     record.update(status="failed" if failures else "passed", failures=failures, frames=n, summary=summary,
                   per_frame=per_frame, features=features, timings=timings, info=run.info,
                   worst_frames=worst_frames.write(results_dir / "worst_frames" / where, results_dir, ref.rects))
-    if movie is not None:
-        written = movie.close()
-        if written is not None:
-            record["video"] = written.relative_to(results_dir).as_posix()
-        if movie.error is not None:
-            add_error(record, "video", movie.error)
-    if explain and (missing or evaluate(spec.thresholds, worst, features, None)):  # a frame or stage criterion failed
-        try:  # a failing evidence is noted, and the diagnosis still runs
-            found = run_findings(ref, inputs, run.info, first, missing, ref.stages, stages,
-                                 results_dir / "evidence" / where, results_dir)
-            record["findings"] = [f.to_dict() for f in found]
-        except Exception as exc:  # noqa: BLE001 - reported as the run's error (exit 3), never lost
-            add_error(record, "evidence", describe(exc))
-        record["diagnosis"] = diagnose(record, spec, inputs, ref, first, worst, stages)
+    try:
+        if explain and (missing or evaluate(spec.thresholds, worst, features, None)):  # a frame or stage criterion failed
+            _explain(record, spec, inputs, ref, run, first, missing, stages, worst, results_dir, where, movie)
+    finally:
+        if movie is not None:
+            written = movie.close()
+            if written is not None:
+                record["video"] = written.relative_to(results_dir).as_posix()
+            if movie.error is not None:
+                add_error(record, "video", movie.error)
     return record
+
+
+def _explain(record: dict, spec, inputs, ref, run, first: list, missing: list[int], stages: dict, worst,
+             results_dir: Path, where: Path, movie: SideBySideVideo | None) -> None:
+    """The failing run's image evidence (also on the video's closing card) and its diagnosis."""
+    try:  # a failing evidence is noted, and the diagnosis still runs
+        found = run_findings(ref, inputs, run.info, first, missing, ref.stages, stages,
+                             results_dir / "evidence" / where, results_dir)
+        record["findings"] = [f.to_dict() for f in found]
+        if movie is not None and found:
+            movie.card(f"{spec.name}: {record['status']}; findings", [f.line() for f in found])
+    except Exception as exc:  # noqa: BLE001 - reported as the run's error (exit 3), never lost
+        add_error(record, "evidence", describe(exc))
+    record["diagnosis"] = diagnose(record, spec, inputs, ref, first, worst, stages)
 
 
 def silence_wav(folder: Path, frames: int) -> Path:

@@ -1,11 +1,13 @@
 """Side-by-side videos (reference | candidate | amplified difference) with the audio muxed in.
 
 Written while a parity run streams the frames, so nothing is held in memory; ffmpeg comes from
-imageio-ffmpeg's bundled binary and is run with an argv list.
+imageio-ffmpeg's bundled binary and is run with an argv list. A run that explains its failure ends
+the video with a card of its findings (`card`), held for `CARD_SECONDS` over silence.
 """
 from __future__ import annotations
 
 import subprocess
+import textwrap
 from pathlib import Path
 
 import cv2
@@ -15,6 +17,8 @@ from reference.audio import VIDEO_FPS
 
 SCALE = 0.5  # each panel at half size: 3 x 640 x 360 for 720p frames
 AMPLIFY = 8
+CARD_SECONDS = 4
+CARD_FONT = 0.45  # cv2 Hershey scale: about 9 px per character at 1920 px wide
 
 
 def diff_heatmap(ref: np.ndarray, cand: np.ndarray, amplify: int = AMPLIFY) -> np.ndarray:
@@ -36,6 +40,7 @@ class SideBySideVideo:
         self.silent = self.path.with_name(self.path.stem + ".noaudio.mp4")
         self.error: str | None = None
         self._writer = None
+        self.frames = 0  # frames of the run added (the card not counted)
         try:
             import imageio_ffmpeg
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +63,26 @@ class SideBySideVideo:
                                                           macro_block_size=2, ffmpeg_log_level="error")
                 self._writer.send(None)
             self._writer.send(np.ascontiguousarray(panel[:self._size[1], :self._size[0]]))
+            self.frames += 1
+        except Exception as exc:  # noqa: BLE001
+            self._fail(exc)
+
+    def card(self, title: str, lines: list[str]) -> None:
+        """Hold a card of `title` and `lines` (wrapped to the video's width, as many as fit) for
+        `CARD_SECONDS` after the run's frames; nothing before the first frame or after a failure."""
+        if self._writer is None or self.error is not None:
+            return
+        try:
+            w, h = self._size
+            image = np.zeros((h, w, 3), np.uint8)
+            width = max(20, int(w / (20 * CARD_FONT)))
+            rows = [(title, (255, 255, 255))] + [(part, (200, 220, 255)) for line in lines
+                                                 for part in textwrap.wrap(line, width, subsequent_indent="    ")]
+            step = int(40 * CARD_FONT) + 6
+            for k, (text, colour) in enumerate(rows[:max(1, (h - 2 * step) // step)]):
+                cv2.putText(image, text, (12, step * (k + 1)), cv2.FONT_HERSHEY_SIMPLEX, CARD_FONT, colour, 1, cv2.LINE_AA)
+            for _ in range(CARD_SECONDS * VIDEO_FPS):
+                self._writer.send(image)
         except Exception as exc:  # noqa: BLE001
             self._fail(exc)
 
@@ -83,13 +108,14 @@ class SideBySideVideo:
         self.path.unlink(missing_ok=True)
 
     def close(self) -> Path | None:
-        """Finish the video and mux the audio (trimmed to the video); None when no frame was added or
-        the video failed (see `error`)."""
+        """Finish the video and mux the audio (trimmed to the run's frames, silence under the card); None
+        when no frame was added or the video failed (see `error`)."""
         if self._writer is None or self.error is not None:
             self.discard()
             return None
         cmd = [self.ffmpeg, "-y", "-loglevel", "error", "-i", str(self.silent), "-i", str(self.audio),
-               "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-shortest", str(self.path)]
+               "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac",
+               "-af", f"atrim=end={self.frames / VIDEO_FPS:.3f},apad", "-shortest", str(self.path)]
         try:
             self._writer.close()
             self._writer = None
