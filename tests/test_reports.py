@@ -384,13 +384,20 @@ def test_report_renders_in_headless_chromium(results_files, tmp_path):
 
 
 def test_findings_and_their_crops_render_in_headless_chromium(tmp_path, synthetic_pack, tiny_models_dir):
-    """Two folders of frames made elsewhere, one pasted y-flipped, one with a nearest-neighbour paste: the
-    report's findings table names both, with the crop of each loading in the browser."""
+    """Two folders of frames made elsewhere, one pasted y-flipped, one with a nearest-neighbour paste, and
+    an app's video of the y-flipped frames with frame 3 dropped: the report's findings table names each
+    (the video's timing and codec too), with the crop of each loading in the browser."""
     import travelled
 
+    from harness.video import write
     from reference.conventions import Conventions
+    from reference.data import read_image
     audio = synthetic_pack / "audio.wav"
-    travelled.make_folder(synthetic_pack, audio, tiny_models_dir, tmp_path / "flipped", 8, paste=travelled.y_flipped)
+    flipped = travelled.make_folder(synthetic_pack, audio, tiny_models_dir, tmp_path / "flipped", 8,
+                                    paste=travelled.y_flipped)
+    kept = [k for k in range(8) if k != 2]
+    write.encode(tmp_path / "app.mp4", [read_image(flipped / f"frame_{k + 1:05d}.png") for k in kept],
+                 times=[k / 25 for k in kept])
     travelled.make_folder(synthetic_pack, audio, tiny_models_dir, tmp_path / "nearest", 8,
                           Conventions(resize_kernel="nearest"))
     config = tmp_path / "parity.toml"
@@ -410,6 +417,9 @@ pattern = "frame_%05d.png"
 kind = "frames"
 dir = "nearest"
 pattern = "frame_%05d.png"
+[backends.app]
+kind = "frames"
+video = "app.mp4"
 """)
     assert main(["run", "--config", str(config), "--quiet"]) == 1
     index = render_html([tmp_path / "out" / "results.json"], tmp_path / "report")
@@ -422,4 +432,6 @@ pattern = "frame_%05d.png"
             "Array.from(s.querySelectorAll('img')).map(i => i.naturalWidth)]);")
     by_backend = {title.split(" · ")[0]: (kinds, widths) for title, kinds, widths in sections}
     assert by_backend["flipped"][0][0] == "paste_position" and by_backend["nearest"][0][0] == "resize_kernel"
-    assert all(len(widths) == 1 and widths[0] > 100 for _, widths in by_backend.values())
+    assert {"frame_timing", "video_codec", "paste_position", "residual"} <= set(by_backend["app"][0]), by_backend["app"]
+    assert all(len(by_backend[name][1]) == 1 for name in ("flipped", "nearest")), by_backend
+    assert all(widths and min(widths) > 100 for _, widths in by_backend.values()), by_backend

@@ -32,6 +32,7 @@ from harness.text.tables import frame_list
 
 MIN_DB = 0.5  # a colour, kernel or noise model must explain at least this much to be named
 MIN_TEMPLATE_DB = 0.1
+MIN_PASTE_DB = 0.1  # a displaced patch explains 12-14 dB on the synthetic cases; heavy codec noise, 0.0
 OTHER_ENCODER_PCT = 10.0  # share of the background's squared error a round trip may leave from the same encoder
 
 
@@ -141,6 +142,8 @@ def _paste(ev: Evidence, total: float) -> Finding | None:
     if found is None:
         return None
     removed = _model_gain(ev, "paste_sse")
+    if gain_db(total, removed) < MIN_PASTE_DB:  # boxes moved by codec noise: the patch moved there explains nothing
+        return None
     pattern = found["pattern"]
     detail = {"crop_border": lambda: f", at ({found['crop_offset'][0]}, {found['crop_offset'][1]}) in the crop "
                                       "instead of (4, 4)",

@@ -39,7 +39,8 @@ def run_findings(ref, inputs, info: dict, first: list, missing: list[int], ref_s
     arrays of both sides); crops go to `crops_dir`, their paths relative to `base`."""
     source = open_template_source(inputs.source, inputs.source_kind)
     if info.get("video"):
-        return _video_findings(ref, inputs, Path(info["video"]), source, missing, ref_stages, stages)
+        ev, found = _video_findings(ref, inputs, Path(info["video"]), source, missing, ref_stages, stages)
+        return _with_crops(found, ev, crops_dir, base)
     files, present = _files(info, inputs.frames)
     cand_codec = codec.settings(files.path(present[0])) if present else None
     ev = Evidence(source, len(present) or len(first), codec.LOSSLESS if cand_codec else None, cand_codec)
@@ -49,7 +50,11 @@ def run_findings(ref, inputs, info: dict, first: list, missing: list[int], ref_s
         pairs = [(i, lambda i=i: ref.frame(i), lambda f=frame: f, ref.templates[i])
                  for i, frame in enumerate(first) if frame is not None]
     observe_all(ev, pairs)
-    found = findings(ev, missing, [], inputs.frames, ref_stages, stages)
+    return _with_crops(findings(ev, missing, [], inputs.frames, ref_stages, stages), ev, crops_dir, base)
+
+
+def _with_crops(found: list[Finding], ev: Evidence, crops_dir: Path, base: Path) -> list[Finding]:
+    """`found`, each finding of `CROP_KINDS` with the crop of its most telling frame saved in `crops_dir`."""
     for f in found:
         if f.kind in CROP_KINDS and f.kind in ev.crops:
             crops_dir.mkdir(parents=True, exist_ok=True)
@@ -60,9 +65,8 @@ def run_findings(ref, inputs, info: dict, first: list, missing: list[int], ref_s
     return found
 
 
-
 def _video_findings(ref, inputs, path: Path, source, missing: list[int], ref_stages: dict,
-                    stages: dict) -> list[Finding]:
+                    stages: dict) -> tuple[Evidence, list[Finding]]:
     """A `frames` backend's video: its pictures by presentation time against the reference's frames, in
     batches (a video is decoded once, in order), with its timing, sound and codec."""
     from harness.diagnosis.evidence.travel import VideoEvidence
@@ -83,4 +87,4 @@ def _video_findings(ref, inputs, path: Path, source, missing: list[int], ref_sta
             batch = []
     observe_all(ev, batch)
     dropped = set(video.dropped_b)
-    return findings(ev, [i for i in missing if i not in dropped], [], inputs.frames, ref_stages, stages, video=video)
+    return ev, findings(ev, [i for i in missing if i not in dropped], [], inputs.frames, ref_stages, stages, video=video)
