@@ -12,6 +12,7 @@ import pytest
 import travelled
 
 from harness.diagnosis.evidence import codec
+from harness.diagnosis.evidence.basis import ORDER
 from harness.diagnosis.evidence.findings import MAKERS, findings, maker
 from harness.diagnosis.evidence.paste import Placement, paste_position
 from harness.diagnosis.evidence.record import Finding
@@ -207,8 +208,10 @@ def test_missing_and_extra_frames_are_counted():
     assert Finding.from_dict(found[0].to_dict()) == found[0]
 
 
-def test_finding_kinds_are_registered_once_in_rank_order():
-    assert list(MAKERS)[0] == "missing_frames" and list(MAKERS)[-2:] == ["stage", "residual"]
+def test_finding_kinds_are_registered_once_and_each_has_its_place_in_the_order():
+    assert sorted(MAKERS) == sorted(ORDER) and len(set(ORDER)) == len(ORDER)
+    assert ORDER[0] == "missing_frames" and ORDER[-2:] == ("stage", "residual")
+    assert ORDER.index("audio_drive") < ORDER.index("av_offset")  # av_offset reads the mouth's lag
     with pytest.raises(ValueError, match="finding kind 'colour' is registered twice"):
         maker("colour")(lambda basis, before: [])
     assert "colour" in MAKERS and MAKERS["colour"].__name__ == "_colour"

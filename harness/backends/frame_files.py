@@ -27,6 +27,12 @@ from reference.errors import InputError
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def frame_number(path: Path) -> int | None:
+    """The frame number in a file name: its last run of digits (``frame_00012.png`` -> 12)."""
+    found = re.findall(r"\d+", path.stem)
+    return int(found[-1]) if found else None
+
+
 class FrameError(InputError):
     """A frame file that is missing, cannot be decoded (a truncated JPEG included) or is not the size
     expected; `problem` names the frame, `path` is the file."""

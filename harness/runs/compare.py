@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from harness.backends.frame_files import read_frame
+from harness.backends.frame_files import frame_number, read_frame
 from harness.backends.port_files import DumpError, find_stage_dumps
 from harness.diagnosis.evidence import codec
 from harness.diagnosis.evidence.collect import Evidence
@@ -35,12 +35,6 @@ LISTED = 10  # missing / extra frames named before "... and N more"
 
 def _natural(path: Path) -> tuple:
     return tuple(int(p) if p.isdigit() else p for p in _NUMBER.split(path.name))
-
-
-def frame_number(path: Path) -> int | None:
-    """The frame number in a file name: its last run of digits (``frame_00012.png`` -> 12)."""
-    found = _NUMBER.findall(path.stem)
-    return int(found[-1]) if found else None
 
 
 def _by_stem(folder: Path, pattern: str) -> dict[str, Path]:

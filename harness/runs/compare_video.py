@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 from tqdm import tqdm
 
-from harness.backends.frame_files import read_frame
+from harness.backends.frame_files import frame_number, read_frame
 from harness.diagnosis.evidence.collect import Evidence
 from harness.diagnosis.evidence.travel import VideoEvidence
 from harness.video import read
@@ -59,7 +59,6 @@ class Side:
 
 def open_side(path: Path, pattern: str, index_base: int) -> Side:
     """A video file (by its suffix) or a folder of frame files numbered from `index_base`."""
-    from harness.runs.compare import frame_number
     if read.is_video(path):
         info = read.probe(path)
         return Side(path, info, info.timeline())

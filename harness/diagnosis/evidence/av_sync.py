@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.diagnosis.evidence.findings import Basis, maker
+from harness.diagnosis.evidence.basis import Basis, maker
 from harness.diagnosis.evidence.record import Finding
 from harness.video.read import VideoInfo, read_audio
 from reference.audio import SAMPLE_RATE, VIDEO_FPS

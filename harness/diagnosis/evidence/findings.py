@@ -7,15 +7,16 @@ every compared pair rises when the finding's model replaces the reference on the
 map, kernel or codec), or when the squared error it accounts for is removed (the mouth for
 ``audio_drive``, the patch for ``precision_noise``); inf when nothing is left, None for
 ``missing_frames`` and ``stage``, which are not pixel models. Each kind's maker is registered with
-`maker`, in rank order: `MAKERS` is the list of kinds. Findings are ranked like the bill: missing
-frames first, then by ``explains_db``, stage dumps last.
+`basis.maker` and runs in `basis.ORDER` (the video kinds' makers live in `timing`, `av_sync` and
+`video_codec`). Findings are ranked like the bill: missing frames first, then by ``explains_db``,
+stage dumps, then the residual's account last.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
 
+from harness.diagnosis.evidence import av_sync, timing, video_codec  # noqa: F401 - they register the video kinds
+from harness.diagnosis.evidence.basis import MAKERS, ORDER, Basis, has_observations, maker, observed
 from harness.diagnosis.evidence.collect import Evidence
 from harness.diagnosis.evidence.colour import fit as fit_colour
 from harness.diagnosis.evidence.dumps import stage_findings
@@ -27,50 +28,12 @@ from harness.diagnosis.evidence.residual import account
 from harness.diagnosis.evidence.resize import CG_QUALITIES
 from harness.diagnosis.evidence.templates import template_sequence
 from harness.diagnosis.evidence.travel import VideoEvidence
-from harness.system.registry import Registry
 from harness.text.tables import frame_list
 
 MIN_DB = 0.5  # a colour, kernel or noise model must explain at least this much to be named
 MIN_TEMPLATE_DB = 0.1
 MIN_PASTE_DB = 0.1  # a displaced patch explains 12-14 dB on the synthetic cases; heavy codec noise, 0.0
 OTHER_ENCODER_PCT = 10.0  # share of the background's squared error a round trip may leave from the same encoder
-
-
-@dataclass(frozen=True)
-class Basis:
-    """What the findings are made from: the observations (None without a pack) and their total squared
-    error, the frames missing from or extra in the candidate (0-based) of the `expected`, both sides' stage
-    dumps (None when a side has none)."""
-
-    ev: Evidence | None
-    total: float
-    missing: list[int]
-    extra: list[int]
-    expected: int
-    stages_a: dict | None
-    stages_b: dict | None
-    video: VideoEvidence | None = None  # what the video sides add (`travel`), None for folders
-
-
-Maker = Callable[[Basis, list[Finding]], list[Finding]]  # (basis, the findings of the kinds before) -> found
-MAKERS = Registry("finding kind {name!r} is registered twice (by {first} and {second}): give the second maker "
-                  "another kind")  # kind -> its maker, in rank order
-maker = MAKERS.registers
-
-
-def _has_observations(basis: Basis) -> bool:
-    return basis.ev is not None and bool(basis.ev.obs)
-
-
-def observed(make: Callable[[Evidence, float], Finding | None]) -> Maker:
-    """A maker from the pairs' observations alone: nothing without observations, else its finding (or None)."""
-    def from_basis(basis: Basis, before: list[Finding]) -> list[Finding]:
-        if not _has_observations(basis):
-            return []
-        found = make(basis.ev, basis.total)
-        return [] if found is None else [found]
-    from_basis.__name__ = make.__name__
-    return from_basis
 
 
 def _numbers(indices) -> list[int]:
@@ -270,7 +233,7 @@ def _audio(ev: Evidence, total: float) -> Finding | None:
 @maker("precision_noise")
 def _noise(basis: Basis, before: list[Finding]) -> list[Finding]:
     """Only when no colour, kernel or paste finding already accounts for the patch."""
-    if not _has_observations(basis) or any(f.kind in ("colour", "resize_kernel", "paste_position") for f in before):
+    if not has_observations(basis) or any(f.kind in ("colour", "resize_kernel", "paste_position") for f in before):
         return []
     found = basis.ev.noise.fit(basis.total)
     if found is None or found["explains_db"] < MIN_DB:
@@ -281,7 +244,6 @@ def _noise(basis: Basis, before: list[Finding]) -> list[Finding]:
                     "with reduced-precision compute (fp16) of the generator", found)]
 
 
-from harness.diagnosis.evidence import av_sync, timing, video_codec  # noqa: E402,F401 - the video kinds, before stage
 
 
 @maker("stage")
@@ -315,8 +277,8 @@ def findings(ev: Evidence | None, missing: list[int] = (), extra: list[int] = ()
     total = sum(o.sse for o in ev.obs.values()) if ev is not None else 0.0
     basis = Basis(ev, total, list(missing), list(extra), expected or 0, stages_a, stages_b, video)
     out: list[Finding] = []
-    for make in MAKERS.values():
-        out.extend(make(basis, out))
+    for kind in ORDER:
+        out.extend(MAKERS[kind](basis, out))
     return rank(out)
 
 

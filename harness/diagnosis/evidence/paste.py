@@ -22,8 +22,10 @@ gives the runner-up's (the best model of another kind) and whether the winner is
 * ``y_flipped``: the box at y = H - y2 (a bottom-left origin), so ``dy`` varies with the rect;
 * ``x_flipped``: at x = W - x2;
 * ``neighbour_rect``: the rect of another template, ``k`` images away;
-* ``scaled``: the box's size differs (a patch resized straight into the rect, say) and no model
-  fits within `FITS_PX`;
+* ``scaled``: the expected boxes resized by their median size ratio and moved by the median offset
+  of their centres; named when the width ratio is off 1 by more than `SCALE_TOLERANCE`, it fits
+  within `FITS_PX`, and at most `CLEARLY` of a constant offset's error (a patch resized straight
+  into the rect, say);
 * ``irregular``: a constant offset fits best, yet not within `FITS_PX`: no pattern explains the
   boxes better than a constant offset does.
 """
@@ -47,7 +49,6 @@ SCALE_TOLERANCE = 0.02
 FITS_PX = 3.0  # a constant offset fits when its boxes sit this close (real boxes: 1-3 px outside their rect)
 CLEARLY = 0.5  # a pattern is clearly the one when its error is at most this share of the runner-up's
 TRIM = 0.2  # share of the frames left out of a fit error (real boxes: up to 1 in 10 measured with two edges off)
-SCALED = 0.05  # width ratio off 1 by more than this, unexplained by any model: resized (real boxes: 1-3 % wider)
 NEIGHBOURS = (-3, -2, -1, 1, 2, 3)
 MAX_CROP_OFFSET = 8  # crop pixels
 MIN_RESPONSE = 0.2  # phase correlation peak below which the refinement is not trusted
@@ -185,19 +186,23 @@ def paste_position(placements: list[Placement], shape: tuple[int, int], rects: S
                                crop_dy * (p.rect_b[3] - p.rect_b[1]) / CROP_SIZE) for e, p in zip(expected, moved)],
         "y_flipped": [_flipped(e, 1, h) for e in expected],
         "x_flipped": [_flipped(e, 0, w) for e in expected],
+        "scaled": _scaled(boxes, expected),
     }
     for k in NEIGHBOURS:
         models[f"neighbour_rect{k:+d}"] = [_neighbour(p, rects, templates_b.get(p.i), k) for p in moved]
     errors = {name: err for name, pred in models.items() if (err := _fit_error(boxes, pred)) is not None}
-    ranked = sorted(errors, key=lambda m: (errors[m], _family(m) == "offset"))  # a tie goes to the pattern
+    offset = "shift" if errors["shift"] <= errors["crop_border"] else "crop_border"
+    if (abs(scale - 1.0) > SCALE_TOLERANCE and errors["scaled"] <= FITS_PX
+            and errors["scaled"] <= CLEARLY * errors[offset]):
+        offset = "scaled"  # a constant offset fits, yet the boxes' size tells a resized patch better
+    candidates = [m for m in errors if _family(m) != "offset"] + [offset]
+    ranked = sorted(candidates, key=lambda m: (errors[m], _family(m) == "offset"))  # a tie goes to the pattern
     best = ranked[0]
-    runner_up = next((m for m in ranked[1:] if _family(m) != _family(best)), None)
+    runner_up = ranked[1] if len(ranked) > 1 else None
     whole = _whole(dx, WHOLE_PIXEL) and _whole(dy, WHOLE_PIXEL)
     in_crop = _whole(crop_dx) and _whole(crop_dy) and max(abs(crop_dx), abs(crop_dy)) <= MAX_CROP_OFFSET
-    if abs(scale - 1.0) > SCALED and errors[best] > FITS_PX:
-        pattern = "scaled"
-    elif _family(best) != "offset":
-        pattern = best  # explains the boxes better than any constant offset
+    if _family(best) != "offset" or best == "scaled":
+        pattern = best  # explains the boxes better than any constant offset, or a resized patch
     elif errors[best] > FITS_PX:
         pattern = "irregular"
     else:
@@ -220,9 +225,22 @@ def paste_position(placements: list[Placement], shape: tuple[int, int], rects: S
     return out
 
 
+def _scaled(boxes: Sequence[Box], expected: Sequence[Sequence[float]]) -> list[tuple[float, ...]]:
+    """The expected boxes resized by the median size ratio and moved by the median offset of the centres."""
+    ratio = [statistics.median((b[k + 2] - b[k]) / max(e[k + 2] - e[k], 1.0) for b, e in zip(boxes, expected))
+             for k in (0, 1)]
+    shift = [statistics.median((b[k] + b[k + 2] - e[k] - e[k + 2]) / 2 for b, e in zip(boxes, expected)) for k in (0, 1)]
+    out = []
+    for e in expected:
+        centre = [(e[k] + e[k + 2]) / 2 + shift[k] for k in (0, 1)]
+        half = [(e[k + 2] - e[k]) * ratio[k] / 2 for k in (0, 1)]
+        out.append((centre[0] - half[0], centre[1] - half[1], centre[0] + half[0], centre[1] + half[1]))
+    return out
+
+
 def _family(model: str) -> str:
-    """Models that differ only in how a constant offset is read are one family."""
-    return "offset" if model in ("shift", "crop_border") else model
+    """Models that read a constant offset (resized or not) are one family: one of them stands for it."""
+    return "offset" if model in ("shift", "crop_border", "scaled") else model
 
 
 def _against_rect(pairs: list[tuple[Box, Box]]) -> dict:

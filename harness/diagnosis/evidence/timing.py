@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.diagnosis.evidence.findings import Basis, maker
+from harness.diagnosis.evidence.basis import Basis, maker
 from harness.diagnosis.evidence.record import Finding
 from harness.video.read import VideoInfo
 from harness.text.tables import frame_list

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.diagnosis.evidence.findings import Basis, maker
+from harness.diagnosis.evidence.basis import Basis, maker
 from harness.diagnosis.evidence.pixels import gain_db, sse
 from harness.diagnosis.evidence.record import Finding, db_text
 from harness.video import read, write
