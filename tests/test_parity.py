@@ -236,40 +236,36 @@ def test_example_configs_load(shared_data, name):
     assert kinds >= ({"onnxruntime", "subprocess", "fp16", "coreml"} if name == "apple_silicon.toml" else {"onnxruntime"})
 
 
-def test_video_has_three_panels_and_the_audio(tmp_path, synthetic_pack, tiny_models_dir):
-    import subprocess
-
-    import imageio_ffmpeg
-
-    from reports.html import render_html
-    path = write_config(tmp_path, synthetic_pack, tiny_models_dir, '[backends."reference[channel_order=rgb]"]\n')
-    assert main(["run", "--config", str(path), "--quiet", "--frames", "5", "--video", "--no-explain"]) == 1
-    results = read_results(tmp_path / "out" / "results.json")
-    video = tmp_path / "out" / results["runs"][0]["video"]
-    probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-i", str(video)], capture_output=True, text=True)
-    assert "Video: h264" in probe.stderr and "Audio: aac" in probe.stderr
-    assert "1920x360" in probe.stderr  # reference | candidate | difference, each at half size
-    index = render_html([tmp_path / "out" / "results.json"], tmp_path / "report")
-    assert '<video controls preload="metadata" width="960" src="img/video-0.mp4">' in index.read_text()
-    assert (tmp_path / "report" / "img" / "video-0.mp4").stat().st_size == video.stat().st_size
-
-
-def test_a_failing_run_ends_its_video_with_a_card_of_its_findings(tmp_path, synthetic_pack, tiny_models_dir):
+def test_video_has_three_panels_the_audio_and_a_card_of_the_findings(tmp_path, synthetic_pack, tiny_models_dir,
+                                                                     monkeypatch):
+    """A failing run's side-by-side video: reference | candidate | difference at half size, the sound under
+    the run's frames, then a card of its findings over silence; the report plays it. (The model-based
+    diagnosis, tested elsewhere, is left out for time.)"""
     import av
 
+    import harness.runs.parity
     from harness.runs.video import CARD_SECONDS
+    from reports.html import render_html
+    monkeypatch.setattr(harness.runs.parity, "diagnose", lambda *args, **kwargs: {})
     path = write_config(tmp_path, synthetic_pack, tiny_models_dir, '[backends."reference[channel_order=rgb]"]\n')
     assert main(["run", "--config", str(path), "--quiet", "--frames", "5", "--video"]) == 1
     results = read_results(tmp_path / "out" / "results.json")
     assert any(f["kind"] == "colour" for f in results["runs"][0]["findings"])
-    with av.open(str(tmp_path / "out" / results["runs"][0]["video"])) as container:
+    video = tmp_path / "out" / results["runs"][0]["video"]
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.name, stream.width, stream.height) == ("h264", 1920, 360)
         frames = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
         audio = container.streams.audio[0]
+        assert audio.codec_context.name == "aac"
         audio_s = float(audio.duration * audio.time_base)
     assert len(frames) == 5 + CARD_SECONDS * 25
     card = frames[-1]
     assert card.max() > 150 and (card > 100).mean() < 0.2  # text on black
     assert abs(audio_s - len(frames) / 25) < 0.1  # the sound runs under the card as silence
+    index = render_html([tmp_path / "out" / "results.json"], tmp_path / "report")
+    assert '<video controls preload="metadata" width="960" src="img/video-0.mp4">' in index.read_text()
+    assert (tmp_path / "report" / "img" / "video-0.mp4").stat().st_size == video.stat().st_size
 
 
 def test_a_port_that_ignores_its_audio_is_flagged(tmp_path, synthetic_pack, tiny_models_dir, capsys):
