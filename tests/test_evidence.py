@@ -137,8 +137,11 @@ def test_the_reference_against_itself_gives_nothing(made, tmp_path, no_models):
 
 @pytest.mark.parametrize("name, reading", [("weak", "scaled"), ("random", "unrelated")])
 def test_stage_dumps_of_both_sides_are_compared(made, name, reading, tmp_path, no_models):
-    found = [f for f in evidence(made, name, tmp_path, stages=True) if f["kind"] == "stage"]
+    everything = evidence(made, name, tmp_path, stages=True)
+    found = [f for f in everything if f["kind"] == "stage"]
     assert [f["stage"] for f in found] == ["audio_windows"] and found[0]["reading"] == reading, found
+    suspect = everything[-1]["suspect"]  # the residual's account links the first differing stage to the mouth
+    assert (everything[-1]["kind"], suspect["stage"], suspect["region"]) == ("residual", "audio_windows", "mouth")
     if reading == "scaled":
         assert found[0]["scale_ratio"] == pytest.approx(0.01, rel=1e-3) and found[0]["correlation"] > 0.99
     else:

@@ -67,6 +67,7 @@ def test_every_failing_pair_ends_with_the_account_of_its_residual(compared):
         assert not doc["passed"]
         assert doc["findings"][-1]["kind"] == "residual", doc["findings"]
         account = doc["findings"][-1]
+        assert doc["residual"] == account  # also at the top of compare's JSON
         assert set(account) >= {"total_db", "explained_db", "by_region", "suspect"}
         assert set(account["by_region"]) == {"mouth", "face_rest", "outside_face"}
         lines = console.splitlines()

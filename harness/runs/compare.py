@@ -231,6 +231,7 @@ def compare_folders(dir_a: Path, dir_b: Path, pattern: str = "frame_*.*", pack: 
     if json_out:
         from harness.verdicts.results import to_json
         doc = {"pairs": rows, "only_a": missing, "only_b": extra, "thresholds": thresholds.to_dict(),
-               "passed": not failures, "failures": failures, "findings": [f.to_dict() for f in found]}
+               "passed": not failures, "failures": failures, "findings": [f.to_dict() for f in found],
+               "residual": next((f.to_dict() for f in found if f.kind == "residual"), None)}
         json_out.write_text(json.dumps(to_json(doc), indent=1))
     return 1 if failures else 0

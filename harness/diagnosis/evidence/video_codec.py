@@ -15,6 +15,7 @@ import math
 import tempfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from harness.diagnosis.evidence.basis import Basis, maker
@@ -76,16 +77,19 @@ def _psnr(loss: float, frames: list[np.ndarray]) -> float:
 
 
 def colour_reading(raw: dict, stream: read.VideoStream) -> dict | None:
-    """Mean squared error against the reference of the candidate's planes under each reading; the
-    tagged reading, the best and whether they differ (`mismatch`: "matrix", "range" or both)."""
+    """Mean squared error against the reference of the candidate's planes under each reading, at the
+    chroma planes' size (the luma and the reference area-averaged to it); the tagged reading, the best
+    and whether they differ (`mismatch`: "matrix", "range" or both)."""
     if not raw:
         return None
     errors = {f"{m} {r}": 0.0 for m, r in READINGS}
     count = 0
-    for ref, yuv in raw.values():
-        count += ref.size
+    for ref, (y, u, v) in raw.values():  # on the chroma grid: a reading tints every pixel alike
+        half = (u.shape[1], u.shape[0])
+        small, luma = cv2.resize(ref, half, interpolation=cv2.INTER_AREA), cv2.resize(y, half, interpolation=cv2.INTER_AREA)
+        count += small.size
         for m, r in READINGS:
-            errors[f"{m} {r}"] += sse(ref, read.yuv_to_bgr(*yuv, m, r))
+            errors[f"{m} {r}"] += sse(small, read.yuv_to_bgr(luma, u, v, m, r))
     tagged = " ".join(tagged_reading(stream))
     best = min(errors, key=errors.get)
     share = (errors[tagged] - errors[best]) / errors[tagged] if errors[tagged] > 0 else 0.0
