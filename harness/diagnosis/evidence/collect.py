@@ -165,7 +165,7 @@ class Evidence:
         resize = None
         if ob.i % self.every == 0:
             resize = ResizeStats()
-            resize.add(ob.i, ref, cand, self.index.rects[ob.t_a])
+            resize.add(ob.i, ref, cand, self.index.rects[ob.t_a], mouth)
             rect = self.index.rects[ob.t_a]
             self._keep_crop("resize_kernel", -ob.i, ob.i, ref, cand, rect, zoom=2)
         with self._lock:
