@@ -135,3 +135,13 @@ def pack(synthetic_pack):
     """The synthetic pack as a template source (for tests that do not define their own)."""
     from reference.data import Pack
     return Pack(synthetic_pack)
+
+
+@pytest.fixture
+def no_models(monkeypatch):
+    """Loading any model fails the test (the image evidence works from frames, a pack and dumps alone)."""
+    import onnxruntime
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded where the evidence must work without one")
+    monkeypatch.setattr(onnxruntime, "InferenceSession", refuse)

@@ -73,16 +73,6 @@ def made(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture
-def no_models(monkeypatch):
-    """Loading any model fails the test."""
-    import onnxruntime
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded while gathering the image evidence")
-    monkeypatch.setattr(onnxruntime, "InferenceSession", refuse)
-
-
 def evidence(made: Path, name: str, tmp_path: Path, stages: bool = False) -> list[dict]:
     out = tmp_path / f"{name}.json"
     args = {"stages_a": made / "reference", "stages_b": made / name} if stages else {}

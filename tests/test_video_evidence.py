@@ -65,15 +65,6 @@ def made(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture
-def no_models(monkeypatch):
-    import onnxruntime
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("a model was loaded while comparing videos")
-    monkeypatch.setattr(onnxruntime, "InferenceSession", refuse)
-
-
 def compared(made: Path, a: Path, b: Path, tmp_path: Path, audio: bool = True) -> list[dict]:
     out = tmp_path / "compare.json"
     compare_folders(a, b, pack=made / "pack", json_out=out, audio=made / "pack" / "audio.wav" if audio else None)

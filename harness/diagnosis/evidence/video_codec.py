@@ -112,18 +112,16 @@ def _video_codec(basis: Basis, before: list[Finding]) -> list[Finding]:
     fields: dict = {"codec_a": video.info_a.stream.to_dict() if video.info_a else None,
                     "codec_b": video.info_b.stream.to_dict() if video.info_b else None}
     noise, parts = np.zeros(2), []
-    if video.info_b is not None:  # the reference's block at the candidate's settings
-        loss, fields["reencode_b"] = _loss(refs, video.info_b.stream, band)
+    for side, info, frames, key, who, other in (  # each side's settings applied to the other side's block
+            ("b", video.info_b, refs, "reference_psnr_db", "candidate", "reference"),
+            ("a", video.info_a, cands, "candidate_psnr_db", "reference", "candidate")):
+        if info is None:
+            continue
+        loss, fields[f"reencode_{side}"] = _loss(frames, info.stream, band)
         noise = noise + loss
-        fields["reference_psnr_db"] = round(_psnr(loss.sum(), refs), 2)
-        parts.append(f"the candidate is {video.info_b.stream.describe()}; the reference encoded at its settings "
-                     f"keeps {fields['reference_psnr_db']:.1f} dB PSNR")
-    if video.info_a is not None:  # the candidate's block at the reference's settings
-        loss, fields["reencode_a"] = _loss(cands, video.info_a.stream, band)
-        noise = noise + loss
-        fields["candidate_psnr_db"] = round(_psnr(loss.sum(), cands), 2)
-        parts.append(f"the reference is {video.info_a.stream.describe()}; the candidate encoded at its settings "
-                     f"keeps {fields['candidate_psnr_db']:.1f} dB PSNR")
+        fields[key] = round(_psnr(loss.sum(), frames), 2)
+        parts.append(f"the {who} is {info.stream.describe()}; the {other} encoded at its settings keeps "
+                     f"{fields[key]:.1f} dB PSNR")
     codec_removed = basis.total * min(1.0, codec_share(resid, noise) / resid.sum()) if resid.sum() > 0 else 0.0
     fields["codec_db"] = gain_db(basis.total, codec_removed)
     removed = codec_removed
