@@ -27,6 +27,7 @@ from harness.diagnosis.evidence.resize import ResizeStats
 from harness.diagnosis.evidence.templates import TemplateIndex
 from reference.data import template_index
 
+HOLE_SHARE = 0.25  # a mouth box up to this share of the rect is left out of the colour and kernel fits
 SAMPLE = 12  # frames on which the costlier models (resize kernels, codec round trip) are run
 CROP_MARGIN = 24
 
@@ -156,8 +157,10 @@ class Evidence:
 
     def _comparable(self, ob: Observation, ref: np.ndarray, cand: np.ndarray, template: np.ndarray) -> None:
         mouth = clip_box(self._mouths(ob.t_a), ref.shape)
+        rect = self.index.rects[ob.t_a]
+        hole = mouth if mouth and _area(mouth) <= HOLE_SHARE * _area(rect) else None  # the lips, not a mask box
         colour = ColourStats()
-        colour.add(ob.i, *_outside(ref, cand, inset(ob.box_a, 4), mouth))
+        colour.add(ob.i, *_outside(ref, cand, inset(ob.box_a, 4), hole))
         noise = NoiseStats()
         noise.add(ob.i, ref, cand, ob.box_a)
         motions = (motion(ref, template, mouth), motion(cand, template, mouth)) if mouth else None
@@ -165,8 +168,7 @@ class Evidence:
         resize = None
         if ob.i % self.every == 0:
             resize = ResizeStats()
-            resize.add(ob.i, ref, cand, self.index.rects[ob.t_a], mouth)
-            rect = self.index.rects[ob.t_a]
+            resize.add(ob.i, ref, cand, rect, hole)
             self._keep_crop("resize_kernel", -ob.i, ob.i, ref, cand, rect, zoom=2)
         with self._lock:
             self.colour.append(colour)
@@ -190,6 +192,10 @@ class Evidence:
         with self._lock:
             if kind not in self.crops or self.crops[kind][0] < score:
                 self.crops[kind] = (score, i, pair)
+
+
+def _area(box: Box) -> int:
+    return max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
 
 
 def _outside(ref: np.ndarray, cand: np.ndarray, box: Box, hole: Box | None) -> tuple[np.ndarray, np.ndarray]:

@@ -86,7 +86,7 @@ def _kernel_note(ev, found_kinds: set[str]) -> str | None:
     """Why no kernel was named: the sampled kernels that leave within `CLOSE_KERNELS` of the lowest error."""
     if "resize_kernel" in found_kinds or not ev.resize.frames:
         return None
-    errors = ev.resize.errors
+    errors = ev.resize.outside
     low = min(errors.values())
     close = [k for k, v in errors.items() if v <= CLOSE_KERNELS * low]
     if low <= 0 or len(close) < 2:

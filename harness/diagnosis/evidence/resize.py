@@ -40,10 +40,10 @@ def hf_energy(img: np.ndarray) -> float:
     return float(np.mean(lap ** 2)) if lap.size else 0.0
 
 
-def kernel_errors(ref: np.ndarray, cand: np.ndarray, rect, hole=None) -> dict[str, float]:
+def kernel_errors(ref: np.ndarray, cand: np.ndarray, rect, hole=None) -> dict[str, tuple[float, float]]:
     """Squared error in the rect of the candidate against the reference's rect region round-tripped
-    through a 328x328 crop with each kernel (the way back always bicubic, as the canonical paste),
-    leaving out `hole` (the mouth, in frame coordinates: the audio moves it, not the kernel)."""
+    through a 328x328 crop with each kernel (the way back always bicubic, as the canonical paste): over
+    the whole rect, and leaving out `hole` (the lips, in frame coordinates: the audio moves them too)."""
     x1, y1, x2, y2 = rect
     size = (x2 - x1, y2 - y1)
     crop = resize(np.ascontiguousarray(region(ref, rect)), (CROP_SIZE, CROP_SIZE))
@@ -53,12 +53,10 @@ def kernel_errors(ref: np.ndarray, cand: np.ndarray, rect, hole=None) -> dict[st
         hx1, hy1, hx2, hy2 = max(hole[0] - x1, 0), max(hole[1] - y1, 0), min(hole[2] - x1, size[0]), min(hole[3] - y1, size[1])
         inner = (slice(hy1, hy2), slice(hx1, hx2)) if hx2 > hx1 and hy2 > hy1 else None
 
-    def error(out: np.ndarray) -> float:
-        if inner is not None:
-            out = out if out.flags.writeable else out.copy()
-            out[inner] = target[inner]
-        return sse(out, target)
-    return {k: error(_resize(crop, size, k)) for k in KERNELS}
+    def errors(out: np.ndarray) -> tuple[float, float]:
+        whole = sse(out, target)
+        return whole, whole - (sse(out[inner], target[inner]) if inner is not None else 0.0)
+    return {k: errors(_resize(crop, size, k)) for k in KERNELS}
 
 
 def _area(hole, rect) -> int:
@@ -80,39 +78,43 @@ class ResizeStats:
     """Kernel errors and high-frequency energies over the sampled frames."""
 
     def __init__(self) -> None:
-        self.errors: dict[str, float] = dict.fromkeys(KERNELS, 0.0)
+        self.errors: dict[str, float] = dict.fromkeys(KERNELS, 0.0)  # over the whole rects
+        self.outside: dict[str, float] = dict.fromkeys(KERNELS, 0.0)  # the lips left out: what names the kernel
         self.hf = [0.0, 0.0]
-        self.values = 0  # values compared in the rects (the holes left out)
+        self.values = 0  # values compared in the rects (the lips left out)
         self.frames: list[int] = []
 
     def add(self, i: int, ref: np.ndarray, cand: np.ndarray, rect, hole=None) -> None:
         x1, y1, x2, y2 = rect
         self.values += ((x2 - x1) * (y2 - y1) - _area(hole, rect)) * ref.shape[2]
-        for k, v in kernel_errors(ref, cand, rect, hole).items():
-            self.errors[k] += v
+        for k, (whole, outside) in kernel_errors(ref, cand, rect, hole).items():
+            self.errors[k] += whole
+            self.outside[k] += outside
         inner = inset(rect, 4)
         self.hf[0] += hf_energy(np.ascontiguousarray(region(ref, inner)))
         self.hf[1] += hf_energy(np.ascontiguousarray(region(cand, inner)))
         self.frames.append(i)
 
     def merge(self, other: "ResizeStats") -> None:
-        for k, v in other.errors.items():
-            self.errors[k] += v
+        for k in KERNELS:
+            self.errors[k] += other.errors[k]
+            self.outside[k] += other.outside[k]
         self.hf = [self.hf[0] + other.hf[0], self.hf[1] + other.hf[1]]
         self.frames += other.frames
         self.values += other.values
 
     def fit(self, total_sse: float, scale: float) -> dict | None:
-        """The kernel closest to the candidate and what it explains (`scale`: comparable frames over
-        sampled ones); None when nothing was sampled, when no kernel leaves at most `CLEARLY` of the canonical
+        """The kernel closest to the candidate with the lips left out, and what it explains over the whole
+        rects (`scale`: comparable frames over sampled ones); None when nothing was sampled, when no kernel leaves at most `CLEARLY` of the canonical
         kernel's error, or when the canonical round trip is within `MIN_RMS` of the candidate (fp16 noise,
         RMS 0.3, favours the sharper Lanczos kernel by 15 %: rounding, not a kernel)."""
         if not self.frames:
             return None
-        best = min(self.errors, key=self.errors.get)
+        out = self.outside
+        best = min(out, key=out.get)
         gained = (self.errors[CANONICAL] - self.errors[best]) * scale
-        rms = (self.errors[CANONICAL] / self.values) ** 0.5 if self.values else 0.0
-        if best == CANONICAL or gained <= 0 or self.errors[best] > CLEARLY * self.errors[CANONICAL] or rms < MIN_RMS:
+        rms = (out[CANONICAL] / self.values) ** 0.5 if self.values else 0.0
+        if best == CANONICAL or gained <= 0 or out[best] > CLEARLY * out[CANONICAL] or rms < MIN_RMS:
             return None
         return {"kernel": best, "hf_ratio": self.hf[1] / self.hf[0] if self.hf[0] > 0 else None,
                 "kernel_errors": {k: v / len(self.frames) for k, v in self.errors.items()},
