@@ -13,8 +13,9 @@ Every comparison with a residual ends with one `residual` finding, after the oth
   face's error over its share of the face's values (from `CONCENTRATED` up: the residual sits in
   the mouth);
 * ``suspect``: the first stage whose dumps differ and the region it moves (the audio stages move
-  the mouth, the generator's output the whole face), else what the region of the residual points
-  at;
+  the mouth, the generator's output the whole face); else, when the findings leave under
+  `MOSTLY_EXPLAINED` % of the error, the findings themselves; else what the region of the residual
+  points at;
 * ``kernel`` and ``precision``: when no ``resize_kernel`` or ``precision_noise`` finding was
   made, why these frames cannot tell (the kernels whose errors lie within `CLOSE_KERNELS` of the
   lowest; the frames differing outside the patch, where fp16 alone would leave them exact).
@@ -28,6 +29,7 @@ from harness.diagnosis.evidence.resize import CG_QUALITIES
 from harness.verdicts.metrics import psnr_from_mse
 
 CONCENTRATED = 3.0  # mouth's share of the error over its share of the values
+MOSTLY_EXPLAINED = 50.0  # % of the squared error left under which the findings themselves are the suspect
 NOISE_LIKE = 0.5  # lag-1 autocorrelation under this: noise-like
 CLOSE_KERNELS = 1.5  # kernels leaving up to this multiple of the lowest error cannot be told apart
 AUDIO_STAGES = ("mel", "encoder_windows", "embeddings", "padded_features", "audio_windows")
@@ -56,8 +58,10 @@ def _by_region(sums: dict) -> dict:
                    "psnr_db": psnr_from_mse(s / n) if n else None} for name, (s, n) in sums.items()}
 
 
-def _suspect(stages: list[Finding], by_region: dict, concentrated: bool, found_kinds: set[str]) -> dict:
-    """What the residual points at: the first differing stage and its region, else the residual's region."""
+def _suspect(stages: list[Finding], by_region: dict, concentrated: bool, found_kinds: set[str],
+             left_pct: float) -> dict:
+    """What the residual points at: the first differing stage and its region; else, when the findings leave
+    most of it, the residual's region; else the findings themselves."""
     if stages:
         first = stages[0].details
         stage = first.get("stage")
@@ -69,6 +73,10 @@ def _suspect(stages: list[Finding], by_region: dict, concentrated: bool, found_k
         if region == "mouth":
             text += ", where the residual sits" if concentrated else ", yet the residual is not concentrated there"
         return {"stage": stage, "region": region, "text": text}
+    top = max(by_region, key=lambda name: by_region[name]["share_pct"])
+    if left_pct < MOSTLY_EXPLAINED:
+        return {"stage": None, "region": top, "text": f"the findings above: they leave {left_pct:.0f} % of the "
+                                                      f"squared error, most of it {REGIONS[top]}"}
     if concentrated:
         if "audio_drive" in found_kinds:
             text = "the audio path, as the audio_drive finding reads it"
@@ -76,7 +84,6 @@ def _suspect(stages: list[Finding], by_region: dict, concentrated: bool, found_k
             text = ("the audio path: the features that drive the mouth differ, though not enough to read as an "
                     "audio_drive finding; compare both sides' audio-feature dumps (--stages-a / --stages-b)")
         return {"stage": None, "region": "mouth", "text": text}
-    top = max(by_region, key=lambda name: by_region[name]["share_pct"])
     text = {"mouth": "the audio path or the generator", "face_rest": "the generator or the paste (precision, kernel)",
             "outside_face": "the codec or the template frames"}[top]
     return {"stage": None, "region": top, "text": text}
@@ -130,7 +137,8 @@ def account(ev, total: float, found: list[Finding]) -> Finding | None:
     character = {"kind": "noise-like" if autocorr is not None and autocorr < NOISE_LIKE else "structured",
                  "autocorrelation": autocorr, "mouth_concentration": concentration}
     kinds = {f.kind for f in found}
-    suspect = _suspect([f for f in found if f.kind == "stage"], by_region, concentration >= CONCENTRATED, kinds)
+    suspect = _suspect([f for f in found if f.kind == "stage"], by_region, concentration >= CONCENTRATED, kinds,
+                       left_pct)
     notes = {"kernel": _kernel_note(ev, kinds), "precision": _precision_note(ev, kinds)}
     where = ", ".join(f"{REGIONS[name]} {r['share_pct']:.0f} %" + (f" ({r['psnr_db']:.1f} dB)" if r["psnr_db"] else "")
                       for name, r in by_region.items())
