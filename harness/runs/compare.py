@@ -88,11 +88,15 @@ def _measure_pair(pa: Path, pb: Path, source, index_base: int, evidence: Evidenc
         raise InputError(pb, f"is {cand.shape[1]}x{cand.shape[0]}, {pa} is {ref.shape[1]}x{ref.shape[0]}")
     if evidence is not None and _index(pa, index_base) is not None:
         evidence.observe(_index(pa, index_base), ref, cand)
-    if source is not None:
-        rect = _rect(source, pa, index_base)
-        return {"file": pa.name, "rect": list(rect), **metrics.frame_metrics(ref, cand, rect)}
-    return {"file": pa.name, "full": {**metrics.pixel_stats(ref, cand), "psnr": metrics.psnr(ref, cand),
-                                      "ssim": metrics.ssim(ref, cand)}}
+    return row(pa.name, ref, cand, _rect(source, pa, index_base) if source is not None else None)
+
+
+def row(name: str, ref: np.ndarray, cand: np.ndarray, rect: tuple | None) -> dict:
+    """One pair's table row: the metrics per region with the face `rect`, else over the full frame."""
+    if rect is not None:
+        return {"file": name, "rect": list(rect), **metrics.frame_metrics(ref, cand, rect)}
+    return {"file": name, "full": {**metrics.pixel_stats(ref, cand), "psnr": metrics.psnr(ref, cand),
+                                   "ssim": metrics.ssim(ref, cand)}}
 
 
 def measure(pairs: list[tuple[Path, Path]], source, index_base: int, evidence: Evidence | None = None,
@@ -166,11 +170,7 @@ def _video_pairs(path_a: Path, path_b: Path, pattern: str, source, index_base: i
     evidence = Evidence(source, len(a.slots & b.slots), first(a), first(b)) if source else None
 
     def measure_pair(k: int, ref: np.ndarray, cand: np.ndarray) -> dict:
-        if source is not None:
-            rect = source.rect(template_index(k, source.n_images))
-            return {"file": label(k), "rect": list(rect), **metrics.frame_metrics(ref, cand, rect)}
-        return {"file": label(k), "full": {**metrics.pixel_stats(ref, cand), "psnr": metrics.psnr(ref, cand),
-                                           "ssim": metrics.ssim(ref, cand)}}
+        return row(label(k), ref, cand, source.rect(template_index(k, source.n_images)) if source else None)
 
     paired = compare_sides(a, b, measure_pair, evidence, audio, progress)
     video = paired.video

@@ -22,7 +22,7 @@ from harness.diagnosis.evidence.colour import ColourStats
 from harness.diagnosis.evidence.mouth import motion, mouth_box
 from harness.diagnosis.evidence.noise import NoiseStats
 from harness.diagnosis.evidence.paste import Placement, patch_box, refine
-from harness.diagnosis.evidence.pixels import Box, clip_box, inset, moved_patch, region, sse
+from harness.diagnosis.evidence.pixels import Box, area, clip_box, inset, intersect, moved_patch, region, sse, within
 from harness.diagnosis.evidence.resize import ResizeStats
 from harness.diagnosis.evidence.templates import TemplateIndex
 from reference.data import template_index
@@ -101,11 +101,10 @@ class Evidence:
         """The pair's squared error and number of values in the mouth of template `t` and in its face rect
         (the mouth clipped to the rect)."""
         rect = self.index.rects[t]
-        mouth = clip_box(self._mouths(t), ref.shape) or rect
-        mouth = (max(mouth[0], rect[0]), max(mouth[1], rect[1]), min(mouth[2], rect[2]), min(mouth[3], rect[3]))
-        values = lambda b: max(b[2] - b[0], 0) * max(b[3] - b[1], 0) * ref.shape[2]  # noqa: E731
-        mouth_sse = sse(region(ref, mouth), region(cand, mouth)) if values(mouth) else 0.0
-        return mouth_sse, values(mouth), sse(region(ref, rect), region(cand, rect)), values(rect)
+        mouth = intersect(clip_box(self._mouths(t), ref.shape) or rect, rect)
+        mouth_sse = sse(region(ref, mouth), region(cand, mouth)) if mouth else 0.0
+        channels = ref.shape[2]
+        return mouth_sse, area(mouth) * channels, sse(region(ref, rect), region(cand, rect)), area(rect) * channels
 
     def _background_sse(self, a: np.ndarray, b: np.ndarray) -> float:
         """Squared error outside the face band (where a composited frame is its template)."""
@@ -158,7 +157,7 @@ class Evidence:
     def _comparable(self, ob: Observation, ref: np.ndarray, cand: np.ndarray, template: np.ndarray) -> None:
         mouth = clip_box(self._mouths(ob.t_a), ref.shape)
         rect = self.index.rects[ob.t_a]
-        hole = mouth if mouth and _area(mouth) <= HOLE_SHARE * _area(rect) else None  # the lips, not a mask box
+        hole = mouth if mouth and area(mouth) <= HOLE_SHARE * area(rect) else None  # the lips, not a mask box
         colour = ColourStats()
         colour.add(ob.i, *_outside(ref, cand, inset(ob.box_a, 4), hole))
         noise = NoiseStats()
@@ -194,17 +193,14 @@ class Evidence:
                 self.crops[kind] = (score, i, pair)
 
 
-def _area(box: Box) -> int:
-    return max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
-
-
 def _outside(ref: np.ndarray, cand: np.ndarray, box: Box, hole: Box | None) -> tuple[np.ndarray, np.ndarray]:
     """Both sides' pixels in `box` but not in `hole` (the mouth, which the audio moves), as (N, 3) arrays."""
     a, b = region(ref, box), region(cand, box)
-    if hole is None:
+    inside = intersect(hole, box) if hole is not None else None
+    if inside is None:
         return a, b
     keep = np.ones(a.shape[:2], bool)
-    keep[max(hole[1] - box[1], 0):max(hole[3] - box[1], 0), max(hole[0] - box[0], 0):max(hole[2] - box[0], 0)] = False
+    keep[within(inside, box)] = False
     return a[keep], b[keep]
 
 

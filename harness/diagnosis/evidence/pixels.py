@@ -41,6 +41,22 @@ def clip_box(box: Sequence[float], shape: Sequence[int]) -> Box | None:
     return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
 
 
+def area(box: Sequence[int] | None) -> int:
+    """Pixels in `box` (0 for None or an empty box)."""
+    return 0 if box is None else max(box[2] - box[0], 0) * max(box[3] - box[1], 0)
+
+
+def intersect(a: Sequence[int], b: Sequence[int]) -> Box | None:
+    """The part of box `a` inside box `b`; None when they do not overlap."""
+    x1, y1, x2, y2 = max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])
+    return (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
+
+
+def within(box: Sequence[int], outer: Sequence[int]) -> tuple[slice, slice]:
+    """Row and column slices of `box` in the coordinates of `outer`'s region (`box` inside `outer`)."""
+    return slice(box[1] - outer[1], box[3] - outer[1]), slice(box[0] - outer[0], box[2] - outer[0])
+
+
 def region(img: np.ndarray, box: Sequence[int]) -> np.ndarray:
     x1, y1, x2, y2 = box
     return img[y1:y2, x1:x2]

@@ -142,7 +142,8 @@ def account(ev, total: float, found: list[Finding]) -> Finding | None:
     notes = {"kernel": _kernel_note(ev, kinds), "precision": _precision_note(ev, kinds)}
     where = ", ".join(f"{REGIONS[name]} {r['share_pct']:.0f} %" + (f" ({r['psnr_db']:.1f} dB)" if r["psnr_db"] else "")
                       for name, r in by_region.items())
-    summary = (f"full-frame PSNR {psnr_from_mse(total / values):.2f} dB over {len(obs)} pairs; the findings explain "
+    total_db = psnr_from_mse(total / values)
+    summary = (f"full-frame PSNR {total_db:.2f} dB over {len(obs)} pairs; the findings explain "
                f"{db_text(explained)} together ({left_pct:.0f} % of the squared error left); the residual by region: "
                f"{where}; {character['kind']}"
                + (f", concentrated in the mouth ({concentration:.1f}x its share of the face's pixels)"
@@ -150,5 +151,5 @@ def account(ev, total: float, found: list[Finding]) -> Finding | None:
                + f"; suspect: {suspect['text']}"
                + "".join(f"; {note}" for note in notes.values() if note))
     return Finding("residual", summary, [], None,
-                   {"total_db": psnr_from_mse(total / values), "explained_db": explained, "left_pct": left_pct,
+                   {"total_db": total_db, "explained_db": explained, "left_pct": left_pct,
                     "by_region": by_region, "character": character, "suspect": suspect, **notes})

@@ -20,7 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from harness.diagnosis.evidence.pixels import gain_db, inset, region, sse
+from harness.diagnosis.evidence.pixels import area, gain_db, inset, intersect, region, sse, within
 from reference.image import CROP_SIZE, RESIZE_KERNELS, resize
 
 CANONICAL = "cv2_cubic"
@@ -48,24 +48,13 @@ def kernel_errors(ref: np.ndarray, cand: np.ndarray, rect, hole=None) -> dict[st
     size = (x2 - x1, y2 - y1)
     crop = resize(np.ascontiguousarray(region(ref, rect)), (CROP_SIZE, CROP_SIZE))
     target = np.ascontiguousarray(region(cand, rect))
-    inner = None
-    if hole is not None:
-        hx1, hy1, hx2, hy2 = max(hole[0] - x1, 0), max(hole[1] - y1, 0), min(hole[2] - x1, size[0]), min(hole[3] - y1, size[1])
-        inner = (slice(hy1, hy2), slice(hx1, hx2)) if hx2 > hx1 and hy2 > hy1 else None
+    inside = intersect(hole, rect) if hole is not None else None
+    inner = within(inside, rect) if inside is not None else None
 
     def errors(out: np.ndarray) -> tuple[float, float]:
         whole = sse(out, target)
         return whole, whole - (sse(out[inner], target[inner]) if inner is not None else 0.0)
     return {k: errors(_resize(crop, size, k)) for k in KERNELS}
-
-
-def _area(hole, rect) -> int:
-    """Pixels of `hole` inside `rect` (0 without a hole)."""
-    if hole is None:
-        return 0
-    w = min(hole[2], rect[2]) - max(hole[0], rect[0])
-    h = min(hole[3], rect[3]) - max(hole[1], rect[1])
-    return max(w, 0) * max(h, 0)
 
 
 def _resize(img: np.ndarray, size: tuple[int, int], kernel: str) -> np.ndarray:
@@ -85,8 +74,7 @@ class ResizeStats:
         self.frames: list[int] = []
 
     def add(self, i: int, ref: np.ndarray, cand: np.ndarray, rect, hole=None) -> None:
-        x1, y1, x2, y2 = rect
-        self.values += ((x2 - x1) * (y2 - y1) - _area(hole, rect)) * ref.shape[2]
+        self.values += (area(rect) - (area(intersect(hole, rect)) if hole is not None else 0)) * ref.shape[2]
         for k, (whole, outside) in kernel_errors(ref, cand, rect, hole).items():
             self.errors[k] += whole
             self.outside[k] += outside

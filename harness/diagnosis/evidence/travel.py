@@ -12,7 +12,6 @@ and `video_codec`.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,12 +42,11 @@ class VideoEvidence:
     line_b: Timeline | None
     slots: int
     input_audio: Path | None = None
-    every: int = 1
+    every: int = field(init=False)  # the candidate's raw planes are kept on every `every`-th slot
     duplicated: list[int] = field(default_factory=list)
     block: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     raw: dict[int, tuple[np.ndarray, tuple]] = field(default_factory=dict)
     _prev: tuple[int, np.ndarray, np.ndarray, int | None] | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         start = max(0, self.slots // 2 - BLOCK // 2)
